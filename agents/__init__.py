@@ -1,0 +1,1 @@
+"""Agents: planner, per-language coders, profiler-interpreter, knowledge curator."""

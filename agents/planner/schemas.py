@@ -1,0 +1,96 @@
+"""The planner's records: a parsed request (from chat or ticket text) and the resolved plan."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from tools.records import Problem, Target
+
+
+class Plan(BaseModel):
+    """A resolved request: what to optimize, for which chip, in which languages."""
+
+    problem: Problem
+    target: Target
+    languages: list[str]
+    budget: int
+    notes: list[str] = Field(default_factory=list)
+    """Decisions worth telling the user (a language dropped, a default applied)."""
+
+
+class Constraints(BaseModel):
+    """What the request allows a kernel to do."""
+
+    allow_lower_precision: bool = False
+    """TF32/fp16/bf16 math is acceptable for an fp32 reference."""
+    allow_library_calls: bool | None = None
+    """``True``: library and torch calls allowed; ``False``: kernels only; ``None``: default policy."""
+    allowed_calls: list[str] = Field(default_factory=list)
+    """Library calls the request names as allowed (``torch.matmul``, ``cublas``)."""
+
+
+class PlanRequest(BaseModel):
+    """What a chat message or ticket asks for, before the problem is loaded.
+
+    Exactly one of ``op``, ``problem_file`` and ``problem_code`` names the problem once the
+    request is complete; ``op_choices`` / ``target_choices`` hold the candidates when the
+    text was ambiguous.
+    """
+
+    text: str
+    """The message as written."""
+    op: str | None = None
+    """Canonical op name (``tools.problems.list_ops()``)."""
+    problem_file: str | None = None
+    """Path of a KernelBench ``.py`` file."""
+    problem_code: str | None = None
+    """Pasted KernelBench source (``class Model`` with ``get_inputs``)."""
+    shape: str | None = None
+    """``4096x8192`` style, for a named op."""
+    dtype: str | None = None
+    """torch dtype name, for a named op."""
+    target: str | None = None
+    """Registry chip name (aliases already resolved)."""
+    languages: list[str] = Field(default_factory=list)
+    budget: int | None = None
+    constraints: Constraints = Field(default_factory=Constraints)
+    op_choices: list[str] = Field(default_factory=list)
+    """Ops the text might mean when it is ambiguous."""
+    target_choices: list[str] = Field(default_factory=list)
+    """Chips the text might mean when it is ambiguous."""
+    notes: list[str] = Field(default_factory=list)
+    author: str = "offline"
+    """``offline`` (rules) or the planner model's name."""
+
+    @property
+    def has_problem(self) -> bool:
+        """True when the problem is named unambiguously."""
+        return bool(self.op or self.problem_file or self.problem_code)
+
+    def question(self, chips: list[str], ops: list[str]) -> str | None:
+        """The one question to ask, or ``None`` when nothing is missing or ambiguous.
+
+        Args:
+            chips: Known chip names, to offer when the chip is missing.
+            ops: Known op names, to offer when the op is missing.
+        """
+        parts: list[str] = []
+        if not self.has_problem:
+            if self.op_choices:
+                parts.append(f"which operator do you mean: {_or(self.op_choices)}")
+            else:
+                parts.append(
+                    f"which operator should I optimize (an op such as {', '.join(ops[:6])}, a "
+                    "KernelBench file path, or pasted PyTorch code)"
+                )
+        if self.target is None:
+            choices = self.target_choices or chips
+            parts.append(f"which chip is it for: {_or(choices)}")
+        if not parts:
+            return None
+        text = " and ".join(parts)
+        return text[0].upper() + text[1:] + "?"
+
+
+def _or(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]

@@ -1,0 +1,168 @@
+"""The Python API: start, resume and inspect optimization runs.
+
+    from kevolve.api import optimize
+    summary = optimize("softmax", target="cpu", budget=12)
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from agents.planner.plan import resolve_request
+from agents.planner.schemas import Plan
+from graph.builder import compile_graph, sqlite_checkpointer
+from graph.context import RunContext
+from graph.state import RunRequest, RunState
+from kevolve.runstore import RunInfo, RunStore
+from kevolve.settings import Settings, get_settings
+from tools.errors import RunStoreError
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[str, dict[str, Any]], None]
+
+
+def new_run_id(problem_name: str) -> str:
+    """A sortable, unique run id: ``<problem>-<UTC time>-<random>``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    safe = "".join(ch if ch.isalnum() else "_" for ch in problem_name)[:32]
+    return f"{safe}-{stamp}-{secrets.token_hex(2)}"
+
+
+def plan_run(request: RunRequest, settings: Settings) -> Plan:
+    """Resolve a request (raises a KevolveError with one sentence on bad input)."""
+    from agents.llm import LLMConfig
+
+    return resolve_request(
+        request,
+        extra_chip_dirs=[settings.data_dir / "hardware_docs"],
+        llm_coder=LLMConfig.from_settings(settings).enabled("coder"),
+        requests_dir=settings.data_dir / "requests",
+    )
+
+
+def start_run(
+    request: RunRequest,
+    settings: Settings | None = None,
+    on_event: EventHandler | None = None,
+    plan: Plan | None = None,
+) -> dict[str, Any]:
+    """Create a run, drive it to the end, and return its summary object."""
+    settings = settings or get_settings()
+    if Path(request.problem).is_file():
+        request = request.model_copy(update={"problem": str(Path(request.problem).resolve())})
+    plan = plan or plan_run(request, settings)
+    run_id = new_run_id(plan.problem.name)
+    store = RunStore(settings.runs_dir)
+    info = RunInfo(
+        run_id=run_id,
+        problem=plan.problem.name,
+        target=plan.target.name,
+        budget=plan.budget,
+        languages=plan.languages,
+        request=request.model_dump(mode="json"),
+    )
+    store.create(info, plan.problem.source)
+    initial = RunState(
+        run_id=run_id,
+        request=request,
+        problem=plan.problem.model_dump(mode="json"),
+        target=plan.target.model_dump(mode="json"),
+        languages=plan.languages,
+        budget=plan.budget,
+    )
+    if on_event:
+        on_event("started", {"run_id": run_id, "budget": plan.budget, "notes": plan.notes})
+    return _drive(run_id, initial, settings, on_event)
+
+
+def resume_run(
+    run_id: str, settings: Settings | None = None, on_event: EventHandler | None = None
+) -> dict[str, Any]:
+    """Continue a run from its last checkpoint; a finished run just returns its summary."""
+    settings = settings or get_settings()
+    store = RunStore(settings.runs_dir)
+    info = store.info(run_id)
+    summary = store.read_summary(run_id)
+    if info.status == "finished" and summary is not None:
+        return summary
+    graph = compile_graph(sqlite_checkpointer(settings.checkpoint_db))
+    snapshot = graph.get_state({"configurable": {"thread_id": run_id}})
+    graph_input: RunState | None = None
+    if not snapshot.values:
+        # Killed before the first checkpoint: start the same request again under this id.
+        request = RunRequest.model_validate(info.request)
+        plan = plan_run(request, settings)
+        graph_input = RunState(
+            run_id=run_id,
+            request=request,
+            problem=plan.problem.model_dump(mode="json"),
+            target=plan.target.model_dump(mode="json"),
+            languages=plan.languages,
+            budget=plan.budget,
+        )
+    store.set_status(run_id, "running")
+    if on_event:
+        on_event(
+            "resumed",
+            {"run_id": run_id, "budget": info.budget, "done": len(store.evaluation_log(run_id))},
+        )
+    return _drive(run_id, graph_input, settings, on_event)
+
+
+def _drive(
+    run_id: str,
+    graph_input: RunState | None,
+    settings: Settings,
+    on_event: EventHandler | None,
+) -> dict[str, Any]:
+    store = RunStore(settings.runs_dir)
+    graph = compile_graph(sqlite_checkpointer(settings.checkpoint_db))
+    config = {
+        "configurable": {"thread_id": run_id},
+        "max_concurrency": settings.max_concurrency,
+        "recursion_limit": 10_000,
+    }
+    context = RunContext.from_settings(settings, on_event=on_event)
+    try:
+        final = graph.invoke(graph_input, config=config, context=context, durability="sync")
+    except KeyboardInterrupt:
+        store.set_status(run_id, "interrupted", "interrupted by the user; resume it")
+        raise
+    except Exception as e:
+        store.set_status(run_id, "failed", f"{type(e).__name__}: {e}")
+        raise
+    summary = final.get("summary") if isinstance(final, dict) else None
+    if not summary:
+        summary = store.read_summary(run_id)
+    if not summary:
+        raise RunStoreError(f"run {run_id} ended without a summary; see its report folder.")
+    return summary
+
+
+def optimize(
+    problem: str,
+    *,
+    target: str | None = None,
+    budget: int | None = None,
+    languages: list[str] | None = None,
+    shape: str | None = None,
+    dtype: str | None = None,
+    **setting_overrides: Any,
+) -> dict[str, Any]:
+    """Optimize ``problem`` (a file path or op name) and return the run's summary."""
+    settings = get_settings(**setting_overrides)
+    request = RunRequest(
+        problem=problem,
+        target=target or settings.target,
+        budget=budget or settings.budget,
+        languages=languages or [],
+        shape=shape,
+        dtype=dtype,
+        use_knowledge=settings.use_knowledge,
+    )
+    return start_run(request, settings)

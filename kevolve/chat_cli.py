@@ -1,0 +1,190 @@
+"""``kevolve ask "..."`` and ``kevolve chat``: requests in plain words.
+
+Both go through the planner's intake graph (``agents.planner.intake``): the text is parsed
+(the planner's model if one is configured, else the offline rules); when the op or the chip
+is missing or ambiguous the intake asks one question, answered here, and resumes. The run
+itself is an ordinary ``kevolve.api.start_run``. Mount with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from kevolve.console import RunProgress, err, fail, out
+from tools.errors import KevolveError
+
+HELP = (
+    "Describe what to optimize, e.g. [bold]optimize softmax over 4096x8192 fp32 for MI300[/]; "
+    "an op, a KernelBench file path, or PyTorch code pasted between ``` lines. "
+    "[bold]quit[/] leaves."
+)
+
+
+def _intake(settings: Any) -> Any:
+    from agents.planner.intake import Intake, intake_context
+
+    return Intake(intake_context(settings))
+
+
+def _run(request: Any, settings: Any, notes: list[str], intake: Any) -> dict[str, Any]:
+    """Plan and run a request; raises KevolveError with one sentence.
+
+    The planner's model calls (made before the run existed) join the run's usage ledger.
+    """
+    from agents.llm.usage import Ledger
+    from kevolve.api import plan_run, start_run
+
+    plan = plan_run(request, settings)
+    planner_calls = list(intake.ctx.calls)
+    with RunProgress(plan.budget) as progress:
+
+        def on_event(event: str, data: dict[str, Any]) -> None:
+            if event == "started" and planner_calls:
+                Ledger(settings.runs_dir, data["run_id"], intake.ctx.llm).record_lines(
+                    planner_calls
+                )
+            progress(event, data)
+
+        for note in notes:
+            progress.progress.console.print(f"[yellow]note:[/] {note}")
+        return start_run(request, settings, on_event=on_event, plan=plan)
+
+
+def _with_usage(summary: dict[str, Any], settings: Any) -> dict[str, Any]:
+    """The summary with the run's model usage added when it used a model."""
+    from agents.llm.config import LLMConfig
+    from agents.llm.usage import usage_summary
+
+    config = LLMConfig.from_settings(settings)
+    usage = usage_summary(settings.runs_dir, summary["run_id"], config)
+    if usage.calls:
+        return {**summary, "llm_usage": {**usage.model_dump(mode="json"), "line": usage.line()}}
+    return summary
+
+
+def ask(
+    text: Annotated[
+        str,
+        typer.Argument(help="The request, e.g. 'optimize softmax over 4096x8192 fp32 for MI300'."),
+    ],
+    answer: Annotated[
+        str | None, typer.Option(help="Answer to the question the planner may ask.")
+    ] = None,
+    budget: Annotated[
+        int | None, typer.Option(help="Default budget when the text names none.", min=1)
+    ] = None,
+    no_knowledge: Annotated[
+        bool, typer.Option("--no-knowledge", help="Skip the knowledge base.")
+    ] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where runs and caches live.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Optimize what TEXT asks for (the planner may ask one question)."""
+    from kevolve.cli import _finish, _settings
+
+    settings = _settings(data_dir=data_dir, budget=budget,
+                         use_knowledge=False if no_knowledge else None)  # fmt: skip
+    intake = _intake(settings)
+    try:
+        step = intake.start(text)
+        if step.question:
+            if answer is None and sys.stdin.isatty() and not json_out:
+                answer = typer.prompt(step.question, default="", show_default=False)
+            if answer is None:
+                fail(f"{step.question} (answer it with --answer)")
+            step = intake.answer(answer)
+    except KevolveError as e:
+        fail(str(e))
+    assert step.request is not None
+    try:
+        summary = _run(step.request, settings, step.notes, intake)
+    except KevolveError as e:
+        fail(str(e), code=1)
+    summary = _with_usage(summary, settings)
+    summary["request"] = step.request.model_dump(mode="json")
+    if not json_out and "llm_usage" in summary:
+        err.print(f"model usage: {summary['llm_usage']['line']}", highlight=False)
+    _finish(summary, json_out)
+
+
+def _read_message(prompt: str) -> str | None:
+    """One message from stdin: a line, or a fenced block of pasted code; ``None`` at EOF."""
+    out.print(prompt, end="", highlight=False)
+    line = sys.stdin.readline()
+    if not line:
+        return None
+    if not line.strip().startswith("```"):
+        return line.strip()
+    lines = [line]
+    for more in sys.stdin:
+        lines.append(more)
+        if more.strip().startswith("```"):
+            break
+    return "".join(lines)
+
+
+def chat(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where runs and caches live.")
+    ] = None,
+) -> None:
+    """A conversation: describe what to optimize, answer the planner's questions, see results."""
+    from kevolve.cli import _settings, _summary_table
+
+    settings = _settings(data_dir=data_dir)
+    intake = _intake(settings)
+    out.print(HELP)
+    pending = False
+    while True:
+        message = _read_message("kevolve> ")
+        if message is None or message.lower() in ("quit", "exit", ":q", "bye"):
+            break
+        if not message:
+            continue
+        if message.lower() == "help":
+            out.print(HELP)
+            continue
+        try:
+            step = intake.answer(message) if pending else intake.start(message)
+        except KevolveError as e:
+            err.print(f"[bold red]error:[/] {e}", highlight=False)
+            pending = False
+            continue
+        if step.question:
+            out.print(step.question, highlight=False)
+            pending = True
+            continue
+        pending = False
+        assert step.request is not None
+        out.print(f"optimizing {step.request.problem} on {step.request.target} "
+                  f"(budget {step.request.budget})", highlight=False)  # fmt: skip
+        try:
+            summary = _with_usage(_run(step.request, settings, step.notes, intake), settings)
+        except KevolveError as e:
+            err.print(f"[bold red]error:[/] {e}", highlight=False)
+            continue
+        _summary_table(summary)
+        if "llm_usage" in summary:
+            out.print(f"model usage: {summary['llm_usage']['line']}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``ask`` and ``chat`` commands to the main ``kevolve`` app."""
+    app.command("ask")(ask)
+    app.command("chat")(chat)
+
+
+if (
+    __name__ == "__main__"
+):  # ``python -m kevolve.chat_cli ask "..."`` before the commands are mounted
+    _app = typer.Typer(pretty_exceptions_enable=False, no_args_is_help=True)
+    register(_app)
+    _app()

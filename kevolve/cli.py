@@ -1,0 +1,260 @@
+"""The ``kevolve`` command line (typer + rich).
+
+Exit codes: 0 success (``check``: candidate accepted), 1 ``check`` rejected the candidate or a
+run failed, 2 bad input (one sentence on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from kevolve.console import RunProgress, err, fail, out, print_json, setup_logging
+from kevolve.settings import Settings, get_settings
+from tools.errors import KevolveError
+
+app = typer.Typer(
+    name="kevolve",
+    help="Write, prove and measure compute kernels for a PyTorch operator on a named chip.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+runs_app = typer.Typer(help="List, inspect and resume optimization runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+DataDir = Annotated[
+    Optional[Path], typer.Option("--data-dir", help="Where runs and caches live (~/.kevolve).")
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        settings = get_settings(**overrides)
+    except ValueError as e:
+        fail(f"invalid setting: {e}".splitlines()[0])
+    setup_logging(settings.log_level)
+    return settings
+
+
+def _summary_table(summary: dict[str, Any]) -> None:
+    best = summary.get("best") or {}
+    table = Table(title=f"run {summary['run_id']} — {summary['status']}")
+    table.add_column("field")
+    table.add_column("value")
+    table.add_row("target", summary["target"])
+    table.add_row("candidates evaluated", str(summary["candidates_evaluated"]))
+    for key in ("candidate_id", "language", "runtime_ms", "speedup_vs_eager",
+                "speedup_vs_compile", "measured_on", "path"):
+        value = best.get(key)
+        if isinstance(value, float):
+            value = f"{value:.4f}"
+        table.add_row(f"best {key}", str(value))
+    table.add_row("report", summary["report"])
+    out.print(table)
+    out.print(summary.get("message", ""))
+
+
+@app.command()
+def optimize(
+    problem: Annotated[str, typer.Argument(help="A KernelBench problem file or an op name.")],
+    target: Annotated[Optional[str], typer.Option(help="Chip name or alias (h100, MI300, cpu).")] = None,
+    budget: Annotated[Optional[int], typer.Option(help="Candidates to evaluate.", min=1)] = None,
+    language: Annotated[
+        Optional[list[str]], typer.Option("--language", "-l", help="triton, cuda, hip, cpp (repeatable).")
+    ] = None,
+    shape: Annotated[Optional[str], typer.Option(help="Shape for a named op, e.g. 4096x8192.")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="float32, float16 or bfloat16.")] = None,
+    no_knowledge: Annotated[bool, typer.Option("--no-knowledge", help="Skip the knowledge base.")] = False,
+    data_dir: DataDir = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Optimize PROBLEM for a chip and print the best kernel's speedup."""
+    from graph.state import RunRequest
+    from kevolve.api import plan_run, start_run
+
+    settings = _settings(data_dir=data_dir, target=target, budget=budget,
+                         use_knowledge=False if no_knowledge else None)
+    request = RunRequest(
+        problem=problem, target=settings.target, budget=settings.budget,
+        languages=language or [], shape=shape, dtype=dtype,
+        use_knowledge=settings.use_knowledge,
+    )
+    try:
+        plan = plan_run(request, settings)
+    except KevolveError as e:
+        fail(str(e))
+    with RunProgress(plan.budget) as progress:
+        try:
+            summary = start_run(request, settings, on_event=progress, plan=plan)
+        except KevolveError as e:
+            fail(str(e), code=1)
+    _finish(summary, json_out)
+
+
+def _finish(summary: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        print_json(summary)
+    else:
+        _summary_table(summary)
+    if summary["status"] != "finished":
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    problem: Annotated[str, typer.Argument(help="A KernelBench problem file or an op name.")],
+    candidate_file: Annotated[Path, typer.Argument(help="A file defining class ModelNew.")],
+    target: Annotated[Optional[str], typer.Option(help="Chip name or alias.")] = None,
+    shape: Annotated[Optional[str], typer.Option(help="Shape for a named op.")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="dtype for a named op.")] = None,
+    allow_lower_precision: Annotated[bool, typer.Option(help="Accept fp16/bf16/TF32 math for an fp32 reference.")] = False,
+    data_dir: DataDir = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Evaluate one ModelNew file against PROBLEM; exit 0 accepted, 1 rejected, 2 bad input."""
+    from kevolve.checking import check_file
+
+    settings = _settings(data_dir=data_dir, target=target)
+    try:
+        result = check_file(problem, candidate_file, settings, shape=shape, dtype=dtype,
+                            allow_lower_precision=allow_lower_precision)
+    except KevolveError as e:
+        fail(str(e))
+    view = {
+        "accepted": result.accepted,
+        "compiled": result.compiled,
+        "correct": result.correct,
+        "stage_failed": result.stage_failed.value if result.stage_failed else None,
+        "error": result.error,
+        "runtime_ms": result.runtime_ms,
+        "ref_eager_ms": result.ref_eager_ms,
+        "ref_compile_ms": result.ref_compile_ms,
+        "speedup_vs_eager": result.speedup_vs_eager,
+        "speedup_vs_compile": result.speedup_vs_compile,
+        "measured_on": result.measured_on,
+        "flags": result.flags,
+        "max_abs_err": result.max_abs_err,
+        "diagnostics": result.diagnostics.model_dump(mode="json"),
+    }
+    if json_out:
+        print_json(view)
+    else:
+        verdict = "[green]accepted[/]" if result.accepted else "[red]rejected[/]"
+        out.print(f"{candidate_file}: {verdict}")
+        for key in ("stage_failed", "error", "runtime_ms", "ref_eager_ms", "ref_compile_ms",
+                    "speedup_vs_eager", "speedup_vs_compile", "measured_on", "flags"):
+            if view[key] not in (None, "", []):
+                out.print(f"  {key}: {view[key]}", highlight=False)
+    raise typer.Exit(0 if result.accepted else 1)
+
+
+@runs_app.command("list")
+def runs_list(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """List runs, newest first."""
+    from kevolve.runstore import RunStore
+
+    settings = _settings(data_dir=data_dir)
+    infos = RunStore(settings.runs_dir).list()
+    if json_out:
+        print_json([
+            {"run_id": i.run_id, "problem": i.problem, "target": i.target, "status": i.status,
+             "budget": i.budget, "created_at": i.created_at}
+            for i in infos
+        ])
+        return
+    table = Table(title=f"runs in {settings.runs_dir}")
+    for col in ("run_id", "problem", "target", "status", "created"):
+        table.add_column(col)
+    for i in infos:
+        table.add_row(i.run_id, i.problem, i.target, i.status, i.created_at)
+    out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Show a run: its status, best kernel and report."""
+    from kevolve.runstore import RunStore
+
+    settings = _settings(data_dir=data_dir)
+    store = RunStore(settings.runs_dir)
+    try:
+        info = store.info(run_id)
+    except KevolveError as e:
+        fail(str(e))
+    summary = store.read_summary(run_id)
+    evaluated = len(store.evaluation_log(run_id))
+    if json_out:
+        print_json({**info.model_dump(mode="json"), "evaluations_run": evaluated, "summary": summary})
+        return
+    out.print(f"[bold]{info.run_id}[/] {info.problem} on {info.target}: {info.status} "
+              f"({evaluated} evaluations run)")
+    if info.error:
+        out.print(f"error: {info.error}")
+    report = store.run_dir(run_id) / "report.md"
+    if report.exists():
+        from rich.markdown import Markdown
+
+        out.print(Markdown(report.read_text()))
+
+
+@runs_app.command("resume")
+def runs_resume(run_id: str, data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+    """Resume a run from its last checkpoint (finished evaluations are not repeated)."""
+    from kevolve.api import resume_run
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        from kevolve.runstore import RunStore
+
+        info = RunStore(settings.runs_dir).info(run_id)
+    except KevolveError as e:
+        fail(str(e))
+    with RunProgress(info.budget) as progress:
+        try:
+            summary = resume_run(run_id, settings, on_event=progress)
+        except KevolveError as e:
+            fail(str(e), code=1)
+    _finish(summary, json_out)
+
+
+@app.command()
+def doctor(json_out: JsonFlag = False) -> None:
+    """Report this machine: devices, toolchains, Triton targets, sandbox protections."""
+    from kevolve.doctor import collect
+
+    report = collect()
+    if json_out:
+        print_json(report)
+        return
+    for section, items in report.items():
+        table = Table(title=section)
+        table.add_column("item")
+        table.add_column("status")
+        for key, value in items.items():
+            table.add_row(key, str(value))
+        out.print(table)
+
+
+def _mount_optional() -> None:
+    try:
+        from kevolve.kb_cli import kb_app
+    except ImportError as e:  # a GPU worker image may lack chromadb
+        logging.getLogger(__name__).debug("kb commands unavailable: %s", e)
+        return
+    app.add_typer(kb_app, name="kb", help="Chip manuals and skills in the knowledge base.")
+
+
+_mount_optional()
+
+from kevolve.chat_cli import register as _register_chat  # noqa: E402
+
+_register_chat(app)
+
+
+if __name__ == "__main__":
+    app()

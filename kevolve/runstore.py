@@ -1,0 +1,173 @@
+"""The run store: every run's files under ``<data_dir>/runs/<run_id>/``.
+
+Layout of one run folder::
+
+    run.json             RunInfo: id, problem, target, status, budget, timestamps
+    problem.py           the KernelBench reference source
+    candidates/<id>.py   each candidate's ModelNew source
+    candidates/<id>.json the Candidate record
+    results/<id>.json    the EvalResult of each evaluated candidate (the evaluation cache)
+    evaluations.log      one line per sandboxed evaluation actually run (audit trail)
+    best_kernel.py       the best kernel as a KernelBench ModelNew file
+    report.md            the markdown report
+    summary.json         the object ``kevolve optimize --json`` prints
+
+Writes are atomic (temp file + rename) so a killed run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from tools.errors import RunStoreError
+from tools.records import Candidate, EvalResult
+
+RunStatus = Literal["running", "finished", "failed", "interrupted"]
+
+
+class RunInfo(BaseModel):
+    """What ``kevolve runs list`` shows for one run."""
+
+    run_id: str
+    problem: str
+    target: str
+    status: RunStatus = "running"
+    budget: int
+    languages: list[str] = Field(default_factory=list)
+    created_at: str = Field(default_factory=lambda: _now())
+    updated_at: str = Field(default_factory=lambda: _now())
+    request: dict[str, Any] = Field(default_factory=dict)
+    """The resolved request (problem spec, shape, dtype, options) so a resume needs nothing else."""
+    error: str = ""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunStore:
+    """Files of all runs under one folder."""
+
+    def __init__(self, runs_dir: Path) -> None:
+        self.root = Path(runs_dir)
+
+    # Runs ----------------------------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        """Folder of one run (not checked for existence)."""
+        return self.root / run_id
+
+    def create(self, info: RunInfo, problem_source: str) -> Path:
+        """Create the folder of a new run."""
+        d = self.run_dir(info.run_id)
+        if (d / "run.json").exists():
+            raise RunStoreError(f"run {info.run_id} already exists in {self.root}.")
+        (d / "candidates").mkdir(parents=True, exist_ok=True)
+        (d / "results").mkdir(parents=True, exist_ok=True)
+        atomic_write(d / "problem.py", problem_source)
+        self.save_info(info)
+        return d
+
+    def save_info(self, info: RunInfo) -> None:
+        """Persist the run's RunInfo (timestamps updated)."""
+        info.updated_at = _now()
+        atomic_write(self.run_dir(info.run_id) / "run.json", info.model_dump_json(indent=2))
+
+    def info(self, run_id: str) -> RunInfo:
+        """The RunInfo of a run, or a RunStoreError naming the runs folder."""
+        path = self.run_dir(run_id) / "run.json"
+        if not path.exists():
+            raise RunStoreError(
+                f"no run {run_id!r} in {self.root}; `kevolve runs list` shows the runs there."
+            )
+        try:
+            return RunInfo.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise RunStoreError(f"run {run_id} has a damaged run.json ({path}): {e}") from e
+
+    def set_status(self, run_id: str, status: RunStatus, error: str = "") -> RunInfo:
+        """Update a run's status."""
+        info = self.info(run_id)
+        info.status = status
+        info.error = error
+        self.save_info(info)
+        return info
+
+    def list(self) -> list[RunInfo]:
+        """All runs, newest first; damaged folders are skipped."""
+        infos: list[RunInfo] = []
+        if not self.root.exists():
+            return infos
+        for d in self.root.iterdir():
+            if (d / "run.json").exists():
+                try:
+                    infos.append(self.info(d.name))
+                except RunStoreError:
+                    continue
+        return sorted(infos, key=lambda i: i.created_at, reverse=True)
+
+    # Candidates and results -------------------------------------------------------------------
+    def save_candidate(self, run_id: str, cand: Candidate) -> None:
+        """Keep a candidate's source and record."""
+        d = self.run_dir(run_id) / "candidates"
+        atomic_write(d / f"{cand.id}.py", cand.source)
+        atomic_write(d / f"{cand.id}.json", cand.model_dump_json(indent=2))
+
+    def candidate_path(self, run_id: str, cand_id: str) -> Path:
+        """Path of a candidate's ModelNew source."""
+        return self.run_dir(run_id) / "candidates" / f"{cand_id}.py"
+
+    def load_result(self, run_id: str, cand_id: str) -> EvalResult | None:
+        """The stored EvalResult of a candidate, if it was evaluated."""
+        path = self.run_dir(run_id) / "results" / f"{cand_id}.json"
+        if not path.exists():
+            return None
+        return EvalResult.model_validate_json(path.read_text(encoding="utf-8"))
+
+    def save_result(self, run_id: str, result: EvalResult) -> None:
+        """Keep an EvalResult and append to the audit trail of evaluations."""
+        d = self.run_dir(run_id)
+        atomic_write(d / "results" / f"{result.candidate_id}.json", result.model_dump_json(indent=2))
+        with open(d / "evaluations.log", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"candidate_id": result.candidate_id, "at": _now()}) + "\n")
+
+    def evaluation_log(self, run_id: str) -> list[str]:
+        """Candidate ids in the order their evaluations were run (duplicates would show here)."""
+        path = self.run_dir(run_id) / "evaluations.log"
+        if not path.exists():
+            return []
+        return [json.loads(line)["candidate_id"] for line in path.read_text().splitlines() if line]
+
+    def write_text(self, run_id: str, name: str, text: str) -> Path:
+        """Write a file into the run folder atomically and return its path."""
+        path = self.run_dir(run_id) / name
+        atomic_write(path, text)
+        return path
+
+    def read_summary(self, run_id: str) -> dict[str, Any] | None:
+        """The stored ``optimize --json`` object of a finished run."""
+        path = self.run_dir(run_id) / "summary.json"
+        if not path.exists():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))

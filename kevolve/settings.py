@@ -1,0 +1,137 @@
+"""One typed settings source with one precedence.
+
+CLI flag > settings file (``$KEVOLVE_CONFIG`` or ``<data_dir>/config.toml``) > environment
+(``KEVOLVE_*``) > default. Secrets (provider API keys) are read only from the environment by
+the providers themselves and never stored here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_DATA_DIR = Path("~/.kevolve")
+
+
+def _config_file() -> Path:
+    explicit = os.environ.get("KEVOLVE_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    data_dir = Path(os.environ.get("KEVOLVE_DATA_DIR", str(DEFAULT_DATA_DIR))).expanduser()
+    return data_dir / "config.toml"
+
+
+class Settings(BaseSettings):
+    """kevolve's settings; each field documents its unit and default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KEVOLVE_", extra="ignore", use_attribute_docstrings=True
+    )
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    """Where runs, checkpoints, caches and the embedded knowledge base live."""
+    target: str = "cpu"
+    """Chip to optimize for when a request names none."""
+    budget: int = Field(default=12, ge=1)
+    """Candidates to evaluate per run (the reference passthrough counts as one)."""
+    children_per_generation: int = Field(default=4, ge=1)
+    """Children the search creates per generation (LangGraph ``Send`` fan-out width)."""
+    max_concurrency: int = Field(default=2, ge=1)
+    """Graph tasks run at once (coders and sandboxed evaluations)."""
+    plateau_generations: int = Field(default=4, ge=1)
+    """Stop early after this many generations without a better best candidate."""
+    eval_timeout_s: float = Field(default=300.0, gt=0)
+    """Wall-clock limit for one sandboxed evaluation, in seconds."""
+    eval_seeds: int = Field(default=3, ge=1)
+    """Random seeds each candidate is checked on."""
+    eval_rep_ms: float = Field(default=200.0, gt=0)
+    """Time spent on timed repetitions per measured kernel, in milliseconds."""
+    uct_c: float = Field(default=1.0, ge=0)
+    """Exploration constant of the UCT selection policy."""
+    evolutionary_fraction: float = Field(default=0.3, ge=0, le=1)
+    """Share of parents picked by tournament selection instead of UCT."""
+    seed: int = 0
+    """Seed of the search policy's random choices."""
+    use_knowledge: bool = True
+    """Retrieve chip documents and skills into the coders' context."""
+    chroma_url: str | None = None
+    """Chroma server URL (``http://host:8000``); unset: embedded PersistentClient in data_dir."""
+    embedding_model: str = "all-MiniLM-L6-v2"
+    """Sentence-transformers model for the knowledge base (shipped offline)."""
+    llm_model: str | None = None
+    """``provider:model`` for LangChain ``init_chat_model``; unset: the offline path."""
+    llm_base_url: str | None = None
+    """Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama)."""
+    llm_model_planner: str | None = None
+    """``provider:model`` for the planner only; unset: ``llm_model``."""
+    llm_model_coder: str | None = None
+    """``provider:model`` for the coders only; unset: ``llm_model``."""
+    llm_model_interpreter: str | None = None
+    """``provider:model`` for the profiler-interpreter only; unset: ``llm_model``."""
+    llm_model_curator: str | None = None
+    """``provider:model`` for the curator only; unset: ``llm_model``."""
+    llm_token_budget: int = Field(default=2_000_000, ge=0)
+    """Tokens (input + output) one run may spend on models; 0: no limit."""
+    llm_fallback_offline: bool = False
+    """Continue on the offline path when the model is unreachable (else the run stops)."""
+    llm_timeout_s: float = Field(default=120.0, gt=0)
+    """Timeout of one model request, in seconds."""
+    llm_price_input_per_mtok: float | None = Field(default=None, ge=0)
+    """USD per million input tokens for cost reports; unset: the built-in list prices."""
+    llm_price_output_per_mtok: float | None = Field(default=None, ge=0)
+    """USD per million output tokens for cost reports; unset: the built-in list prices."""
+    log_level: str = "WARNING"
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: CLI flags (init kwargs) > settings file > environment > defaults.
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, toml, env_settings)
+
+    # Paths derived from data_dir ---------------------------------------------------------
+    @property
+    def runs_dir(self) -> Path:
+        """Folder holding one sub-folder per run."""
+        return self.data_dir / "runs"
+
+    @property
+    def checkpoint_db(self) -> Path:
+        """SQLite file of LangGraph checkpoints (thread_id = run id)."""
+        return self.data_dir / "checkpoints.sqlite"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Compile caches shared by evaluations (torch extensions, Triton, inductor)."""
+        return self.data_dir / "cache"
+
+    @property
+    def kb_dir(self) -> Path:
+        """Embedded Chroma directory."""
+        return self.data_dir / "kb"
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Settings with CLI overrides applied (``None`` values are ignored)."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)

@@ -1,0 +1,32 @@
+"""Shared test setup: hermetic data dirs and the markers' skip rules."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Tests never read a user's ~/.kevolve or a settings file.
+os.environ.pop("KEVOLVE_CONFIG", None)
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """A fresh kevolve data dir for one test (settings pick it up from the environment)."""
+    d = tmp_path / "kevolve-data"
+    monkeypatch.setenv("KEVOLVE_DATA_DIR", str(d))
+    monkeypatch.setenv("KEVOLVE_CONFIG", str(tmp_path / "no-config.toml"))
+    return d
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(skip_gpu)
