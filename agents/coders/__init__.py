@@ -1,0 +1,93 @@
+"""Coders: the seam (``base``), the offline template coders and the PyTorch baseline.
+
+Public API:
+
+- :func:`offline_coders` -- every offline coder (Triton, CPU C++);
+- :func:`coder_for` -- the offline coder of one language;
+- :func:`pytorch_passthrough` -- the baseline candidate: the problem in plain PyTorch,
+  written as a ``ModelNew`` that never references ``Model``.
+"""
+
+from __future__ import annotations
+
+from agents.coders.base import Coder, CoderContext, Draft, fingerprint
+from agents.coders.cpp_offline import CppOfflineCoder
+from agents.coders.forward import torch_forward_source
+from agents.coders.reference import model_new_block
+from agents.coders.spec import analyze
+from agents.coders.triton_offline import TritonOfflineCoder
+from tools.errors import ConfigError, ProblemError
+from tools.records import Problem
+
+PASSTHROUGH_TEMPLATE = "pytorch.passthrough"
+
+_HEADER = '''"""PyTorch baseline for {name}: {how}."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+'''
+
+
+def offline_coders() -> list[Coder]:
+    """Every offline coder, one per language (Triton, then CPU C++)."""
+    return [TritonOfflineCoder(), CppOfflineCoder()]
+
+
+def coder_for(language: str) -> Coder:
+    """The offline coder for ``language`` (``triton`` or ``cpp``).
+
+    Raises:
+        ConfigError: No offline coder writes that language.
+    """
+    for coder in offline_coders():
+        if coder.language == language:
+            return coder
+    known = ", ".join(c.language for c in offline_coders())
+    raise ConfigError(f"No offline coder writes {language!r}; offline coders exist for {known}.")
+
+
+def pytorch_passthrough(problem: Problem) -> Draft:
+    """The baseline candidate: ``ModelNew`` computing the problem with plain PyTorch.
+
+    A named op gets one direct PyTorch call (``torch.softmax(x, dim=-1)``) under the
+    reference's own ``__init__``; any other problem gets the reference module with ``Model``
+    renamed to ``ModelNew`` (``ast``), the harness functions removed.
+
+    Raises:
+        ProblemError: The problem source does not parse or defines no ``Model``.
+    """
+    forward_src = None
+    how = "the reference's forward, Model renamed to ModelNew"
+    if problem.op not in (None, "pointwise_chain"):
+        try:
+            spec = analyze(problem)
+            forward_src = torch_forward_source(spec, dim=int(spec.options.get("dim", -1)))
+            how = f"one direct PyTorch call for {problem.op}"
+        except (ProblemError, ValueError):
+            forward_src = None
+    source = _HEADER.format(name=problem.name, how=how) + model_new_block(
+        problem.source, forward_src
+    )
+    return Draft(
+        language="pytorch",
+        source=source,
+        transformation=f"PyTorch baseline: {how}",
+        template=PASSTHROUGH_TEMPLATE,
+        params={},
+        author="offline",
+    )
+
+
+__all__ = [
+    "PASSTHROUGH_TEMPLATE",
+    "Coder",
+    "CoderContext",
+    "CppOfflineCoder",
+    "Draft",
+    "TritonOfflineCoder",
+    "coder_for",
+    "fingerprint",
+    "offline_coders",
+    "pytorch_passthrough",
+]
