@@ -1,0 +1,76 @@
+"""Run every adversarial fixture through the evaluator and check its ``Expected:`` line."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tools.evaluator import EvalOptions, evaluate
+from tools.evaluator.static_checks import check_source
+from tools.records import Candidate, Problem, Target
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PROBLEM = Path(__file__).parents[1] / "unit" / "evaluator_fixtures" / "softmax_problem.py"
+CPU = Target(
+    name="cpu",
+    display_name="host CPU",
+    vendor="x86",
+    kind="cpu",
+    arch="x86_64",
+    compute_units=2,
+    memory_bandwidth_gbps=50,
+)
+KEYS = {"stage_failed", "flags", "error_contains", "reports"}
+
+
+def expected(path: Path) -> dict[str, str]:
+    """Parse the fixture docstring's ``Expected:`` line into key/value pairs."""
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    for part in ("Methodology:", "Hacking scenario:", "Expected:"):
+        assert part in doc, f"{path.name}: docstring lacks '{part}'"
+    line = doc.split("Expected:", 1)[1].strip().splitlines()[0]
+    pairs = dict(p.strip().split("=", 1) for p in line.split(";") if p.strip())
+    assert set(pairs) <= KEYS and "stage_failed" in pairs, f"{path.name}: bad Expected line"
+    return pairs
+
+
+FILES = sorted(FIXTURES.glob("*.py"))
+
+
+def test_corpus_is_well_formed():
+    assert len(FILES) >= 10
+    for path in FILES:
+        expected(path)
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in FILES if expected(p)["stage_failed"] == "static"], ids=lambda p: p.stem
+)
+def test_static_fixtures_fail_the_static_checks(path):
+    exp = expected(path)
+    violations = check_source(path.read_text())
+    assert violations, f"{path.name} passed the static checks"
+    if "error_contains" in exp:
+        assert any(exp["error_contains"] in f"{v.rule} {v.message}" for v in violations)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_fixture_is_caught_end_to_end(path, tmp_path):
+    exp = expected(path)
+    problem = Problem(name="softmax", source=PROBLEM.read_text())
+    cand = Candidate(id=path.stem, language="pytorch", source=path.read_text())
+    opts = EvalOptions(work_dir=str(tmp_path), timeout_s=20, measure_compile=False, rep_ms=20.0)
+    r = evaluate(problem, cand, CPU, opts)
+    # Alternatives are separated by "|": which check fires first may depend on the allocator.
+    want = {None if s == "none" else s for s in exp["stage_failed"].split("|")}
+    assert (r.stage_failed.value if r.stage_failed else None) in want, r.error
+    assert not r.accepted and r.reward == 0.0
+    for flag in filter(None, exp.get("flags", "").split(",")):
+        assert flag in r.flags, r.flags
+    if "error_contains" in exp:
+        assert exp["error_contains"] in r.error
+    for field in filter(None, exp.get("reports", "").split(",")):
+        assert getattr(r, field) is not None, field

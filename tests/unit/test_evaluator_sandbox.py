@@ -1,0 +1,126 @@
+"""The sandbox plumbing: scrubbed environment, timeouts, the result token."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tools.evaluator import protocol
+from tools.evaluator.sandbox import child_env, run_sandboxed
+from tools.records.eval_result import EvalResult
+
+
+def test_child_env_passes_no_secrets(tmp_path):
+    parent = {
+        "PATH": "/usr/bin",
+        "OPENAI_API_KEY": "sk-secret",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "CUDA_VISIBLE_DEVICES": "1",
+        "HTTPS_PROXY": "http://proxy",
+    }
+    env = child_env(home=tmp_path, cache_dir=tmp_path / "cache", interpret=True, parent_env=parent)
+    assert "OPENAI_API_KEY" not in env and "AWS_SECRET_ACCESS_KEY" not in env
+    assert "HTTPS_PROXY" not in env
+    assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["HOME"] == str(tmp_path)
+    assert env["TRITON_INTERPRET"] == "1"
+    assert env["TRITON_CACHE_DIR"].startswith(str(tmp_path / "cache"))
+    plain = child_env(home=tmp_path, cache_dir=tmp_path, interpret=False, parent_env=parent)
+    assert "TRITON_INTERPRET" not in plain
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path):
+    # The child starts a grandchild that would outlive it; both must be gone afterwards.
+    code = (
+        "import subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "open('grandchild.pid', 'w').write(str(p.pid))\n"
+        "time.sleep(60)\n"
+    )
+    env = child_env(home=tmp_path, cache_dir=tmp_path, interpret=False)
+    start = time.monotonic()
+    run = run_sandboxed(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        timeout_s=2.0,
+        stdout_path=tmp_path / "out",
+        stderr_path=tmp_path / "err",
+        memory_limit_mib=2048,
+    )
+    assert run.timed_out and run.returncode is None
+    assert time.monotonic() - start < 15
+    pid = int((tmp_path / "grandchild.pid").read_text())
+    deadline = time.monotonic() + 5
+    alive = True
+    while alive and time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                alive = fh.read().split()[2] != "Z"
+        except FileNotFoundError:
+            alive = False
+        time.sleep(0.1)
+    assert not alive
+
+
+def test_memory_cap_and_stdin(tmp_path):
+    code = "import sys\ntoken = sys.stdin.readline().strip()\nprint(token)\nbytearray(3 << 30)\n"
+    env = child_env(home=tmp_path, cache_dir=tmp_path, interpret=False)
+    run = run_sandboxed(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        timeout_s=30,
+        stdout_path=tmp_path / "out",
+        stderr_path=tmp_path / "err",
+        stdin_text="tok123\n",
+        memory_limit_mib=1024,
+    )
+    assert (tmp_path / "out").read_text().strip() == "tok123"
+    assert run.returncode == 1 and "MemoryError" in run.stderr_tail
+
+
+def test_result_needs_the_token_and_progress_reads_last_stage(tmp_path):
+    result = EvalResult(candidate_id="c", target="cpu", correct=True)
+    path = tmp_path / protocol.RESULT_FILE
+    protocol.write_json_atomic(path, {"token": "good", "result": result.model_dump(mode="json")})
+    assert protocol.read_result(path, "good") == result
+    assert protocol.read_result(path, "forged") is None
+    assert protocol.read_result(tmp_path / "missing.json", "good") is None
+    progress = tmp_path / protocol.PROGRESS_FILE
+    assert protocol.last_stage(progress) is None
+    protocol.append_progress(progress, "static")
+    protocol.append_progress(progress, "compile")
+    with progress.open("a") as fh:
+        fh.write('{"stage": "corr')  # a line cut off by a kill
+    assert protocol.last_stage(progress) == "compile"
+
+
+def test_trim_keeps_head_and_tail():
+    from tools.evaluator.sandbox import trim
+
+    assert trim("short") == "short"
+    long = "HEAD " + "x" * 10000 + " TAIL"
+    out = trim(long, limit=400)
+    assert out.startswith("HEAD") and out.endswith("TAIL") and "characters cut" in out
+    assert len(out) < 500
+
+
+def test_cap_address_space_bounds_what_the_process_adds(tmp_path):
+    code = (
+        "from tools.evaluator.sandbox import cap_address_space\n"
+        "cap_address_space(256)\n"
+        "bytearray(64 << 20)\n"  # within the allowance
+        "print('small ok')\n"
+        "bytearray(1 << 30)\n"  # beyond it
+    )
+    env = child_env(home=tmp_path, cache_dir=tmp_path, interpret=False)
+    run = run_sandboxed(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        timeout_s=30,
+        stdout_path=tmp_path / "out",
+        stderr_path=tmp_path / "err",
+    )
+    assert (tmp_path / "out").read_text().strip() == "small ok"
+    assert run.returncode == 1 and "MemoryError" in run.stderr_tail

@@ -1,0 +1,203 @@
+"""``evaluate``: the orchestrator side of the sandboxed evaluator.
+
+It never runs candidate code itself. It writes a request into a fresh directory, starts
+``python -m tools.evaluator.worker`` there as a new process (scrubbed environment, caps,
+wall-clock limit), and turns whatever comes back, or does not, into an ``EvalResult``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tools.evaluator import protocol
+from tools.evaluator.device import target_present_isolated
+from tools.evaluator.options import EvalOptions
+from tools.evaluator.sandbox import child_env, run_sandboxed, trim
+from tools.records.candidate import Candidate
+from tools.records.eval_result import EvalResult, Stage
+from tools.records.problem import Problem
+from tools.records.target import Target
+
+logger = logging.getLogger(__name__)
+
+_STAGE_ORDER = [Stage.STATIC, Stage.COMPILE, Stage.CORRECTNESS, Stage.TIMING, Stage.RECHECK]
+
+
+def resolve_mode(target: Target, options: EvalOptions) -> str:
+    """``measure`` when the target chip is on this machine (always for ``cpu``), else ``interpret``."""
+    if options.mode != "auto":
+        return options.mode
+    if target.kind == "cpu":
+        return "measure"
+    present, _ = target_present_isolated(target)
+    return "measure" if present else "interpret"
+
+
+def _resolve_dirs(options: EvalOptions) -> EvalOptions:
+    """Fill in the default work, cache and lock paths so the worker sees concrete ones."""
+    work = (
+        Path(options.work_dir) if options.work_dir else Path(tempfile.gettempdir()) / "kevolve-eval"
+    )
+    cache = Path(options.cache_dir) if options.cache_dir else work / "cache"
+    lock = options.timing_lock or str(Path(tempfile.gettempdir()) / "kevolve-timing.lock")
+    work.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    return options.model_copy(
+        update={"work_dir": str(work), "cache_dir": str(cache), "timing_lock": lock}
+    )
+
+
+def _failure(
+    candidate: Candidate, target: Target, stage: Stage, error: str, reached: str | None
+) -> EvalResult:
+    """An EvalResult for a worker that produced no result; earlier stages count as passed."""
+    passed = set()
+    if reached in {s.value for s in _STAGE_ORDER}:
+        idx = [s.value for s in _STAGE_ORDER].index(reached)
+        passed = {s.value for s in _STAGE_ORDER[:idx]}
+    return EvalResult(
+        candidate_id=candidate.id,
+        target=target.name,
+        static_ok=Stage.STATIC.value in passed,
+        compiled=Stage.COMPILE.value in passed,
+        correct=Stage.CORRECTNESS.value in passed,
+        stage_failed=stage,
+        error=trim(error),
+    )
+
+
+def evaluate(
+    problem: Problem,
+    candidate: Candidate,
+    target: Target,
+    options: EvalOptions | None = None,
+) -> EvalResult:
+    """Evaluate one candidate against its reference in a fresh sandboxed subprocess.
+
+    Stages, cheapest first: static checks, compile, correctness over ``options.seeds``,
+    then timing on the target chip when it is on this machine (``measure``), or Triton
+    interpreter correctness plus an ahead-of-time compile for the target and a roofline
+    model when it is not (``interpret``; the result says ``measured_on="modeled"``).
+
+    Args:
+        problem: The KernelBench reference (``Model``, ``get_inputs``, ``get_init_inputs``).
+        candidate: The ``ModelNew`` module to judge.
+        target: The chip to judge it for.
+        options: Limits and policy; defaults when ``None``.
+
+    Returns:
+        The EvalResult. Every failure, the sandbox's own included (timeout, crash, killed
+        for memory), comes back as a result with ``stage_failed`` set; this function does not
+        raise for anything the candidate does.
+    """
+    options = _resolve_dirs(options or EvalOptions())
+    mode = resolve_mode(target, options)
+    start = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix=f"cand-{candidate.id[:24]}-", dir=options.work_dir))
+    try:
+        result = _run_worker(problem, candidate, target, options, mode, workdir)
+    finally:
+        if not options.keep_work_dir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    result.duration_s = time.monotonic() - start
+    logger.info(
+        "evaluated %s on %s (%s): stage_failed=%s in %.1f s",
+        candidate.id,
+        target.name,
+        mode,
+        result.stage_failed.value if result.stage_failed else None,
+        result.duration_s,
+    )
+    return result
+
+
+def _run_worker(
+    problem: Problem,
+    candidate: Candidate,
+    target: Target,
+    options: EvalOptions,
+    mode: str,
+    workdir: Path,
+) -> EvalResult:
+    """Write the request, start the worker, and read its result back."""
+    problem_file = f"_kref_{secrets.token_hex(8)}.py"
+    request = protocol.EvalRequest(
+        mode=mode,  # type: ignore[arg-type]
+        problem=problem,
+        candidate=candidate,
+        target=target,
+        options=options,
+        problem_file=problem_file,
+    )
+    (workdir / problem_file).write_text(problem.source)
+    (workdir / protocol.CANDIDATE_FILE).write_text(candidate.source)
+    (workdir / protocol.REQUEST_FILE).write_text(request.model_dump_json())
+    token = secrets.token_hex(16)
+    env = child_env(home=workdir, cache_dir=Path(options.cache_dir), interpret=mode == "interpret")
+    run = run_sandboxed(
+        [sys.executable, "-m", "tools.evaluator.worker", protocol.REQUEST_FILE],
+        cwd=workdir,
+        env=env,
+        timeout_s=options.timeout_s,
+        stdout_path=workdir / protocol.STDOUT_FILE,
+        stderr_path=workdir / protocol.STDERR_FILE,
+        stdin_text=token + "\n",
+        memory_limit_mib=None,  # the worker caps itself once torch is imported
+    )
+    reached = protocol.last_stage(workdir / protocol.PROGRESS_FILE)
+    if run.timed_out:
+        return _failure(
+            candidate,
+            target,
+            Stage.SANDBOX,
+            f"timed out after {options.timeout_s:g} s in stage {reached or 'startup'}",
+            reached,
+        )
+    result = protocol.read_result(workdir / protocol.RESULT_FILE, token)
+    if result is not None:
+        if run.returncode != 0:
+            result.diagnostics.notes.append(
+                f"worker exited with status {run.returncode} after writing its result"
+            )
+        return result
+    return _failure(
+        candidate,
+        target,
+        _crash_stage(reached),
+        _crash_message(run.returncode, reached, run.stderr_tail),
+        reached,
+    )
+
+
+def _crash_stage(reached: str | None) -> Stage:
+    """The stage a crashed worker was in, or SANDBOX when it never reached one."""
+    try:
+        stage = Stage(reached) if reached else Stage.SANDBOX
+    except ValueError:
+        return Stage.SANDBOX
+    return stage
+
+
+def _crash_message(returncode: int | None, reached: str | None, stderr_tail: str) -> str:
+    """One sentence on how the worker died, then the tail of its stderr."""
+    if returncode is not None and returncode < 0:
+        try:
+            how = f"killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"killed by signal {-returncode}"
+    else:
+        how = f"exited with status {returncode}"
+    hint = ""
+    if returncode == -9:
+        hint = " (SIGKILL usually means it ran out of memory)"
+    return (
+        f"the sandboxed worker {how} without a result in stage {reached or 'startup'}{hint}; "
+        f"stderr tail:\n{stderr_tail.strip()}"
+    )

@@ -1,0 +1,191 @@
+"""Count what a forward call does: ATen ops, the bytes each touches, and FLOPs.
+
+``OpCounter`` is a ``TorchDispatchMode``: it sees every ATen op of an eager call. Each op
+that does work counts as one kernel launch and moves the bytes of its tensor inputs and
+outputs (each tensor at most its storage's size, so a broadcast bias is counted once).
+FLOPs: matmul-class ops (mm, bmm, addmm, convolution, attention) exactly, from
+``torch.utils.flop_counter``'s formulas; every other computing op as 1 FLOP per element of
+its largest tensor (a deliberate undercount for transcendental-heavy ops such as softmax,
+which are memory-bound anyway); copies and fills as 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+try:
+    from torch.utils.flop_counter import flop_registry as _FLOP_REGISTRY
+except ImportError:  # pragma: no cover - very old torch
+    _FLOP_REGISTRY = {}
+
+_aten = torch.ops.aten
+logger = logging.getLogger(__name__)
+
+FREE_OPS = {
+    "empty",
+    "empty_like",
+    "empty_strided",
+    "new_empty",
+    "new_empty_strided",
+    "detach",
+    "lift_fresh",
+    "set_",
+    "alias",
+    "_local_scalar_dense",
+    "resize_",
+    "is_same_size",
+    "sym_size",
+    "sym_stride",
+    "sym_numel",
+    "sym_storage_offset",
+    "record_stream",
+}
+"""Ops that allocate or describe tensors without a kernel touching their data."""
+
+NO_FLOP_OPS = {
+    "clone",
+    "_to_copy",
+    "copy_",
+    "copy",
+    "contiguous",
+    "fill_",
+    "fill",
+    "zero_",
+    "zeros",
+    "zeros_like",
+    "ones",
+    "ones_like",
+    "full",
+    "full_like",
+    "arange",
+    "index_select",
+    "cat",
+    "stack",
+    "gather",
+    "scatter",
+    "_unsafe_view",
+    "new_zeros",
+    "new_ones",
+    "new_full",
+}
+"""Ops that move data but do no arithmetic."""
+
+
+def tensor_bytes(t: torch.Tensor) -> int:
+    """Bytes a kernel must touch for ``t``: its elements, at most its storage's size."""
+    own = t.numel() * t.element_size()
+    try:
+        return min(own, t.untyped_storage().nbytes())
+    except (RuntimeError, NotImplementedError):
+        return own
+
+
+def _flat_tensors(obj: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        out.append(obj)
+    elif isinstance(obj, (tuple, list)):
+        for o in obj:
+            _flat_tensors(o, out)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            _flat_tensors(o, out)
+    return out
+
+
+def unique_bytes(obj: Any) -> int:
+    """Bytes of the distinct tensors in a nest, a storage shared by several counted once."""
+    seen: dict[int, int] = {}
+    for t in _flat_tensors(obj, []):
+        try:
+            key = t.untyped_storage().data_ptr()
+        except (RuntimeError, NotImplementedError):
+            key = id(t)
+        seen[key] = max(seen.get(key, 0), tensor_bytes(t))
+    return sum(seen.values())
+
+
+@dataclass(kw_only=True)
+class OpRecord:
+    """One ATen op that did work."""
+
+    name: str
+    bytes: int
+    flops: int
+
+
+@dataclass(kw_only=True)
+class OpTrace:
+    """Every working ATen op of one forward call, in order."""
+
+    ops: list[OpRecord] = field(default_factory=list)
+
+    @property
+    def launches(self) -> int:
+        return len(self.ops)
+
+    @property
+    def bytes(self) -> int:
+        return sum(o.bytes for o in self.ops)
+
+    @property
+    def flops(self) -> int:
+        return sum(o.flops for o in self.ops)
+
+    @property
+    def matmul_flops(self) -> int:
+        return sum(o.flops for o in self.ops if o.name in _MATMUL_NAMES)
+
+
+_MATMUL_NAMES = {getattr(p, "__name__", str(p)).split(".")[-1] for p in _FLOP_REGISTRY}
+
+
+def _op_name(func: Any) -> str:
+    packet = getattr(func, "_overloadpacket", func)
+    return getattr(packet, "__name__", str(packet)).split(".")[-1]
+
+
+def _op_flops(func: Any, name: str, args: Any, kwargs: Any, out: Any) -> int:
+    packet = getattr(func, "_overloadpacket", None)
+    formula = _FLOP_REGISTRY.get(packet) if packet is not None else None
+    if formula is not None:
+        try:
+            return int(formula(*args, **kwargs, out_val=out))
+        except Exception as e:  # noqa: BLE001 - a formula that does not fit these args
+            logger.debug("flop formula for %s failed: %s", name, e)
+    if name in NO_FLOP_OPS:
+        return 0
+    sizes = [t.numel() for t in _flat_tensors((args, kwargs, out), [])]
+    return max(sizes, default=0)
+
+
+class OpCounter(TorchDispatchMode):
+    """Record the working ATen ops of the calls made inside ``with OpCounter() as c:``.
+
+    ``paused`` (an int) stops recording while positive: the worker raises it around Triton
+    interpreter launches, whose host-side copies are not the kernel's work.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trace = OpTrace()
+        self.paused = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.paused:
+            return out
+        name = _op_name(func)
+        if name in FREE_OPS or getattr(func, "is_view", False):
+            return out
+        moved = sum(tensor_bytes(t) for t in _flat_tensors((args, kwargs), []))
+        moved += sum(tensor_bytes(t) for t in _flat_tensors(out, []))
+        self.trace.ops.append(
+            OpRecord(name=name, bytes=moved, flops=_op_flops(func, name, args, kwargs, out))
+        )
+        return out

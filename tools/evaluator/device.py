@@ -1,0 +1,115 @@
+"""Is the target chip on this machine, and what is it called?
+
+``tools.hardware.device_present`` is the registry's answer; this module defers to it when it
+is importable and otherwise applies the same rule itself: a CPU target is always present; a
+GPU target is present when ``torch.cuda`` sees a device whose name contains one of the
+target's ``torch_device_names``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+
+from tools.evaluator.sandbox import PASSTHROUGH_VARS, python_path
+from tools.records.target import Target
+
+logger = logging.getLogger(__name__)
+
+
+def cpu_name() -> str:
+    """``"<cpu model> (N cores)"`` for this process (cores it may run on)."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        cores = os.cpu_count() or 1
+    return f"{model} ({cores} cores)"
+
+
+def _local_present(target: Target) -> tuple[bool, str]:
+    if target.kind == "cpu":
+        return True, cpu_name()
+    import torch
+
+    if not torch.cuda.is_available():
+        return False, ""
+    name = torch.cuda.get_device_name(0)
+    wanted = [n.lower() for n in target.torch_device_names]
+    return any(w in name.lower() for w in wanted), name
+
+
+def target_present(target: Target) -> tuple[bool, str]:
+    """Whether ``target`` is on this machine, and the device name if it is.
+
+    Args:
+        target: The chip record.
+
+    Returns:
+        ``(present, device_name)``; the name is empty when nothing matching was found.
+    """
+    try:
+        from tools.hardware import device_present  # type: ignore[attr-defined]
+    except ImportError:
+        return _local_present(target)
+    return device_present(target)
+
+
+_PROBE = (
+    "import sys, json\n"
+    "from tools.records.target import Target\n"
+    "from tools.evaluator.device import target_present\n"
+    "t = Target.model_validate_json(sys.stdin.read())\n"
+    "print(json.dumps(target_present(t)))\n"
+)
+
+
+@functools.lru_cache(maxsize=32)
+def _probe(target_json: str) -> tuple[bool, str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        input=target_json,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+        env={
+            **{k: v for k, v in os.environ.items() if k in PASSTHROUGH_VARS},
+            "PYTHONPATH": python_path(os.environ),
+        },
+    )
+    try:
+        present, name = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        logger.warning("device probe failed: %s", proc.stderr[-500:])
+        return False, ""
+    return bool(present), str(name)
+
+
+def target_present_isolated(target: Target) -> tuple[bool, str]:
+    """``target_present`` for the orchestrator, without initialising CUDA in its process.
+
+    A CPU target is answered here. For a GPU target, a torch without a visible device
+    answers ``False`` at once; otherwise a short subprocess asks (cached per target), so the
+    long-lived orchestrator never holds a CUDA context.
+    """
+    if target.kind == "cpu":
+        return target_present(target)
+    import torch
+
+    if not torch.cuda.is_available():
+        return False, ""
+    return _probe(target.model_dump_json())

@@ -1,0 +1,52 @@
+"""Options for one sandboxed evaluation (plain data, sent to the worker as JSON)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+EvalMode = Literal["auto", "measure", "interpret"]
+"""``measure``: run and time on the target chip, which is on this machine. ``interpret``:
+check correctness on CPU (Triton's interpreter) and model performance. ``auto`` picks
+``measure`` when the target is present, else ``interpret``."""
+
+
+class EvalOptions(BaseModel):
+    """How hard to check and how long to time. Defaults are the documented defaults."""
+
+    timeout_s: float = 300.0
+    """Wall-clock limit for the whole sandboxed evaluation of one candidate."""
+    memory_limit_mib: int = 16384
+    """Address space the candidate may add, in MiB, on top of what the worker maps once torch
+    and Triton are imported (CPU-only evaluations; not applied when a GPU is used)."""
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    """Fresh random seeds for correctness; inputs are drawn anew for each."""
+    warmup_ms: float = 25.0
+    rep_ms: float = 200.0
+    """Time budget for timed repetitions (as ``triton.testing.do_bench``), milliseconds."""
+    min_reps: int = 10
+    max_reps: int = 10000
+    """Upper bound on timed repetitions, whatever ``rep_ms`` allows."""
+    input_sets: int = 4
+    """Cloned input sets rotated between timed repetitions (fewer when inputs are large)."""
+    l2_flush_mib: int = 256
+    """Size of the buffer written between GPU repetitions to flush the L2 cache, MiB."""
+    measure_compile: bool = True
+    """Also time the reference under ``torch.compile`` in the same process."""
+    allow_reference_ops: bool = True
+    """Default policy: PyTorch ops are allowed in ModelNew (never the reference Model itself)."""
+    allow_lower_precision: bool = False
+    mode: EvalMode = "auto"
+    """Force measuring or modeling; ``auto`` decides from whether the target is present."""
+    work_dir: str = ""
+    """Parent directory for the per-candidate temp dirs (empty: ``kevolve-eval`` in the system
+    temp dir)."""
+    cache_dir: str = ""
+    """Shared compile caches (torch extensions, Triton, inductor); empty: inside work_dir."""
+    timing_lock: str = ""
+    """Path of a lock file held while timing, so two candidates never time at once
+    (empty: ``kevolve-timing.lock`` in the system temp dir, shared by every evaluation on
+    this machine)."""
+    keep_work_dir: bool = False
+    """Keep the per-candidate temp dir (request, sources, logs) for debugging."""

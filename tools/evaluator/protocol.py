@@ -1,0 +1,93 @@
+"""The contract between ``evaluate`` (orchestrator) and the sandboxed worker.
+
+The orchestrator writes ``request.json`` into a fresh per-candidate directory and starts
+``python -m tools.evaluator.worker request.json`` there. It sends a one-line random token
+on the worker's stdin (never in argv, the environment or a file, so a candidate cannot read
+it without introspection, which the static checks forbid). The worker appends one JSON
+line per stage to ``progress.jsonl`` and finally writes ``result.json``::
+
+    {"token": "<the token>", "result": {<EvalResult fields>}}
+
+A result whose token does not match is not believed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from tools.evaluator.options import EvalOptions
+from tools.records.candidate import Candidate
+from tools.records.eval_result import EvalResult
+from tools.records.problem import Problem
+from tools.records.target import Target
+
+PROTOCOL_VERSION = 1
+REQUEST_FILE = "request.json"
+RESULT_FILE = "result.json"
+PROGRESS_FILE = "progress.jsonl"
+CANDIDATE_FILE = "candidate.py"
+STDOUT_FILE = "worker.stdout"
+STDERR_FILE = "worker.stderr"
+
+
+class EvalRequest(BaseModel):
+    """Everything the worker needs, as plain data (``request.json``)."""
+
+    version: int = PROTOCOL_VERSION
+    mode: Literal["measure", "interpret"]
+    """Resolved mode: ``measure`` on the target chip, or ``interpret`` and model."""
+    problem: Problem
+    candidate: Candidate
+    target: Target
+    options: EvalOptions
+    problem_file: str
+    """File name (in the work dir) of the reference source, randomised per evaluation."""
+    candidate_file: str = CANDIDATE_FILE
+
+
+def write_json_atomic(path: Path, payload: dict[str, object]) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename (never half a file)."""
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, path)
+
+
+def append_progress(path: Path, stage: str) -> None:
+    """Append one progress line ``{"stage": ..., "t": ...}`` and flush it to disk."""
+    with path.open("a") as fh:
+        fh.write(json.dumps({"stage": stage, "t": time.time()}) + "\n")
+        fh.flush()
+
+
+def last_stage(path: Path) -> str | None:
+    """The stage named by the last complete progress line, or ``None`` if there is none."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            return str(json.loads(line)["stage"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def read_result(path: Path, token: str) -> EvalResult | None:
+    """Read the worker's result; ``None`` when missing, unreadable or not carrying ``token``."""
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(payload, dict) or payload.get("token") != token:
+        return None
+    try:
+        return EvalResult.model_validate(payload["result"])
+    except (KeyError, ValueError):
+        return None

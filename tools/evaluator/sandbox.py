@@ -1,0 +1,249 @@
+"""Start untrusted work in a subprocess: scrubbed environment, resource caps, wall-clock limit.
+
+Used twice: by ``evaluate`` to start the worker, and by the worker to start the
+ahead-of-time Triton compile (which must run without ``TRITON_INTERPRET``). Nothing here
+touches ``os.environ``; every child gets an environment built from an allowlist.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The directory that holds the ``tools`` package; the child's ``PYTHONPATH``."""
+
+PASSTHROUGH_VARS = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LD_LIBRARY_PATH",
+    "CUDA_VISIBLE_DEVICES",
+    "HIP_VISIBLE_DEVICES",
+    "ROCR_VISIBLE_DEVICES",
+    "CUDA_HOME",
+    "ROCM_PATH",
+)
+"""Variables copied from the parent when set: device selection and toolchain lookup only.
+Rationale: API keys, tokens and proxies live in the environment; a candidate must see none."""
+
+FILE_SIZE_LIMIT_BYTES = 4 << 30
+"""Largest file a sandboxed process may write (stops a candidate filling the disk)."""
+
+
+@dataclass(kw_only=True)
+class SandboxRun:
+    """How a sandboxed process ended."""
+
+    returncode: int | None
+    """Exit status; negative for a signal (``-11`` is SIGSEGV); ``None`` if killed on timeout."""
+    timed_out: bool
+    wall_s: float
+    stderr_tail: str
+
+
+def python_path(parent_env: Mapping[str, str]) -> str:
+    """The child's ``PYTHONPATH``: the repository first, then the parent's own entries
+    (package folders, not secrets: a worker may have packages installed that way)."""
+    inherited = filter(None, parent_env.get("PYTHONPATH", "").split(os.pathsep))
+    return os.pathsep.join(dict.fromkeys([str(REPO_ROOT), *inherited]))
+
+
+def child_env(
+    *,
+    home: Path,
+    cache_dir: Path,
+    interpret: bool,
+    parent_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Build the scrubbed environment of a sandboxed child.
+
+    Args:
+        home: The per-candidate directory; becomes ``HOME`` and holds ``TMPDIR``.
+        cache_dir: Shared compile caches (torch extensions, Triton, inductor) live under it.
+        interpret: Set ``TRITON_INTERPRET=1`` (Triton runs on CPU through its interpreter).
+        parent_env: Where to copy the allowlisted variables from (default: ``os.environ``,
+            read only).
+
+    Returns:
+        The new environment; nothing outside ``PASSTHROUGH_VARS`` and our own keys.
+    """
+    source = os.environ if parent_env is None else parent_env
+    env = {k: source[k] for k in PASSTHROUGH_VARS if k in source}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    tmp = home / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    env.update(
+        {
+            "HOME": str(home),
+            "TMPDIR": str(tmp),
+            "PYTHONPATH": python_path(source),
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "TORCH_EXTENSIONS_DIR": str(cache_dir / "torch_extensions"),
+            "TRITON_CACHE_DIR": str(cache_dir / "triton"),
+            "TORCHINDUCTOR_CACHE_DIR": str(cache_dir / "inductor"),
+        }
+    )
+    if interpret:
+        env["TRITON_INTERPRET"] = "1"
+    return env
+
+
+def cap_address_space(extra_mib: int) -> int:
+    """Cap this process's address space at its current size plus ``extra_mib`` MiB.
+
+    Called by the worker (and the AOT compile) after torch and Triton are imported and
+    before candidate code runs: a CUDA build of torch maps many GiB of libraries, so an
+    absolute cap set at spawn would mostly measure torch, not the candidate, and starves
+    thread creation on many-core machines. Soft and hard limits are both lowered.
+
+    Returns:
+        The cap in bytes.
+    """
+    size = 0
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    size = int(line.split()[1]) * 1024
+                    break
+    except OSError:  # pragma: no cover - non-Linux: cap the extra alone
+        size = 0
+    cap = size + (extra_mib << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    return cap
+
+
+def _apply_limits(pid: int, memory_limit_mib: int | None) -> None:
+    """Cap the child's address space, file sizes and core dumps (Linux ``prlimit``).
+
+    ``prlimit`` on the started child is used instead of a ``preexec_fn``: a ``preexec_fn``
+    runs Python between fork and exec, which can deadlock when the orchestrator has other
+    threads (LangGraph runs evaluations from a thread pool). The child is still importing
+    Python when the caps land, long before any candidate code runs.
+    """
+    limits = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT_BYTES)]
+    if memory_limit_mib:
+        limits.append((resource.RLIMIT_AS, memory_limit_mib << 20))
+    for which, value in limits:
+        try:
+            resource.prlimit(pid, which, (value, value))
+        except (OSError, ValueError) as e:
+            logger.warning("could not set resource limit %s on pid %d: %s", which, pid, e)
+
+
+def _preexec_limits(memory_limit_mib: int | None):  # pragma: no cover - non-Linux fallback
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if memory_limit_mib:
+            cap = memory_limit_mib << 20
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    return apply
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the child's whole process group (it leads its own session)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def trim(message: str, limit: int = 4000) -> str:
+    """Keep the head (the one-line summary) and the tail (where it broke) of a long error."""
+    if len(message) <= limit:
+        return message
+    head = limit // 4
+    cut = len(message) - limit
+    return f"{message[:head]}\n[... {cut} characters cut ...]\n{message[-(limit - head) :]}"
+
+
+def _tail(path: Path, limit: int = 4000) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - limit))
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def run_sandboxed(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    timeout_s: float,
+    stdout_path: Path,
+    stderr_path: Path,
+    stdin_text: str = "",
+    memory_limit_mib: int | None = None,
+) -> SandboxRun:
+    """Run ``argv`` in a new session and wait at most ``timeout_s`` seconds.
+
+    On timeout the whole process group is killed. After a normal exit the group is killed
+    too, so no compile helper or stray child outlives the evaluation.
+
+    Args:
+        argv: Command line (``[sys.executable, "-m", ...]``).
+        cwd: Working directory of the child.
+        env: Its complete environment (see ``child_env``).
+        timeout_s: Wall-clock limit in seconds.
+        stdout_path: File that receives the child's stdout.
+        stderr_path: File that receives the child's stderr.
+        stdin_text: Written to the child's stdin, which is then closed.
+        memory_limit_mib: Address-space cap in MiB, or ``None`` (GPU processes: CUDA maps
+            far more virtual memory than it uses).
+
+    Returns:
+        How the child ended, with the last few KB of its stderr.
+    """
+    use_prlimit = hasattr(resource, "prlimit")
+    start = time.monotonic()
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            close_fds=True,
+            preexec_fn=None if use_prlimit else _preexec_limits(memory_limit_mib),  # noqa: PLW1509
+        )
+        if use_prlimit:
+            _apply_limits(proc.pid, memory_limit_mib)
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(stdin_text.encode())
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        _kill_group(proc.pid)
+        proc.wait()
+    wall = time.monotonic() - start
+    return SandboxRun(
+        returncode=None if timed_out else proc.returncode,
+        timed_out=timed_out,
+        wall_s=wall,
+        stderr_tail=_tail(stderr_path),
+    )

@@ -1,0 +1,312 @@
+"""The sandboxed worker: ``python -m tools.evaluator.worker request.json`` (cwd = work dir).
+
+Runs the stages in order, cheapest first, each through ``_stage`` which appends the stage
+to the progress file and turns any exception (candidate-raised ``SystemExit`` included)
+into a failure of that stage. Writes ``result.json`` with the token read from stdin, then
+leaves with ``os._exit`` so no candidate ``atexit`` or destructor runs after the verdict.
+See ``tools.evaluator.protocol`` for the file contract.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tools.evaluator import correctness as corr
+from tools.evaluator import diagnose, protocol
+from tools.evaluator.counting import OpCounter, OpTrace, unique_bytes
+from tools.evaluator.launches import LaunchRecorder, pick_first_autotune_config
+from tools.evaluator.loader import (
+    build_models,
+    clone_tree,
+    draw_inputs,
+    load_module,
+    tensors_in,
+)
+from tools.evaluator.sandbox import cap_address_space, trim
+from tools.evaluator.static_checks import check_source
+from tools.records.eval_result import EvalResult, Stage
+
+logger = logging.getLogger("tools.evaluator.worker")
+
+
+class StageFailure(Exception):
+    """A stage failed: which, why, and the flags it raised."""
+
+    def __init__(self, stage: Stage, message: str, flags: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.message = message
+        self.flags = flags or []
+
+
+def describe_exception(e: BaseException, limit: int = 3000) -> str:
+    """``Type: message`` and the tail of the traceback (what a coder needs to fix it)."""
+    text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    head = f"{type(e).__name__}: {e}".strip()
+    return head if len(text) <= len(head) else f"{head}\n{text[-limit:]}"
+
+
+class Worker:
+    """One evaluation inside the sandbox; the stage methods share state through ``self``."""
+
+    def __init__(self, request: protocol.EvalRequest, workdir: Path) -> None:
+        self.req = request
+        self.opts = request.options
+        self.workdir = workdir
+        self.interpret = request.mode == "interpret"
+        gpu = request.target.kind == "gpu" and not self.interpret
+        self.device = "cuda" if gpu else "cpu"
+        self.result = EvalResult(candidate_id=request.candidate.id, target=request.target.name)
+        self.recorder = LaunchRecorder()
+        self.cand_trace = OpTrace()
+        self.ref_trace = OpTrace()
+        self.device_name = ""
+        self.state: dict[str, Any] = {}
+        self.first_launches = 0
+        self.started = time.monotonic()
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _stage(self, stage: Stage, fn: Callable[[], Any], label: Stage | None = None) -> Any:
+        protocol.append_progress(self.workdir / protocol.PROGRESS_FILE, (label or stage).value)
+        try:
+            return fn()
+        except StageFailure:
+            raise
+        except BaseException as e:
+            raise StageFailure(stage, describe_exception(e)) from e
+
+    def _sync(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+
+    def _poison(self, nbytes: int) -> None:
+        """Fill freed allocator blocks with NaN bits so ``torch.empty`` cannot return a stale
+        correct answer (CUDA caching allocator; on CPU large blocks come back zeroed)."""
+        if self.device == "cuda" and nbytes:
+            junk = torch.empty(2 * nbytes, dtype=torch.uint8, device="cuda").fill_(0xFF)
+            del junk
+
+    def _call(self, model: Any, inputs: list[Any]) -> Any:
+        with torch.no_grad():
+            out = model(*inputs)
+        self._sync()
+        return out
+
+    def run(self) -> EvalResult:
+        """Run every stage that applies; failures end the run with ``stage_failed`` set."""
+        r = self.result
+        try:
+            self._stage(Stage.SANDBOX, self.check_device, label=Stage.STATIC)
+            self._stage(Stage.STATIC, self.static)
+            r.static_ok = True
+            self._stage(Stage.COMPILE, self.compile)
+            r.compiled = True
+            self._stage(Stage.CORRECTNESS, self.correctness)
+            r.correct = True
+            if self.interpret:
+                self._stage(Stage.DIAGNOSTICS, lambda: diagnose.modeled(self))
+            else:
+                self._stage(Stage.TIMING, lambda: diagnose.timing(self))
+                self._stage(Stage.RECHECK, self.recheck)
+                self._stage(Stage.DIAGNOSTICS, lambda: diagnose.measured(self))
+        except StageFailure as f:
+            r.stage_failed = f.stage
+            r.error = trim(f.message)
+            if f.stage == Stage.COMPILE:
+                r.compiled = False  # includes the target compile after interpreter correctness
+            if f.stage in (Stage.CORRECTNESS, Stage.RECHECK):
+                r.correct = False
+            r.flags.extend(f.flags)
+        r.flags = list(dict.fromkeys(r.flags))
+        return r
+
+    # -- stages -----------------------------------------------------------------------
+    def check_device(self) -> None:
+        """In measure mode the target must really be here; remember its name."""
+        from tools.evaluator.device import cpu_name, target_present
+
+        if self.interpret:
+            self.device_name = cpu_name()
+            return
+        present, name = target_present(self.req.target)
+        if not present:
+            raise StageFailure(
+                Stage.SANDBOX,
+                f"target {self.req.target.name} is not on this machine "
+                f"(found {name or 'no GPU'}); evaluate with mode='interpret' instead",
+            )
+        self.device_name = name
+
+    def static(self) -> None:
+        violations = check_source(
+            self.req.candidate.source, allow_reference_ops=self.opts.allow_reference_ops
+        )
+        if violations:
+            flags = [
+                v.rule
+                for v in violations
+                if v.rule in {"reference_model_used", "reference_op_used"}
+            ]
+            more = (
+                f" (and {len(violations) - 1} more: {'; '.join(map(str, violations[1:4]))})"
+                if len(violations) > 1
+                else ""
+            )
+            raise StageFailure(Stage.STATIC, f"static check failed: {violations[0]}{more}", flags)
+
+    def compile(self) -> None:
+        lang, target = self.req.candidate.language, self.req.target
+        if self.interpret and lang in ("cuda", "hip", "cpp"):
+            raise StageFailure(
+                Stage.COMPILE,
+                f"cannot compile {lang} for {target.name} on this machine "
+                f"(only Triton and PyTorch candidates are checked without the chip)",
+            )
+        if self.interpret:
+            pick_first_autotune_config()
+        cand = load_module(self.workdir / self.req.candidate_file, register=True)
+        ref = load_module(self.workdir / self.req.problem_file, register=False)
+        seed = self.opts.seeds[0] if self.opts.seeds else 0
+        ref_model, new_model = build_models(ref, cand, self.device, seed)
+        inputs = draw_inputs(ref, seed, self.device)
+        if (
+            self.interpret
+            and lang == "triton"
+            and any(t.dtype == torch.bfloat16 for t in tensors_in(inputs))
+        ):
+            raise StageFailure(
+                Stage.CORRECTNESS,
+                "bfloat16 cannot be checked in the Triton interpreter (numpy has no bfloat16); "
+                "correctness not checked",
+                ["not_checked"],
+            )
+        pristine = clone_tree(inputs)
+        self._poison(unique_bytes(inputs))
+        counter = OpCounter()
+        self.recorder.on_enter.append(lambda: setattr(counter, "paused", counter.paused + 1))
+        self.recorder.on_exit.append(lambda: setattr(counter, "paused", counter.paused - 1))
+        with self.recorder.recording(self.interpret), counter:
+            out = self._call(new_model, inputs)
+        self.recorder.on_enter.clear()
+        self.recorder.on_exit.clear()
+        self.cand_trace = counter.trace
+        self.first_launches = len(self.recorder.records)
+        self.state.update(ref=ref, ref_model=ref_model, new_model=new_model)
+        self.state["first"] = (inputs, pristine, out)
+
+    def _check_call(self, seed: int, inputs: Any, pristine: Any, out: Any, count_ref: bool) -> Any:
+        """Checks of one candidate call against the reference on the same inputs."""
+        changed = corr.mutated_inputs(inputs, pristine)
+        if changed:
+            raise StageFailure(
+                Stage.CORRECTNESS,
+                f"seed {seed}: the candidate changed its input(s) {changed} in place",
+                ["input_mutated"],
+            )
+        if corr.aliases(out, inputs):
+            raise StageFailure(
+                Stage.CORRECTNESS,
+                f"seed {seed}: the output shares storage with an input",
+                ["output_aliases_input"],
+            )
+        ref_inputs = clone_tree(pristine)
+        if count_ref:
+            with OpCounter() as counter:
+                ref_out = self._call(self.state["ref_model"], ref_inputs)
+            self.ref_trace = counter.trace
+        else:
+            ref_out = self._call(self.state["ref_model"], ref_inputs)
+        cmp = corr.compare_outputs(
+            ref_out, out, allow_lower_precision=self.opts.allow_lower_precision
+        )
+        r = self.result
+        r.max_abs_err = max(r.max_abs_err or 0.0, cmp.max_abs_err)
+        r.max_rel_err = max(r.max_rel_err or 0.0, cmp.max_rel_err)
+        r.flags.extend(cmp.flags)
+        if not cmp.ok:
+            raise StageFailure(Stage.CORRECTNESS, f"seed {seed}: {cmp.message}", cmp.flags)
+        return ref_out
+
+    def correctness(self) -> None:
+        ref, new_model = self.state["ref"], self.state["new_model"]
+        inputs0, pristine0, out0 = self.state["first"]
+        seeds = self.opts.seeds or [0]
+        for i, seed in enumerate(seeds):
+            if i == 0:
+                inputs, pristine, out = inputs0, pristine0, out0
+            else:
+                inputs = draw_inputs(ref, seed, self.device)
+                pristine = clone_tree(inputs)
+                self._poison(unique_bytes(inputs))
+                out = self._call(new_model, inputs)
+            ref_out = self._check_call(seed, inputs, pristine, out, count_ref=i == 0)
+            if i == 0:
+                self.state["out0"] = clone_tree(out)
+                params = list(self.state["ref_model"].parameters()) + list(
+                    self.state["ref_model"].buffers()
+                )
+                self.state["bytes_moved"] = (
+                    unique_bytes(pristine0) + unique_bytes(ref_out) + unique_bytes(params)
+                )
+            self.result.seeds_checked += 1
+        del self.state["first"]
+        again = self._call(new_model, clone_tree(pristine0))
+        if not corr.bitwise_equal(self.state["out0"], again):
+            raise StageFailure(
+                Stage.CORRECTNESS,
+                f"seed {seeds[0]}: two calls on the same inputs gave different bits",
+                ["nondeterministic"],
+            )
+        self.state["pristine0"] = pristine0
+
+    def recheck(self) -> None:
+        """Correctness once more after timing, on a timed input buffer refilled in place with
+        fresh values: a kernel that corrupts state, or memoizes outputs by input address,
+        shows up here."""
+        inputs = self.state["timing_sets"][0]
+        seed = max(self.opts.seeds or [0]) + 1
+        fresh = draw_inputs(self.state["ref"], seed, self.device)
+        for dst, src in zip(tensors_in(inputs), tensors_in(fresh)):
+            dst.copy_(src)
+        pristine = clone_tree(inputs)
+        self._poison(unique_bytes(inputs))
+        out = self._call(self.state["new_model"], inputs)
+        try:
+            self._check_call(seed, inputs, pristine, out, False)
+        except StageFailure as f:
+            raise StageFailure(Stage.RECHECK, f"after timing: {f.message}", f.flags) from None
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: read the token from stdin, run, write the result, ``os._exit(0)``."""
+    token = sys.stdin.readline().strip()
+    faulthandler.enable()  # a segfault prints the Python stack to stderr (kept as the error)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    workdir = Path.cwd()
+    request = protocol.EvalRequest.model_validate_json((workdir / argv[1]).read_text())
+    worker = Worker(request, workdir)
+    if worker.device == "cpu" and request.options.memory_limit_mib:
+        import triton  # noqa: F401 - map it before the cap, as a candidate would
+
+        cap_address_space(request.options.memory_limit_mib)
+    result = worker.run()
+    protocol.write_json_atomic(
+        workdir / protocol.RESULT_FILE, {"token": token, "result": result.model_dump(mode="json")}
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
