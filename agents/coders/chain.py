@@ -61,7 +61,7 @@ FORMULAS: dict[str, tuple[str, str]] = {
     "div": ("({0} / {1})", "({0} / {1})"),
     "neg": ("(-{0})", "(-{0})"),
     "relu": ("tl.where({0} < 0.0, 0.0, {0})", "({0} < 0.0f ? 0.0f : {0})"),
-    "sigmoid": ("tl.sigmoid({0})", "(1.0f / (1.0f + std::exp(-{0})))"),
+    "sigmoid": ("tl.sigmoid({0})", "(1.0f / (1.0f + kv_expf(-{0})))"),
     "tanh": (_TANH_TL, "std::tanh({0})"),
     "exp": ("tl.exp({0})", "std::exp({0})"),
     "log": ("tl.log({0})", "std::log({0})"),
@@ -84,7 +84,7 @@ FORMULAS: dict[str, tuple[str, str]] = {
             " * ({0} + 0.044715f * {0} * {0} * {0}))))"
         ),
     ),
-    "silu": ("({0} * tl.sigmoid({0}))", "({0} / (1.0f + std::exp(-{0})))"),
+    "silu": ("({0} * tl.sigmoid({0}))", "({0} / (1.0f + kv_expf(-{0})))"),
     "leaky_relu": ("tl.where({0} < 0.0, {0} * {1}, {0})", "({0} < 0.0f ? {0} * {1} : {0})"),
     "elu": (
         "tl.where({0} > 0.0, {0}, {1} * (tl.exp({0}) - 1.0))",

@@ -62,6 +62,22 @@ def problem_from_text(
     )
 
 
+CPU_ROW_SHAPE = "2048x4096"
+"""Named row and pointwise ops on a CPU target: 8M elements (32 MB in fp32), big enough to
+leave the caches, small enough that a 2-core machine times each candidate in seconds."""
+CPU_MNK_SHAPE = "512x512x512"
+
+
+def cpu_default_shape(op_name: str) -> str | None:
+    """The default shape of a named op when the target is a CPU (GPU sizes are too slow)."""
+    from tools.problems.ops import OP_FAMILIES, canonical_op
+
+    op = canonical_op(op_name)
+    if op is None:
+        return None
+    return CPU_MNK_SHAPE if OP_FAMILIES.get(op) == "matmul" else CPU_ROW_SHAPE
+
+
 def resolve_request(
     request: RunRequest,
     extra_chip_dirs: Sequence[Path] = (),
@@ -82,9 +98,14 @@ def resolve_request(
     extra_chip_dirs = [Path(d) for d in extra_chip_dirs if Path(d).is_dir()]
     if _is_free_text(request.problem):
         request = problem_from_text(request, requests_dir, extra_chip_dirs)
-    problem = load_problem(request.problem, shape=request.shape, dtype=request.dtype)
     target = load_target(request.target, extra_dirs=extra_chip_dirs)
     notes: list[str] = []
+    shape = request.shape
+    if shape is None and target.kind == "cpu" and not Path(request.problem).is_file():
+        shape = cpu_default_shape(request.problem)
+        if shape:
+            notes.append(f"CPU target: default shape {shape} (pass --shape to change it)")
+    problem = load_problem(request.problem, shape=shape, dtype=request.dtype)
     wanted = [lang.lower() for lang in request.languages] or list(target.languages)
     for lang in wanted:
         if lang not in KNOWN_LANGUAGES:
