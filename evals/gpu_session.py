@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("--problem", default="softmax")
     ap.add_argument("--skip-tests", action="store_true")
     ap.add_argument("--noise-reps", type=int, default=10)
+    ap.add_argument("--skip-optimize", action="store_true")
+    ap.add_argument("--kernel", type=Path, help="ModelNew file for the evaluator bench")
     args = ap.parse_args()
     from tools.hardware import detect_local_gpu
 
@@ -49,7 +51,7 @@ def main() -> None:
 
     if not args.skip_tests:
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/gpu",
-               "tests/adversarial", "-x", "--timeout", "400"]
+               "tests/adversarial", "tests/unit/test_evaluator_gpu.py", "--timeout", "400"]
         t0 = time.time()
         proc = run(cmd, 900, env)
         tail = (proc.stdout + proc.stderr)[-4000:]
@@ -57,6 +59,17 @@ def main() -> None:
                round(time.time() - t0, 1), "output_tail": tail}, args.out)
         table.append(("gpu tests", f"exit {proc.returncode}: {tail.strip().splitlines()[-1]}"))
 
+    best: dict = {"path": str(args.kernel.resolve()), "candidate_id": args.kernel.stem} if args.kernel else {}
+    if not args.skip_optimize:
+        best = optimize(args, chip, env, table)
+    bench(args, chip, env, table, best)
+    print("\n| step | result |\n|---|---|")
+    for k, v in table:
+        print(f"| {k} | {v} |")
+
+
+def optimize(args, chip, env, table) -> dict:
+    """Run kevolve optimize on the chip and record its summary and report."""
     cmd = [sys.executable, "-m", "kevolve.cli", "optimize", args.problem, "--target", chip.name,
            "--budget", str(args.budget), "--json"]
     t0 = time.time()
@@ -72,7 +85,11 @@ def main() -> None:
                   f"{best.get('language')} {best.get('runtime_ms')} ms "
                   f"eager x{best.get('speedup_vs_eager')} compile x{best.get('speedup_vs_compile')} "
                   f"on {best.get('measured_on')} in {wall:.0f}s"))
+    return best
 
+
+def bench(args, chip, env, table, best) -> None:
+    """Evaluate one kernel N times in fresh sandboxes: throughput and timing noise."""
     if best.get("path"):
         times: list[float] = []
         t0 = time.time()
@@ -80,6 +97,8 @@ def main() -> None:
             c = [sys.executable, "-m", "kevolve.cli", "check", args.problem, best["path"],
                  "--target", chip.name, "--json"]
             p = run(c, 600, env)
+            if p.returncode not in (0, 1):
+                print(p.stderr[-1500:], flush=True)
             if p.stdout.strip():
                 view = json.loads(p.stdout)
                 if view.get("runtime_ms"):
@@ -102,10 +121,6 @@ def main() -> None:
         table.append(("evaluator", f"{payload['evaluations_per_minute']:.1f} evals/min, "
                       f"median {payload['median_ms']} ms, spread {payload['spread_pct']:.1f}% "
                       f"over {len(times)} runs" if times else "no timings"))
-
-    print("\n| step | result |\n|---|---|")
-    for k, v in table:
-        print(f"| {k} | {v} |")
 
 
 if __name__ == "__main__":

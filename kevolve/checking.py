@@ -53,7 +53,8 @@ def check_file(
     except UnicodeDecodeError as e:
         raise KevolveError(f"candidate file {path} is not UTF-8 text.") from e
     problem = load_problem(problem_spec, shape=shape, dtype=dtype)
-    target = load_target(settings.target, extra_dirs=[settings.data_dir / "hardware_docs"])
+    chip_dirs = [d for d in [settings.data_dir / "hardware_docs"] if d.is_dir()]
+    target = load_target(settings.target, extra_dirs=chip_dirs)
     digest = hashlib.sha1(source.encode()).hexdigest()[:8]
     candidate = Candidate(
         id=f"check-{digest}", language=guess_language(source), source=source,
