@@ -37,6 +37,8 @@ def main() -> None:
     ap.add_argument("--skip-tests", action="store_true")
     ap.add_argument("--noise-reps", type=int, default=10)
     ap.add_argument("--skip-optimize", action="store_true")
+    ap.add_argument("--tests", nargs="*", default=["tests/gpu", "tests/adversarial",
+                                                   "tests/unit/test_evaluator_gpu.py"])
     ap.add_argument("--kernel", type=Path, help="ModelNew file for the evaluator bench")
     args = ap.parse_args()
     from tools.hardware import detect_local_gpu
@@ -50,8 +52,8 @@ def main() -> None:
     table: list[tuple[str, str]] = []
 
     if not args.skip_tests:
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/gpu",
-               "tests/adversarial", "tests/unit/test_evaluator_gpu.py", "--timeout", "400"]
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.tests,
+               "--timeout", "400"]
         t0 = time.time()
         proc = run(cmd, 900, env)
         tail = (proc.stdout + proc.stderr)[-4000:]
@@ -90,7 +92,7 @@ def optimize(args, chip, env, table) -> dict:
 
 def bench(args, chip, env, table, best) -> None:
     """Evaluate one kernel N times in fresh sandboxes: throughput and timing noise."""
-    if best.get("path"):
+    if best.get("path") and args.noise_reps > 0:
         times: list[float] = []
         t0 = time.time()
         for _ in range(args.noise_reps):

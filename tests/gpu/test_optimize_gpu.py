@@ -29,7 +29,7 @@ def test_softmax_run_is_measured_on_the_gpu(tmp_path):
 
     chip = _local_chip()
     env = {**os.environ, "KEVOLVE_DATA_DIR": str(tmp_path), "KEVOLVE_USE_KNOWLEDGE": "false",
-           "KEVOLVE_CONFIG": str(tmp_path / "none.toml"), "PYTHONPATH": str(ROOT)}
+           "KEVOLVE_CONFIG": str(tmp_path / "none.toml"), "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     proc = subprocess.run(
         [sys.executable, "-m", "kevolve.cli", "optimize", "softmax", "--target", chip,
          "--budget", "4", "--shape", "1024x4096", "--json"],

@@ -23,7 +23,7 @@ def kevolve(args: list[str], data_dir: Path, **kw) -> subprocess.Popen:
         "KEVOLVE_CHILDREN_PER_GENERATION": "2",
         "KEVOLVE_MAX_CONCURRENCY": "1",
         "KEVOLVE_USE_KNOWLEDGE": "false",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "kevolve.cli", *args],
