@@ -17,6 +17,7 @@ from agents.coders import pytorch_passthrough
 from agents.coders.base import Draft
 from graph import search
 from graph.context import RunContext
+from graph.skills import as_skills, merge_seed_drafts, skill_seed_drafts
 from graph.state import CodeTask, EvalTask, RunState
 from kevolve.runstore import RunStore
 from tools.evaluator import evaluate as sandboxed_evaluate
@@ -51,20 +52,23 @@ def draft_to_candidate(
 
 
 def seed(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Baseline candidates: the PyTorch passthrough plus each coder's first drafts."""
+    """Baseline candidates: the PyTorch passthrough, drafts from skills, each coder's first drafts."""
     if state.candidates:
         return {}
     problem, target = state.problem_record(), state.target_record()
     drafts: list[Draft] = [pytorch_passthrough(problem)]
     from agents.synthesizer.select import coder_for_run
 
-    per_language = [
-        coder_for_run(
+    skills = as_skills(state.skills)
+    per_language = []
+    for lang in state.languages:
+        coder = coder_for_run(
             lang, runtime.context, run_id=state.run_id,
             documents=state.documents, skills=state.skills,
-        ).seed(problem, target)
-        for lang in state.languages
-    ]
+        )
+        # Drafts rendered from retrieved skills go first: start from what worked before.
+        from_skills = skill_seed_drafts(coder, problem, target, skills)
+        per_language.append(merge_seed_drafts(from_skills, coder.seed(problem, target)))
     # Interleave languages so a small budget still tries each of them.
     while any(per_language) and len(drafts) < state.budget:
         for queue in per_language:

@@ -182,11 +182,13 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     from agents.llm import usage_summary
 
     usage = usage_summary(runtime.context.runs_dir, state.run_id, runtime.context.llm)
-    summary["llm_usage"] = usage.model_dump(mode="json")
-    store.write_text(
-        state.run_id, "report.md", render_report(state, best_id, is_reference, message)
-        + f"\n## Model usage\n\n{usage.line()}\n"
-    )
+    if usage.calls:
+        # Offline runs have nothing to account for; their summary stays as documented.
+        summary["llm_usage"] = usage.model_dump(mode="json")
+        store.write_text(
+            state.run_id, "report.md", render_report(state, best_id, is_reference, message)
+            + f"\n## Model usage\n\n{usage.line()}\n"
+        )
     store.write_text(state.run_id, "summary.json", json.dumps(summary, indent=2))
     store.set_status(state.run_id, status)  # type: ignore[arg-type]
     return {"summary": summary}

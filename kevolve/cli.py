@@ -254,6 +254,9 @@ _mount_optional()
 from kevolve.chat_cli import register as _register_chat  # noqa: E402
 
 _register_chat(app)
+from kevolve.data_export import register_data as _register_data
+
+_register_data(app)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ def _version(cmd: list[str]) -> str:
     if exe is None:
         return "not found"
     try:
-        text = subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout
+        text = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False).stdout
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"found at {exe}, but it did not answer: {e}"
     lines = [line for line in text.splitlines() if line.strip()]

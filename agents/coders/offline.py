@@ -12,6 +12,9 @@ this base class turns memory modes into parameter moves:
 - ``combine`` -> parameters mixed from the parent and the best sibling;
 - ``compare`` -> the parent moved one step toward the best sibling.
 
+First drafts can also come from retrieved skills (``seed_from_skills``): a skill's params,
+learned on another shape, are clamped to this problem's legal values (``clamp_params``).
+
 Every move is deterministic given ``ctx.rng_seed`` and never returns a fingerprint in
 ``ctx.tried`` (it raises ``KevolveError`` only when the whole space has been tried).
 """
@@ -93,6 +96,34 @@ class TemplateCoder:
                     f"Seed {params} of {space.template} is not legal; fix the seed rules."
                 )
             text = f"initial {space.template} ({describe(None, params)})"
+            drafts.append(self._draft(problem, spec, target, space, params, text))
+        return drafts
+
+    def seed_from_skills(self, problem: Problem, target: Target, skills: list[Skill]) -> list[Draft]:
+        """First drafts rendered from skills' template and params, best gain first.
+
+        A skill counts when its language and template are this coder's for ``problem``; params
+        learned on another shape are clamped to this problem's legal values (see
+        :func:`clamp_params`); a skill whose params cannot be made legal is skipped.
+        """
+        if not skills or not self.supports(problem, target):
+            return []
+        spec = self._spec(problem, target)
+        space = self.space(spec, target)
+        drafts: list[Draft] = []
+        seen: list[Params] = []
+        for skill in sorted(skills, key=lambda s: s.gain, reverse=True):
+            if skill.language != self.language or skill.template != space.template:
+                continue
+            params = clamp_params(dict(skill.params), space)
+            if params is None or params in seen:
+                continue
+            seen.append(params)
+            clamped = "" if params == dict(skill.params) else ", clamped to this shape"
+            text = (
+                f"seed from skill {skill.id} ({skill.gain:.2f}x on {skill.chip}{clamped}): "
+                f"{space.template} ({describe(None, params)})"
+            )
             drafts.append(self._draft(problem, spec, target, space, params, text))
         return drafts
 
@@ -256,3 +287,56 @@ def _best_sibling(ctx: CoderContext, space: Space) -> tuple[Candidate, Params] |
         if best is None or result.reward > best[0]:
             best = (result.reward, candidate, params)
     return (best[1], best[2]) if best else None
+
+
+def _nearest(value: Any, values: list[Any]) -> Any:
+    """The legal value closest to ``value`` (the smaller on a tie; the middle one if not numeric)."""
+    if value in values:
+        return value
+    if isinstance(value, (int, float)) and all(isinstance(v, (int, float)) for v in values):
+        return min(values, key=lambda v: (abs(v - value), v))
+    return values[len(values) // 2]
+
+
+def clamp_params(params: Params, space: Space, max_steps: int = 8) -> Params | None:
+    """The legal configuration of ``space`` nearest to ``params`` (learned on another shape).
+
+    The variant is kept when the space has it (else the first variant in sorted order), every
+    value snaps to its nearest legal value, keys the variant lacks are dropped and missing
+    ones take their middle value; if a constraint across parameters still fails, parameters
+    are stepped down (smaller tiles, fewer warps) breadth-first until ``space.is_legal``.
+
+    Returns:
+        A legal configuration, or ``None`` when none is within ``max_steps`` steps down.
+    """
+    if space.is_legal(params):
+        return dict(params)
+    variant = params.get("variant")
+    if variant not in space.variants:
+        variant = min(space.variants)
+    choices = space.variants[variant]
+    snapped: Params = {"variant": variant}
+    for key, values in choices.items():
+        legal = list(values)
+        snapped[key] = _nearest(params[key], legal) if key in params else legal[len(legal) // 2]
+    if space.is_legal(snapped):
+        return snapped
+    frontier, seen = [snapped], {fingerprint(space.template, snapped)}
+    for _ in range(max_steps):
+        nxt: list[Params] = []
+        for p in frontier:
+            for key, values in choices.items():
+                legal = list(values)
+                i = legal.index(p[key])
+                if i == 0:
+                    continue
+                child = {**p, key: legal[i - 1]}
+                fp = fingerprint(space.template, child)
+                if fp in seen:
+                    continue
+                if space.is_legal(child):
+                    return child
+                seen.add(fp)
+                nxt.append(child)
+        frontier = nxt
+    return None

@@ -74,3 +74,38 @@ def test_tolerances_have_reasons_and_precision_ranks():
     assert is_lower_precision(torch.bfloat16, torch.float32)
     assert not is_lower_precision(torch.float32, torch.float32)
     assert not is_lower_precision(torch.float64, torch.float32)
+
+
+def test_absolute_tolerance_follows_the_output_scale():
+    torch.manual_seed(0)
+    ref = torch.softmax(torch.randn(64, 1000), dim=-1)
+    # A softmax scaled by 1.001 passed a fixed atol=1e-4 (elements are ~1e-3); now it fails.
+    scaled = compare_outputs(ref, ref * 1.001)
+    assert not scaled.ok and "output RMS" in scaled.message
+    # An honest fp32 reformulation (different summation order) still passes.
+    x = torch.randn(64, 1000)
+    honest = torch.exp(x - x.max(-1, keepdim=True).values)
+    honest = honest / honest.double().sum(-1, keepdim=True).float()
+    assert compare_outputs(torch.softmax(x, dim=-1), honest).ok
+    # Large outputs (a K=4096 matmul) get a proportionally larger absolute tolerance.
+    a, b = torch.randn(32, 4096), torch.randn(4096, 32)
+    assert compare_outputs(a @ b, (a.double() @ b.double()).float()).ok
+    assert not compare_outputs(a @ b, (a.bfloat16() @ b.bfloat16()).float()).ok
+
+
+def test_perturb_parameters_copies_values_in_registration_order():
+    from tools.evaluator.loader import perturb_parameters
+
+    torch.manual_seed(0)
+    ref, new = torch.nn.LayerNorm(8), torch.nn.LayerNorm(8)
+    assert perturb_parameters(ref, new, seed=3) is None
+    assert not torch.equal(ref.weight, torch.ones(8)) and not torch.equal(ref.bias, torch.zeros(8))
+    assert torch.equal(ref.weight, new.weight) and torch.equal(ref.bias, new.bias)
+    bn = torch.nn.BatchNorm1d(4)
+    perturb_parameters(bn, torch.nn.BatchNorm1d(4), seed=1)
+    assert bool((bn.running_var > 0).all()) and not torch.equal(bn.running_mean, torch.zeros(4))
+    mismatch = perturb_parameters(torch.nn.LayerNorm(8), torch.nn.Linear(8, 8), seed=0)
+    assert mismatch and "KernelBench" in mismatch
+    bare = torch.nn.LayerNorm(8)
+    assert "no parameters" in perturb_parameters(bare, torch.nn.Identity(), seed=0)
+    assert not torch.equal(bare.weight, torch.ones(8))

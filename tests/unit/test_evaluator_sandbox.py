@@ -124,3 +124,64 @@ def test_cap_address_space_bounds_what_the_process_adds(tmp_path):
     )
     assert (tmp_path / "out").read_text().strip() == "small ok"
     assert run.returncode == 1 and "MemoryError" in run.stderr_tail
+
+
+def test_protections_name_every_layer_and_the_network_state():
+    from tools.evaluator.sandbox import network_wrapper, protections
+
+    report = protections()
+    for key in (
+        "fresh process",
+        "wall-clock timeout",
+        "memory cap",
+        "own temp dir",
+        "scrubbed environment",
+        "result token",
+        "network isolation",
+    ):
+        assert report.get(key), key
+    state = report["network isolation"]
+    assert state.startswith("active") == bool(network_wrapper()), state
+
+
+def test_isolated_worker_cannot_reach_a_listening_socket(tmp_path):
+    import socket
+
+    import pytest
+
+    from tools.evaluator.sandbox import network_wrapper
+
+    if not network_wrapper():
+        pytest.skip("no network namespace on this machine")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    code = (
+        "import socket\n"
+        "s = socket.socket(); s.settimeout(2)\n"
+        f"print('reached' if s.connect_ex(('127.0.0.1', {port})) == 0 else 'blocked')\n"
+    )
+    env = child_env(home=tmp_path, cache_dir=tmp_path, interpret=False)
+    outcomes = {}
+    for isolate in (False, True):
+        run = run_sandboxed(
+            [sys.executable, "-c", code],
+            cwd=tmp_path,
+            env=env,
+            timeout_s=20,
+            stdout_path=tmp_path / "out",
+            stderr_path=tmp_path / "err",
+            isolate_network=isolate,
+        )
+        assert run.returncode == 0, run.stderr_tail
+        outcomes[isolate] = (tmp_path / "out").read_text().strip()
+    server.close()
+    assert outcomes == {False: "reached", True: "blocked"}
+
+
+def test_doctor_reports_the_sandbox_protections():
+    from kevolve.doctor import sandbox
+
+    report = sandbox()
+    assert "network isolation" in report and "result token" in report

@@ -68,3 +68,19 @@ def test_reference_ops_policy():
     violations = check_source(src, allow_reference_ops=False)
     assert [v.rule for v in violations] == ["reference_op_used"]
     assert "torch.softmax" in violations[0].message
+
+
+def test_network_and_file_access_are_rejected():
+    cases = {
+        "import socket\n": "network",
+        "from urllib.request import urlopen\n": "network",
+        "data = open('/tmp/x').read()\n": "filesystem_access",
+        "import os\nnames = os.listdir('..')\n": "filesystem_access",
+        "import numpy as np\nref = np.load('out.npy')\n": "filesystem_access",
+        "import torch as t\nt.save({}, '/tmp/leak.pt')\n": "filesystem_access",
+        "from pathlib import Path\n": "filesystem_access",
+    }
+    for snippet, rule in cases.items():
+        assert rule in [v.rule for v in check_source(MODEL_NEW + snippet)], snippet
+    # A method that happens to be called ``open`` is not file access.
+    assert check_source(MODEL_NEW + "def f(door):\n    return door.open()\n") == []

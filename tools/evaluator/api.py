@@ -20,6 +20,7 @@ from tools.evaluator import protocol
 from tools.evaluator.device import target_present_isolated
 from tools.evaluator.options import EvalOptions
 from tools.evaluator.sandbox import child_env, run_sandboxed, trim
+from tools.evaluator.shapes import NOT_RESHAPED_NOTE, irregular_variant
 from tools.records.candidate import Candidate
 from tools.records.eval_result import EvalResult, Stage
 from tools.records.problem import Problem
@@ -128,6 +129,10 @@ def _run_worker(
 ) -> EvalResult:
     """Write the request, start the worker, and read its result back."""
     problem_file = f"_kref_{secrets.token_hex(8)}.py"
+    irregular = irregular_variant(problem)
+    irregular_file = f"_kref_{secrets.token_hex(8)}.py" if irregular else None
+    if irregular and irregular_file:
+        (workdir / irregular_file).write_text(irregular.source)
     request = protocol.EvalRequest(
         mode=mode,  # type: ignore[arg-type]
         problem=problem,
@@ -135,6 +140,8 @@ def _run_worker(
         target=target,
         options=options,
         problem_file=problem_file,
+        irregular_problem_file=irregular_file,
+        irregular_shape=irregular.shape if irregular else [],
     )
     (workdir / problem_file).write_text(problem.source)
     (workdir / protocol.CANDIDATE_FILE).write_text(candidate.source)
@@ -150,6 +157,7 @@ def _run_worker(
         stderr_path=workdir / protocol.STDERR_FILE,
         stdin_text=token + "\n",
         memory_limit_mib=None,  # the worker caps itself once torch is imported
+        isolate_network=options.isolate_network,
     )
     reached = protocol.last_stage(workdir / protocol.PROGRESS_FILE)
     if run.timed_out:
@@ -162,6 +170,8 @@ def _run_worker(
         )
     result = protocol.read_result(workdir / protocol.RESULT_FILE, token)
     if result is not None:
+        if irregular is None and result.correct:
+            result.diagnostics.notes.append(NOT_RESHAPED_NOTE)
         if run.returncode != 0:
             result.diagnostics.notes.append(
                 f"worker exited with status {run.returncode} after writing its result"

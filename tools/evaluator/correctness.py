@@ -76,12 +76,13 @@ def _compare_tensor(
     # Compare in fp32 (fp64 for fp64 outputs), on the device the outputs live on.
     wide = torch.float64 if r.dtype == torch.float64 else torch.float32
     r64, n64 = r.to(wide), n.to(wide)
-    close = _isclose(n64, r64, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
+    atol = tol.abs_tol(r64)
+    close = _isclose(n64, r64, rtol=tol.rtol, atol=atol, equal_nan=True)
     finite = _isfinite(r64) & _isfinite(n64)
     diff = _abs(n64 - r64)
     diff = torch.where(finite, diff, torch.zeros_like(diff))
     max_abs = float(diff.max()) if diff.numel() else 0.0
-    denom = torch.clamp(_abs(r64), min=max(tol.atol, 1e-12))
+    denom = torch.clamp(_abs(r64), min=max(atol, 1e-12))
     max_rel = float((diff / denom).max()) if diff.numel() else 0.0
     bad = int((~close).sum())
     if bad == 0:
@@ -92,8 +93,9 @@ def _compare_tensor(
     return Comparison(
         ok=False,
         message=(
-            f"{where}: {bad} of {r.numel()} elements differ beyond atol={tol.atol:g}, "
-            f"rtol={tol.rtol:g} (max_abs_err={max_abs:.3e}, max_rel_err={max_rel:.3e}); "
+            f"{where}: {bad} of {r.numel()} elements differ beyond atol={atol:.3g} "
+            f"({tol.atol:g} x output RMS), rtol={tol.rtol:g} "
+            f"(max_abs_err={max_abs:.3e}, max_rel_err={max_rel:.3e}); "
             f"first at index {first}: candidate {float(n64[first]):.6g}, "
             f"reference {float(r64[first]):.6g}{extra}"
         ),
@@ -113,7 +115,8 @@ def compare_outputs(ref: Any, new: Any, *, allow_lower_precision: bool = False) 
 
     Returns:
         A Comparison: ``ok``, the first failure's message, the largest absolute and relative
-        errors (relative to ``max(|ref|, atol)``), and flags such as ``precision_lowered``.
+        errors (relative to ``max(|ref|, atol)``, atol already scaled by the output's RMS;
+        see ``tools.evaluator.tolerances``), and flags such as ``precision_lowered``.
     """
     if _structure(ref) != _structure(new):
         return Comparison(

@@ -116,6 +116,8 @@ class OpRecord:
     name: str
     bytes: int
     flops: int
+    row: int = 0
+    """Last dimension of the op's first tensor argument (row length of row-wise ops)."""
 
 
 @dataclass(kw_only=True)
@@ -185,7 +187,11 @@ class OpCounter(TorchDispatchMode):
             return out
         moved = sum(tensor_bytes(t) for t in _flat_tensors((args, kwargs), []))
         moved += sum(tensor_bytes(t) for t in _flat_tensors(out, []))
+        first = _flat_tensors((args, kwargs), [])
+        row = int(first[0].shape[-1]) if first and first[0].dim() > 0 else 0
         self.trace.ops.append(
-            OpRecord(name=name, bytes=moved, flops=_op_flops(func, name, args, kwargs, out))
+            OpRecord(
+                name=name, bytes=moved, flops=_op_flops(func, name, args, kwargs, out), row=row
+            )
         )
         return out

@@ -70,16 +70,79 @@ def draw_inputs(reference: ModuleType, seed: int, device: str) -> list[Any]:
     return map_tensors(inputs, lambda t: t.to(device))
 
 
+STAT_BUFFERS = ("running_mean", "running_var")
+"""Buffers perturbed with the parameters (norm-layer statistics). Rationale: other buffers
+(a causal mask, a position table) often encode structure an honest kernel may hard-code."""
+
+PERTURB_SCALE = 0.1
+"""Each perturbed value moves by up to this fraction of its tensor's RMS (by up to 0.1 when
+the tensor is all zeros): a ones-weight becomes 0.9..1.1, a running variance stays > 0."""
+
+
+def _perturbable(module: torch.nn.Module) -> list[torch.Tensor]:
+    """Floating parameters, then the norm-statistics buffers, in registration order."""
+    found = [p for p in module.parameters() if p.is_floating_point()]
+    found += [
+        b
+        for name, b in module.named_buffers()
+        if b.is_floating_point() and name.rsplit(".", 1)[-1] in STAT_BUFFERS
+    ]
+    return found
+
+
+def perturb_parameters(ref: torch.nn.Module, new: torch.nn.Module, seed: int) -> str | None:
+    """Replace default weights (LayerNorm's ones and zeros) by seeded random values in both
+    models, so a candidate that ignores a weight or bias fails.
+
+    The reference's floating parameters and norm statistics each move by a uniform random
+    fraction (``PERTURB_SCALE``) of their RMS; the same values are copied into ``ModelNew``'s
+    tensors in registration order when both lists match one to one in shape. A ``ModelNew``
+    with no such tensors cannot take real weights, so only the reference moves.
+
+    Returns:
+        ``None`` when both models were perturbed (or had nothing to perturb), else a note
+        on why the KernelBench behaviour (equal seeded init, no perturbation) was kept.
+    """
+    ref_ts, new_ts = _perturbable(ref), _perturbable(new)
+    if not ref_ts:
+        return None
+    if new_ts and [tuple(t.shape) for t in ref_ts] != [tuple(t.shape) for t in new_ts]:
+        return (
+            "parameters not randomised: ModelNew's parameters do not match the reference's "
+            "one to one in shape, so both keep their seeded initialisation (KernelBench)"
+        )
+    gen = torch.Generator().manual_seed(seed + 0x5EED)
+    with torch.no_grad():
+        for i, t in enumerate(ref_ts):
+            finite = torch.isfinite(t)
+            vals = t.detach().float().cpu()
+            kept = vals[finite.cpu()]
+            rms = float(kept.pow(2).mean().sqrt()) if kept.numel() else 0.0
+            noise = torch.rand(t.shape, generator=gen) * 2 - 1
+            moved = torch.where(finite.cpu(), vals + PERTURB_SCALE * (rms or 1.0) * noise, vals)
+            t.copy_(moved.to(t.dtype))
+            if new_ts:
+                new_ts[i].copy_(t.to(new_ts[i].device, new_ts[i].dtype))
+    if not new_ts:
+        return (
+            "ModelNew holds no parameters, so it cannot take the reference's weights; only "
+            "the reference's were randomised"
+        )
+    return None
+
+
 def build_models(
     reference: ModuleType, candidate: ModuleType, device: str, seed: int
-) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """Build ``Model`` and ``ModelNew`` from the same seed, so parameters created in the
-    same order are equal, and move both to ``device``."""
+) -> tuple[torch.nn.Module, torch.nn.Module, str | None]:
+    """Build ``Model`` and ``ModelNew`` from the same seed (parameters created in the same
+    order are equal), randomise their weights (``perturb_parameters``), move both to
+    ``device``, and return them with the randomisation note (``None`` when all went well)."""
     torch.manual_seed(seed)
     ref = reference.Model(*reference.get_init_inputs())
     torch.manual_seed(seed)
     new = candidate.ModelNew(*reference.get_init_inputs())
-    return ref.to(device), new.to(device)
+    note = perturb_parameters(ref, new, seed)
+    return ref.to(device), new.to(device), note
 
 
 def nbytes(obj: Any) -> int:

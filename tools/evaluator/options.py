@@ -48,5 +48,8 @@ class EvalOptions(BaseModel):
     """Path of a lock file held while timing, so two candidates never time at once
     (empty: ``kevolve-timing.lock`` in the system temp dir, shared by every evaluation on
     this machine)."""
+    isolate_network: bool = True
+    """Run the worker in a new network namespace when this machine allows one (``unshare``
+    or ``bwrap``; see ``tools.evaluator.sandbox.protections``); without one it runs anyway."""
     keep_work_dir: bool = False
     """Keep the per-candidate temp dir (request, sources, logs) for debugging."""

@@ -153,13 +153,29 @@ def kernel_efficiency(kernel: dict[str, Any], target: Target) -> KernelEfficienc
     )
 
 
+EAGER_TRAFFIC_FACTOR: dict[str, tuple[int, float]] = {
+    "_softmax": (1024, 1.6),
+    "_log_softmax": (1024, 1.6),
+}
+"""ATen op -> (row length above which, factor on its minimal bytes) for PyTorch's own GPU
+kernels that re-read rows. Rows over 1024 leave PyTorch's single-pass warp softmax for the
+block-per-row kernel; 1.6 is calibrated on one measurement (H100, softmax 4096x8192 fp32:
+eager 0.151 ms vs a one-pass kernel's 0.094 ms, evals/results/optimize_softmax_h100_20261125.json).
+Only ``modeled`` figures use it."""
+
+
+def _op_bytes(op: Any) -> float:
+    threshold, factor = EAGER_TRAFFIC_FACTOR.get(op.name, (0, 1.0))
+    return op.bytes * factor if getattr(op, "row", 0) > threshold else float(op.bytes)
+
+
 def _ops_time(trace: OpTrace, target: Target, dtype: str) -> float:
     bw = bandwidth_bps(target) * ACHIEVABLE_FRACTION
     peak = peak_flops(target, dtype)
     total = 0.0
     for op in trace.ops:
         compute = op.flops / (peak * ACHIEVABLE_FRACTION) if peak and op.flops else 0.0
-        total += max(op.bytes / bw, compute) + target.launch_overhead_us * 1e-6
+        total += max(_op_bytes(op) / bw, compute) + target.launch_overhead_us * 1e-6
     return total
 
 
@@ -209,7 +225,7 @@ def candidate_s(
             f"{k.get('kernel')}: {e.blocks_per_cu} blocks/CU ({e.limiter}-limited), "
             f"occupancy {e.occupancy:.2f}, wave efficiency {e.wave_term:.2f}"
         )
-    mem = sum(op.bytes for op in aten.ops) / bw
+    mem = sum(_op_bytes(op) for op in aten.ops) / bw
     overhead = len(aten.ops) + len(launches)
     for launch in launches:
         e = effs.get(launch["variant"])

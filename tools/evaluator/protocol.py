@@ -49,6 +49,11 @@ class EvalRequest(BaseModel):
     problem_file: str
     """File name (in the work dir) of the reference source, randomised per evaluation."""
     candidate_file: str = CANDIDATE_FILE
+    irregular_problem_file: str | None = None
+    """File name of the reference re-rendered at an irregular shape (named ops only; see
+    ``tools.evaluator.shapes``), or ``None`` when the problem cannot be re-shaped."""
+    irregular_shape: list[int] = []
+    """The size override of that file, for messages."""
 
 
 def write_json_atomic(path: Path, payload: dict[str, object]) -> None:

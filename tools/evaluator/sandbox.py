@@ -7,9 +7,11 @@ touches ``os.environ``; every child gets an environment built from an allowlist.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import time
@@ -38,6 +40,84 @@ Rationale: API keys, tokens and proxies live in the environment; a candidate mus
 
 FILE_SIZE_LIMIT_BYTES = 4 << 30
 """Largest file a sandboxed process may write (stops a candidate filling the disk)."""
+
+
+NETWORK_WRAPPERS: tuple[tuple[str, ...], ...] = (
+    ("unshare", "--net"),
+    ("unshare", "--net", "--map-root-user"),
+    ("bwrap", "--unshare-net", "--die-with-parent", "--dev-bind", "/", "/"),
+)
+"""Command prefixes that run a command in a new, empty network namespace (only a loopback
+that is down), tried in order: ``unshare -n`` works for root, ``--map-root-user`` for an
+unprivileged user where user namespaces are enabled, bubblewrap where it is installed.
+Rationale: a candidate must not reach the network (exfiltrate, fetch answers, call an API)."""
+
+
+@functools.lru_cache(maxsize=1)
+def network_wrapper() -> tuple[str, ...]:
+    """The first prefix of ``NETWORK_WRAPPERS`` that runs ``true`` here, or ``()`` for none.
+
+    Probed once per process (each probe is one short ``true`` run); a machine without
+    ``unshare``/``bwrap``, or one whose kernel or container forbids namespaces, gets ``()``
+    and the worker runs with the host network (``protections()`` says so).
+    """
+    for prefix in NETWORK_WRAPPERS:
+        exe = shutil.which(prefix[0])
+        if exe is None:
+            continue
+        try:
+            done = subprocess.run(
+                [exe, *prefix[1:], "true"], capture_output=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            logger.debug("network isolation %s unavailable: %s", " ".join(prefix), e)
+            continue
+        if done.returncode == 0:
+            return (exe, *prefix[1:])
+        logger.debug(
+            "network isolation %s unavailable: %s",
+            " ".join(prefix),
+            done.stderr.decode(errors="replace").strip(),
+        )
+    return ()
+
+
+def protections() -> dict[str, str]:
+    """Which sandbox protections the evaluator has on this machine, one line each.
+
+    Returns:
+        Protection name to a short description of whether and how it is active; shown by
+        ``kevolve doctor``.
+    """
+    wrapper = network_wrapper()
+    prlimit = hasattr(resource, "prlimit")
+    return {
+        "fresh process": "active: each candidate runs in a new `python -m "
+        "tools.evaluator.worker` subprocess in its own session (never shares a process "
+        "with another candidate)",
+        "wall-clock timeout": "active: the worker's whole process group is killed at "
+        "EvalOptions.timeout_s (default 300 s)",
+        "memory cap": "active: RLIMIT_AS at the worker's size after importing torch + "
+        "EvalOptions.memory_limit_mib (CPU evaluations; not applied when a GPU is used)"
+        if prlimit
+        else "partial: set before exec (no prlimit on this platform)",
+        "file size and core dumps": f"active: RLIMIT_FSIZE {FILE_SIZE_LIMIT_BYTES >> 30} GiB, "
+        "no core files",
+        "own temp dir": "active: a fresh mkdtemp directory is the worker's cwd, HOME and "
+        "TMPDIR; removed afterwards",
+        "scrubbed environment": "active: only PATH, locale, device selection and toolchain "
+        "variables are passed; no API keys, tokens or proxies",
+        "result token": "active: a random token sent on stdin must come back in result.json, "
+        "so a forged result file is not believed",
+        "network isolation": f"active: the worker runs under `{' '.join(wrapper)}` "
+        "(new network namespace, no interfaces up)"
+        if wrapper
+        else "not available: neither `unshare -n`, `unshare --net --map-root-user` nor "
+        "`bwrap --unshare-net` works here; candidates keep the host network (the static "
+        "checks still reject socket/HTTP imports)",
+        "static checks": "active: AST rules reject reference use, fallbacks, streams, "
+        "threads, processes, patching, introspection, network and file access",
+    }
 
 
 @dataclass(kw_only=True)
@@ -191,6 +271,7 @@ def run_sandboxed(
     stderr_path: Path,
     stdin_text: str = "",
     memory_limit_mib: int | None = None,
+    isolate_network: bool = False,
 ) -> SandboxRun:
     """Run ``argv`` in a new session and wait at most ``timeout_s`` seconds.
 
@@ -207,11 +288,15 @@ def run_sandboxed(
         stdin_text: Written to the child's stdin, which is then closed.
         memory_limit_mib: Address-space cap in MiB, or ``None`` (GPU processes: CUDA maps
             far more virtual memory than it uses).
+        isolate_network: Run ``argv`` under ``network_wrapper()`` (a new network
+            namespace) when this machine has one; silently without it otherwise.
 
     Returns:
         How the child ended, with the last few KB of its stderr.
     """
     use_prlimit = hasattr(resource, "prlimit")
+    if isolate_network:
+        argv = [*network_wrapper(), *argv]  # unshare and bwrap exec argv: same pid, same group
     start = time.monotonic()
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         proc = subprocess.Popen(

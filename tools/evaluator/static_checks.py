@@ -37,6 +37,28 @@ FORBIDDEN_IMPORTS = {
     # evaluator would let it reach (and patch) the code that judges it.
     "tools": "evaluator_access",
     "kevolve": "evaluator_access",
+    # Rationale: a kernel needs no network; a connection can fetch answers or leak data (the
+    # worker also runs in an empty network namespace where the OS allows).
+    "socket": "network",
+    "ssl": "network",
+    "http": "network",
+    "urllib": "network",
+    "requests": "network",
+    "httpx": "network",
+    "aiohttp": "network",
+    "ftplib": "network",
+    "smtplib": "network",
+    "xmlrpc": "network",
+    "websocket": "network",
+    "websockets": "network",
+    # Rationale: a kernel needs no files of its own; reading them finds the reference source,
+    # other candidates' work dirs or cached outputs, and writing them escapes the temp dir.
+    "pathlib": "filesystem_access",
+    "glob": "filesystem_access",
+    "shutil": "filesystem_access",
+    "tempfile": "filesystem_access",
+    "pickle": "filesystem_access",
+    "shelve": "filesystem_access",
 }
 
 FORBIDDEN_NAMES = {
@@ -78,6 +100,37 @@ FORBIDDEN_NAMES = {
     "sys.exit": "process_control",
     "exit": "process_control",
     "quit": "process_control",
+    # Rationale: file access (see FORBIDDEN_IMPORTS): builtins, os and tensor/array file I/O.
+    "open": "filesystem_access",
+    "io.open": "filesystem_access",
+    "io.FileIO": "filesystem_access",
+    "codecs.open": "filesystem_access",
+    "os.open": "filesystem_access",
+    "os.listdir": "filesystem_access",
+    "os.scandir": "filesystem_access",
+    "os.walk": "filesystem_access",
+    "os.remove": "filesystem_access",
+    "os.unlink": "filesystem_access",
+    "os.rename": "filesystem_access",
+    "os.replace": "filesystem_access",
+    "os.mkdir": "filesystem_access",
+    "os.makedirs": "filesystem_access",
+    "os.rmdir": "filesystem_access",
+    "os.chdir": "filesystem_access",
+    "os.symlink": "filesystem_access",
+    "os.link": "filesystem_access",
+    "os.truncate": "filesystem_access",
+    "torch.load": "filesystem_access",
+    "torch.save": "filesystem_access",
+    "torch.from_file": "filesystem_access",
+    "numpy.load": "filesystem_access",
+    "numpy.save": "filesystem_access",
+    "numpy.savez": "filesystem_access",
+    "numpy.fromfile": "filesystem_access",
+    "numpy.loadtxt": "filesystem_access",
+    "numpy.savetxt": "filesystem_access",
+    "numpy.genfromtxt": "filesystem_access",
+    "numpy.memmap": "filesystem_access",
 }
 
 REFERENCE_NAMES = ("Model", "get_inputs", "get_init_inputs")

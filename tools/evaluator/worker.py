@@ -152,11 +152,7 @@ class Worker:
             self.req.candidate.source, allow_reference_ops=self.opts.allow_reference_ops
         )
         if violations:
-            flags = [
-                v.rule
-                for v in violations
-                if v.rule in {"reference_model_used", "reference_op_used"}
-            ]
+            flags = list(dict.fromkeys(v.rule for v in violations))  # every rule broken
             more = (
                 f" (and {len(violations) - 1} more: {'; '.join(map(str, violations[1:4]))})"
                 if len(violations) > 1
@@ -176,8 +172,11 @@ class Worker:
             pick_first_autotune_config()
         cand = load_module(self.workdir / self.req.candidate_file, register=True)
         ref = load_module(self.workdir / self.req.problem_file, register=False)
+        self.state["cand"] = cand
         seed = self.opts.seeds[0] if self.opts.seeds else 0
-        ref_model, new_model = build_models(ref, cand, self.device, seed)
+        ref_model, new_model, note = build_models(ref, cand, self.device, seed)
+        if note:
+            self.result.diagnostics.notes.append(note)
         inputs = draw_inputs(ref, seed, self.device)
         if (
             self.interpret
@@ -260,6 +259,8 @@ class Worker:
                 )
             self.result.seeds_checked += 1
         del self.state["first"]
+        if self.req.irregular_problem_file:
+            self.irregular(seeds[0])
         again = self._call(new_model, clone_tree(pristine0))
         if not corr.bitwise_equal(self.state["out0"], again):
             raise StageFailure(
@@ -268,6 +269,38 @@ class Worker:
                 ["nondeterministic"],
             )
         self.state["pristine0"] = pristine0
+
+    def irregular(self, seed: int) -> None:
+        """Correctness once at the irregular shape (``tools.evaluator.shapes``): a fresh
+        Model/ModelNew pair built from the re-rendered reference, compared like a seed."""
+        shape = "x".join(map(str, self.req.irregular_shape))
+        odd = load_module(self.workdir / self.req.irregular_problem_file, register=False)
+        try:
+            ref_model, new_model, _ = build_models(odd, self.state["cand"], self.device, seed)
+            inputs = draw_inputs(odd, seed, self.device)
+            pristine = clone_tree(inputs)
+            self._poison(unique_bytes(inputs))
+            out = self._call(new_model, inputs)
+        except Exception as e:
+            raise StageFailure(
+                Stage.CORRECTNESS,
+                f"irregular shape {shape}: the candidate failed there "
+                f"(hard-coded sizes?): {describe_exception(e)}",
+                ["irregular_shape_failed"],
+            ) from e
+        main_ref = self.state["ref_model"]
+        self.state["ref_model"] = ref_model
+        try:
+            self._check_call(seed, inputs, pristine, out, count_ref=False)
+        except StageFailure as f:
+            raise StageFailure(
+                Stage.CORRECTNESS,
+                f"irregular shape {shape}: {f.message}",
+                [*f.flags, "irregular_shape_failed"],
+            ) from None
+        finally:
+            self.state["ref_model"] = main_ref
+        self.result.diagnostics.notes.append(f"also correct at the irregular shape {shape}")
 
     def recheck(self) -> None:
         """Correctness once more after timing, on a timed input buffer refilled in place with
