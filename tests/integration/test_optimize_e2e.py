@@ -47,8 +47,22 @@ def test_modeled_h100_run_reports_registers(tmp_path):
     assert summary["status"] == "finished"
     best = summary["best"]
     assert best["correct"] is True
-    assert best["language"] == "triton"
     assert best["measured_on"] == "modeled"
+    # At this tiny, launch-bound size the model may rank the reference first (said plainly);
+    # what must hold is that Triton kernels were proven correct and compiled for sm_90.
+    run_dir = Path(summary["report"]).parent
+    results = [json.loads(p.read_text()) for p in (run_dir / "results").glob("*.json")]
+    triton_ok = [
+        r for r in results
+        if r["correct"] and json.loads((run_dir / "candidates" / f"{r['candidate_id']}.json")
+                                       .read_text())["language"] == "triton"
+    ]
+    assert triton_ok, "no Triton candidate was correct"
+    assert all(r["diagnostics"]["registers_per_thread"] for r in triton_ok)
+    assert all(r["measured_on"] == "modeled" for r in triton_ok)
+    if best["language"] == "pytorch":
+        assert best["is_reference"] is True
+        assert "reference itself" in summary["message"]
     report = Path(summary["report"]).read_text()
     assert "regs" in report and "smem" in report
     assert "modeled" in report
