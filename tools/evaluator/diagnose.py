@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from tools.evaluator import perfmodel
 from tools.evaluator.counting import unique_bytes
 from tools.evaluator.launches import LaunchRecord
 from tools.evaluator.loader import clone_tree
-from tools.evaluator.timing import time_forward, timing_lock
+from tools.evaluator.timing import Timing, time_forward, timing_lock
 from tools.records.eval_result import Stage
 
 if TYPE_CHECKING:
@@ -53,16 +54,11 @@ def timing(w: Worker) -> None:
             compiled = None
             r.diagnostics.notes.append(f"torch.compile failed on the reference: {str(e)[:300]}")
     with timing_lock(opts.timing_lock):
-        cand = time_forward(new_model, sets, w.device, opts)
-        eager = time_forward(ref_model, sets, w.device, opts)
-        comp = None
-        if compiled is not None:
-            try:
-                comp = time_forward(compiled, sets, w.device, opts)
-            except Exception as e:  # noqa: BLE001 - candidate or torch code may raise anything
-                r.diagnostics.notes.append(
-                    f"timing torch.compile(reference) failed: {str(e)[:300]}"
-                )
+        timed = _time_interleaved(
+            [("candidate", new_model), ("eager", ref_model), ("compile", compiled)],
+            sets, w.device, opts, r.diagnostics.notes,
+        )
+        cand, eager, comp = timed["candidate"], timed["eager"], timed.get("compile")
     r.runtime_ms, r.runtime_spread_ms = cand.median_ms, cand.iqr_ms
     r.ref_eager_ms = eager.median_ms
     r.speedup_vs_eager = eager.median_ms / cand.median_ms
@@ -239,3 +235,44 @@ def modeled(w: Worker) -> None:
     _fill_resources(w, _kernel_rows(kernels, records), t.arch)
     d.notes.extend([perfmodel.MODEL_NOTE, *notes])
     d.notes.append(f"correctness checked on CPU ({w.device_name}) through the Triton interpreter")
+
+
+TIMING_ROUNDS = 3
+"""Candidate, eager and compiled reference are timed in interleaved rounds (the order rotates
+each round) so that clock or thermal drift during the measurement does not favour whichever
+is timed first; each figure is the median of its rounds' medians."""
+
+
+def _time_interleaved(named, sets, device, opts, notes):
+    """Time each ``(name, fn)`` in ``TIMING_ROUNDS`` rotating rounds; ``None`` fns are skipped."""
+    sub = opts.model_copy(
+        update={
+            "rep_ms": opts.rep_ms / TIMING_ROUNDS,
+            "min_reps": max(3, -(-opts.min_reps // TIMING_ROUNDS)),
+            "max_reps": max(3, -(-opts.max_reps // TIMING_ROUNDS)),
+        }
+    )
+    live = [(name, fn) for name, fn in named if fn is not None]
+    rounds: dict[str, list] = {name: [] for name, _ in live}
+    for k in range(TIMING_ROUNDS):
+        shift = k % len(live)
+        for name, fn in live[shift:] + live[:shift]:
+            if name not in rounds:
+                continue
+            if name == "compile":
+                try:
+                    rounds[name].append(time_forward(fn, sets, device, sub))
+                except Exception as e:  # noqa: BLE001 - torch.compile code may raise anything
+                    notes.append(f"timing torch.compile(reference) failed: {str(e)[:300]}")
+                    del rounds[name]
+            else:
+                rounds[name].append(time_forward(fn, sets, device, sub))
+    return {
+        name: Timing(
+            median_ms=statistics.median(t.median_ms for t in ts),
+            iqr_ms=statistics.median(t.iqr_ms for t in ts),
+            reps=sum(t.reps for t in ts),
+        )
+        for name, ts in rounds.items()
+    }
+
