@@ -44,7 +44,7 @@ def test_kevolve_check_exit_code_and_rule(name, tmp_path):
     ]
     if problem == "softmax":
         argv += ["--shape", "64x1000"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     done = subprocess.run(
         argv, capture_output=True, text=True, timeout=240, cwd=REPO, env=env, check=False
     )

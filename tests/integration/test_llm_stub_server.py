@@ -33,7 +33,7 @@ def kevolve(args: list[str], data_dir: Path, base_url: str | None, stdin: str | 
         "KEVOLVE_USE_KNOWLEDGE": "false",
         "KEVOLVE_CHILDREN_PER_GENERATION": "2",
         "KEVOLVE_MAX_CONCURRENCY": "1",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
     }
     for key in [k for k in env if k.startswith("KEVOLVE_LLM_")]:
         del env[key]

@@ -290,7 +290,7 @@ def run_harness(
     spec.write_text(json.dumps({"mode": mode, "cases": cases}))
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env |= {
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
         "TRITON_CACHE_DIR": str(tmp / "triton_cache"),
         "TORCH_EXTENSIONS_DIR": str(tmp / "torch_extensions"),
         "TRITON_DEFAULT_FP_FUSION": "1",

@@ -217,7 +217,7 @@ print(err); sys.exit(0 if err < 1e-5 else 1)
 def _run_fewshot(name: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", CHECK, str(FEWSHOT_DIR / name), str(FEWSHOT_DIR / "reference_softmax.py")],
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env}, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]), **env}, capture_output=True, text=True,
         timeout=600, check=False,
     )  # fmt: skip
 
