@@ -40,11 +40,6 @@ class RunContext:
         """Folder of the run store."""
         return self.data_dir / "runs"
 
-    @property
-    def cache_dir(self) -> Path:
-        """Compile caches shared by evaluations."""
-        return self.data_dir / "cache"
-
     def emit(self, event: str, **data: Any) -> None:
         """Report progress to the surface that started the run, if it listens."""
         if self.on_event is not None:

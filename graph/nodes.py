@@ -22,7 +22,7 @@ from graph.state import CodeTask, EvalTask, RunState
 from kevolve.runstore import RunStore
 from tools.evaluator import evaluate as sandboxed_evaluate
 from tools.evaluator.options import EvalOptions
-from tools.records import Candidate, EvalResult, Problem
+from tools.records import Candidate, EvalResult, Problem, Target
 
 log = logging.getLogger(__name__)
 
@@ -104,23 +104,22 @@ def route_evaluations(state: RunState) -> list[Send] | str:
                 candidate=state.candidates[cid],
                 problem=state.problem,
                 target=state.target,
+                allow_lower_precision=state.request.allow_lower_precision,
             ),
         )
         for cid in pending
     ]
 
 
-def eval_options(ctx: RunContext, run_id: str, cand_id: str, request_allows_lower: bool) -> EvalOptions:
+def eval_options(ctx: RunContext, run_id: str, cand_id: str, allow_lower: bool) -> EvalOptions:
     """Evaluation options for one candidate: fresh but reproducible seeds per candidate."""
     base = int(hashlib.sha1(f"{run_id}/{cand_id}".encode()).hexdigest()[:8], 16)
-    return EvalOptions(
+    return EvalOptions.in_data_dir(
+        ctx.data_dir,
         timeout_s=ctx.eval_timeout_s,
         seeds=[(base + 7919 * i) % (2**31) for i in range(ctx.eval_seeds)],
         rep_ms=ctx.eval_rep_ms,
-        allow_lower_precision=request_allows_lower,
-        work_dir=str(ctx.data_dir / "work"),
-        cache_dir=str(ctx.cache_dir),
-        timing_lock=str(ctx.data_dir / "timing.lock"),
+        allow_lower_precision=allow_lower,
     )
 
 
@@ -132,13 +131,8 @@ def evaluate(task: EvalTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
     result = store.load_result(task.run_id, cand.id)
     if result is None:
         problem = Problem.model_validate(task.problem)
-        info = store.info(task.run_id)
-        options = eval_options(
-            ctx, task.run_id, cand.id, bool(info.request.get("allow_lower_precision", False))
-        )
+        options = eval_options(ctx, task.run_id, cand.id, task.allow_lower_precision)
         ctx.emit("evaluating", candidate_id=cand.id)
-        from tools.records import Target
-
         result = sandboxed_evaluate(problem, cand, Target.model_validate(task.target), options)
         store.save_result(task.run_id, result)
     else:

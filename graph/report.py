@@ -8,6 +8,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from agents.llm import usage_summary
 from graph import search
 from graph.context import RunContext
 from graph.state import RunState
@@ -165,9 +166,11 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             "measured_on": res.measured_on,
             "is_reference": is_reference,
         }
-    report_path = store.write_text(
-        state.run_id, "report.md", render_report(state, best_id, is_reference, message)
-    )
+    usage = usage_summary(runtime.context.runs_dir, state.run_id, runtime.context.llm)
+    text = render_report(state, best_id, is_reference, message)
+    if usage.calls:
+        text += f"\n## Model usage\n\n{usage.line()}\n"
+    report_path = store.write_text(state.run_id, "report.md", text)
     summary = {
         "run_id": state.run_id,
         "status": status,
@@ -179,16 +182,9 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         "message": message,
         "stop_reason": state.stop_reason,
     }
-    from agents.llm import usage_summary
-
-    usage = usage_summary(runtime.context.runs_dir, state.run_id, runtime.context.llm)
     if usage.calls:
         # Offline runs have nothing to account for; their summary stays as documented.
         summary["llm_usage"] = usage.model_dump(mode="json")
-        store.write_text(
-            state.run_id, "report.md", render_report(state, best_id, is_reference, message)
-            + f"\n## Model usage\n\n{usage.line()}\n"
-        )
     store.write_text(state.run_id, "summary.json", json.dumps(summary, indent=2))
     store.set_status(state.run_id, status)  # type: ignore[arg-type]
     return {"summary": summary}

@@ -155,9 +155,8 @@ def credit_modes(
 ) -> tuple[dict[str, dict[str, float]], list[str]]:
     """Update the bandit with children evaluated since the last call.
 
-    A child is a win for its memory mode when its reward beats its parent's (or, for a
-    restart, the best reward of its generation's predecessors is not needed: any accepted
-    restart child that beats the worst accepted kernel counts).
+    A child is a win for its memory mode when its reward beats its parent's; a child without
+    a parent (a restart) wins when it beats the worst accepted kernel so far.
     """
     new_stats = {m: dict(stats.get(m, {"pulls": 0.0, "wins": 0.0})) for m in MEMORY_MODES}
     done = set(credited)
@@ -185,8 +184,4 @@ def best_candidate(
     accepted = [cid for cid in cands if cid in results and results[cid].accepted]
     if not accepted:
         return None
-    return max(accepted, key=lambda cid: (results[cid].reward, _neg(cid)))
-
-
-def _neg(cid: str) -> tuple[int, ...]:
-    return tuple(-ord(ch) for ch in cid)
+    return min(accepted, key=lambda cid: (-results[cid].reward, cid))

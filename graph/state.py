@@ -66,6 +66,8 @@ class EvalTask(BaseModel):
     candidate: dict[str, Any]
     problem: dict[str, Any]
     target: dict[str, Any]
+    allow_lower_precision: bool = False
+    """The request allows fp16/bf16/TF32 math for an fp32 reference."""
 
 
 class RunState(BaseModel):

@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from langgraph.graph.state import CompiledStateGraph
+
 from agents.planner.plan import resolve_request
 from agents.planner.schemas import Plan
 from graph.builder import compile_graph, sqlite_checkpointer
@@ -67,14 +69,7 @@ def start_run(
         request=request.model_dump(mode="json"),
     )
     store.create(info, plan.problem.source)
-    initial = RunState(
-        run_id=run_id,
-        request=request,
-        problem=plan.problem.model_dump(mode="json"),
-        target=plan.target.model_dump(mode="json"),
-        languages=plan.languages,
-        budget=plan.budget,
-    )
+    initial = _initial_state(run_id, request, plan)
     if on_event:
         on_event("started", {"run_id": run_id, "budget": plan.budget, "notes": plan.notes})
     return _drive(run_id, initial, settings, on_event)
@@ -96,22 +91,26 @@ def resume_run(
     if not snapshot.values:
         # Killed before the first checkpoint: start the same request again under this id.
         request = RunRequest.model_validate(info.request)
-        plan = plan_run(request, settings)
-        graph_input = RunState(
-            run_id=run_id,
-            request=request,
-            problem=plan.problem.model_dump(mode="json"),
-            target=plan.target.model_dump(mode="json"),
-            languages=plan.languages,
-            budget=plan.budget,
-        )
+        graph_input = _initial_state(run_id, request, plan_run(request, settings))
     store.set_status(run_id, "running")
     if on_event:
         on_event(
             "resumed",
             {"run_id": run_id, "budget": info.budget, "done": len(store.evaluation_log(run_id))},
         )
-    return _drive(run_id, graph_input, settings, on_event)
+    return _drive(run_id, graph_input, settings, on_event, graph)
+
+
+def _initial_state(run_id: str, request: RunRequest, plan: Plan) -> RunState:
+    """The graph input of a new run: the request with its resolved plan."""
+    return RunState(
+        run_id=run_id,
+        request=request,
+        problem=plan.problem.model_dump(mode="json"),
+        target=plan.target.model_dump(mode="json"),
+        languages=plan.languages,
+        budget=plan.budget,
+    )
 
 
 def _drive(
@@ -119,9 +118,10 @@ def _drive(
     graph_input: RunState | None,
     settings: Settings,
     on_event: EventHandler | None,
+    graph: CompiledStateGraph | None = None,
 ) -> dict[str, Any]:
     store = RunStore(settings.runs_dir)
-    graph = compile_graph(sqlite_checkpointer(settings.checkpoint_db))
+    graph = graph or compile_graph(sqlite_checkpointer(settings.checkpoint_db))
     config = {
         "configurable": {"thread_id": run_id},
         "max_concurrency": settings.max_concurrency,

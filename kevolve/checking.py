@@ -60,13 +60,11 @@ def check_file(
         id=f"check-{digest}", language=guess_language(source), source=source,
         transformation=f"checked from {path.name}", author="user",
     )
-    options = EvalOptions(
+    options = EvalOptions.in_data_dir(
+        settings.data_dir,
         timeout_s=settings.eval_timeout_s,
         seeds=[secrets.randbelow(2**31) for _ in range(settings.eval_seeds)],
         rep_ms=settings.eval_rep_ms,
         allow_lower_precision=allow_lower_precision,
-        work_dir=str(settings.data_dir / "work"),
-        cache_dir=str(settings.cache_dir),
-        timing_lock=str(settings.data_dir / "timing.lock"),
     )
     return evaluate(problem, candidate, target, options)

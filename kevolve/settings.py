@@ -121,11 +121,6 @@ class Settings(BaseSettings):
         return self.data_dir / "checkpoints.sqlite"
 
     @property
-    def cache_dir(self) -> Path:
-        """Compile caches shared by evaluations (torch extensions, Triton, inductor)."""
-        return self.data_dir / "cache"
-
-    @property
     def kb_dir(self) -> Path:
         """Embedded Chroma directory."""
         return self.data_dir / "kb"

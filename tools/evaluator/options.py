@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -53,3 +54,24 @@ class EvalOptions(BaseModel):
     or ``bwrap``; see ``tools.evaluator.sandbox.protections``); without one it runs anyway."""
     keep_work_dir: bool = False
     """Keep the per-candidate temp dir (request, sources, logs) for debugging."""
+
+    @classmethod
+    def in_data_dir(
+        cls,
+        data_dir: Path,
+        *,
+        timeout_s: float,
+        seeds: list[int],
+        rep_ms: float,
+        allow_lower_precision: bool = False,
+    ) -> EvalOptions:
+        """Options whose work dir, compile caches and timing lock live under ``data_dir``."""
+        return cls(
+            timeout_s=timeout_s,
+            seeds=seeds,
+            rep_ms=rep_ms,
+            allow_lower_precision=allow_lower_precision,
+            work_dir=str(data_dir / "work"),
+            cache_dir=str(data_dir / "cache"),
+            timing_lock=str(data_dir / "timing.lock"),
+        )
