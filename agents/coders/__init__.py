@@ -11,6 +11,7 @@ Public API:
 from __future__ import annotations
 
 from agents.coders.base import Coder, CoderContext, Draft, fingerprint
+from agents.coders.composite import LanguageCoder
 from agents.coders.cpp_offline import CppOfflineCoder
 from agents.coders.forward import torch_forward_source
 from agents.coders.reference import model_new_block
@@ -30,20 +31,20 @@ import torch.nn.functional as F
 
 
 def offline_coders() -> list[Coder]:
-    """Every offline coder, one per language (Triton, then CPU C++)."""
+    """Every offline generator, in priority order within each language."""
     return [TritonOfflineCoder(), CppOfflineCoder()]
 
 
-def coder_for(language: str) -> Coder:
-    """The offline coder for ``language`` (``triton`` or ``cpp``).
+def coder_for(language: str) -> LanguageCoder:
+    """The offline coder for ``language``: every generator of that language behind one coder.
 
     Raises:
         ConfigError: No offline coder writes that language.
     """
-    for coder in offline_coders():
-        if coder.language == language:
-            return coder
-    known = ", ".join(c.language for c in offline_coders())
+    coders = [c for c in offline_coders() if c.language == language]
+    if coders:
+        return LanguageCoder(coders[0].language, coders)
+    known = ", ".join(sorted({c.language for c in offline_coders()}))
     raise ConfigError(f"No offline coder writes {language!r}; offline coders exist for {known}.")
 
 
@@ -85,6 +86,7 @@ __all__ = [
     "CoderContext",
     "CppOfflineCoder",
     "Draft",
+    "LanguageCoder",
     "TritonOfflineCoder",
     "coder_for",
     "fingerprint",

@@ -41,6 +41,14 @@ class TemplateCoder:
     name: str
 
     # ---- what subclasses provide -------------------------------------------------------
+    def analyze(self, problem: Problem) -> Any:
+        """Read ``problem`` into this coder's spec (default: the shared :func:`analyze`).
+
+        Raises:
+            ProblemError: No template of this coder fits the problem; the message says why.
+        """
+        return analyze(problem)
+
     def target_ok(self, target: Target) -> bool:
         """True when this coder's kernels can run on ``target``."""
         raise NotImplementedError
@@ -71,13 +79,13 @@ class TemplateCoder:
         if not self.target_ok(target):
             return False
         try:
-            spec = analyze(problem)
+            spec = self.analyze(problem)
         except ProblemError:
             return False
         return self.spec_ok(spec)
 
     def _spec(self, problem: Problem, target: Target) -> OpSpec:
-        spec = analyze(problem)
+        spec = self.analyze(problem)
         if not self.target_ok(target) or not self.spec_ok(spec):
             raise ProblemError(
                 f"The {self.name} coder has no template for {problem.name}"

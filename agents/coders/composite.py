@@ -1,0 +1,110 @@
+"""One coder per language over several kernel generators.
+
+The graph asks for *the* coder of a language; a language can have several offline
+generators (op-family templates, fused row programs, GEMMs with epilogues, attention...).
+:class:`LanguageCoder` presents them as one ``Coder``:
+
+- ``supports``: any generator supports the problem;
+- ``seed``: the first drafts of every supporting generator, interleaved (each generator's
+  best guess first), so a small budget still tries each of them;
+- ``seed_from_skills``: the drafts of every generator that owns the skill's template;
+- ``propose``: the generator that owns the parent's template refines it; with no usable
+  parent (none, another language, a failed generator) the supporting generators take turns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from agents.coders.base import Coder, CoderContext, Draft
+from tools.errors import KevolveError, ProblemError
+from tools.records import Language, Problem, Skill, Target
+
+logger = logging.getLogger(__name__)
+
+
+class LanguageCoder:
+    """Every offline generator of one language behind the ``Coder`` protocol."""
+
+    def __init__(self, language: Language, coders: Sequence[Coder]) -> None:
+        if not coders or any(c.language != language for c in coders):
+            raise KevolveError(f"LanguageCoder({language!r}) needs coders of that language.")
+        self.language: Language = language
+        self.coders = list(coders)
+        self.name = "+".join(c.name for c in self.coders)
+
+    def supporting(self, problem: Problem, target: Target) -> list[Coder]:
+        """The generators that can write this problem for this target, in priority order."""
+        return [c for c in self.coders if c.supports(problem, target)]
+
+    def supports(self, problem: Problem, target: Target) -> bool:
+        """True when any generator supports the problem on the target."""
+        return bool(self.supporting(problem, target))
+
+    def templates(self, problem: Problem, target: Target) -> dict[str, Coder]:
+        """Template name -> the generator that owns it, for the supporting generators."""
+        owners: dict[str, Coder] = {}
+        for coder in self.supporting(problem, target):
+            for template in _templates_of(coder, problem, target):
+                owners.setdefault(template, coder)
+        return owners
+
+    def seed(self, problem: Problem, target: Target) -> list[Draft]:
+        """Every supporting generator's first drafts, interleaved round-robin."""
+        queues = []
+        for coder in self.supporting(problem, target):
+            try:
+                queues.append(list(coder.seed(problem, target)))
+            except ProblemError as e:
+                logger.info("%s wrote no seed for %s: %s", coder.name, problem.name, e)
+        out: list[Draft] = []
+        while any(queues):
+            for queue in queues:
+                if queue:
+                    out.append(queue.pop(0))
+        return out
+
+    def seed_from_skills(
+        self, problem: Problem, target: Target, skills: list[Skill]
+    ) -> list[Draft]:
+        """Drafts rendered from skills by whichever generators own their templates."""
+        out: list[Draft] = []
+        for coder in self.supporting(problem, target):
+            render = getattr(coder, "seed_from_skills", None)
+            if callable(render):
+                out.extend(render(problem, target, skills))
+        return out
+
+    def propose(self, ctx: CoderContext) -> Draft:
+        """The parent's generator refines it; otherwise the generators take turns."""
+        supporting = self.supporting(ctx.problem, ctx.target)
+        if not supporting:
+            raise ProblemError(
+                f"No {self.language} generator supports {ctx.problem.name} on {ctx.target.name}."
+            )
+        parent = ctx.parent
+        if parent is not None and parent.language == self.language and parent.template:
+            owner = self.templates(ctx.problem, ctx.target).get(parent.template)
+            if owner is not None:
+                return owner.propose(ctx)
+        start = ctx.rng_seed % len(supporting)
+        errors = []
+        for coder in supporting[start:] + supporting[:start]:
+            try:
+                return coder.propose(ctx)
+            except KevolveError as e:  # this generator's space is exhausted: try the next
+                errors.append(str(e))
+        raise KevolveError("; ".join(errors) or f"No {self.language} generator proposed a draft.")
+
+
+def _templates_of(coder: Coder, problem: Problem, target: Target) -> list[str]:
+    """The template names a generator writes for a problem (its ``space``'s, if it has one)."""
+    spec_of = getattr(coder, "_spec", None)
+    space_of = getattr(coder, "space", None)
+    if callable(spec_of) and callable(space_of):
+        try:
+            return [space_of(spec_of(problem, target), target).template]
+        except (ProblemError, KevolveError):
+            return []
+    return list(getattr(coder, "templates", ()))
