@@ -58,9 +58,7 @@ def test_seeds_of_supporting_generators_are_interleaved() -> None:
     coder = LanguageCoder("triton", [a, b, c])
     problem = fx.named_problem("softmax")
     assert coder.supports(problem, fx.H100)
-    assert [d.source for d in coder.seed(problem, fx.H100)] == [
-        "# a 0", "# b 0", "# a 1", "# a 2"
-    ]
+    assert [d.source for d in coder.seed(problem, fx.H100)] == ["# a 0", "# b 0", "# a 1", "# a 2"]
 
 
 def test_the_owner_of_the_parent_template_refines_it() -> None:
