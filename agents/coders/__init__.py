@@ -14,6 +14,7 @@ from agents.coders.base import Coder, CoderContext, Draft, fingerprint
 from agents.coders.composite import LanguageCoder
 from agents.coders.cpp_offline import CppOfflineCoder
 from agents.coders.forward import torch_forward_source
+from agents.coders.hybrid import HybridCoder
 from agents.coders.reference import model_new_block
 from agents.coders.spec import analyze
 from agents.coders.triton_offline import TritonOfflineCoder
@@ -32,7 +33,7 @@ import torch.nn.functional as F
 
 def offline_coders() -> list[Coder]:
     """Every offline generator, in priority order within each language."""
-    return [TritonOfflineCoder(), CppOfflineCoder()]
+    return [TritonOfflineCoder(), HybridCoder(), CppOfflineCoder()]
 
 
 def coder_for(language: str) -> LanguageCoder:
@@ -86,6 +87,7 @@ __all__ = [
     "CoderContext",
     "CppOfflineCoder",
     "Draft",
+    "HybridCoder",
     "LanguageCoder",
     "TritonOfflineCoder",
     "coder_for",
