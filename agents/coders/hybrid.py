@@ -264,6 +264,14 @@ class HybridCoder(TritonOfflineCoder):
         """The pointwise fallbacks."""
         return super().safer(params, spec.spec, target)
 
+    def _draft(self, problem, spec, target, space, params, text):  # type: ignore[no-untyped-def, override]
+        """Every draft's transformation names the library calls kept, so the report says so."""
+        draft = super()._draft(problem, spec, target, space, params, text)
+        kept = ", ".join(spec.kept)
+        return draft.model_copy(
+            update={"transformation": f"{draft.transformation}; library calls kept: {kept}"}
+        )
+
     def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:  # type: ignore[override]
         """The pointwise kernel, with a forward that first runs the head as written."""
         source = super().render(problem, spec.spec, target, params)

@@ -114,6 +114,7 @@ def test_drafts_match_the_reference_under_the_interpreter(tmp_path: Path) -> Non
     drafts = coder.seed(problem, fx.H100)
     assert drafts and all(d.template == "triton.hybrid" for d in drafts)
     assert "Library calls kept as written: Conv2d" in drafts[0].source
+    assert drafts[0].transformation.endswith("library calls kept: Conv2d")
     cases = [
         {"id": f"d{i}", "reference": CONV_TAIL, "candidate": d.source, "dtype": dt, "seeds": [0],
          "atol": 1e-4 if dt == "float32" else 2e-2, "rtol": 1e-4 if dt == "float32" else 2e-2}
