@@ -23,3 +23,23 @@ def test_named_op_is_rerendered_and_an_edited_file_is_not():
     edited = problem.model_copy(update={"source": problem.source + "\n# edited\n"})
     assert irregular_variant(edited) is None
     assert irregular_variant(Problem(name="file", source=problem.source)) is None
+
+
+def test_a_file_declaring_its_sizes_is_resized_within_their_steps(tmp_path):
+    from tools.evaluator.shapes import NOT_RESHAPED_NOTE
+    from tools.problems.resize import declared_sizes
+
+    source = (
+        "import torch\nimport torch.nn as nn\n\nGROUPS = 8\nROWS = 64\nCOLS = 1000\n"
+        'KEVOLVE_SIZES = {"ROWS": 1, "COLS": GROUPS}\n\n\n'
+        "class Model(nn.Module):\n    def forward(self, x):\n        return x.sum(-1)\n\n\n"
+        "def get_inputs():\n    return [torch.randn(ROWS, COLS)]\n\n\n"
+        "def get_init_inputs():\n    return []\n"
+    )
+    odd = irregular_variant(Problem(name="file", source=source))
+    assert odd is not None and odd.shape == [35, 496]  # 1000 // 2 + 3 = 503 -> 496 (step 8)
+    assert {s.name: s.value for s in declared_sizes(odd.source)} == {"ROWS": 35, "COLS": 496}
+    assert "GROUPS = 8" in odd.source
+    undeclared = source.replace('KEVOLVE_SIZES = {"ROWS": 1, "COLS": GROUPS}\n', "")
+    assert irregular_variant(Problem(name="file", source=undeclared)) is None
+    assert "KEVOLVE_SIZES" in NOT_RESHAPED_NOTE

@@ -6,12 +6,18 @@ shape. Correctness is therefore also checked once at a shape no one tuned for: e
 ``d`` becomes ``max(1, d // 2 + 3)`` (4096x8192 -> 2051x4099, 64x1000 -> 35x503), odd where
 it can be, so power-of-two and multiple-of-block assumptions break.
 
-Only problems generated from a named op (``tools.problems.ops.render_op``) can be
-re-shaped safely: their source is re-rendered at the new size. An arbitrary KernelBench
-file has no safe way to change its sizes (they may be module constants, ``__init__``
-arguments, or tied to each other), so it is checked at its own shape only and the result
-says so in a note. Runs on the orchestrator side (the renderer needs jinja2, which the
-worker does not import).
+Two kinds of problem can be re-shaped safely:
+
+* a problem generated from a named op (``tools.problems.ops.render_op``): its source is
+  re-rendered at the new size;
+* a KernelBench file that declares its free sizes with a ``KEVOLVE_SIZES`` dict (the
+  convention of ``tools.problems.resize``, used by the ``evals/problems`` suites): those
+  module constants are rewritten, each to ``d // 2 + 3`` snapped down to its declared step.
+
+Any other file has no safe way to change its sizes (they may be module constants,
+``__init__`` arguments, or tied to each other), so it is checked at its own shape only and
+the result says so in a note. Runs on the orchestrator side (the renderer needs jinja2,
+which the worker does not import).
 """
 
 from __future__ import annotations
@@ -19,14 +25,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from tools.errors import ProblemError
 from tools.records.problem import Problem
 
 logger = logging.getLogger(__name__)
 
 NOT_RESHAPED_NOTE = (
-    "irregular shapes not checked: the problem is not a generated named op, and an arbitrary "
-    "KernelBench file has no safe way to be re-shaped; correctness was checked at its own "
-    "shape only"
+    "irregular shapes not checked: the problem is not a generated named op and does not "
+    "declare its resizable sizes (KEVOLVE_SIZES), so it has no safe way to be re-shaped; "
+    "correctness was checked at its own shape only"
 )
 
 
@@ -36,12 +43,32 @@ class IrregularProblem:
 
     source: str
     shape: list[int]
-    """The size override passed to ``render_op`` (``MxNxK`` for matmul-like ops)."""
+    """The size override passed to ``render_op`` (``MxNxK`` for matmul-like ops), or the
+    new values of a file's declared sizes in the order they are assigned."""
 
 
 def irregular_sizes(sizes: list[int]) -> list[int]:
     """Each size ``d`` becomes ``max(1, d // 2 + 3)``: smaller, and off every block size."""
     return [max(1, d // 2 + 3) for d in sizes]
+
+
+def _declared_variant(source: str) -> IrregularProblem | None:
+    """The irregular variant of a file that declares its sizes, else ``None``."""
+    try:  # imported here: the worker imports this module and must not pull in tools.problems
+        from tools.problems.resize import irregular_overrides, resize_source
+    except ImportError as e:
+        logger.info("irregular shapes not available: %s", e)
+        return None
+
+    overrides = irregular_overrides(source, lambda d: irregular_sizes([d])[0])
+    if overrides is None:
+        return None
+    try:
+        odd = resize_source(source, overrides)
+    except ProblemError as e:
+        logger.info("could not resize the problem's declared sizes: %s", e)
+        return None
+    return IrregularProblem(source=odd, shape=list(overrides.values()))
 
 
 def _own_sizes(problem: Problem) -> list[int] | None:
@@ -56,8 +83,9 @@ def _own_sizes(problem: Problem) -> list[int] | None:
 def irregular_variant(problem: Problem) -> IrregularProblem | None:
     """The problem at an irregular size, or ``None`` when it cannot be re-shaped safely.
 
-    The problem qualifies only when re-rendering its named op at its own sizes reproduces
-    its source exactly (so nothing about it was edited by hand).
+    A file that declares its sizes (``KEVOLVE_SIZES``) is resized through
+    ``tools.problems.resize``. A named op qualifies only when re-rendering it at its own
+    sizes reproduces its source exactly (so nothing about it was edited by hand).
 
     Args:
         problem: The problem being evaluated.
@@ -65,6 +93,9 @@ def irregular_variant(problem: Problem) -> IrregularProblem | None:
     Returns:
         The re-rendered source and its size override, or ``None`` (see ``NOT_RESHAPED_NOTE``).
     """
+    declared = _declared_variant(problem.source)
+    if declared is not None:
+        return declared
     sizes = _own_sizes(problem)
     if not problem.op or sizes is None:
         return None

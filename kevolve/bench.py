@@ -1,0 +1,379 @@
+"""``kevolve bench``: run every problem of a suite through the optimizer and score the answers.
+
+One bench run measures the chip's ceilings first (``tools.ceilings``), then optimizes each
+problem in this process with :func:`kevolve.api.start_run`, reads the answer back from the
+run store (``kevolve.bench_stats``), and rewrites ``<out>/bench.json`` after every problem.
+A bench killed half way resumes with ``resume=True``: finished problems are skipped, and a
+problem whose run was cut short continues from its last checkpoint when its run is still in
+the data dir (else it starts again).
+
+The per-problem time limit: the graph has no wall-clock limit of its own, so the bench
+listens to the run's progress events and stops the run at the first event after the limit
+that comes *between* evaluations (an evaluation already running finishes and is kept).
+The answer is then the best candidate among those evaluated, chosen by the same rule as the
+run's report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from graph.report import choose_best
+from graph.state import RunRequest
+from kevolve.bench_stats import ProblemRow, fill_row, summarize, with_fraction
+from kevolve.bench_suite import Suite, SuiteEntry, prepare_file, resolve_suite, select
+from kevolve.runstore import RunStore, atomic_write
+from kevolve.settings import Settings
+from tools.ceilings import Ceilings, ceilings_for
+from tools.errors import ConfigError, KevolveError, ProblemError
+from tools.hardware import load_target
+from tools.records import Candidate, EvalResult
+
+logger = logging.getLogger(__name__)
+
+BENCH_FILE = "bench.json"
+SCHEMA_VERSION = 1
+Progress = Callable[[str], None]
+
+
+class BenchConfig(BaseModel):
+    """What one ``kevolve bench`` invocation was asked to do."""
+
+    suite: str
+    target: str
+    budget: int = Field(ge=1)
+    out_dir: Path
+    scale: float = Field(default=1.0, gt=0)
+    max_mb: float | None = Field(default=None, gt=0)
+    only: str | None = None
+    time_limit_s: float | None = Field(default=600.0, gt=0)
+    """Per-problem wall-clock limit in seconds (None: none)."""
+    deadline_s: float | None = Field(default=None, gt=0)
+    """Stop starting problems after this many seconds of the whole invocation."""
+    resume: bool = False
+    languages: list[str] = Field(default_factory=list)
+    command: str = ""
+
+
+class BenchDoc(BaseModel):
+    """The content of ``bench.json``."""
+
+    schema_version: int = SCHEMA_VERSION
+    suite: str
+    suite_dir: str
+    target: str
+    budget: int
+    scale: float
+    max_mb: float | None = None
+    time_limit_s: float | None = None
+    created_at: str = Field(default_factory=lambda: _now())
+    updated_at: str = Field(default_factory=lambda: _now())
+    ceilings: Ceilings | None = None
+    """Ceilings of the latest invocation (fractions are taken against these)."""
+    sessions: list[dict[str, Any]] = Field(default_factory=list)
+    """One entry per invocation: when, the command, the ceilings' device and copy rate."""
+    problems: dict[str, ProblemRow] = Field(default_factory=dict)
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+class _TimeLimitReached(Exception):
+    """Raised from the progress hook to stop a run between evaluations."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class _RunHook:
+    """The run's ``on_event`` listener: remembers the run id, enforces the time limit."""
+
+    def __init__(
+        self, limit_s: float | None, on_start: Callable[[str], None], say: Progress, name: str
+    ) -> None:
+        self.deadline = None if limit_s is None else time.monotonic() + limit_s
+        self.run_id = ""
+        self.on_start = on_start
+        self.say = say
+        self.name = name
+        self.stopped = False
+
+    def __call__(self, event: str, data: dict[str, Any]) -> None:
+        if event in ("started", "resumed"):
+            self.run_id = data["run_id"]
+            self.on_start(self.run_id)
+        elif event == "evaluated":
+            result: EvalResult = data["result"]
+            verdict = (
+                f"{result.speedup_vs_eager:.2f}x vs eager"
+                if result.accepted and result.speedup_vs_eager
+                else f"rejected ({result.stage_failed.value if result.stage_failed else 'flags'})"
+            )
+            self.say(f"  {self.name} {data['candidate_id']}: {verdict}")
+        if event in ("evaluating", "generation", "seeded") and self.over():
+            self.stopped = True
+            raise _TimeLimitReached(f"time limit reached before {event}")
+
+    def over(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
+def bench_path(out_dir: Path) -> Path:
+    """Where a bench writes its results."""
+    return out_dir / BENCH_FILE
+
+
+def load_doc(out_dir: Path) -> BenchDoc | None:
+    """The ``bench.json`` in ``out_dir``, if there is one."""
+    path = bench_path(out_dir)
+    if not path.is_file():
+        return None
+    try:
+        return BenchDoc.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ConfigError(
+            f"{path} is damaged and cannot be resumed: {str(e).splitlines()[0]}"
+        ) from e
+
+
+def write_doc(doc: BenchDoc, out_dir: Path) -> Path:
+    """Recompute the summary and write ``bench.json`` atomically."""
+    doc.updated_at = _now()
+    doc.summary = summarize(list(doc.problems.values()), doc.ceilings)
+    path = bench_path(out_dir)
+    atomic_write(path, json.dumps(doc.model_dump(mode="json"), indent=2) + "\n")
+    return path
+
+
+def _fresh_doc(config: BenchConfig, suite: Suite, target: str) -> BenchDoc:
+    return BenchDoc(
+        suite=suite.name,
+        suite_dir=str(suite.folder),
+        target=target,
+        budget=config.budget,
+        scale=config.scale,
+        max_mb=config.max_mb,
+        time_limit_s=config.time_limit_s,
+    )
+
+
+def _check_resumable(doc: BenchDoc, config: BenchConfig, target: str) -> None:
+    """A resumed bench must measure the same thing as the one it continues."""
+    mismatched = [
+        name for name, old, new in (
+            ("target", doc.target, target), ("budget", doc.budget, config.budget),
+            ("scale", doc.scale, config.scale), ("max_mb", doc.max_mb, config.max_mb),
+        ) if old != new
+    ]  # fmt: skip
+    if mismatched:
+        raise ConfigError(
+            f"cannot resume {bench_path(config.out_dir)}: its {', '.join(mismatched)} differ "
+            "from this command's; use another --out or drop --resume to start over"
+        )
+
+
+def run_bench(config: BenchConfig, settings: Settings, say: Progress | None = None) -> BenchDoc:
+    """Run a benchmark suite and return what ``bench.json`` holds at the end.
+
+    Args:
+        config: The invocation.
+        settings: kevolve settings (data dir, search and evaluation knobs).
+        say: Receives one progress line per problem (the CLI prints them on stderr).
+
+    Returns:
+        The bench document, also written to ``<out>/bench.json``.
+
+    Raises:
+        KevolveError: An unknown suite or target, no problem matching ``only``, or a
+            ``bench.json`` that cannot be resumed. A failing problem does not raise: it is
+            recorded and the bench goes on.
+    """
+    say = say or (lambda line: logger.info("%s", line))
+    suite = resolve_suite(config.suite)
+    target = load_target(config.target, _extra_chip_dirs(settings))
+    entries = select(suite.entries, config.only)
+    if not entries:
+        raise ProblemError(f"no problem of suite {suite.name} matches {config.only!r}")
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    doc = load_doc(config.out_dir) if config.resume else None
+    if doc is not None:
+        _check_resumable(doc, config, target.name)
+    else:
+        doc = _fresh_doc(config, suite, target.name)
+    say(f"measuring the ceilings of {target.display_name} ...")
+    doc.ceilings = ceilings_for(target)
+    doc.sessions.append({
+        "started_at": _now(), "command": config.command, "only": config.only,
+        "device": doc.ceilings.device, "measured": doc.ceilings.measured,
+        "copy_gbps": doc.ceilings.copy_gbps, "matmul_tflops": doc.ceilings.matmul_tflops,
+    })  # fmt: skip
+    doc.problems = {k: with_fraction(r, doc.ceilings) for k, r in doc.problems.items()}
+    say(
+        f"ceilings ({doc.ceilings.label}): copy {doc.ceilings.copy_gbps:.1f} GB/s, matmul "
+        + ", ".join(f"{k} {v:.2f} TFLOP/s" for k, v in doc.ceilings.matmul_tflops.items())
+    )
+    write_doc(doc, config.out_dir)
+    started = time.monotonic()
+    for i, entry in enumerate(entries, 1):
+        previous = doc.problems.get(entry.name)
+        if config.resume and previous is not None and previous.status != "running":
+            say(f"[{i}/{len(entries)}] {entry.name}: already {previous.status}, skipped")
+            continue
+        limit = config.time_limit_s
+        if config.deadline_s is not None:
+            left = config.deadline_s - (time.monotonic() - started)
+            if left <= 0:
+                say(f"deadline of {config.deadline_s:g} s reached; resume to run the rest")
+                break
+            limit = left if limit is None else min(limit, left)
+        say(f"[{i}/{len(entries)}] {entry.name} ({entry.family}, {entry.kind}) ...")
+        row = _run_problem(doc, suite, entry, config, settings, limit, previous, say)
+        doc.problems[entry.name] = row
+        write_doc(doc, config.out_dir)
+        say(f"[{i}/{len(entries)}] {entry.name}: {_row_line(row)}")
+    write_doc(doc, config.out_dir)
+    return doc
+
+
+def _extra_chip_dirs(settings: Settings) -> list[Path]:
+    extra = settings.data_dir / "hardware_docs"
+    return [extra] if extra.is_dir() else []
+
+
+def _row_line(row: ProblemRow) -> str:
+    if row.status == "failed":
+        return f"failed: {row.error}"
+    if not row.correct:
+        return f"not correct ({row.error or 'no accepted candidate'})"
+    what = "reference kept" if row.is_reference else f"{row.language} kernel"
+    parts = [what]
+    for label, value in (("eager", row.speedup_vs_eager), ("compile", row.speedup_vs_compile)):
+        if value is not None:
+            parts.append(f"{value:.2f}x vs {label}")
+    if row.fraction_of_ceiling is not None:
+        parts.append(f"{row.fraction_of_ceiling:.0%} of {row.ceiling}")
+    parts.append(
+        f"{row.evaluations} evals, {row.wall_s:.0f} s"
+        + (", time-limited" if row.time_limited else "")
+    )
+    return "; ".join(parts)
+
+
+def _run_problem(
+    doc: BenchDoc,
+    suite: Suite,
+    entry: SuiteEntry,
+    config: BenchConfig,
+    settings: Settings,
+    limit: float | None,
+    previous: ProblemRow | None,
+    say: Progress,
+) -> ProblemRow:
+    """Optimize one problem and return its row; never raises for the problem's own failure."""
+    from kevolve.api import plan_run, resume_run, start_run
+    from tools.problems import load_problem_file
+
+    store = RunStore(settings.runs_dir)
+    row = ProblemRow(name=entry.name, file=entry.file, family=entry.family, kind=entry.kind)
+    prior_wall = 0.0
+    resumable = ""
+    if (
+        previous is not None
+        and previous.run_id
+        and (store.run_dir(previous.run_id) / "run.json").exists()
+    ):
+        resumable, prior_wall = previous.run_id, previous.wall_s
+        row = previous.model_copy(update={"status": "running", "error": ""})
+    if limit is not None:
+        limit = max(0.0, limit - prior_wall)
+
+    def on_start(run_id: str) -> None:
+        doc.problems[entry.name] = row.model_copy(update={"run_id": run_id, "status": "running"})
+        write_doc(doc, config.out_dir)
+
+    hook = _RunHook(limit, on_start, say, entry.name)
+    t0 = time.monotonic()
+    error = ""
+    try:
+        path, factor = prepare_file(
+            suite, entry, config.out_dir / "problems", scale=config.scale, max_mb=config.max_mb
+        )
+        row = row.model_copy(update={"scale": factor, "dtype": load_problem_file(path).dtype})
+        if resumable:
+            say(f"  resuming run {resumable}")
+            hook.run_id = resumable
+            if hook.over():
+                raise _TimeLimitReached("time limit already used by earlier attempts")
+            resume_run(resumable, settings, on_event=hook)
+        else:
+            request = RunRequest(
+                problem=str(path),
+                target=config.target,
+                budget=config.budget,
+                languages=config.languages,
+                use_knowledge=settings.use_knowledge,
+            )
+            start_run(request, settings, on_event=hook, plan=plan_run(request, settings))
+    except _TimeLimitReached:
+        hook.stopped = True
+        if hook.run_id:
+            store.set_status(
+                hook.run_id, "interrupted", "stopped by kevolve bench's per-problem time limit"
+            )
+    except KeyboardInterrupt:
+        doc.problems[entry.name] = row.model_copy(
+            update={"run_id": hook.run_id, "wall_s": prior_wall + time.monotonic() - t0}
+        )
+        write_doc(doc, config.out_dir)
+        raise
+    except Exception as e:  # noqa: BLE001 - one problem's failure must not stop the bench
+        error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+        if not isinstance(e, KevolveError):
+            logger.exception("problem %s failed", entry.name)
+    row = row.model_copy(update={
+        "run_id": hook.run_id, "wall_s": prior_wall + time.monotonic() - t0,
+        "time_limited": hook.stopped,
+    })  # fmt: skip
+    return _finish_row(row, store, error, doc.ceilings)
+
+
+def _finish_row(
+    row: ProblemRow, store: RunStore, error: str, ceilings: Ceilings | None
+) -> ProblemRow:
+    """Fill a row from the run store (whatever the run left there)."""
+    if not row.run_id or not (store.run_dir(row.run_id) / "run.json").exists():
+        return row.model_copy(
+            update={"status": "failed", "error": error or "the run never started"}
+        )
+    cands, results = _read_run(store, row.run_id)
+    best_id, is_reference = choose_best(cands, results)
+    info = store.info(row.run_id)
+    summary = store.read_summary(row.run_id) or {}
+    row = row.model_copy(update={
+        "evaluations": len(store.evaluation_log(row.run_id)),
+        "stop_reason": summary.get("stop_reason")
+        or ("per-problem time limit" if row.time_limited else info.error),
+        "error": error,
+    })  # fmt: skip
+    filled = fill_row(row, cands, results, best_id, is_reference, ceilings)
+    if error and not results:
+        return filled.model_copy(update={"status": "failed"})
+    return filled
+
+
+def _read_run(store: RunStore, run_id: str) -> tuple[dict[str, Candidate], dict[str, EvalResult]]:
+    """Every candidate of a run and the results of those evaluated."""
+    folder = store.run_dir(run_id) / "candidates"
+    cands: dict[str, Candidate] = {}
+    for path in sorted(folder.glob("*.json")):
+        cand = Candidate.model_validate_json(path.read_text(encoding="utf-8"))
+        cands[cand.id] = cand
+    results = {cid: r for cid in cands if (r := store.load_result(run_id, cid)) is not None}
+    return cands, results
