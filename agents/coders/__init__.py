@@ -33,7 +33,9 @@ import torch.nn.functional as F
 
 def offline_coders() -> list[Coder]:
     """Every offline generator, in priority order within each language."""
-    return [TritonOfflineCoder(), HybridCoder(), CppOfflineCoder()]
+    from agents.coders.scans import GatherCoder, ScanCoder
+
+    return [TritonOfflineCoder(), ScanCoder(), GatherCoder(), HybridCoder(), CppOfflineCoder()]
 
 
 def coder_for(language: str) -> LanguageCoder:

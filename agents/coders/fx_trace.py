@@ -4,6 +4,13 @@ The reference is built on the ``meta`` device (no memory, no kernels), traced sy
 and its shapes propagated with ``ShapeProp``. Only graphs made of elementwise operations on
 float tensors, Python scalars, parameters and buffers are accepted; anything else raises
 ``ProblemError`` with the node that could not be fused.
+
+Inference-mode batch norm (``F.batch_norm(..., training=False)``, or an ``nn.BatchNorm*d``
+module the reference's ``__init__`` put in eval mode) is elementwise too: its running
+statistics, weight and bias become per-channel broadcast operands (``view(-1, 1, 1)``) and
+it lowers to ``(x - mean) / sqrt(var + eps) * weight + bias``. A batch norm in training mode
+normalises with batch statistics (a reduction) and is rejected; the evaluator runs
+references as built, and a freshly built module is in training mode.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from agents.coders.chain import (
     Step,
     is_finite_constant,
 )
+from agents.coders.fx_batchnorm import batch_norm_operands, is_batch_norm, lower_batch_norm
 from tools.errors import ProblemError
 
 logger = logging.getLogger(__name__)
@@ -185,11 +193,18 @@ class _Builder:
         self.names: dict[str, Arg] = {}
         self.ops: list[str] = []
 
-    def operand(self, node: torch.fx.Node, expr: str) -> None:
+    def operand(
+        self,
+        node: torch.fx.Node,
+        expr: str,
+        shape: tuple[int, ...] | None = None,
+        key: str | None = None,
+    ) -> str:
+        """Register a tensor the chain reads; ``shape`` overrides its traced shape (a view)."""
         meta = node.meta.get("tensor_meta")
         if meta is None or not meta.dtype.is_floating_point:
             raise ProblemError(f"Input {node.name} is not a floating-point tensor; cannot fuse it.")
-        shape = tuple(meta.shape)
+        shape = tuple(meta.shape) if shape is None else shape
         kind: OperandKind
         if shape == self.out_shape:
             kind = "full"
@@ -204,7 +219,8 @@ class _Builder:
             )
         name = f"in{len(self.operands)}"
         self.operands.append(Operand(name=name, expr=expr, kind=kind))
-        self.names[node.name] = name
+        self.names[key or node.name] = name
+        return name
 
     def emit(self, op: str, *args: Arg) -> str:
         var = f"v{len(self.steps)}"
@@ -340,19 +356,23 @@ def _walk(gm: torch.fx.GraphModule, model: nn.Module) -> Chain:
     b = _Builder(tuple(result_node.meta["tensor_meta"].shape))
     attrs = dict(model.named_parameters()) | dict(model.named_buffers())
     forward_args: list[str] = []
+    bn_only = batch_norm_operands(gm)
     for node in gm.graph.nodes:
         if node.op == "placeholder":
             if str(node.target).startswith("*"):
                 raise ProblemError("forward takes *args; cannot fuse it.")
             forward_args.append(str(node.target))
-            if node.users:  # an unused input is kept in the signature, never read
+            if node.users and node not in bn_only:  # an unused input is never read
                 b.operand(node, str(node.target))
         elif node.op == "get_attr":
             if node.target not in attrs:
                 raise ProblemError(
                     f"Attribute {node.target} is not a parameter or buffer of Model."
                 )
-            b.operand(node, f"self.{node.target}")
+            if node not in bn_only:
+                b.operand(node, f"self.{node.target}")
+        elif is_batch_norm(node, gm):
+            b.names[node.name] = lower_batch_norm(b, node, gm)
         elif node.op in ("call_function", "call_method", "call_module"):
             op, args, kwargs = _canonical(node, gm)
             if op == "where":  # torch.where(condition, input, other)

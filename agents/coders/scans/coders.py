@@ -1,0 +1,173 @@
+"""The scan and gather generators: ``ScanCoder`` (``triton.scan``) and ``GatherCoder``
+(``triton.gather``), offline Triton coders for arbitrary KernelBench references.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from agents.coders.offline import TemplateCoder
+from agents.coders.reference import model_new_block
+from agents.coders.render import TEMPLATE_DIR
+from agents.coders.scans.gather_spec import GatherSpec, analyze_gather
+from agents.coders.scans.scan_spec import ScanSpec, analyze_scan
+from agents.coders.scans.spaces import (
+    gather_safer,
+    gather_seeds,
+    gather_space,
+    scan_safer,
+    scan_seeds,
+    scan_space,
+)
+from agents.coders.space import Params, Space
+from agents.coders.triton_spaces import is_hip
+from tools.records import Language, Problem, Target
+
+SUPPORTED_DTYPES = frozenset({"float32", "float16", "bfloat16"})
+LAUNCH_KEYS = ("num_warps", "num_stages", "waves_per_eu")
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    loader = jinja2.ChoiceLoader(
+        [
+            jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+            jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        ]
+    )
+    return jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render_template(name: str, **variables: Any) -> str:
+    """Render one of this package's templates (they extend ``triton/_base.py.j2``)."""
+    return _environment().get_template(name).render(**variables).rstrip() + "\n"
+
+
+def _common(problem: Problem, target: Target, params: Params, template: str, title: str) -> dict:
+    hip = is_hip(target)
+    launch = {k: params[k] for k in LAUNCH_KEYS if k in params and (hip or k != "waves_per_eu")}
+    return {
+        "title": f"{title} for {problem.name} on {target.display_name}.",
+        "template": template,
+        "params_text": ", ".join(f"{k}={v}" for k, v in params.items()),
+        "hip": hip,
+        "num_cus": target.compute_units,
+        "target_name": target.name,
+        "launch": repr(launch),
+        **params,
+    }
+
+
+def _forward(args: tuple[str, ...], wrapper: str, exprs: list[str]) -> str:
+    return f"def forward(self, {', '.join(args)}):\n    return {wrapper}({', '.join(exprs)})\n"
+
+
+class ScanCoder(TemplateCoder):
+    """Scans (cumsum/cumprod, reverse, exclusive, masked, with fused elementwise ops)."""
+
+    language: Language = "triton"
+    name = "triton-scan"
+
+    def analyze(self, problem: Problem) -> ScanSpec:
+        """Trace the reference to ATen and recognise one scan (see ``scan_spec``)."""
+        return analyze_scan(problem)
+
+    def target_ok(self, target: Target) -> bool:
+        """Triton kernels need a GPU target with a Triton compile target."""
+        return target.triton_target is not None
+
+    def spec_ok(self, spec: Any) -> bool:
+        """fp32/fp16/bf16 problems."""
+        return spec.dtype in SUPPORTED_DTYPES
+
+    def space(self, spec: Any, target: Target) -> Space:
+        """``single``/``looped`` for last-dim scans, ``tiled`` for strided ones."""
+        return scan_space(spec, target)
+
+    def seed_params(self, spec: Any, target: Target) -> list[Params]:
+        """Two to four first configurations from the scan's shape."""
+        return scan_seeds(spec, target)
+
+    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:
+        """Smaller tiles, fewer warps."""
+        return scan_safer(params, spec, target)
+
+    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
+        """The ``ModelNew`` module for one configuration."""
+        operands = list(spec.operands)
+        forward = _forward(spec.forward_args, "_kv_scan", [o.expr for o in operands])
+        return render_template(
+            "scan.py.j2",
+            **_common(problem, target, params, "triton.scan", f"Fused {spec.op} kernel"),
+            model_block=model_new_block(problem.source, forward),
+            operands=operands,
+            names=["out", *(o.name for o in operands)],
+            full_names=[o.name for o in operands if o.full],
+            summary=spec.summary,
+            scan_fn=f"tl.{spec.op}",
+            layout=spec.layout,
+            axis=1 if spec.layout == "rows" else 0,
+            identity="0.0" if spec.op == "cumsum" else "1.0",
+            body=list(spec.body),
+            result=spec.result,
+            store_index=spec.store_index,
+            reverse_lanes=spec.reverse_lanes,
+            shape=repr(tuple(spec.shape)),
+            rank=len(spec.shape),
+            dim=spec.dim,
+            static_len=spec.static_len,
+            out_dtype=spec.out_dtype,
+            trailing=spec.trailing,
+        )
+
+
+class GatherCoder(TemplateCoder):
+    """Embedding-bag sums/means and per-segment sums/means of jagged rows."""
+
+    language: Language = "triton"
+    name = "triton-gather"
+
+    def analyze(self, problem: Problem) -> GatherSpec:
+        """Trace the reference to ATen and recognise one bag reduction (see ``gather_spec``)."""
+        return analyze_gather(problem)
+
+    def target_ok(self, target: Target) -> bool:
+        """Triton kernels need a GPU target with a Triton compile target."""
+        return target.triton_target is not None
+
+    def spec_ok(self, spec: Any) -> bool:
+        """fp32/fp16/bf16 tables."""
+        return spec.dtype in SUPPORTED_DTYPES
+
+    def space(self, spec: Any, target: Target) -> Space:
+        """BLOCK_D x BLOCK_R tiles."""
+        return gather_space(spec, target)
+
+    def seed_params(self, spec: Any, target: Target) -> list[Params]:
+        """Whole-row tiles first, then narrower ones."""
+        return gather_seeds(spec, target)
+
+    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:
+        """Fewer rows per step, fewer warps."""
+        return gather_safer(params, spec, target)
+
+    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
+        """The ``ModelNew`` module for one configuration."""
+        forward = _forward(spec.forward_args, "_kv_bags", list(spec.call_args))
+        return render_template(
+            "gather.py.j2",
+            **_common(problem, target, params, "triton.gather", f"Bag {spec.mode} kernel"),
+            model_block=model_new_block(problem.source, forward),
+            spec=spec,
+        )
