@@ -33,9 +33,19 @@ import torch.nn.functional as F
 
 def offline_coders() -> list[Coder]:
     """Every offline generator, in priority order within each language."""
+    from agents.coders.attention import AttentionCoder
+    from agents.coders.pooling import PoolingCoder
     from agents.coders.scans import GatherCoder, ScanCoder
 
-    return [TritonOfflineCoder(), ScanCoder(), GatherCoder(), HybridCoder(), CppOfflineCoder()]
+    return [
+        TritonOfflineCoder(),
+        AttentionCoder(),
+        ScanCoder(),
+        GatherCoder(),
+        PoolingCoder(),
+        HybridCoder(),
+        CppOfflineCoder(),
+    ]
 
 
 def coder_for(language: str) -> LanguageCoder:
