@@ -14,6 +14,7 @@ from tools.hardware import load_target
 from tools.records import Candidate, EvalResult, Language
 
 MAX_CANDIDATE_BYTES = 2_000_000
+PROFILE_MODES = ("none", "ncu")
 
 
 def guess_language(source: str) -> Language:
@@ -39,10 +40,17 @@ def check_file(
     shape: str | None = None,
     dtype: str | None = None,
     allow_lower_precision: bool = False,
+    profile: str = "none",
 ) -> EvalResult:
-    """Evaluate ``candidate_file`` in the sandbox; raise KevolveError on bad input."""
+    """Evaluate ``candidate_file`` in the sandbox; raise KevolveError on bad input.
+
+    ``profile="ncu"`` adds a Nsight Compute pass (``Diagnostics.ncu_kernels``) on a CUDA
+    device; elsewhere the result carries a note that it was skipped.
+    """
     from tools.problems import load_problem
 
+    if profile not in PROFILE_MODES:
+        raise KevolveError(f"unknown --profile '{profile}'; use one of {', '.join(PROFILE_MODES)}.")
     path = Path(candidate_file)
     if not path.is_file():
         raise KevolveError(f"candidate file {path} does not exist; pass a file defining ModelNew.")
@@ -66,5 +74,6 @@ def check_file(
         seeds=[secrets.randbelow(2**31) for _ in range(settings.eval_seeds)],
         rep_ms=settings.eval_rep_ms,
         allow_lower_precision=allow_lower_precision,
+        profile=profile,  # type: ignore[arg-type]
     )
     return evaluate(problem, candidate, target, options)

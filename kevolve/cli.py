@@ -113,6 +113,7 @@ def check(
     shape: Annotated[Optional[str], typer.Option(help="Shape for a named op.")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="dtype for a named op.")] = None,
     allow_lower_precision: Annotated[bool, typer.Option(help="Accept fp16/bf16/TF32 math for an fp32 reference.")] = False,
+    profile: Annotated[str, typer.Option(help="Extra profiling: 'none' or 'ncu' (Nsight Compute over one forward call; CUDA only).")] = "none",
     data_dir: DataDir = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -122,7 +123,7 @@ def check(
     settings = _settings(data_dir=data_dir, target=target)
     try:
         result = check_file(problem, candidate_file, settings, shape=shape, dtype=dtype,
-                            allow_lower_precision=allow_lower_precision)
+                            allow_lower_precision=allow_lower_precision, profile=profile)
     except KevolveError as e:
         fail(str(e))
     view = {
@@ -250,6 +251,10 @@ def _mount_optional() -> None:
 
 
 _mount_optional()
+
+from kevolve.bench_cli import register as _register_bench  # noqa: E402
+
+_register_bench(app)
 
 from kevolve.chat_cli import register as _register_chat  # noqa: E402
 

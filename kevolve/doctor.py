@@ -48,6 +48,7 @@ def toolchains() -> dict[str, Any]:
         "g++ (CPU C++ kernels)": _version(["g++", "--version"]).splitlines()[0],
         "nvcc (CUDA C++)": _version(["nvcc", "--version"]),
         "hipcc (HIP C++)": _version(["hipcc", "--version"]),
+        "ncu (Nsight Compute, `kevolve check --profile ncu`)": _ncu(),
     }
     try:
         import triton
@@ -59,6 +60,17 @@ def toolchains() -> dict[str, Any]:
     return result
 
 
+def _ncu() -> str:
+    """Where ``ncu`` is and its version; whether it may read the GPU counters shows only when
+    it runs (``ERR_NVGPUCTRPERM`` becomes a note on the result)."""
+    from tools.evaluator.ncu import find_ncu
+
+    exe = find_ncu()
+    if exe is None:
+        return "not found: --profile ncu adds a note instead of Nsight Compute records"
+    return _version([exe, "--version"])
+
+
 def _triton_targets() -> str:
     from triton.backends import backends
 
@@ -66,7 +78,9 @@ def _triton_targets() -> str:
 
 
 def sandbox() -> dict[str, Any]:
-    """Which protections the evaluator's sandbox has on this machine."""
+    """Which protections the evaluator's sandbox has on this machine: each entry says
+    ``active: ...`` or ``not available: ...`` (network namespace, Landlock file-system
+    isolation, the device lock, limits, the result token, ...)."""
     try:
         from tools.evaluator.sandbox import protections
     except ImportError:

@@ -44,6 +44,8 @@ def test_kevolve_check_exit_code_and_rule(name, tmp_path):
     ]
     if problem == "softmax":
         argv += ["--shape", "64x1000"]
+    if code == 0:  # the honest control also asks for ncu, which a CPU target cannot give
+        argv += ["--profile", "ncu"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     done = subprocess.run(
         argv, capture_output=True, text=True, timeout=240, cwd=REPO, env=env, check=False
@@ -53,3 +55,7 @@ def test_kevolve_check_exit_code_and_rule(name, tmp_path):
     assert view["accepted"] is (code == 0)
     evidence = f"{view['stage_failed']} {view['error']} {' '.join(view['flags'])}"
     assert rule in evidence, evidence
+    if code == 0:
+        d = view["diagnostics"]
+        assert d["kernel_breakdown"] and d["kernel_breakdown"][0]["device"] == "cpu"
+        assert d["ncu_kernels"] == [] and any("ncu profiling skipped" in n for n in d["notes"])

@@ -130,9 +130,14 @@ def test_cuda_candidate_without_the_chip_fails_compile_clearly(problem, tmp_path
 
 @pytest.mark.slow
 def test_cpp_candidate_builds_through_load_inline_and_is_accepted(problem, tmp_path):
+    from tools.evaluator.fsisolation import probe
+
     cand = _candidate(FIXTURES / "cpp_softmax.py", "cpp")
-    opts = _options(tmp_path, cache_dir=str(tmp_path / "cache"))
+    opts = _options(tmp_path / "work", cache_dir=str(tmp_path / "cache"), keep_work_dir=True)
     r = evaluate(problem, cand, CPU, opts)
     assert r.accepted, r.error
     assert r.max_abs_err < 1e-6 and r.runtime_ms > 0
-    assert list((tmp_path / "cache" / "torch_extensions").rglob("kevolve_*.so"))
+    # Under Landlock g++ builds into the candidate's own cache; without it, the shared one.
+    cache = next((tmp_path / "work").glob("cand-*")) / "cache" if probe()[0] else tmp_path / "cache"
+    assert list((cache / "torch_extensions").rglob("kevolve_*.so"))
+    assert r.diagnostics.kernel_breakdown[0].name == "ModelNew.forward (outside PyTorch ops)"

@@ -48,6 +48,30 @@ def test_triton_softmax_is_measured_on_the_gpu(gpu_target, tmp_path):
     assert d.kernel_launches == 1 and d.registers_per_thread and d.compiled_for == gpu_target.arch
     assert 0 < d.roofline_fraction <= 1 and d.bound == "memory"
     assert "speedup_beyond_roofline" not in r.flags
+    top = d.kernel_breakdown[0]  # torch.profiler: the candidate's one kernel, device time
+    assert top.device == "cuda" and "softmax_kernel" in top.name and top.calls == 1
+
+
+@pytest.mark.gpu
+def test_ncu_profile_gives_typed_records_or_one_note(gpu_target, tmp_path):
+    from tools.evaluator.ncu import find_ncu
+
+    opts = EvalOptions(work_dir=str(tmp_path), measure_compile=False, seeds=[0], profile="ncu")
+    r = evaluate(_problem(), _cand("triton_softmax", "triton"), gpu_target, opts)
+    assert r.accepted, r.error  # profiling never fails an evaluation
+    d = r.diagnostics
+    notes = [n for n in d.notes if "ncu" in n]
+    if find_ncu() is None:
+        assert d.ncu_kernels == [] and len(notes) == 1 and "no `ncu`" in notes[0]
+        return
+    if d.ncu_kernels:
+        k = next(k for k in d.ncu_kernels if "softmax_kernel" in k.name)
+        assert k.duration_us and k.duration_us > 0 and k.dram_gbps and k.dram_gbps > 0
+        assert k.registers_per_thread == d.registers_per_thread
+        assert k.achieved_occupancy_pct is not None and k.limiter
+        assert d.ncu_reference_kernels or any("reference" in n for n in notes)
+    else:
+        assert len(notes) == 1, notes  # e.g. ERR_NVGPUCTRPERM: one sentence, nothing failed
 
 
 @pytest.mark.gpu

@@ -138,10 +138,17 @@ def test_protections_name_every_layer_and_the_network_state():
         "scrubbed environment",
         "result token",
         "network isolation",
+        "file-system isolation",
+        "device lock",
     ):
         assert report.get(key), key
     state = report["network isolation"]
     assert state.startswith("active") == bool(network_wrapper()), state
+    from tools.evaluator.fsisolation import probe
+
+    fs = report["file-system isolation"]
+    assert fs.startswith("active: Landlock") == bool(probe()[0]), fs
+    assert fs.startswith(("active", "not available")), fs
 
 
 def test_isolated_worker_cannot_reach_a_listening_socket(tmp_path):
@@ -185,3 +192,13 @@ def test_doctor_reports_the_sandbox_protections():
 
     report = sandbox()
     assert "network isolation" in report and "result token" in report
+    assert report["file-system isolation"].startswith(("active", "not available"))
+    assert report["device lock"].startswith("active")
+
+
+def test_doctor_says_when_ncu_is_missing(monkeypatch):
+    from kevolve import doctor
+    from tools.evaluator import ncu
+
+    monkeypatch.setattr(ncu, "find_ncu", lambda: None)
+    assert doctor._ncu().startswith("not found: --profile ncu adds a note")

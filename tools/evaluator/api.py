@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tools.evaluator import protocol
+from tools.evaluator import fsisolation, protocol
 from tools.evaluator.device import target_present_isolated
 from tools.evaluator.options import EvalOptions
 from tools.evaluator.sandbox import child_env, run_sandboxed, trim
@@ -133,6 +133,10 @@ def _run_worker(
     irregular_file = f"_kref_{secrets.token_hex(8)}.py" if irregular else None
     if irregular and irregular_file:
         (workdir / irregular_file).write_text(irregular.source)
+    fs_abi, fs_why = fsisolation.probe() if options.isolate_filesystem else (0, "")
+    protected = [options.work_dir, options.cache_dir, str(Path(options.timing_lock).parent)]
+    if fs_abi:  # the shared cache is unreachable from inside: compile into the candidate's dir
+        options = options.model_copy(update={"cache_dir": str(workdir / "cache")})
     request = protocol.EvalRequest(
         mode=mode,  # type: ignore[arg-type]
         problem=problem,
@@ -142,12 +146,16 @@ def _run_worker(
         problem_file=problem_file,
         irregular_problem_file=irregular_file,
         irregular_shape=irregular.shape if irregular else [],
+        fs_isolation=fsisolation.LANDLOCK if fs_abi else "",
+        protected_paths=protected,
     )
     (workdir / problem_file).write_text(problem.source)
     (workdir / protocol.CANDIDATE_FILE).write_text(candidate.source)
     (workdir / protocol.REQUEST_FILE).write_text(request.model_dump_json())
     token = secrets.token_hex(16)
     env = child_env(home=workdir, cache_dir=Path(options.cache_dir), interpret=mode == "interpret")
+    if fs_abi:
+        env["TORCHINDUCTOR_COMPILE_THREADS"] = "1"  # in-process: no worker pool, no /dev/shm
     run = run_sandboxed(
         [sys.executable, "-m", "tools.evaluator.worker", protocol.REQUEST_FILE],
         cwd=workdir,
@@ -172,6 +180,8 @@ def _run_worker(
     if result is not None:
         if irregular is None and result.correct:
             result.diagnostics.notes.append(NOT_RESHAPED_NOTE)
+        if options.isolate_filesystem and not fs_abi:
+            result.diagnostics.notes.append(f"file-system isolation not active: {fs_why}")
         if run.returncode != 0:
             result.diagnostics.notes.append(
                 f"worker exited with status {run.returncode} after writing its result"

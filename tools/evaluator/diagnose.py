@@ -14,7 +14,8 @@ from tools.evaluator import perfmodel
 from tools.evaluator.counting import unique_bytes
 from tools.evaluator.launches import LaunchRecord
 from tools.evaluator.loader import clone_tree
-from tools.evaluator.timing import Timing, time_forward, timing_lock
+from tools.evaluator.profiling import kernel_breakdown
+from tools.evaluator.timing import Timing, time_forward
 from tools.records.eval_result import Stage
 
 if TYPE_CHECKING:
@@ -47,13 +48,14 @@ def timing(w: Worker) -> None:
     ref_model, new_model = w.state["ref_model"], w.state["new_model"]
     compiled = None
     if opts.measure_compile:
-        try:  # compile outside the lock: it can take a while and times nothing
-            compiled = torch.compile(ref_model)
-            w._call(compiled, clone_tree(pristine))
+        try:  # compile under the shared lock: it can take a while and times nothing
+            with w.lock.shared():
+                compiled = torch.compile(ref_model)
+                w._call(compiled, clone_tree(pristine))
         except Exception as e:  # noqa: BLE001 - not the candidate's fault: recorded, not failed
             compiled = None
             r.diagnostics.notes.append(f"torch.compile failed on the reference: {str(e)[:300]}")
-    with timing_lock(opts.timing_lock):
+    with w.lock.exclusive():
         timed = _time_interleaved(
             [("candidate", new_model), ("eager", ref_model), ("compile", compiled)],
             sets, w.device, opts, r.diagnostics.notes,
@@ -70,21 +72,6 @@ def timing(w: Worker) -> None:
         f"timed {cand.reps}/{eager.reps}/{comp.reps if comp else 0} reps (candidate/eager/compile), "
         f"{n_sets} rotated input sets" + (", L2 flushed" if w.device == "cuda" else "")
     )
-
-
-def _count_cuda_kernels(w: Worker) -> int | None:
-    try:
-        from torch.autograd import DeviceType
-        from torch.profiler import ProfilerActivity, profile
-
-        inputs = clone_tree(w.state["pristine0"])  # the clone's copy kernel is not counted
-        torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            w._call(w.state["new_model"], inputs)
-        return sum(1 for e in prof.events() if e.device_type == DeviceType.CUDA)
-    except Exception as e:  # noqa: BLE001 - the profiler is optional; fall back to recorded launches
-        logger.info("torch.profiler kernel count failed: %s", e)
-        return None
 
 
 def _kernel_rows(
@@ -162,7 +149,11 @@ def measured(w: Worker) -> None:
             )
     _roofline(w, r.runtime_ms / 1e3, check)
     records = w.recorder.records[: w.first_launches]
-    launches = _count_cuda_kernels(w) if w.device == "cuda" else None
+    inputs = clone_tree(w.state["pristine0"])  # the clone's copy kernel is not profiled
+    rows, launches = kernel_breakdown(
+        lambda: w._call(w.state["new_model"], inputs), w.device, r.diagnostics.notes
+    )
+    r.diagnostics.kernel_breakdown = rows
     if launches is None:
         launches = len(records) + w.cand_trace.launches
     r.diagnostics.kernel_launches = launches
@@ -236,6 +227,43 @@ def modeled(w: Worker) -> None:
     d.notes.extend([perfmodel.MODEL_NOTE, *notes])
     d.notes.append(f"correctness checked on CPU ({w.device_name}) through the Triton interpreter")
 
+
+def profile_ncu(w: Worker) -> None:
+    """Nsight Compute over one forward call of the candidate, then of the eager reference
+    when the time left allows (``tools.evaluator.ncu``); every problem becomes a note."""
+    from tools.evaluator import ncu
+
+    d = w.result.diagnostics
+    if w.device != "cuda" or torch.version.hip:
+        d.notes.append("ncu profiling skipped: it applies to measured evaluations on NVIDIA GPUs")
+        return
+    if w.result.stage_failed is not None:
+        return
+    spent = 0.0
+    for which in ("candidate", "reference"):
+        left = w.opts.timeout_s - (time.monotonic() - w.started) - NCU_MARGIN_S
+        if left < max(NCU_MARGIN_S, 2 * spent):
+            d.notes.append(f"ncu profiling of the {which} skipped: {max(left, 0):.0f} s left")
+            return
+        start = time.monotonic()
+        try:
+            with w.lock.exclusive():  # device-wide counters: nothing else may run meanwhile
+                kernels, note = ncu.run_ncu(w.request_file, which, workdir=w.workdir, timeout_s=left)
+        except Exception as e:  # noqa: BLE001 - diagnostics only: profiling fails nothing
+            kernels, note = [], f"ncu profiling of the {which} failed: {str(e)[:300]}"
+        spent = time.monotonic() - start
+        if which == "candidate":
+            d.ncu_kernels = kernels
+        else:
+            d.ncu_reference_kernels = kernels
+        if note:
+            d.notes.append(note)
+        if not kernels:
+            return
+
+
+NCU_MARGIN_S = 15.0
+"""Seconds of the evaluation's timeout kept free when deciding whether an ncu pass fits."""
 
 TIMING_ROUNDS = 3
 """Candidate, eager and compiled reference are timed in interleaved rounds (the order rotates

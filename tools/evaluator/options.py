@@ -12,6 +12,9 @@ EvalMode = Literal["auto", "measure", "interpret"]
 check correctness on CPU (Triton's interpreter) and model performance. ``auto`` picks
 ``measure`` when the target is present, else ``interpret``."""
 
+ProfileMode = Literal["none", "ncu"]
+"""Extra profiling: ``ncu`` adds a Nsight Compute pass over one forward call (CUDA only)."""
+
 
 class EvalOptions(BaseModel):
     """How hard to check and how long to time. Defaults are the documented defaults."""
@@ -44,14 +47,24 @@ class EvalOptions(BaseModel):
     """Parent directory for the per-candidate temp dirs (empty: ``kevolve-eval`` in the system
     temp dir)."""
     cache_dir: str = ""
-    """Shared compile caches (torch extensions, Triton, inductor); empty: inside work_dir."""
+    """Shared compile caches (torch extensions, Triton, inductor); empty: inside work_dir.
+    Used only without file-system isolation: with it, each candidate compiles into a cache
+    inside its own directory (a shared writable cache would let one candidate plant a
+    compiled kernel, or a slow ``torch.compile`` reference, for the next)."""
     timing_lock: str = ""
-    """Path of a lock file held while timing, so two candidates never time at once
-    (empty: ``kevolve-timing.lock`` in the system temp dir, shared by every evaluation on
-    this machine)."""
+    """Path of the machine-wide device lock (``tools.evaluator.devlock``): timing holds it
+    exclusively, every other device work of a worker holds it shared (empty:
+    ``kevolve-timing.lock`` in the system temp dir, shared by every evaluation here)."""
     isolate_network: bool = True
     """Run the worker in a new network namespace when this machine allows one (``unshare``
     or ``bwrap``; see ``tools.evaluator.sandbox.protections``); without one it runs anyway."""
+    isolate_filesystem: bool = True
+    """Confine the worker with Landlock before the candidate is imported, when this machine
+    allows it (see ``tools.evaluator.fsisolation``): read-only system and Python paths,
+    read-write only its own directory. Without Landlock it runs anyway (a note says so)."""
+    profile: ProfileMode = "none"
+    """``ncu``: also run Nsight Compute over one forward call of the candidate and of the
+    eager reference (measured CUDA evaluations only; ``Diagnostics.ncu_kernels``)."""
     keep_work_dir: bool = False
     """Keep the per-candidate temp dir (request, sources, logs) for debugging."""
 
@@ -64,6 +77,7 @@ class EvalOptions(BaseModel):
         seeds: list[int],
         rep_ms: float,
         allow_lower_precision: bool = False,
+        profile: ProfileMode = "none",
     ) -> EvalOptions:
         """Options whose work dir, compile caches and timing lock live under ``data_dir``."""
         return cls(
@@ -71,6 +85,7 @@ class EvalOptions(BaseModel):
             seeds=seeds,
             rep_ms=rep_ms,
             allow_lower_precision=allow_lower_precision,
+            profile=profile,
             work_dir=str(data_dir / "work"),
             cache_dir=str(data_dir / "cache"),
             timing_lock=str(data_dir / "timing.lock"),

@@ -54,6 +54,12 @@ class EvalRequest(BaseModel):
     ``tools.evaluator.shapes``), or ``None`` when the problem cannot be re-shaped."""
     irregular_shape: list[int] = []
     """The size override of that file, for messages."""
+    fs_isolation: str = ""
+    """``landlock``: the worker confines itself before importing the candidate (see
+    ``tools.evaluator.fsisolation``); empty: no run-time file-system isolation."""
+    protected_paths: list[str] = []
+    """Paths no read-only grant of the worker may contain: the directory of every
+    candidate's work dir, the shared compile cache, the directory of the device lock."""
 
 
 def write_json_atomic(path: Path, payload: dict[str, object]) -> None:

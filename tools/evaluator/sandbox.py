@@ -89,6 +89,8 @@ def protections() -> dict[str, str]:
         Protection name to a short description of whether and how it is active; shown by
         ``kevolve doctor``.
     """
+    from tools.evaluator.fsisolation import describe as filesystem_state  # imports this module
+
     wrapper = network_wrapper()
     prlimit = hasattr(resource, "prlimit")
     return {
@@ -115,6 +117,12 @@ def protections() -> dict[str, str]:
         else "not available: neither `unshare -n`, `unshare --net --map-root-user` nor "
         "`bwrap --unshare-net` works here; candidates keep the host network (the static "
         "checks still reject socket/HTTP imports)",
+        "file-system isolation": filesystem_state(),
+        "device lock": "active: timing holds a machine-wide flock exclusively "
+        "(EvalOptions.timing_lock); compile, correctness, the reference's torch.compile "
+        "warm-up, the recheck and the torch.profiler pass hold it shared (the ncu pass "
+        "exclusive), so correctness runs overlap but "
+        "nothing else runs on the device while a candidate is timed (writers first)",
         "static checks": "active: AST rules reject reference use, fallbacks, streams, "
         "threads, processes, patching, introspection, network and file access",
     }

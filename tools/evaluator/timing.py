@@ -8,13 +8,10 @@ each call. The timers are bound when this module is imported, before candidate c
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import statistics
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from time import perf_counter as _perf_counter
 from typing import Any
 
@@ -33,21 +30,6 @@ class Timing:
     median_ms: float
     iqr_ms: float
     reps: int
-
-
-@contextlib.contextmanager
-def timing_lock(path: str) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (so two evaluations never time at once)."""
-    if not path:
-        yield
-        return
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _stats(samples: list[float]) -> Timing:

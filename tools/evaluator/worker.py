@@ -2,7 +2,10 @@
 
 Runs the stages in order, cheapest first, each through ``_stage`` which appends the stage
 to the progress file and turns any exception (candidate-raised ``SystemExit`` included)
-into a failure of that stage. Writes ``result.json`` with the token read from stdin, then
+into a failure of that stage. Before the candidate is imported it opens the device lock
+and, when the request says so, confines itself with Landlock (``isolate``); device work
+then holds the lock shared, timing and the ncu pass exclusively
+(``tools.evaluator.devlock``). Writes ``result.json`` with the token read from stdin, then
 leaves with ``os._exit`` so no candidate ``atexit`` or destructor runs after the verdict.
 See ``tools.evaluator.protocol`` for the file contract.
 """
@@ -22,8 +25,9 @@ from typing import Any
 import torch
 
 from tools.evaluator import correctness as corr
-from tools.evaluator import diagnose, protocol
+from tools.evaluator import diagnose, fsisolation, protocol
 from tools.evaluator.counting import OpCounter, OpTrace, unique_bytes
+from tools.evaluator.devlock import DeviceLock
 from tools.evaluator.launches import LaunchRecorder, pick_first_autotune_config
 from tools.evaluator.loader import (
     build_models,
@@ -74,16 +78,32 @@ class Worker:
         self.state: dict[str, Any] = {}
         self.first_launches = 0
         self.started = time.monotonic()
+        self.lock = DeviceLock(self.opts.timing_lock if request.mode == "measure" else "")
+        """Shared around device work, exclusive around timing (``tools.evaluator.devlock``)."""
+        self.fs_active = False
+        """True once Landlock confines this process (``isolate``)."""
+        self.request_file = protocol.REQUEST_FILE
 
     # -- plumbing ---------------------------------------------------------------------
     def _stage(self, stage: Stage, fn: Callable[[], Any], label: Stage | None = None) -> Any:
         protocol.append_progress(self.workdir / protocol.PROGRESS_FILE, (label or stage).value)
         try:
             return fn()
-        except StageFailure:
+        except StageFailure as f:
+            blocked = self._denied(f.__cause__) if f.__cause__ is not None else None
+            if blocked:
+                raise blocked from f
             raise
         except BaseException as e:
-            raise StageFailure(stage, describe_exception(e)) from e
+            raise self._denied(e) or StageFailure(stage, describe_exception(e)) from e
+
+    def _denied(self, e: BaseException) -> StageFailure | None:
+        """A ``sandbox`` failure flagged ``filesystem_access`` when ``e`` is the run-time
+        file-system sandbox refusing an access (only once Landlock is applied)."""
+        why = fsisolation.denial(e) if self.fs_active else None
+        if why is None:
+            return None
+        return StageFailure(Stage.SANDBOX, f"{why}\n{describe_exception(e)}", ["filesystem_access"])
 
     def _sync(self) -> None:
         if self.device == "cuda":
@@ -109,16 +129,21 @@ class Worker:
             self._stage(Stage.SANDBOX, self.check_device, label=Stage.STATIC)
             self._stage(Stage.STATIC, self.static)
             r.static_ok = True
-            self._stage(Stage.COMPILE, self.compile)
-            r.compiled = True
-            self._stage(Stage.CORRECTNESS, self.correctness)
+            self._stage(Stage.SANDBOX, self.isolate, label=Stage.COMPILE)
+            with self.lock.shared():
+                self._stage(Stage.COMPILE, self.compile)
+                r.compiled = True
+                self._stage(Stage.CORRECTNESS, self.correctness)
             r.correct = True
             if self.interpret:
                 self._stage(Stage.DIAGNOSTICS, lambda: diagnose.modeled(self))
             else:
                 self._stage(Stage.TIMING, lambda: diagnose.timing(self))
-                self._stage(Stage.RECHECK, self.recheck)
-                self._stage(Stage.DIAGNOSTICS, lambda: diagnose.measured(self))
+                with self.lock.shared():
+                    self._stage(Stage.RECHECK, self.recheck)
+                    self._stage(Stage.DIAGNOSTICS, lambda: diagnose.measured(self))
+            if self.opts.profile == "ncu":
+                diagnose.profile_ncu(self)
         except StageFailure as f:
             r.stage_failed = f.stage
             r.error = trim(f.message)
@@ -146,6 +171,20 @@ class Worker:
                 f"(found {name or 'no GPU'}); evaluate with mode='interpret' instead",
             )
         self.device_name = name
+
+    def isolate(self) -> None:
+        """Open the device lock, then (when the request says so) confine this process with
+        Landlock: from here on only its own directory is writable and the data dir,
+        other candidates' directories and the shared cache are unreachable."""
+        self.lock.open()
+        if self.req.fs_isolation != fsisolation.LANDLOCK:
+            return
+        fsisolation.apply(
+            self.workdir,
+            [Path(p) for p in self.req.protected_paths if p],
+            share_dev_shm=self.opts.profile == "ncu" and self.device == "cuda",
+        )
+        self.fs_active = True
 
     def static(self) -> None:
         violations = check_source(

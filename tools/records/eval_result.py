@@ -28,6 +28,51 @@ class Stage(str, Enum):
 Bound = Literal["memory", "compute", "latency", "occupancy", "unknown"]
 
 
+class KernelTime(BaseModel):
+    """One row of the ``torch.profiler`` breakdown of a single candidate forward call."""
+
+    name: str
+    """Kernel name (CUDA) or PyTorch op name (CPU); ``ModelNew.forward (outside PyTorch
+    ops)`` is the call's own time outside any op (Python, extension code)."""
+    device: Literal["cuda", "cpu"]
+    """``cuda``: device time of GPU kernels; ``cpu``: self time of CPU ops."""
+    calls: int
+    total_us: float
+    """Summed time of every call of this name in the profiled forward call, microseconds."""
+    share: float
+    """Fraction of the profiled forward call's summed time (0..1)."""
+
+
+OccupancyLimiter = Literal["registers", "shared_mem", "warps", "blocks", ""]
+
+
+class NcuKernel(BaseModel):
+    """One kernel launch measured by Nsight Compute (``ncu --page raw`` metrics, parsed)."""
+
+    name: str
+    duration_us: float | None = None
+    """``gpu__time_duration.sum`` (clocks locked to base by ncu), microseconds."""
+    dram_read_bytes: int | None = None
+    dram_write_bytes: int | None = None
+    dram_gbps: float | None = None
+    """(DRAM bytes read + written) / duration, GB/s (1e9 bytes per second)."""
+    sm_throughput_pct: float | None = None
+    """``sm__throughput``: compute pipelines, percent of peak sustained."""
+    memory_throughput_pct: float | None = None
+    """``gpu__compute_memory_throughput``: memory system, percent of peak sustained."""
+    achieved_occupancy_pct: float | None = None
+    """``sm__warps_active.avg.pct_of_peak_sustained_active``: achieved occupancy, percent."""
+    registers_per_thread: int | None = None
+    grid_size: int | None = None
+    """Blocks in the grid (``launch__grid_size``)."""
+    block_size: int | None = None
+    """Threads per block (``launch__block_size``)."""
+    occupancy_limits: dict[str, int] = Field(default_factory=dict)
+    """Blocks per SM each resource allows (``launch__occupancy_limit_*``)."""
+    limiter: OccupancyLimiter = ""
+    """The resource with the smallest limit: what caps theoretical occupancy."""
+
+
 class Diagnostics(BaseModel):
     """What the measurement means for this chip."""
 
@@ -56,6 +101,13 @@ class Diagnostics(BaseModel):
     """The target the resource numbers come from (``sm_90``, ``gfx942``, ``host``)."""
     kernels: list[dict[str, object]] = Field(default_factory=list)
     """Per-kernel details: name, grid, num_warps, registers, shared memory."""
+    kernel_breakdown: list[KernelTime] = Field(default_factory=list)
+    """``torch.profiler`` breakdown of one candidate forward call, largest first (top 10;
+    measured evaluations only)."""
+    ncu_kernels: list[NcuKernel] = Field(default_factory=list)
+    """Nsight Compute records of one candidate forward call (``profile="ncu"``, CUDA only)."""
+    ncu_reference_kernels: list[NcuKernel] = Field(default_factory=list)
+    """The same for one call of the eager reference, for comparison."""
     notes: list[str] = Field(default_factory=list)
 
 
