@@ -35,10 +35,12 @@ def offline_coders() -> list[Coder]:
     """Every offline generator, in priority order within each language."""
     from agents.coders.attention import AttentionCoder
     from agents.coders.pooling import PoolingCoder
+    from agents.coders.rowfused import RowFusedCoder
     from agents.coders.scans import GatherCoder, ScanCoder
 
     return [
         TritonOfflineCoder(),
+        RowFusedCoder(),
         AttentionCoder(),
         ScanCoder(),
         GatherCoder(),

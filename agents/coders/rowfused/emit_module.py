@@ -1,0 +1,170 @@
+"""The ``ModelNew`` module of a row program: kernel, wrapper, and the reference's ``__init__``.
+
+The wrapper checks that every operand has the traced shape (kernels are specialised to it),
+makes operands contiguous, allocates outputs in the promoted float dtype of the operands
+(torch's rule) or the dtype the reference fixes, launches one kernel, and finishes
+whole-tensor outputs from the row partials with a tiny torch sum.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from agents.coders.reference import model_new_block
+from agents.coders.render import TEMPLATE_DIR
+from agents.coders.rowfused.emit_kernel import Layout, kernel_source
+from agents.coders.rowfused.formulas import helpers_used
+from agents.coders.rowfused.ir import RowProgram, levels
+from agents.coders.space import Params, next_pow2
+from tools.records import Problem, Target
+
+LAUNCH_KEYS = ("num_warps", "num_stages", "waves_per_eu")
+_COMBINE = {"sum": "sum", "max": "amax", "min": "amin", "prod": "prod"}
+_OWN_TEMPLATES = Path(__file__).parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    loader = jinja2.ChoiceLoader(
+        [jinja2.FileSystemLoader(str(_OWN_TEMPLATES)), jinja2.FileSystemLoader(str(TEMPLATE_DIR))]
+    )
+    return jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def layout_of(program: RowProgram, params: Params) -> Layout:
+    """The render-time layout of one configuration."""
+    block_n = next_pow2(program.n_len) if params["variant"] == "single" else params["BLOCK_N"]
+    return Layout(
+        variant=params["variant"],
+        block_m=params["BLOCK_M"],
+        block_n=block_n,
+        int64=program.total >= 2**31,
+        stages=int(params.get("num_stages", 1)),
+        persistent=bool(params.get("persistent", 0)),
+    )
+
+
+def _bytes_doc(program: RowProgram, layout: Layout) -> str:
+    lv = levels(program)
+    passes = 1
+    if layout.variant == "looped":
+        passes = max((lv[r.outs[0]] for r in program.reductions()), default=0)
+        passes += any(o.kind == "full" for o in program.outputs)
+    elem = program.elem_bytes
+    read = sum(
+        math.prod(o.shape) * (elem if o.dtype.startswith("float") else 8) for o in program.operands
+    )
+    written = sum(math.prod(o.shape) * elem for o in program.outputs)
+    return (
+        f"about {read} bytes of operands read ({passes} pass{'es' if passes > 1 else ''} over"
+        f" each row), {written} bytes written (at {elem}-byte elements)"
+    )
+
+
+def wrapper_source(program: RowProgram, layout: Layout, persistent: int) -> str:
+    """The Python wrapper ``_kv_rowfused(p0, p1, ...)`` that launches the kernel."""
+    p = program
+    names = [o.name for o in p.operands]
+    lines = [f"def _kv_rowfused({', '.join(names)}):"]
+    lines.append(f'    """{p.summary}, fused into one kernel launch.')
+    lines.append("")
+    lines.append(f"    Bytes moved: {_bytes_doc(p, layout)}.")
+    lines.append('    """')
+    for o in p.operands:
+        shape = tuple(o.shape)
+        lines.append(f"    if tuple({o.name}.shape) != {shape!r}:")
+        message = f"this kernel was generated for {o.expr} of shape {list(shape)}, got "
+        lines.append(f"        raise ValueError({message!r} + str(list({o.name}.shape)))")
+        lines.append(f"    {o.name} = {o.name}.contiguous()")
+    floats = [f"{o.name}.dtype" for o in p.operands if o.dtype.startswith(("float", "bfloat"))]
+    dtype = f"_kv_result_dtype({', '.join(floats)})" if floats else "torch.float32"
+    lines.append(f"    dtype = {dtype}")
+    lines.append(f"    device = {names[0]}.device")
+    kernel_outs = []
+    for k, out in enumerate(p.outputs):
+        if out.kind == "whole":
+            continue
+        out_dtype = f"torch.{out.dtype}" if out.dtype else "dtype"
+        lines.append(
+            f"    out{k} = torch.empty({tuple(out.shape)!r}, device=device, dtype={out_dtype})"
+        )
+        kernel_outs.append(f"out{k}")
+    if p.partials:
+        lines.append(
+            f"    part = torch.empty(({len(p.partials)}, {p.rows}), device=device, dtype=torch.float32)"
+        )
+    tiles = (
+        f"triton.cdiv({p.rows}, {layout.block_m})"
+        if p.inner == 1
+        else f"{p.outer} * triton.cdiv({p.inner}, {layout.block_m})"
+    )
+    lines.append(f"    n_tiles = {tiles}")
+    grid = f"min(n_tiles, _KV_NUM_CUS * {persistent})" if persistent else "n_tiles"
+    lines.append(f"    grid = ({grid},)")
+    call = kernel_outs + (["part"] if p.partials else []) + names
+    lines.append("    _kv_rowfused_kernel[grid](")
+    lines.append(f"        {', '.join(call)},")
+    lines.append(f"        {p.rows},")
+    lines.append(f"        N={p.n_len}, INNER={p.inner},")
+    lines.append(f"        BLOCK_M={layout.block_m}, BLOCK_N={layout.block_n},")
+    lines.append("        **_KV_LAUNCH,")
+    lines.append("    )")
+    if p.partials:
+        combined = ", ".join(f"part[{k}].{_COMBINE[q.combine]}()" for k, q in enumerate(p.partials))
+        lines.append(f"    _kv_w = [{combined}]  # whole-tensor results from the row partials")
+    for k, out in enumerate(p.outputs):
+        if out.kind == "whole":
+            out_dtype = f"torch.{out.dtype}" if out.dtype else "dtype"
+            lines.append(f"    out{k} = ({out.expr}).to({out_dtype}).reshape({tuple(out.shape)!r})")
+    results = [f"out{k}" for k in range(len(p.outputs))]
+    if p.tuple_output:
+        lines.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+    else:
+        lines.append(f"    return {results[0]}")
+    return "\n".join(lines) + "\n"
+
+
+def forward_source(program: RowProgram) -> str:
+    """``forward`` handing the inputs and parameters to the wrapper."""
+    head = f"def forward(self, {', '.join(program.forward_args)}):\n"
+    call = ", ".join(o.expr for o in program.operands)
+    return head + f"    return _kv_rowfused({call})\n"
+
+
+def module_source(
+    problem: Problem, program: RowProgram, target: Target, params: Params, hip: bool
+) -> str:
+    """The complete ``ModelNew`` module for one configuration."""
+    layout = layout_of(program, params)
+    kernel = kernel_source(program, layout)
+    launch: dict[str, Any] = {
+        k: params[k] for k in LAUNCH_KEYS if k in params and (hip or k != "waves_per_eu")
+    }
+    variables = {
+        "title": f"Row-fused kernel for {problem.name} ({program.summary}; {program.dtype})"
+        f" on {target.display_name}.",
+        "template": "triton.rowfused",
+        "params_text": ", ".join(f"{k}={v}" for k, v in params.items()),
+        "hip": hip,
+        "num_cus": target.compute_units,
+        "target_name": target.name,
+        "launch": repr(launch),
+        "helpers": helpers_used(kernel),
+        "kernel": kernel.rstrip(),
+        "wrapper": wrapper_source(program, layout, int(params.get("persistent", 0))).rstrip(),
+        "model_block": model_new_block(problem.source, forward_source(program)),
+    }
+    text = _environment().get_template("rowfused.py.j2").render(**variables)
+    return text.rstrip() + "\n"
