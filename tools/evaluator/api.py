@@ -135,6 +135,7 @@ def _run_worker(
         (workdir / irregular_file).write_text(irregular.source)
     fs_abi, fs_why = fsisolation.probe() if options.isolate_filesystem else (0, "")
     protected = [options.work_dir, options.cache_dir, str(Path(options.timing_lock).parent)]
+    reference_cache = options.cache_dir
     if fs_abi:  # the shared cache is unreachable from inside: compile into the candidate's dir
         options = options.model_copy(update={"cache_dir": str(workdir / "cache")})
     request = protocol.EvalRequest(
@@ -148,6 +149,7 @@ def _run_worker(
         irregular_shape=irregular.shape if irregular else [],
         fs_isolation=fsisolation.LANDLOCK if fs_abi else "",
         protected_paths=protected,
+        reference_cache_dir=reference_cache,
     )
     (workdir / problem_file).write_text(problem.source)
     (workdir / protocol.CANDIDATE_FILE).write_text(candidate.source)

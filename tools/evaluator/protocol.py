@@ -57,6 +57,9 @@ class EvalRequest(BaseModel):
     fs_isolation: str = ""
     """``landlock``: the worker confines itself before importing the candidate (see
     ``tools.evaluator.fsisolation``); empty: no run-time file-system isolation."""
+    reference_cache_dir: str = ""
+    """The shared compile cache the worker may use for the reference's ``torch.compile``
+    before it imports the candidate (empty: the candidate's own ``cache_dir``)."""
     protected_paths: list[str] = []
     """Paths no read-only grant of the worker may contain: the directory of every
     candidate's work dir, the shared compile cache, the directory of the device lock."""

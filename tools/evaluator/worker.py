@@ -53,6 +53,11 @@ class StageFailure(Exception):
         self.flags = flags or []
 
 
+_REFERENCE_CACHE_VARS = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
+WARM_SEED_OFFSET = 7919
+"""The reference's torch.compile warm-up draws inputs of ``seed + this``: no check uses them."""
+
+
 def describe_exception(e: BaseException, limit: int = 3000) -> str:
     """``Type: message`` and the tail of the traceback (what a coder needs to fix it)."""
     text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
@@ -129,6 +134,7 @@ class Worker:
             self._stage(Stage.SANDBOX, self.check_device, label=Stage.STATIC)
             self._stage(Stage.STATIC, self.static)
             r.static_ok = True
+            self._stage(Stage.SANDBOX, self.warm_reference_compile, label=Stage.TIMING)
             self._stage(Stage.SANDBOX, self.isolate, label=Stage.COMPILE)
             with self.lock.shared():
                 self._stage(Stage.COMPILE, self.compile)
@@ -171,6 +177,49 @@ class Worker:
                 f"(found {name or 'no GPU'}); evaluate with mode='interpret' instead",
             )
         self.device_name = name
+
+    def warm_reference_compile(self) -> None:
+        """``torch.compile`` the reference and run it once, before any candidate code is
+        imported and before the file-system sandbox closes: the reference is trusted, so
+        it may use the shared inductor/Triton caches (warm after the first evaluation of a
+        problem) without letting a candidate write into them. Timing reuses this module."""
+        if self.interpret or not self.opts.measure_compile:
+            return
+        shared = self.req.reference_cache_dir
+        saved = {k: os.environ.get(k) for k in _REFERENCE_CACHE_VARS}
+        if shared:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(shared) / "inductor")
+            os.environ["TRITON_CACHE_DIR"] = str(Path(shared) / "triton")
+        self.lock.open()
+        try:
+            ref = load_module(self.workdir / self.req.problem_file, register=False)
+            seed = self.opts.seeds[0] if self.opts.seeds else 0
+            torch.manual_seed(seed)
+            model = ref.Model(*ref.get_init_inputs()).to(self.device)
+            # inputs of a seed no check uses, and the output wiped before it is freed: no
+            # reference result is left in the allocator for a candidate's torch.empty to find
+            inputs = draw_inputs(ref, seed + WARM_SEED_OFFSET, self.device)
+            with self.lock.shared():
+                compiled = torch.compile(model)
+                out = self._call(compiled, inputs)
+                for t in tensors_in(out):
+                    t.fill_(float("nan")) if t.is_floating_point() else t.fill_(-1)
+                del out, inputs
+                if self.device == "cuda":
+                    torch.cuda.synchronize()
+                    torch.cuda.empty_cache()
+            self.state["compiled_reference"] = compiled
+        except Exception as e:  # noqa: BLE001 - not the candidate's fault: recorded, not failed
+            self.result.diagnostics.notes.append(
+                f"torch.compile failed on the reference: {str(e)[:300]}"
+            )
+            self.state["compiled_reference"] = None
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
     def isolate(self) -> None:
         """Open the device lock, then (when the request says so) confine this process with
