@@ -1,27 +1,28 @@
-"""Skills benchmark: does a run on a related problem start from what an earlier run learned?
+"""Skills benchmark: does a run on a related problem reach a good kernel sooner with skills?
 
 Run from the repository root::
 
-    python evals/skills_bench.py            # writes evals/results/skills_bench_<date>.json
-    python evals/skills_bench.py --budget 6 --problem-b softmax --shape-b 512x2048
+    python evals/skills_bench.py                  # writes evals/results/skills_bench_<date>.json
+    python evals/skills_bench.py --seeds 0,1,2,3 --tag softmax_h100
 
-Three runs of the offline Triton coder for a modeled GPU target (h100 by default):
+1. Run 1: ``--problem-a`` at ``--shape-a`` with the knowledge base on, in a fresh data dir;
+   its curator distils skills into that knowledge base.
+2. For each search seed in ``--seeds``, in a fresh data dir whose knowledge base holds
+   exactly the skills run 1 left (for this op family and chip):
 
-1. ``--problem-a`` at ``--shape-a`` with the knowledge base on, in a fresh data dir; its
-   curator writes the skills it distils into that knowledge base;
-2. ``--problem-b`` at ``--shape-b`` in the same data dir, knowledge on: the skills of run 1
-   are retrieved and seed the first generation;
-3. the same request as run 2 with ``use_knowledge=false``: no skills.
+   - run 2: ``--problem-b`` at ``--shape-b``, knowledge on (skills seed and steer it);
+   - run 3: the same request and seed with ``use_knowledge=false`` (no skills).
 
-For runs 2 and 3 it reports the evaluations (in the order they ran, the PyTorch
-passthrough included) needed to reach run 1's best speedup vs eager (within ``--tolerance``)
-and run 3's own final best, with the best-so-far curve of each run. The goal is the best
-*generated kernel* (the PyTorch passthrough is left out: the model gives it exactly 1.0x).
+For every run 2 and 3 it counts the evaluations (in the order they ran, the PyTorch
+passthrough included) until the best *generated kernel* so far reached (within
+``--tolerance``) run 1's best kernel, and B's best kernel (the best any run on B found), and
+reports mean, spread and range of those counts over the seeds. A run that never gets there
+counts as ``budget + 1`` in the mean (a censored count; ``reached`` says how many got there).
 
-There is no GPU here: correctness comes from Triton's interpreter on CPU, resources from an
-ahead-of-time sm_90 compile, and every runtime and speedup from the roofline model. The
-figures are **modeled** and the JSON says so; they show how the search moves, not how fast
-the kernels are.
+On a target this machine does not have (``h100``, the default), correctness comes from
+Triton's interpreter on CPU and every runtime from the roofline model: the figures are
+**modeled** and the JSON says so. With ``--target cpu --language cpp`` they are measured here.
+Compile caches are shared by all the runs of one invocation, the knowledge bases are not.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import argparse
 import json
 import logging
 import shlex
+import statistics
 import sys
 import tempfile
 import time
@@ -41,20 +43,24 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from agents.knowledge import open_store
 from evals.record import record
+from graph.context import RunContext
 from graph.state import RunRequest
 from kevolve.api import start_run
 from kevolve.runstore import RunStore
 from kevolve.settings import Settings
+from tools.problems import load_problem
+from tools.records import Skill
 
 logger = logging.getLogger("skills_bench")
 
 
 def curve(settings: Settings, run_id: str) -> list[dict[str, Any]]:
-    """Each evaluation of a run in the order it ran, with the best accepted speedups so far.
+    """Each evaluation of a run in the order it ran, with the best rewards so far.
 
     ``best_so_far`` counts every candidate; ``best_kernel_so_far`` only generated kernels
-    (not the PyTorch passthrough, whose modeled speedup is 1.0 by construction).
+    (not the PyTorch passthrough).
     """
     store = RunStore(settings.runs_dir)
     best = best_kernel = 0.0
@@ -70,8 +76,9 @@ def curve(settings: Settings, run_id: str) -> list[dict[str, Any]]:
         points.append(
             {"candidate_id": cid, "language": cand.get("language"), "reward": res.reward,
              "best_so_far": best, "best_kernel_so_far": best_kernel,
-             "transformation": cand.get("transformation", ""), "measured_on": res.measured_on}
-        )
+             "transformation": cand.get("transformation", ""), "params": cand.get("params", {}),
+             "measured_on": res.measured_on}
+        )  # fmt: skip
     return points
 
 
@@ -85,6 +92,20 @@ def evaluations_to_reach(
     return None
 
 
+def spread(counts: list[int | None], budget: int) -> dict[str, Any]:
+    """Mean, sample standard deviation and range of evaluation counts; ``None`` -> budget + 1."""
+    filled = [c if c is not None else budget + 1 for c in counts]
+    return {
+        "counts": counts,
+        "reached": sum(c is not None for c in counts),
+        "runs": len(counts),
+        "mean": statistics.fmean(filled) if filled else None,
+        "stdev": statistics.stdev(filled) if len(filled) > 1 else 0.0,
+        "min": min(filled) if filled else None,
+        "max": max(filled) if filled else None,
+    }
+
+
 def one_run(label: str, request: RunRequest, settings: Settings) -> dict[str, Any]:
     """Run one request to the end and describe it."""
     started = time.perf_counter()
@@ -92,25 +113,31 @@ def one_run(label: str, request: RunRequest, settings: Settings) -> dict[str, An
     run_id = summary["run_id"]
     points = curve(settings, run_id)
     skills_path = RunStore(settings.runs_dir).run_dir(run_id) / "skills.json"
-    seeded = [p["candidate_id"] for p in points if "from skill" in p["transformation"]]
+    written = json.loads(skills_path.read_text()) if skills_path.exists() else []
     out = {
         "label": label,
         "run_id": run_id,
         "problem": request.problem,
         "shape": request.shape,
         "use_knowledge": request.use_knowledge,
+        "search_seed": settings.seed,
         "evaluations": len(points),
-        "best_speedup_vs_eager_modeled": points[-1]["best_so_far"] if points else 0.0,
-        "best_kernel_speedup_vs_eager_modeled": points[-1]["best_kernel_so_far"] if points else 0.0,
-        "best": summary.get("best"),
+        "best_kernel_reward": points[-1]["best_kernel_so_far"] if points else 0.0,
+        "best_reward": points[-1]["best_so_far"] if points else 0.0,
+        "measured_on": sorted({p["measured_on"] for p in points}),
         "stop_reason": summary.get("stop_reason"),
-        "skill_seeded_candidates": seeded,
-        "skills_written": skills_path.read_text() if skills_path.exists() else "[]",
+        "skill_seeded_candidates": [
+            p["candidate_id"] for p in points if p["transformation"].startswith("seed from skill")
+        ],
+        "skills_written": [
+            {k: s[k] for k in ("id", "summary", "template", "params", "gain", "measured_on")}
+            for s in written
+        ],
         "curve": points,
         "wall_s": round(time.perf_counter() - started, 1),
     }
-    logger.info("%s: %s evaluations, best kernel %.4fx (modeled), %.0f s", label,
-                out["evaluations"], out["best_kernel_speedup_vs_eager_modeled"], out["wall_s"])
+    logger.info("%s (seed %d): %d evaluations, best kernel %.4fx, %.0f s", label, settings.seed,
+                out["evaluations"], out["best_kernel_reward"], out["wall_s"])  # fmt: skip
     return out
 
 
@@ -119,78 +146,155 @@ def _candidate(settings: Settings, run_id: str, cid: str) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def fresh_data_dir(path: Path, cache: Path) -> Path:
+    """A new data dir whose compile caches are the invocation's shared ``cache``."""
+    path.mkdir(parents=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    (path / "cache").symlink_to(cache, target_is_directory=True)
+    return path
+
+
+def learned_skills(settings: Settings, problem: str, shape: str, target: str) -> list[Skill]:
+    """The skills in ``settings``' knowledge base for this problem's op family on ``target``."""
+    family = load_problem(problem, shape=shape).op_family
+    store = open_store(RunContext.from_settings(settings))
+    return list(store.search_skills(family, chip=target, op_family=family, k=100))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the three runs and record the result."""
+    """Run 1, then runs 2 and 3 for every seed, and record the result."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="h100")
+    ap.add_argument("--language", default="triton")
     ap.add_argument("--problem-a", default="softmax")
-    ap.add_argument("--shape-a", default="256x2048")
+    ap.add_argument("--shape-a", default="32x4096")
     ap.add_argument("--problem-b", default="log_softmax")
-    ap.add_argument("--shape-b", default="256x2048")
-    ap.add_argument("--budget", type=int, default=8)
+    ap.add_argument("--shape-b", default="32x4096")
+    ap.add_argument("--budget-a", type=int, default=12, help="Evaluations of run 1.")
+    ap.add_argument("--budget", type=int, default=10, help="Evaluations of each run on B.")
+    ap.add_argument("--seeds", default="0,1,2", help="Search seeds of the runs on B.")
+    ap.add_argument("--seed-a", type=int, default=0, help="Search seed of run 1.")
     ap.add_argument("--children", type=int, default=2)
+    ap.add_argument("--eval-seeds", type=int, default=2)
     ap.add_argument("--tolerance", type=float, default=0.01,
-                    help="Fraction below run 1's best that still counts as reaching it.")
+                    help="Fraction below a goal that still counts as reaching it.")  # fmt: skip
     ap.add_argument("--out", type=Path, default=ROOT / "evals" / "results")
     ap.add_argument("--data-dir", type=Path, default=None, help="Default: a fresh temp dir.")
-    ap.add_argument("--tag", default="", help="Added to the result's name (skills_bench_<tag>_<date>).")
+    ap.add_argument("--tag", default="", help="Result name: skills_bench_<tag>_<date>.")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("httpx", "chromadb", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    base = args.data_dir or Path(tempfile.mkdtemp(prefix="kevolve-skills-bench-"))
+    cache = base / "shared-cache"
+    started = time.perf_counter()
 
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="kevolve-skills-bench-"))
-    common = {"children_per_generation": args.children, "eval_seeds": 2, "eval_rep_ms": 50.0,
-                  "plateau_generations": 10, "seed": 0}
-    with_kb = Settings(data_dir=data_dir, use_knowledge=True, **common)
-    without_kb = Settings(data_dir=data_dir, use_knowledge=False, **common)
+    def settings(data_dir: Path, knowledge: bool, seed: int) -> Settings:
+        return Settings(data_dir=data_dir, use_knowledge=knowledge, seed=seed,
+                        children_per_generation=args.children, eval_seeds=args.eval_seeds,
+                        eval_rep_ms=50.0, plateau_generations=10)  # fmt: skip
 
-    def request(problem: str, shape: str, knowledge: bool) -> RunRequest:
-        return RunRequest(problem=problem, target=args.target, budget=args.budget, shape=shape,
-                          languages=["triton"], use_knowledge=knowledge)
+    def request(problem: str, shape: str, budget: int, knowledge: bool) -> RunRequest:
+        return RunRequest(problem=problem, target=args.target, budget=budget, shape=shape,
+                          languages=[args.language], use_knowledge=knowledge)  # fmt: skip
 
-    run1 = one_run("run 1: A, knowledge on", request(args.problem_a, args.shape_a, True), with_kb)
-    run2 = one_run("run 2: B, skills from run 1", request(args.problem_b, args.shape_b, True),
-                   with_kb)
-    run3 = one_run("run 3: B, skills disabled", request(args.problem_b, args.shape_b, False),
-                   without_kb)
-    goal = run1["best_kernel_speedup_vs_eager_modeled"]
-    goal3 = run3["best_kernel_speedup_vs_eager_modeled"]
-    for run in (run2, run3):
-        run["evaluations_to_reach_run1_best"] = evaluations_to_reach(run["curve"], goal,
-                                                                     args.tolerance)
-        run["evaluations_to_reach_run3_final_best"] = evaluations_to_reach(run["curve"], goal3,
-                                                                           0.0)
+    a_settings = settings(fresh_data_dir(base / "run1", cache), True, args.seed_a)
+    run1 = one_run("run 1: A, knowledge on",
+                   request(args.problem_a, args.shape_a, args.budget_a, True), a_settings)  # fmt: skip
+    skills = learned_skills(a_settings, args.problem_a, args.shape_a, args.target)
+    logger.info("run 1 left %d skills for the op family on %s", len(skills), args.target)
+    runs2, runs3 = [], []
+    for seed in seeds:
+        data_dir = fresh_data_dir(base / f"b-seed{seed}", cache)
+        with_kb, without_kb = settings(data_dir, True, seed), settings(data_dir, False, seed)
+        store = open_store(RunContext.from_settings(with_kb))
+        for skill in skills:
+            store.add_skill(skill)
+        b = (args.problem_b, args.shape_b, args.budget)
+        runs2.append(one_run("run 2: B, skills from run 1", request(*b, True), with_kb))
+        runs3.append(one_run("run 3: B, skills disabled", request(*b, False), without_kb))
+    goal_a = run1["best_kernel_reward"]
+    goal_b = max(r["best_kernel_reward"] for r in runs2 + runs3) if seeds else 0.0
+    for run in runs2 + runs3:
+        run["evaluations_to_reach_run1_best"] = evaluations_to_reach(
+            run["curve"], goal_a, args.tolerance
+        )
+        run["evaluations_to_reach_b_best"] = evaluations_to_reach(
+            run["curve"], goal_b, args.tolerance
+        )
+    measured_on = sorted({m for r in [run1, *runs2, *runs3] for m in r["measured_on"]})
+    modeled = measured_on == ["modeled"]
     payload = {
-        "modeled": True,
-        "measured_on": "modeled",
+        "modeled": modeled,
+        "measured_on": "modeled" if modeled else ", ".join(measured_on),
         "method": (
-            f"offline Triton coder for {args.target} on a CPU machine: correctness in the Triton "
-            "interpreter, resources from an ahead-of-time compile, runtimes and speedups from "
-            "the roofline model (modeled, not measured); evaluations counted in the order they "
-            "ran, PyTorch passthrough included; the goal is the best generated kernel's "
-            "speedup (the passthrough ties eager at 1.0 by construction of the model). "
-            "Evaluations run two at a time, so neighbours in the order may swap between runs"
+            f"offline {args.language} coder for {args.target}; "
+            + (
+                "correctness in the Triton interpreter on CPU, resources from an ahead-of-time "
+                "compile, runtimes and speedups from the roofline model (modeled, not measured); "
+                if modeled
+                else "runtimes measured on this machine; "
+            )
+            + "rewards are speedups vs eager; evaluations counted in the order they ran, the "
+            "PyTorch passthrough included; goals are best generated kernels (run 1's, and the "
+            "best any run on B found); runs 2 and 3 share a seed and a data dir, each seed's "
+            "knowledge base holds exactly the skills run 1 left; a goal never reached counts "
+            "as budget + 1 in mean/stdev"
         ),
-        "settings": {"budget": args.budget, "children_per_generation": args.children,
-                     "tolerance": args.tolerance, "eval_seeds": 2, "search_seed": 0},
-        "run1_best_kernel_speedup_vs_eager_modeled": goal,
-        "runs": [run1, run2, run3],
-        "result": {
-            "run2_evaluations_to_reach_run1_best": run2["evaluations_to_reach_run1_best"],
-            "run3_evaluations_to_reach_run1_best": run3["evaluations_to_reach_run1_best"],
-            "run2_evaluations_to_reach_run3_final_best": run2[
-                "evaluations_to_reach_run3_final_best"],
-            "run3_evaluations_to_reach_run3_final_best": run3[
-                "evaluations_to_reach_run3_final_best"],
+        "settings": {
+            "problem_a": args.problem_a,
+            "shape_a": args.shape_a,
+            "budget_a": args.budget_a,
+            "problem_b": args.problem_b,
+            "shape_b": args.shape_b,
+            "budget_b": args.budget,
+            "seed_a": args.seed_a,
+            "seeds_b": seeds,
+            "children_per_generation": args.children,
+            "eval_seeds": args.eval_seeds,
+            "tolerance": args.tolerance,
         },
+        "run1_best_kernel_reward": goal_a,
+        "b_best_kernel_reward": goal_b,
+        "skills_from_run1": [
+            {
+                "id": s.id,
+                "summary": s.summary,
+                "template": s.template,
+                "params": s.params,
+                "gain": s.gain,
+                "measured_on": s.measured_on,
+            }
+            for s in skills
+        ],
+        "result": {
+            "run2_with_skills_to_reach_run1_best": spread(
+                [r["evaluations_to_reach_run1_best"] for r in runs2], args.budget
+            ),
+            "run3_without_skills_to_reach_run1_best": spread(
+                [r["evaluations_to_reach_run1_best"] for r in runs3], args.budget
+            ),
+            "run2_with_skills_to_reach_b_best": spread(
+                [r["evaluations_to_reach_b_best"] for r in runs2], args.budget
+            ),
+            "run3_without_skills_to_reach_b_best": spread(
+                [r["evaluations_to_reach_b_best"] for r in runs3], args.budget
+            ),
+            "run2_final_best_kernel": [r["best_kernel_reward"] for r in runs2],
+            "run3_final_best_kernel": [r["best_kernel_reward"] for r in runs3],
+        },
+        "runs": [run1, *runs2, *runs3],
+        "wall_s": round(time.perf_counter() - started, 1),
     }
     date = datetime.now(UTC).strftime("%Y%m%d")
-    command = "python evals/skills_bench.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = "python evals/skills_bench.py " + shlex.join(
+        argv if argv is not None else sys.argv[1:]
+    )
     name = f"skills_bench_{args.tag}_{date}" if args.tag else f"skills_bench_{date}"
     path = record(name, command.strip(), payload, args.out)
     for key, value in payload["result"].items():
-        sys.stdout.write(f"{key}: {value if value is not None else 'not reached'}\n")
+        sys.stdout.write(f"{key}: {value}\n")
     sys.stdout.write(f"written {path}\n")
     return 0
 

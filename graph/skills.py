@@ -4,6 +4,12 @@ The planner puts the skills retrieved for the problem's op family and chip into
 ``RunState.skills``; the ``seed`` node asks each language's coder to render drafts from them
 (:func:`skill_seed_drafts`) and puts those drafts before the coder's default seeds
 (:func:`merge_seed_drafts`), so a run on a related problem starts from what worked before.
+
+A skill's gain was measured against the default seeds of its template on the same chip (see
+``agents.curator.rules``), so where skill drafts exist for a template, re-evaluating all of that
+template's defaults spends budget on configurations already known to lose there: only the first
+:data:`DEFAULT_SEEDS_WITH_SKILLS` of them stay, as a control in case the skill does not carry over
+to the new problem.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ log = logging.getLogger(__name__)
 
 MAX_SKILL_SEEDS = 2
 """Skill drafts per language added to a run's first generation (best gain first)."""
+
+DEFAULT_SEEDS_WITH_SKILLS = 1
+"""Default seeds kept for a template that skill drafts cover (a control); the rest are dropped."""
 
 
 def as_skills(raw: Sequence[Mapping[str, Any] | Skill]) -> list[Skill]:
@@ -40,14 +49,14 @@ def seeding_skills(
 ) -> list[Skill]:
     """Skills that may seed ``language`` drafts for ``problem`` on ``target``, best gain first.
 
-    A skill qualifies when it names a template and matches the problem's op family, the
-    chip (case-insensitively) and the language; only the best skill per template and params
-    is kept.
+    A skill qualifies when it names a template, claims a gain (above 1.0) and matches the
+    problem's op family, the chip (case-insensitively) and the language; only the best skill
+    per template and params is kept.
     """
     chip = target.name.lower()
     best: dict[str, Skill] = {}
     for skill in skills:
-        if not skill.template or skill.language != language:
+        if not skill.template or skill.language != language or skill.gain <= 1.0:
             continue
         if skill.op_family != problem.op_family or skill.chip.lower() != chip:
             continue
@@ -79,14 +88,43 @@ def skill_seed_drafts(
     return []
 
 
-def merge_seed_drafts(from_skills: Sequence[Draft], defaults: Sequence[Draft]) -> list[Draft]:
-    """Skill drafts first, then the default seeds; a configuration appears once."""
+def merge_seed_drafts(
+    from_skills: Sequence[Draft],
+    defaults: Sequence[Draft],
+    keep_defaults: int = DEFAULT_SEEDS_WITH_SKILLS,
+) -> list[Draft]:
+    """Skill drafts first, then the default seeds; a configuration appears once.
+
+    Args:
+        from_skills: Drafts rendered from skills, best first.
+        defaults: The coder's default seeds, best guess first.
+        keep_defaults: Default seeds kept (in order, skill configurations not counted) for a
+            template that a skill draft covers; templates without skill drafts keep them all.
+
+    Returns:
+        The first generation's drafts of one language, in evaluation order.
+    """
     out: list[Draft] = []
     seen: set[str] = set()
-    for draft in [*from_skills, *defaults]:
-        key = fingerprint(draft.template, draft.params) if draft.template else draft.source
+    covered = {d.template for d in from_skills if d.template}
+    kept: dict[str, int] = {}
+    for draft in from_skills:
+        key = _key(draft)
+        if key not in seen:
+            seen.add(key)
+            out.append(draft)
+    for draft in defaults:
+        key = _key(draft)
         if key in seen:
             continue
+        if draft.template in covered:
+            if kept.get(draft.template, 0) >= keep_defaults:
+                continue
+            kept[draft.template] = kept.get(draft.template, 0) + 1
         seen.add(key)
         out.append(draft)
     return out
+
+
+def _key(draft: Draft) -> str:
+    return fingerprint(draft.template, draft.params) if draft.template else draft.source

@@ -1,9 +1,13 @@
 """Skills in Chroma: how a ``Skill`` record maps to a document plus flat metadata.
 
 The summary is the embedded document; every other field is metadata (``params`` as JSON,
-since Chroma metadata values must be scalars). Two skills are near-duplicates when they share
-op family, chip, language and template and their summaries' cosine similarity exceeds
-:data:`DUPLICATE_SIMILARITY`; of a group of near-duplicates the one with the higher gain is kept.
+since Chroma metadata values must be scalars). Two skills are duplicates when they share op
+family, chip, language, template and params: a template's skills are one configuration each,
+whatever their summaries say (a winning step and a best kernel can name the same one), and two
+different configurations are never merged, however alike their summaries read (they differ
+only in the numbers). Skills without params (free-form code) are near-duplicates when their
+summaries' cosine similarity exceeds :data:`DUPLICATE_SIMILARITY`. Of a group of duplicates the
+one with the higher gain is kept.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from tools.records.skill import Skill
 logger = logging.getLogger(__name__)
 
 DUPLICATE_SIMILARITY = 0.9
-"""Cosine similarity of summaries above which two same-key skills are one skill."""
+"""Cosine similarity of summaries above which two same-key skills without params are one skill."""
 
 
 def skill_metadata(skill: Skill) -> dict[str, str | int | float]:
@@ -74,26 +78,35 @@ class SkillsMixin:
     _write_lock: threading.RLock
 
     def add_skill(self, skill: Skill) -> Skill:
-        """Store a skill, merging near-duplicates (same op family, chip, language and template,
-        summaries more than 0.9 cosine-similar): of those, the one with the higher gain is kept.
+        """Store a skill, merging duplicates (see the module docstring): of those, the one with
+        the higher gain is kept.
 
         Returns:
-            The skill stored after the merge: ``skill`` itself, or the better near-duplicate.
+            The skill stored after the merge: ``skill`` itself, or the better duplicate.
         """
         vector = list(self.embedding_function([skill.summary]))
         meta = skill_metadata(skill)
         meta["chip"] = skill.chip.lower()
+        where = skill_key_filter(skill.op_family, skill.chip.lower(), skill.language, skill.template)
+        where["$and"].append({"params_json": meta["params_json"]})
         with self._write_lock:
-            found = self.skills.query(
-                query_embeddings=vector, n_results=5,
-                where=skill_key_filter(skill.op_family, skill.chip.lower(), skill.language, skill.template),
-                include=["documents", "metadatas", "distances"],
-            )
-            twins = [
-                (i, skill_from_record(d, m))
-                for i, d, m, dist in zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0])
-                if 1.0 - float(dist) > DUPLICATE_SIMILARITY and i != skill.id
-            ]
+            if skill.params:  # the same configuration, whatever the summary says
+                got = self.skills.get(where=where, include=["documents", "metadatas"])
+                twins = [
+                    (i, skill_from_record(d, m))
+                    for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
+                    if i != skill.id
+                ]
+            else:
+                found = self.skills.query(
+                    query_embeddings=vector, n_results=5, where=where,
+                    include=["documents", "metadatas", "distances"],
+                )
+                twins = [
+                    (i, skill_from_record(d, m))
+                    for i, d, m, dist in zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0])
+                    if 1.0 - float(dist) > DUPLICATE_SIMILARITY and i != skill.id
+                ]
             best = max(twins, key=lambda t: t[1].gain, default=None)
             if best is not None and best[1].gain >= skill.gain:
                 logger.info("skill %s merged into %s (gain %.3g >= %.3g)", skill.id, best[0], best[1].gain, skill.gain)

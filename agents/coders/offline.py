@@ -281,7 +281,20 @@ def _legal_params(candidate: Candidate | None, space: Space) -> Params | None:
 
 
 def _best_skill(skills: list[Skill], space: Space) -> Skill | None:
-    usable = [s for s in skills if s.template == space.template and space.is_legal(dict(s.params))]
+    """The largest-gain skill of this template, its params clamped to this problem's space.
+
+    A skill learnt on another shape still steers (``restart``, ``inherit``) once clamped, as it
+    seeds (``seed_from_skills``); one whose params cannot be made legal is skipped.
+    """
+    usable: list[Skill] = []
+    for skill in skills:
+        if skill.template != space.template:
+            continue
+        params = clamp_params(dict(skill.params), space)
+        if params is None:
+            continue
+        same = params == dict(skill.params)
+        usable.append(skill if same else skill.model_copy(update={"params": params}))
     return max(usable, key=lambda s: s.gain) if usable else None
 
 

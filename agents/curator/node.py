@@ -20,7 +20,6 @@ from agents.knowledge import remember_skills
 from agents.llm.config import config_from_context
 from agents.llm.errors import LLMAnswerError, LLMBudgetError, LLMRequestError, LLMUnavailableError
 from agents.llm.session import LLMSession
-from graph import search
 from graph.context import RunContext
 from graph.state import RunState
 from kevolve.runstore import RunStore
@@ -37,8 +36,7 @@ def curate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     cands, results = state.candidate_records(), state.result_records()
     problem, target = state.problem_record(), state.target_record()
-    best = search.best_candidate(cands, results)
-    skills = distil_skills(state.run_id, problem, target, cands, results, best)
+    skills = distil_skills(state.run_id, problem, target, cands, results)
     config = config_from_context(ctx)
     if skills and config.enabled("curator"):
         session = LLMSession(config=config, agent="curator", run_id=state.run_id,

@@ -1,4 +1,20 @@
-"""Offline curation: distil the transformations that paid off into Skills."""
+"""Offline curation: distil the transformations that paid off into Skills.
+
+A skill is worth keeping when the next run on the same op family and chip would do better by
+starting from it than from the template's default seeds. So every gain is read against what
+this run measured:
+
+- a **step** (parent -> child) that was at least :data:`MIN_GAIN` faster, whose child is at
+  least as fast as the best default seed of its language (a step from a poor restart to a
+  still-poor configuration teaches nothing worth seeding); gain = child / parent;
+- the **best generated kernel** of each language when it beats that language's best default
+  seed by :data:`MIN_GAIN`; gain = best / best default seed. When a default seed already was
+  the best, nothing is learnt: the next run's defaults find it anyway.
+
+Default seeds are the first generation's drafts (templates' defaults, a model's first drafts);
+drafts rendered from skills (their transformation starts with :data:`SKILL_SEED_MARK`) are not. Two skills for the same
+language, template and params are one skill: the larger gain is kept.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +24,23 @@ from collections.abc import Mapping
 from tools.records import Candidate, EvalResult, Problem, Skill, Target
 
 MIN_GAIN = 1.05
-"""A parent -> child step must be at least 5% faster to become a skill (timing noise)."""
+"""A step, or the best kernel over the default seeds, must be at least 5% faster (noise)."""
+
+SKILL_SEED_MARK = "seed from skill"
+"""How the offline coders begin the transformation of a draft rendered from a skill."""
+
+
+def default_seed_rewards(
+    candidates: Mapping[str, Candidate], results: Mapping[str, EvalResult]
+) -> dict[str, float]:
+    """Language -> best reward among its accepted default seeds (skill-derived seeds excluded)."""
+    best: dict[str, float] = {}
+    for cid, cand in candidates.items():
+        res = results.get(cid)
+        if res is None or not res.accepted or not _is_default_seed(cand):
+            continue
+        best[cand.language] = max(best.get(cand.language, 0.0), res.reward)
+    return best
 
 
 def distil_skills(
@@ -17,9 +49,20 @@ def distil_skills(
     target: Target,
     candidates: Mapping[str, Candidate],
     results: Mapping[str, EvalResult],
-    best_id: str | None,
 ) -> list[Skill]:
-    """Skills from winning steps and from the run's best kernel, near-duplicates merged."""
+    """Skills from winning steps and from each language's best kernel, duplicates merged.
+
+    Args:
+        run_id: The run the skills come from.
+        problem: The run's problem (op family, op name).
+        target: The chip.
+        candidates: The search tree.
+        results: Evaluation results by candidate id.
+
+    Returns:
+        Skills, largest gain first.
+    """
+    defaults = default_seed_rewards(candidates, results)
     found: dict[str, Skill] = {}
 
     def keep(skill: Skill) -> None:
@@ -35,35 +78,55 @@ def distil_skills(
         if parent_res is None or not parent_res.accepted or parent_res.reward <= 0:
             continue
         gain = res.reward / parent_res.reward
+        if gain < MIN_GAIN or res.reward < defaults.get(cand.language, 0.0):
+            continue
+        evidence = _evidence(cand.parent_ids[0], parent_res, cid, res)
+        kind = cand.template or cand.language
+        text = f"{cand.transformation} made a {kind} kernel {gain:.2f}x faster ({evidence})"
+        keep(_skill(run_id, problem, target, cand, res, gain, text))
+    for language, baseline in sorted(defaults.items()):
+        best = _best_kernel(candidates, results, language)
+        if best is None or baseline <= 0:
+            continue
+        cand, res = candidates[best], results[best]
+        gain = res.reward / baseline
         if gain < MIN_GAIN:
             continue
-        keep(
-            _skill(
-                run_id,
-                problem,
-                target,
-                cand,
-                res,
-                gain,
-                f"{cand.transformation} made a {cand.template} kernel {gain:.2f}x faster",
-            )
+        text = (
+            f"{cand.template or 'free-form code'} with {cand.params} was the best {language} "
+            f"kernel, {gain:.2f}x faster than the best default seed ({res.reward:.3g}x vs eager, "
+            f"{res.measured_on})"
         )
-    if best_id and best_id in results and candidates[best_id].language != "pytorch":
-        best, res = candidates[best_id], results[best_id]
-        if res.speedup_vs_eager and res.speedup_vs_eager > 1.0:
-            keep(
-                _skill(
-                    run_id,
-                    problem,
-                    target,
-                    best,
-                    res,
-                    res.speedup_vs_eager,
-                    f"{best.template} with {best.params} was the best {best.language} kernel, "
-                    f"{res.speedup_vs_eager:.2f}x vs eager",
-                )
-            )
+        keep(_skill(run_id, problem, target, cand, res, gain, text))
     return sorted(found.values(), key=lambda s: s.gain, reverse=True)
+
+
+def _is_default_seed(cand: Candidate) -> bool:
+    return (
+        cand.memory_mode == "seed"
+        and not cand.parent_ids
+        and cand.language != "pytorch"
+        and not cand.transformation.startswith(SKILL_SEED_MARK)
+    )
+
+
+def _best_kernel(
+    candidates: Mapping[str, Candidate], results: Mapping[str, EvalResult], language: str
+) -> str | None:
+    """The accepted kernel of ``language`` with the highest reward (the earlier id on ties)."""
+    ids = [
+        cid
+        for cid, cand in candidates.items()
+        if cand.language == language and cid in results and results[cid].accepted
+    ]
+    return min(ids, key=lambda cid: (-results[cid].reward, cid)) if ids else None
+
+
+def _evidence(parent_id: str, parent: EvalResult, child_id: str, child: EvalResult) -> str:
+    def ms(res: EvalResult) -> str:
+        return f"{res.runtime_ms:.4g} ms" if res.runtime_ms is not None else "untimed"
+
+    return f"{parent_id} {ms(parent)} -> {child_id} {ms(child)}, {child.measured_on}"
 
 
 def _skill(

@@ -9,12 +9,18 @@ import pytest
 from langgraph.runtime import Runtime
 
 from agents.coders import CppOfflineCoder, TritonOfflineCoder
-from agents.coders.base import Draft
+from agents.coders.base import CoderContext, Draft
 from agents.coders.offline import clamp_params
 from agents.coders.spec import analyze
 from graph.context import RunContext
 from graph.nodes import seed
-from graph.skills import as_skills, merge_seed_drafts, seeding_skills, skill_seed_drafts
+from graph.skills import (
+    DEFAULT_SEEDS_WITH_SKILLS,
+    as_skills,
+    merge_seed_drafts,
+    seeding_skills,
+    skill_seed_drafts,
+)
 from graph.state import RunRequest, RunState
 from tools.hardware import load_target
 from tools.problems import load_problem
@@ -119,19 +125,30 @@ def test_seeding_skills_filters_by_family_chip_and_language(log_softmax, h100):
         _skill("d", 5.0, op_family="norm"),
         _skill("e", 5.0, language="cpp"),
         _skill("f", 5.0, template=""),
+        _skill("g", 0.9, params={**_skill().params, "num_warps": 16}),  # not a gain
     ]
     chosen = seeding_skills(skills, log_softmax, h100, "triton")
     # a and b share template and params: only the better one is kept
     assert [s.id for s in chosen] == ["b"]
 
 
-def test_merge_puts_skill_drafts_first_and_dedupes():
-    def draft(bm: int, text: str) -> Draft:
-        return Draft(language="triton", source=f"# {bm}", transformation=text,
-                     template="triton.softmax", params={"BLOCK_M": bm})
+def _draft(bm: int, text: str, template: str = "triton.softmax") -> Draft:
+    return Draft(language="triton", source=f"# {template} {bm}", transformation=text,
+                 template=template, params={"BLOCK_M": bm})
 
-    merged = merge_seed_drafts([draft(2, "skill")], [draft(4, "default"), draft(2, "default")])
+
+def test_merge_puts_skill_drafts_first_and_dedupes():
+    merged = merge_seed_drafts([_draft(2, "skill")], [_draft(4, "default"), _draft(2, "default")])
     assert [d.transformation for d in merged] == ["skill", "default"]
+
+
+def test_merge_keeps_one_control_default_for_a_template_skills_cover():
+    defaults = [_draft(2, "d2"), _draft(4, "d4"), _draft(8, "d8"), _draft(1, "n1", "triton.norm")]
+    merged = merge_seed_drafts([_draft(2, "skill")], defaults)
+    # d2 is the skill's configuration, so the control is the next default; other templates stay
+    assert [d.transformation for d in merged] == ["skill", "d4", "n1"]
+    assert len(merge_seed_drafts([_draft(2, "skill")], defaults, keep_defaults=2)) == 4
+    assert [d.transformation for d in merge_seed_drafts([], defaults)] == ["d2", "d4", "d8", "n1"]
 
 
 def test_skill_seed_drafts_uses_the_offline_coder_behind_an_llm_coder(log_softmax, h100):
@@ -168,7 +185,23 @@ def test_seed_node_puts_skill_drafts_before_the_defaults(tmp_path: Path, log_sof
     assert cands[0]["language"] == "pytorch"
     assert "skill-best" in cands[1]["transformation"]
     assert cands[1]["params"]["BLOCK_M"] == 16
-    assert len(cands) == 1 + 1 + len(TritonOfflineCoder().seed(log_softmax, h100))
+    # the skill draft, then one default seed of the same template as a control
+    assert len(cands) == 1 + 1 + DEFAULT_SEEDS_WITH_SKILLS
+    defaults = TritonOfflineCoder().seed(log_softmax, h100)
+    assert cands[2]["params"] == defaults[0].params
     without = seed(state.model_copy(update={"skills": []}),
                    Runtime(context=RunContext(data_dir=tmp_path / "b")))
     assert all("skill" not in c["transformation"] for c in without["candidates"].values())
+
+
+def test_restart_steers_to_a_skill_learnt_on_another_shape(softmax_wide, h100):
+    # 32 rows of 2048 columns: illegal as-is at 4096 columns, clamped to BLOCK_M 8
+    learned = _skill("skill-narrow", 2.0, params={**_skill().params, "BLOCK_M": 32, "num_warps": 8})
+    space = _space(softmax_wide, h100)
+    assert not space.is_legal(dict(learned.params))
+    ctx = CoderContext(problem=softmax_wide, target=h100, memory_mode="restart",
+                       skills=[learned], rng_seed=3)
+    draft = TritonOfflineCoder().propose(ctx)
+    assert "skill-narrow" in draft.transformation
+    assert draft.params == clamp_params(dict(learned.params), space)
+    assert draft.params["BLOCK_M"] == 8
