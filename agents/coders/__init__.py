@@ -34,12 +34,14 @@ import torch.nn.functional as F
 def offline_coders() -> list[Coder]:
     """Every offline generator, in priority order within each language."""
     from agents.coders.attention import AttentionCoder
+    from agents.coders.gemm import GemmCoder
     from agents.coders.pooling import PoolingCoder
     from agents.coders.rowfused import RowFusedCoder
     from agents.coders.scans import GatherCoder, ScanCoder
 
     return [
         TritonOfflineCoder(),
+        GemmCoder(),
         RowFusedCoder(),
         AttentionCoder(),
         ScanCoder(),

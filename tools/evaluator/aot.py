@@ -11,16 +11,30 @@ it was given on stdin.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
-from tools.evaluator.sandbox import cap_address_space, child_env, run_sandboxed
+from tools.evaluator.sandbox import REPO_ROOT, cap_address_space, child_env, run_sandboxed
 from tools.records.target import Target
 
 AOT_REQUEST = "aot_request.json"
 AOT_RESULT = "aot_result.json"
+
+
+def package_root(workdir: Path) -> Path:
+    """A folder in the candidate's own directory holding a link to the repository's
+    ``tools`` package. A child started after the worker confined itself (Landlock) may
+    read ``tools/`` but not list the repository root, so ``-m tools...`` finds its package
+    here instead (where kevolve is installed in editable mode the finder needs neither)."""
+    root = workdir / "_kv_pkgroot"
+    link = root / "tools"
+    if not link.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(REPO_ROOT / "tools", target_is_directory=True)
+    return root
 
 
 def run_aot(
@@ -62,10 +76,12 @@ def run_aot(
     }
     (workdir / AOT_REQUEST).write_text(json.dumps(request))
     token = secrets.token_hex(16)
+    env = child_env(home=workdir, cache_dir=cache_dir, interpret=False)
+    env["PYTHONPATH"] = os.pathsep.join([str(package_root(workdir)), env["PYTHONPATH"]])
     run = run_sandboxed(
         [sys.executable, "-m", "tools.evaluator.aot", AOT_REQUEST],
         cwd=workdir,
-        env=child_env(home=workdir, cache_dir=cache_dir, interpret=False),
+        env=env,
         timeout_s=max(timeout_s, 1.0),
         stdout_path=workdir / "aot.stdout",
         stderr_path=workdir / "aot.stderr",

@@ -1,0 +1,16 @@
+"""The offline GEMM generator: matrix products with fused elementwise epilogues (Triton).
+
+Public API:
+
+- :class:`GemmCoder` -- the ``TemplateCoder`` behind template ``triton.gemm`` (variants
+  ``tiled``, ``splitk``, ``gemv``; parameter ``rewrite`` picks a plan);
+- :func:`analyze_gemm` -- trace a problem and match it into a :class:`GemmSpec`;
+- :mod:`agents.coders.gemm.rewrites` -- the algebraic rewrites (``fold_scale``,
+  ``sum_to_gemv``, ``merge_linears``).
+"""
+
+from agents.coders.gemm.coder import GemmCoder
+from agents.coders.gemm.match import analyze_gemm
+from agents.coders.gemm.plan import GemmPlan, GemmSpec
+
+__all__ = ["GemmCoder", "GemmPlan", "GemmSpec", "analyze_gemm"]
