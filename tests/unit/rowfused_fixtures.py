@@ -18,6 +18,8 @@ __all__ = [
     "Problem",
     "config",
     "problem",
+    "sized_problem",
+    "sized_source",
     "small_target",
     "source",
 ]
@@ -169,3 +171,27 @@ def config(variant: str, block_m: int, block_n: int = 0, persistent: int = 0, **
         params["BLOCK_N"] = block_n
     params |= {"num_warps": 1, "num_stages": 1, "persistent": persistent, **extra}
     return params
+
+
+def sized_source(name: str, M: int, N: int) -> str:
+    """A pattern's source whose sizes are declared constants (``ROWS``, ``COLS``, resizable)."""
+    plain = source(name, "ROWS", "COLS")  # type: ignore[arg-type]
+    head = f'ROWS = {M}\nCOLS = {N}\nKEVOLVE_SIZES = {{"ROWS": 1, "COLS": 1}}\n\n'
+    marker = "\n\nclass Model"
+    plain = plain.replace(marker, "\n\n" + head + "\nclass Model", 1)
+    # __init__ takes the size (as the evaluator's models do), not the module constant
+    plain = plain.replace("def __init__(self):", "def __init__(self, COLS):")
+    return plain.replace(
+        "def get_init_inputs():\n    return []", "def get_init_inputs():\n    return [COLS]"
+    )
+
+
+def sized_problem(name: str, M: int, N: int, dtype: str = "float32") -> Problem:
+    """A file-like problem with declared sizes (the evaluator re-shapes such files)."""
+    return Problem(
+        name=f"{name}_sized_{M}x{N}",
+        source=sized_source(name, M, N),
+        op=None,
+        dtype=dtype,
+        origin="test",
+    )

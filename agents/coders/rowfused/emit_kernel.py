@@ -44,13 +44,17 @@ class Layout:
     stages: int = 1
     """Software-pipeline depth of the loop that streams rows (chunks, or persistent tiles)."""
     persistent: bool = False
+    ragged: bool = False
+    """Mask every row and column (a shape-generic kernel: sizes are known at call time only)."""
 
     def even_n(self, n_len: int) -> bool:
         """True when no chunk of a row is partial (no column mask)."""
-        return n_len % self.block_n == 0
+        return not self.ragged and n_len % self.block_n == 0
 
     def even_m(self, program: RowProgram) -> bool:
         """True when no tile of rows is partial (no row mask)."""
+        if self.ragged:
+            return False
         span = program.inner if program.inner > 1 else program.rows
         return span % self.block_m == 0
 

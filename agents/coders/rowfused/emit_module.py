@@ -1,9 +1,10 @@
 """The ``ModelNew`` module of a row program: kernel, wrapper, and the reference's ``__init__``.
 
-The wrapper checks that every operand has the traced shape (kernels are specialised to it),
-makes operands contiguous, allocates outputs in the promoted float dtype of the operands
-(torch's rule) or the dtype the reference fixes, launches one kernel, and finishes
-whole-tensor outputs from the row partials with a tiny torch sum.
+The wrapper checks that every operand has the traced rank (the traced shape when the module
+is not made shape-generic), makes operands contiguous, allocates outputs in the promoted float
+dtype of the operands (torch's rule) or the dtype the reference fixes, launches one kernel, and finishes whole-tensor outputs from the row partials
+with a tiny torch sum. Sizes in the text are the traced ones; ``rowfused.generic`` rewrites
+them into expressions of the call's input sizes.
 """
 
 from __future__ import annotations
@@ -43,16 +44,20 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def layout_of(program: RowProgram, params: Params) -> Layout:
-    """The render-time layout of one configuration."""
+def layout_of(program: RowProgram, params: Params, int64: bool | None = None) -> Layout:
+    """The render-time layout of one configuration.
+
+    ``int64`` given: a shape-generic render (that index width, every row and column masked).
+    """
     block_n = next_pow2(program.n_len) if params["variant"] == "single" else params["BLOCK_N"]
     return Layout(
         variant=params["variant"],
         block_m=params["BLOCK_M"],
         block_n=block_n,
-        int64=program.total >= 2**31,
+        int64=program.total >= 2**31 if int64 is None else int64,
         stages=int(params.get("num_stages", 1)),
         persistent=bool(params.get("persistent", 0)),
+        ragged=int64 is not None,
     )
 
 
@@ -83,9 +88,12 @@ def wrapper_source(program: RowProgram, layout: Layout, persistent: int) -> str:
     lines.append(f"    Bytes moved: {_bytes_doc(p, layout)}.")
     lines.append('    """')
     for o in p.operands:
-        shape = tuple(o.shape)
-        lines.append(f"    if tuple({o.name}.shape) != {shape!r}:")
-        message = f"this kernel was generated for {o.expr} of shape {list(shape)}, got "
+        if layout.ragged:  # shape-generic: the sizes are read below
+            lines.append(f"    if {o.name}.dim() != {len(o.shape)}:")
+            message = f"this kernel was generated for {o.expr} of rank {len(o.shape)}, got shape "
+        else:  # sizes written in the kernel: only the traced shape is right
+            lines.append(f"    if tuple({o.name}.shape) != {tuple(o.shape)!r}:")
+            message = f"this kernel was generated for {o.expr} of shape {list(o.shape)}, got "
         lines.append(f"        raise ValueError({message!r} + str(list({o.name}.shape)))")
         lines.append(f"    {o.name} = {o.name}.contiguous()")
     floats = [f"{o.name}.dtype" for o in p.operands if o.dtype.startswith(("float", "bfloat"))]
@@ -118,7 +126,8 @@ def wrapper_source(program: RowProgram, layout: Layout, persistent: int) -> str:
     lines.append(f"        {', '.join(call)},")
     lines.append(f"        {p.rows},")
     lines.append(f"        N={p.n_len}, INNER={p.inner},")
-    lines.append(f"        BLOCK_M={layout.block_m}, BLOCK_N={layout.block_n},")
+    block_n = f"triton.next_power_of_2({p.n_len})" if layout.variant == "single" else layout.block_n
+    lines.append(f"        BLOCK_M={layout.block_m}, BLOCK_N={block_n},")
     lines.append("        **_KV_LAUNCH,")
     lines.append("    )")
     if p.partials:
@@ -144,10 +153,15 @@ def forward_source(program: RowProgram) -> str:
 
 
 def module_source(
-    problem: Problem, program: RowProgram, target: Target, params: Params, hip: bool
+    problem: Problem,
+    program: RowProgram,
+    target: Target,
+    params: Params,
+    hip: bool,
+    int64: bool | None = None,
 ) -> str:
-    """The complete ``ModelNew`` module for one configuration."""
-    layout = layout_of(program, params)
+    """The complete ``ModelNew`` module for one configuration (``int64``: see ``layout_of``)."""
+    layout = layout_of(program, params, int64)
     kernel = kernel_source(program, layout)
     launch: dict[str, Any] = {
         k: params[k] for k in LAUNCH_KEYS if k in params and (hip or k != "waves_per_eu")

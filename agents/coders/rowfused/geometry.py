@@ -10,7 +10,7 @@ index ``r``, the column ``n`` or ``f`` itself.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agents.coders.rowfused.ir import Term
 from tools.errors import ProblemError
@@ -26,6 +26,8 @@ class Geometry:
     outer: int
     n_len: int
     inner: int
+    whole: tuple[int, ...] = field(default=(), compare=False)
+    """The whole-reduced tensor's shape when rows split it (no row reduction), else ``()``."""
 
     @property
     def rows(self) -> int:

@@ -139,6 +139,8 @@ class RowProgram:
     summary: str
     dtype: str = "float32"
     """The problem's float dtype (what the evaluator feeds)."""
+    whole_shape: tuple[int, ...] = ()
+    """Shape of the whole-reduced tensor whose split makes the rows (no row reduction)."""
 
     op = "rowfused"
     """Op name for messages shared with the other generators."""

@@ -35,16 +35,19 @@ logger = logging.getLogger(__name__)
 _CACHE: dict[str, RowProgram | ProblemError] = {}
 
 
-def recognise(problem: Problem) -> RowProgram:
+def recognise(problem: Problem, whole_split: int | None = None) -> RowProgram:
     """The row program of a problem (cached per problem content).
+
+    ``whole_split``: see ``reduce.find_geometry`` (graphs with whole-tensor reductions only).
 
     Raises:
         ProblemError: One sentence saying what cannot be fused.
     """
-    key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest()
+    key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest() + f":{whole_split}"
     if key not in _CACHE:
         try:
-            _CACHE[key] = build_program(trace_aten(problem.source), problem.dtype)
+            traced = trace_aten(problem.source)
+            _CACHE[key] = build_program(traced, problem.dtype, whole_split)
         except ProblemError as e:
             logger.debug("row-fused generator declines %s: %s", problem.name, e)
             _CACHE[key] = e
@@ -59,14 +62,16 @@ def recognise(problem: Problem) -> RowProgram:
     return found
 
 
-def build_program(traced: Traced, dtype: str = "float32") -> RowProgram:
-    """Build the row program of a traced graph.
+def build_program(
+    traced: Traced, dtype: str = "float32", whole_split: int | None = None
+) -> RowProgram:
+    """Build the row program of a traced graph (``whole_split``: see ``find_geometry``).
 
     Raises:
         ProblemError: The graph is not one fusable row program; the message says why.
     """
     _refuse(traced.graph)
-    geo = find_geometry(traced.graph)
+    geo = find_geometry(traced.graph, whole_split)
     b = Builder(traced, geo)
     index = 0
     outputs: tuple[Output, ...] = ()
@@ -110,6 +115,7 @@ def build_program(traced: Traced, dtype: str = "float32") -> RowProgram:
         tuple_output=tuple_output,
         summary=summary,
         dtype=dtype,
+        whole_shape=geo.whole,
     )
 
 

@@ -11,6 +11,7 @@ max/min of magnitudes) followed by a root, ``gather`` along the row is an index 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -42,8 +43,11 @@ def is_whole(red: Reduction, shape: tuple[int, ...]) -> bool:
     return covers and (red.dims is None or not red.keepdim)
 
 
-def find_geometry(graph: torch.fx.Graph) -> Geometry:
+def find_geometry(graph: torch.fx.Graph, whole_split: int | None = None) -> Geometry:
     """The row space of a graph: from its row reductions, else from its whole reductions.
+
+    ``whole_split`` given: rows of a whole-reduced tensor are its last ``whole_split`` dims
+    (the same split at every size, for shape-generic kernels), else ``whole_geometry``.
 
     Raises:
         ProblemError: The graph has no reduction, or its row reductions disagree.
@@ -82,7 +86,11 @@ def find_geometry(graph: torch.fx.Graph) -> Geometry:
         outer, n_len, inner = blocks.pop()
         return Geometry(outer, n_len, inner)
     if whole:
-        return whole_geometry(max(whole, key=math.prod))
+        shape = max(whole, key=math.prod)
+        if whole_split is None:
+            return replace(whole_geometry(shape), whole=shape)
+        n_len = math.prod(shape[len(shape) - min(whole_split, len(shape)) :])
+        return Geometry(math.prod(shape) // max(n_len, 1), n_len, 1, whole=shape)
     raise ProblemError(
         "The graph has no reduction; pure pointwise graphs belong to the pointwise generator."
     )
