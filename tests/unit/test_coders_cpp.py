@@ -59,7 +59,14 @@ def test_cpp_sources_follow_the_build_rules() -> None:
             assert "no_implicit_headers=True" in src and 'name=f"kevolve_cpp_{digest}"' in src
             assert '-ffast-math"' not in src and '"-fopenmp"' in src
             includes = {line.split()[1] for line in src.splitlines() if line.startswith("#include")}
-            assert includes == {"<cmath>", "<cstdint>", "<cstring>", "<omp.h>", "<pybind11/pybind11.h>"}
+            assert includes == {
+                "<cmath>",
+                "<cstdint>",
+                "<cstring>",
+                "<omp.h>",
+                "<sys/mman.h>",
+                "<pybind11/pybind11.h>",
+            }
             assert "torch/extension.h" not in src and "try:" not in src
             assert "_KV_EXT = None" in src  # built lazily, never at import
             compile(src, "<draft>", "exec")
