@@ -65,6 +65,18 @@ FORMULAS: dict[str, tuple[str, str]] = {
     "tanh": (_TANH_TL, "std::tanh({0})"),
     "exp": ("tl.exp({0})", "std::exp({0})"),
     "log": ("tl.log({0})", "std::log({0})"),
+    # Kahan's forms: exact near zero, where log(1 + x) and exp(x) - 1 lose every digit
+    "log1p": (
+        "tl.where((1.0 + {0}) == 1.0, {0}, tl.log(1.0 + {0}) * ({0} / ((1.0 + {0}) - 1.0)))",
+        "std::log1p({0})",
+    ),
+    "expm1": (
+        (
+            "tl.where(tl.exp({0}) == 1.0, {0}, tl.where(tl.exp({0}) - 1.0 == -1.0, -1.0,"
+            " (tl.exp({0}) - 1.0) * {0} / tl.log(tl.exp({0}))))"
+        ),
+        "std::expm1({0})",
+    ),
     "sqrt": ("tl.sqrt({0})", "std::sqrt({0})"),
     "rsqrt": ("tl.rsqrt({0})", "(1.0f / std::sqrt({0}))"),
     "abs": ("tl.abs({0})", "std::fabs({0})"),

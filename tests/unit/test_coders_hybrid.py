@@ -125,3 +125,42 @@ def test_drafts_match_the_reference_under_the_interpreter(tmp_path: Path) -> Non
         case["id"] += case["dtype"]
     results = fx.run_harness("check", cases, tmp_path, interpret=True)
     assert all(r["ok"] for r in results.values()), results
+
+
+LOG1P_CHAIN = """import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        y = torch.tanh(x * 1.7) * x
+        y = torch.log1p(y * y) + torch.expm1(x * 1e-3)
+        return torch.clamp(y - 0.5, -0.9, 0.9)
+
+
+def get_inputs():
+    return [torch.randn(19, 301) * 3]
+
+
+def get_init_inputs():
+    return []
+"""
+
+
+def test_log1p_and_expm1_fuse_into_one_chain_and_match(tmp_path: Path) -> None:
+    from agents.coders import TritonOfflineCoder
+
+    problem = _problem(LOG1P_CHAIN)
+    with pytest.raises(ProblemError, match="whole forward is pointwise"):
+        split(LOG1P_CHAIN)  # no library head left: the pointwise coder owns it
+    drafts = TritonOfflineCoder().seed(problem, fx.H100)
+    assert (
+        "log1p" in drafts[0].source and "expm1" not in drafts[0].source.split("class ModelNew")[1]
+    )
+    cases = [{"id": "c", "reference": LOG1P_CHAIN, "candidate": drafts[0].source, "seeds": [0, 1],
+              "atol": 1e-5, "rtol": 1e-5}]  # fmt: skip
+    results = fx.run_harness("check", cases, tmp_path, interpret=True)
+    assert results["c"]["ok"], results
