@@ -136,6 +136,9 @@ def classify_graph(gm: fx.GraphModule) -> Inferred:
     names = [name for _, name in ops]
     if not ops:
         return _unknown()
+    output = next((n for n in gm.graph.nodes if n.op == "output"), None)
+    if output is not None and not isinstance(output.args[0], fx.Node):
+        return None, {}, "fused"  # several outputs: no named op returns a tuple
     if len(ops) == 1:
         single = _single_op(ops[0][0], names[0], gm)
         if single is not None:

@@ -25,6 +25,8 @@ from agents.coders.scans.spaces import (
 )
 from agents.coders.space import Params, Space
 from agents.coders.triton_spaces import is_hip
+from tools.errors import ProblemError
+from tools.problems.resize import has_declared_sizes
 from tools.records import Language, Problem, Target
 
 SUPPORTED_DTYPES = frozenset({"float32", "float16", "bfloat16"})
@@ -80,8 +82,19 @@ class ScanCoder(TemplateCoder):
     name = "triton-scan"
 
     def analyze(self, problem: Problem) -> ScanSpec:
-        """Trace the reference to ATen and recognise one scan (see ``scan_spec``)."""
-        return analyze_scan(problem)
+        """Trace the reference to ATen and recognise one scan (see ``scan_spec``).
+
+        A scan whose reference slices or pads by fixed amounts is planned for one length;
+        when the problem declares resizable sizes the evaluator checks it at another
+        length too, so such a kernel would only waste an evaluation: declined.
+        """
+        spec = analyze_scan(problem)
+        if spec.static_len and has_declared_sizes(problem.source):
+            raise ProblemError(
+                f"The scan is tied to its traced length {spec.static_len} (the reference slices "
+                "or pads by fixed amounts) and this problem is checked at other sizes."
+            )
+        return spec
 
     def target_ok(self, target: Target) -> bool:
         """Triton kernels need a GPU target with a Triton compile target."""
