@@ -66,7 +66,10 @@ def sqlite_checkpointer(path: Path) -> BaseCheckpointSaver:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False)
+    # Several processes may share one data dir (queue workers, side-by-side benches): WAL lets
+    # readers and one writer proceed together, and a writer waits for the lock, not fails.
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=60)
+    conn.execute("PRAGMA journal_mode=WAL")
     saver = SqliteSaver(conn)
     saver.setup()
     return saver

@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from evals.record import commit
 from graph.report import choose_best
 from graph.state import RunRequest
 from kevolve.bench_stats import ProblemRow, fill_row, summarize, with_fraction
@@ -59,6 +60,8 @@ class BenchConfig(BaseModel):
     deadline_s: float | None = Field(default=None, gt=0)
     """Stop starting problems after this many seconds of the whole invocation."""
     resume: bool = False
+    rerun: bool = False
+    """With ``resume``: run the selected problems again even when ``bench.json`` has them."""
     languages: list[str] = Field(default_factory=list)
     command: str = ""
 
@@ -223,7 +226,12 @@ def run_bench(config: BenchConfig, settings: Settings, say: Progress | None = No
     started = time.monotonic()
     for i, entry in enumerate(entries, 1):
         previous = doc.problems.get(entry.name)
-        if config.resume and previous is not None and previous.status != "running":
+        if (
+            config.resume
+            and not config.rerun
+            and previous is not None
+            and previous.status != "running"
+        ):
             say(f"[{i}/{len(entries)}] {entry.name}: already {previous.status}, skipped")
             continue
         limit = config.time_limit_s
@@ -285,7 +293,8 @@ def _run_problem(
     prior_wall = 0.0
     resumable = ""
     if (
-        previous is not None
+        not config.rerun
+        and previous is not None
         and previous.run_id
         and (store.run_dir(previous.run_id) / "run.json").exists()
     ):
@@ -339,7 +348,7 @@ def _run_problem(
             logger.exception("problem %s failed", entry.name)
     row = row.model_copy(update={
         "run_id": hook.run_id, "wall_s": prior_wall + time.monotonic() - t0,
-        "time_limited": hook.stopped,
+        "time_limited": hook.stopped, "commit": commit(), "measured_at": _now(),
     })  # fmt: skip
     return _finish_row(row, store, error, doc.ceilings)
 
@@ -377,3 +386,40 @@ def _read_run(store: RunStore, run_id: str) -> tuple[dict[str, Candidate], dict[
         cands[cand.id] = cand
     results = {cid: r for cid in cands if (r := store.load_result(run_id, cid)) is not None}
     return cands, results
+
+
+def merge_into(out_dir: Path, others: list[Path]) -> BenchDoc:
+    """Fold the ``bench.json`` of ``others`` into the one in ``out_dir`` and rewrite it.
+
+    Several benches of one suite can run side by side on one machine (separate ``--out``
+    folders, one data dir, so their timings share the device lock); this joins their rows.
+    A problem present in both keeps the row finished last; sessions are concatenated.
+
+    Raises:
+        ConfigError: A folder without ``bench.json``, or benches of another suite, target,
+            budget or size.
+    """
+    doc = load_doc(out_dir)
+    if doc is None:
+        raise ConfigError(f"{bench_path(out_dir)} does not exist; run a bench into it first")
+    for folder in others:
+        other = load_doc(folder)
+        if other is None:
+            raise ConfigError(f"{bench_path(folder)} does not exist; nothing to merge from it")
+        if (other.suite, other.target, other.budget, other.scale, other.max_mb) != (
+            doc.suite, doc.target, doc.budget, doc.scale, doc.max_mb
+        ):
+            raise ConfigError(
+                f"{bench_path(folder)} is a bench of another suite, target, budget or size "
+                "and cannot be merged into this one"
+            )
+        for name, row in other.problems.items():
+            mine = doc.problems.get(name)
+            if mine is None or (row.measured_at or "") >= (mine.measured_at or ""):
+                doc.problems[name] = row
+        doc.sessions.extend(other.sessions)
+        if other.ceilings is not None and other.updated_at >= doc.updated_at:
+            doc.ceilings = other.ceilings
+    doc.problems = {k: with_fraction(r, doc.ceilings) for k, r in sorted(doc.problems.items())}
+    write_doc(doc, out_dir)
+    return doc

@@ -173,6 +173,17 @@ def bench(
     resume: Annotated[
         bool, typer.Option("--resume", help="Skip problems bench.json already has.")
     ] = False,
+    rerun: Annotated[
+        bool,
+        typer.Option("--rerun", help="With --resume: run the --only problems again anyway."),
+    ] = False,
+    merge: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--merge",
+            help="Run nothing: fold these folders' bench.json into --out's (repeatable).",
+        ),
+    ] = None,
     language: Annotated[
         Optional[list[str]], typer.Option("--language", "-l", help="Kernel languages (repeatable).")
     ] = None,
@@ -211,6 +222,7 @@ def bench(
             time_limit_s=time_limit or None,
             deadline_s=deadline,
             resume=resume,
+            rerun=rerun,
             languages=language or [],
             command=_command_line(),
         )
@@ -218,7 +230,12 @@ def bench(
         fail(f"invalid option: {str(e).splitlines()[0]}")
     setup_logging(settings.log_level)
     try:
-        doc = run_bench(config, settings, say=lambda line: err.print(line, highlight=False))
+        if merge:
+            from kevolve.bench import merge_into
+
+            doc = merge_into(out_dir, list(merge))
+        else:
+            doc = run_bench(config, settings, say=lambda line: err.print(line, highlight=False))
     except KevolveError as e:
         fail(str(e))
     if record:

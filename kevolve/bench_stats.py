@@ -88,6 +88,10 @@ class ProblemRow(BaseModel):
     time_limited: bool = False
     """The per-problem time limit stopped the search early."""
     stop_reason: str = ""
+    commit: str = ""
+    """The kevolve commit that produced this row (``KEVOLVE_COMMIT`` or git)."""
+    measured_at: str = ""
+    """When the row was finished (UTC, ISO 8601)."""
     triton: TritonStats = Field(default_factory=TritonStats)
 
 

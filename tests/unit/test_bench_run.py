@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import kevolve.api
 import kevolve.bench
-from kevolve.bench import BenchConfig, load_doc, run_bench
+from kevolve.bench import BenchConfig, load_doc, merge_into, run_bench
 from kevolve.bench_suite import problems_root
 from kevolve.runstore import RunInfo, RunStore
 from kevolve.settings import get_settings
@@ -252,3 +252,29 @@ def test_real_bench_on_the_cpu_target_end_to_end(suite, tmp_path, monkeypatch):
     again = run_bench(cfg.model_copy(update={"resume": True}), settings)
     assert len(RunStore(settings.runs_dir).list()) == runs_before, "nothing was rerun"
     assert again.summary["correct"] == 2
+
+
+def test_rerun_runs_selected_problems_again_and_merge_joins_side_by_side_benches(
+    suite, tmp_path, fake, monkeypatch
+):
+    settings, runs = fake
+    monkeypatch.setenv("KEVOLVE_COMMIT", "abc1234")
+    run_bench(config(suite, tmp_path), settings)
+    first = load_doc(tmp_path / "out").problems["001_relu"]
+    assert first.commit == "abc1234" and first.measured_at
+    run_bench(config(suite, tmp_path, resume=True, rerun=True, only="001_*"), settings)
+    assert runs.started == ["001_relu", "008_sum_rows", "001_relu"]
+    assert load_doc(tmp_path / "out").problems["001_relu"].run_id != first.run_id
+
+    side = tmp_path / "side"
+    run_bench(config(suite, tmp_path, out_dir=side, only="008_*"), settings)
+    newest = load_doc(side).problems["008_sum_rows"]
+    merged = merge_into(tmp_path / "out", [side])
+    assert merged.problems["008_sum_rows"].run_id == newest.run_id
+    assert len(merged.sessions) == 3 and set(merged.problems) == {"001_relu", "008_sum_rows"}
+    assert load_doc(tmp_path / "out").problems["008_sum_rows"].run_id == newest.run_id
+    with pytest.raises(ConfigError, match="another suite"):
+        run_bench(config(suite, tmp_path, out_dir=tmp_path / "b9", budget=9), settings)
+        merge_into(tmp_path / "out", [tmp_path / "b9"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        merge_into(tmp_path / "out", [tmp_path / "nowhere"])

@@ -38,3 +38,14 @@ def test_bytes_of_broadcast_and_shared_storage():
     assert tensor_bytes(bias) == 8 * 4
     x = torch.randn(100)
     assert unique_bytes([x, x[:10], torch.randn(5)]) == 100 * 4 + 5 * 4
+
+
+def test_causal_attention_counts_only_the_lower_triangle():
+    q = torch.randn(1, 2, 64, 32)
+    flops = {}
+    for causal in (False, True):
+        with OpCounter() as counter:
+            torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=causal)
+        flops[causal] = counter.trace.flops
+    assert flops[False] == 4 * 2 * 64 * 64 * 32
+    assert flops[True] == flops[False] * (64 * 65 // 2) // (64 * 64)

@@ -156,13 +156,45 @@ def _op_flops(func: Any, name: str, args: Any, kwargs: Any, out: Any) -> int:
     formula = _FLOP_REGISTRY.get(packet) if packet is not None else None
     if formula is not None:
         try:
-            return int(formula(*args, **kwargs, out_val=out))
+            return int(formula(*args, **kwargs, out_val=out) * _causal_fraction(func, args, kwargs))
         except Exception as e:  # noqa: BLE001 - a formula that does not fit these args
             logger.debug("flop formula for %s failed: %s", name, e)
     if name in NO_FLOP_OPS:
         return 0
+    if "scaled_dot_product" in name and len(args) >= 3:
+        return _attention_flops(func, args, kwargs)
     sizes = [t.numel() for t in _flat_tensors((args, kwargs, out), [])]
     return max(sizes, default=0)
+
+
+def _attention_flops(func: Any, args: Any, kwargs: Any) -> int:
+    """FLOPs of an attention forward without a registered formula: two matmuls, causal-aware."""
+    q, k, v = args[0], args[1], args[2]
+    batch = q.numel() // (q.shape[-2] * q.shape[-1])
+    pairs = batch * q.shape[-2] * k.shape[-2]
+    full = 2 * pairs * q.shape[-1] + 2 * pairs * v.shape[-1]
+    return int(full * _causal_fraction(func, args, kwargs))
+
+
+def _causal_fraction(func: Any, args: Any, kwargs: Any) -> float:
+    """The share of an attention's score FLOPs that a causal mask leaves (1.0 when not causal).
+
+    torch's SDPA FLOP formulas count every query-key pair; with ``is_causal`` only the pairs
+    on or below the diagonal (aligned to the top-left, as SDPA does) are work.
+    """
+    schema = getattr(func, "_schema", None)
+    if schema is None or "scaled_dot_product" not in schema.name:
+        return 1.0
+    names = [a.name for a in schema.arguments]
+    if "is_causal" not in names:
+        return 1.0
+    pos = names.index("is_causal")
+    causal = kwargs.get("is_causal", args[pos] if pos < len(args) else False)
+    if not causal:
+        return 1.0
+    s_q, s_k = int(args[0].shape[-2]), int(args[1].shape[-2])
+    kept = sum(min(i + 1, s_k) for i in range(s_q)) if s_q <= 65536 else s_q * s_k / 2
+    return kept / float(s_q * s_k)
 
 
 class OpCounter(TorchDispatchMode):
