@@ -14,6 +14,7 @@ gets a kernel for its traced shapes.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 
 from agents.coders.offline import TemplateCoder
@@ -30,6 +31,9 @@ from tools.records import Language, Problem, Target
 SUPPORTED_DTYPES = frozenset({"float32", "float16", "bfloat16"})
 TEMPLATE = "triton.rowfused"
 _GENERIC: dict[str, tuple[RowProgram, list[RowProgram] | None] | ProblemError] = {}
+_SPLIT_GENERIC: dict[RowProgram, bool] = {}
+"""``False`` for a program whose ``split`` seeds could not be made shape-generic."""
+logger = logging.getLogger(__name__)
 
 
 def whole_split(shape: tuple[int, ...], min_row: int = 1024) -> int:
@@ -99,7 +103,14 @@ def _check_seeds(problem: Problem, program: RowProgram, others: list[RowProgram]
 
     target = load_target("h100")
     for params in rp.seeds(program, target):
-        _generic_text(problem, [program, *others], target, params, hip=False)
+        if params["variant"] != "split":
+            _generic_text(problem, [program, *others], target, params, hip=False)
+            continue
+        try:  # a split seed that cannot be generic is dropped, not the problem
+            _generic_text(problem, [program, *others], target, params, hip=False)
+        except ProblemError as e:
+            logger.info("split seeds dropped for %s: %s", problem.name, e)
+            _SPLIT_GENERIC[program] = False
 
 
 def generic_module(
@@ -165,12 +176,18 @@ class RowFusedCoder(TemplateCoder):
         return spec.dtype in SUPPORTED_DTYPES
 
     def space(self, spec: RowProgram, target: Target) -> Space:  # type: ignore[override]
-        """``single`` and ``looped`` configurations (see ``rowfused.params``)."""
+        """``single``, ``looped`` and ``split`` configurations (see ``rowfused.params``)."""
         return rp.space(spec, target)
 
     def seed_params(self, spec: RowProgram, target: Target) -> list[Params]:  # type: ignore[override]
-        """The expert configuration for the shape first, then alternatives."""
-        return rp.seeds(spec, target)
+        """The expert configuration for the shape first, then alternatives.
+
+        ``split`` seeds are left out when they could not be made shape-generic.
+        """
+        seeds = rp.seeds(spec, target)
+        if _SPLIT_GENERIC.get(spec, True):
+            return seeds
+        return [p for p in seeds if p["variant"] != "split"]
 
     def safer(self, params: Params, spec: RowProgram, target: Target) -> list[Params]:  # type: ignore[override]
         """One row a program, no persistent grid, then ever smaller looped chunks."""

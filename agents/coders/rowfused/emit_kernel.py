@@ -106,9 +106,14 @@ class KernelWriter:
         assert isinstance(op, Load)
         ptr = f"{self.p.operands[op.operand].name}_ptr"
         addr = f"{ptr} + {self.offset(op.terms)}" if op.terms else ptr
-        mask = ""
+        masks = []
         if op.shape in ("tile", "col") and not self.even_n:
-            mask = f", mask=col_mask, other={'0.0' if op.kind == 'f' else '0'}"
+            masks.append("col_mask")
+        if op.shape in ("tile", "row") and self.p.inner > 1 and not self.even_m:
+            masks.append("row_mask")  # inner rows are not clamped (see _tile_loop_head)
+        mask = ""
+        if masks:
+            mask = f", mask={' & '.join(masks)}, other={'0.0' if op.kind == 'f' else '0'}"
         cast = ".to(tl.float32)" if op.kind == "f" else ""
         return f"{op.var} = tl.load({addr}{mask}){cast}"
 
@@ -200,11 +205,8 @@ class KernelWriter:
         else:
             self.put(2, "o = tile // n_iblk")
             self.put(2, "i = (tile % n_iblk) * BLOCK_M + tl.arange(0, BLOCK_M)[:, None]")
-            if not self.even_m:
+            if not self.even_m:  # masked loads: a clamp would hide the contiguous inner run
                 self.put(2, "row_mask = i < INNER")
-                self.put(
-                    2, "i = tl.where(row_mask, i, 0)  # rows past the end read row 0, never stored"
-                )
             if lay.int64:
                 self.put(2, "o = o.to(tl.int64)")
             self.put(2, "rows = o * INNER + i")

@@ -19,6 +19,7 @@ import jinja2
 from agents.coders.reference import model_new_block
 from agents.coders.render import TEMPLATE_DIR
 from agents.coders.rowfused.emit_kernel import Layout, kernel_source
+from agents.coders.rowfused.emit_split import combine_kernel, launch_lines, main_kernel
 from agents.coders.rowfused.formulas import helpers_used
 from agents.coders.rowfused.ir import RowProgram, levels
 from agents.coders.space import Params, next_pow2
@@ -78,7 +79,7 @@ def _bytes_doc(program: RowProgram, layout: Layout) -> str:
     )
 
 
-def wrapper_source(program: RowProgram, layout: Layout, persistent: int) -> str:
+def wrapper_source(program: RowProgram, layout: Layout, persistent: int, waves: int = 4) -> str:
     """The Python wrapper ``_kv_rowfused(p0, p1, ...)`` that launches the kernel."""
     p = program
     names = [o.name for o in p.operands]
@@ -100,7 +101,6 @@ def wrapper_source(program: RowProgram, layout: Layout, persistent: int) -> str:
     dtype = f"_kv_result_dtype({', '.join(floats)})" if floats else "torch.float32"
     lines.append(f"    dtype = {dtype}")
     lines.append(f"    device = {names[0]}.device")
-    kernel_outs = []
     for k, out in enumerate(p.outputs):
         if out.kind == "whole":
             continue
@@ -108,11 +108,35 @@ def wrapper_source(program: RowProgram, layout: Layout, persistent: int) -> str:
         lines.append(
             f"    out{k} = torch.empty({tuple(out.shape)!r}, device=device, dtype={out_dtype})"
         )
-        kernel_outs.append(f"out{k}")
     if p.partials:
         lines.append(
             f"    part = torch.empty(({len(p.partials)}, {p.rows}), device=device, dtype=torch.float32)"
         )
+    if layout.variant == "split":
+        lines += launch_lines(p, layout.block_m, layout.block_n, waves)
+    else:
+        lines += _launch_lines(p, layout, persistent)
+    if p.partials:
+        combined = ", ".join(f"part[{k}].{_COMBINE[q.combine]}()" for k, q in enumerate(p.partials))
+        lines.append(f"    _kv_w = [{combined}]  # whole-tensor results from the row partials")
+    for k, out in enumerate(p.outputs):
+        if out.kind == "whole":
+            out_dtype = f"torch.{out.dtype}" if out.dtype else "dtype"
+            lines.append(f"    out{k} = ({out.expr}).to({out_dtype}).reshape({tuple(out.shape)!r})")
+    results = [f"out{k}" for k in range(len(p.outputs))]
+    if p.tuple_output:
+        lines.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+    else:
+        lines.append(f"    return {results[0]}")
+    return "\n".join(lines) + "\n"
+
+
+def _launch_lines(program: RowProgram, layout: Layout, persistent: int) -> list[str]:
+    """Wrapper lines launching the one kernel of ``single``/``looped``."""
+    p = program
+    names = [o.name for o in p.operands]
+    kernel_outs = [f"out{k}" for k, o in enumerate(p.outputs) if o.kind != "whole"]
+    lines: list[str] = []
     tiles = (
         f"triton.cdiv({p.rows}, {layout.block_m})"
         if p.inner == 1
@@ -130,19 +154,7 @@ def wrapper_source(program: RowProgram, layout: Layout, persistent: int) -> str:
     lines.append(f"        BLOCK_M={layout.block_m}, BLOCK_N={block_n},")
     lines.append("        **_KV_LAUNCH,")
     lines.append("    )")
-    if p.partials:
-        combined = ", ".join(f"part[{k}].{_COMBINE[q.combine]}()" for k, q in enumerate(p.partials))
-        lines.append(f"    _kv_w = [{combined}]  # whole-tensor results from the row partials")
-    for k, out in enumerate(p.outputs):
-        if out.kind == "whole":
-            out_dtype = f"torch.{out.dtype}" if out.dtype else "dtype"
-            lines.append(f"    out{k} = ({out.expr}).to({out_dtype}).reshape({tuple(out.shape)!r})")
-    results = [f"out{k}" for k in range(len(p.outputs))]
-    if p.tuple_output:
-        lines.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
-    else:
-        lines.append(f"    return {results[0]}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def forward_source(program: RowProgram) -> str:
@@ -162,7 +174,11 @@ def module_source(
 ) -> str:
     """The complete ``ModelNew`` module for one configuration (``int64``: see ``layout_of``)."""
     layout = layout_of(program, params, int64)
-    kernel = kernel_source(program, layout)
+    if layout.variant == "split":
+        kernel = main_kernel(program, layout.block_m, layout.block_n, layout.stages)
+        kernel += "\n\n" + combine_kernel(program)
+    else:
+        kernel = kernel_source(program, layout)
     launch: dict[str, Any] = {
         k: params[k] for k in LAUNCH_KEYS if k in params and (hip or k != "waves_per_eu")
     }
@@ -177,7 +193,9 @@ def module_source(
         "launch": repr(launch),
         "helpers": helpers_used(kernel),
         "kernel": kernel.rstrip(),
-        "wrapper": wrapper_source(program, layout, int(params.get("persistent", 0))).rstrip(),
+        "wrapper": wrapper_source(
+            program, layout, int(params.get("persistent", 0)), int(params.get("waves", 4))
+        ).rstrip(),
         "model_block": model_new_block(problem.source, forward_source(program)),
     }
     text = _environment().get_template("rowfused.py.j2").render(**variables)

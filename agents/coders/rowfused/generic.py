@@ -29,6 +29,7 @@ from tools.records import Problem
 logger = logging.getLogger(__name__)
 
 KERNEL = "_kv_rowfused_kernel"
+COMBINE = "_kv_rowfused_combine"
 WRAPPER = "_kv_rowfused"
 RULES: tuple[Callable[[int, int], int], ...] = (
     lambda d, i: d // 2 + 3,
@@ -207,7 +208,9 @@ def generalise(
         values = tuple(float(t.string) for t in toks)
         where = owner[first.start[0]]
         expr = None
-        if where == KERNEL:
+        if where == COMBINE:  # the split variant's second kernel: its own arguments only
+            found = _match(values, kernel_atoms, is_float, pow2=False)
+        elif where == KERNEL:
             found = _match(values, kernel_atoms, is_float, pow2=False)
             if found is None:  # a size the kernel does not have: pass it as an argument
                 found = _match(values, wrapper_atoms, is_float, pow2=False)

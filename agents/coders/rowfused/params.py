@@ -7,16 +7,28 @@ Registers bound the tile: about ``REG_ELEMENTS`` fp32 values a thread over the l
 Seeds follow what an expert writes for the shape: a single tile up to ``SEED_SINGLE_MAX``
 columns with ~16 elements a thread, enough rows a program that short rows fill a tile of
 ``TILE_TARGET`` elements without starving the grid, long rows in 4096-column chunks.
+
+``split`` (programs whose reductions read a row once and merge, see ``emit_split``) cuts
+each row into column ranges: the seeds start with it when there are too few tiles of rows
+to keep every SM busy (argmax over a vocabulary, a whole-vector norm, a column reduction).
+Long rows whose looped kernel needs more than one pass (a full output after a reduction: the
+row is read again) start with what reads each row from HBM once: a whole row in registers
+with 16 or 32 warps up to ``SINGLE_MAX`` columns, else a persistent grid with few enough rows
+in flight that the second pass finds the row in L2 (``L2_SHARE`` of the cache).
 """
 
 from __future__ import annotations
 
-from agents.coders.rowfused.ir import RowProgram
+import math
+
+from agents.coders.rowfused.emit_split import split_ok
+from agents.coders.rowfused.ir import RowProgram, levels
 from agents.coders.space import Params, Space, next_pow2
 from agents.coders.triton_spaces import is_hip, warp_size
 from tools.records import Target
 
-WARPS = (1, 2, 4, 8, 16)
+WARPS = (1, 2, 4, 8, 16, 32)
+"""32 warps (1024 threads) only where the warp is 32 lanes wide (one workgroup's limit)."""
 PERSISTENT = (0, 1, 2, 4, 8)
 ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 CHUNKS = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
@@ -30,6 +42,14 @@ TILE_TARGET = 4096
 """Elements a program's tile aims for when rows are short."""
 PER_THREAD = 16
 """Elements a thread handles in the expert seed (four 128-bit loads of fp32)."""
+SPLIT_WAVES = (4, 8, 16)
+"""Programs an SM the ``split`` variant aims for (ranges a row = that times SMs / rows)."""
+SPLIT_ROWS = 4
+"""The seeds split rows when there are fewer than this many rows an SM."""
+L2_SHARE = 0.5
+"""Share of the L2 cache the rows in flight may fill when a second pass must hit L2."""
+MAX_THREADS = 1024
+"""Threads of one program (CUDA block / HIP workgroup limit)."""
 
 
 def _live(program: RowProgram) -> int:
@@ -64,10 +84,18 @@ def space(program: RowProgram, target: Target) -> Space:
     if np2 <= SINGLE_MAX:
         variants["single"] = {"BLOCK_M": ROWS, **common}
     variants["looped"] = {"BLOCK_M": ROWS[:7], "BLOCK_N": CHUNKS, **common}
+    if split_ok(program):
+        variants["split"] = {
+            "BLOCK_M": ROWS[:7],
+            "BLOCK_N": CHUNKS,
+            **common,
+            "persistent": (0,),
+            "waves": SPLIT_WAVES,
+        }
 
     def check(p: Params) -> bool:
         block_n = np2 if p["variant"] == "single" else p["BLOCK_N"]
-        if p["variant"] == "looped" and block_n > max(CHUNKS[0], np2):
+        if p["variant"] != "single" and block_n > max(CHUNKS[0], np2):
             return False
         if p["BLOCK_M"] > max(1, span):
             return False
@@ -75,7 +103,9 @@ def space(program: RowProgram, target: Target) -> Space:
         per_thread = elements / (p["num_warps"] * ws)
         if p["num_warps"] > 1 and per_thread < 1:
             return False
-        pipelined = p["variant"] == "looped" or p["persistent"] > 0
+        if p["num_warps"] * ws > MAX_THREADS:
+            return False
+        pipelined = p["variant"] != "single" or p["persistent"] > 0
         staged = (p["num_stages"] - 1) * elements * program.elem_bytes * loads if pipelined else 0
         return per_thread * live <= REG_ELEMENTS and staged <= smem // 2
 
@@ -100,7 +130,7 @@ def _fit(p: Params, sp: Space) -> Params:
             p["num_warps"] *= 2
         elif p["BLOCK_M"] > 1:
             p["BLOCK_M"] //= 2
-        elif p["variant"] == "looped" and p["BLOCK_N"] > CHUNKS[0]:
+        elif p["variant"] != "single" and p["BLOCK_N"] > CHUNKS[0]:
             p["BLOCK_N"] //= 2
         else:
             break
@@ -172,11 +202,61 @@ def seeds(program: RowProgram, target: Target) -> list[Params]:
         }
         persistent = {**base, "persistent": 2, **_amd(target, 2)}
         candidates = [base, wide, persistent]
+        if looped_passes(program) > 1 and program.inner == 1:
+            candidates = _reread_seeds(program, target, sp, base) + [base, wide]
+        elif (
+            "split" in sp.variants and _tiles(program, block_m) < SPLIT_ROWS * target.compute_units
+        ):
+            split = {**base, "variant": "split", "waves": 8}
+            deep = {**split, "waves": 16, "num_stages": 2}
+            candidates = [split, deep, base, wide]
     for c in candidates:
         fitted = _fit(c, sp)
         if sp.is_legal(fitted) and fitted not in out:
             out.append(fitted)
     return out[:4]
+
+
+def looped_passes(program: RowProgram) -> int:
+    """Times the ``looped`` variant reads a row: one pass per reduction level, one more to store."""
+    lv = levels(program)
+    passes = max((lv[r.outs[0]] for r in program.reductions()), default=0)
+    return max(1, passes + any(o.kind == "full" for o in program.outputs))
+
+
+def _reread_seeds(program: RowProgram, target: Target, sp: Space, base: Params) -> list[Params]:
+    """Long rows read more than once: keep every row's bytes on chip between the passes.
+
+    A whole row in registers (16 warps, then 32 where a program may have 1024 threads) reads
+    it from HBM once; a persistent looped grid with at most ``L2_SHARE`` of the L2 in flight
+    (one row a program) re-reads it from L2.
+    """
+    ws = warp_size(target)
+    np2 = next_pow2(program.n_len)
+    out: list[Params] = []
+    if "single" in sp.variants:
+        single = {"variant": "single", "BLOCK_M": 1, "num_stages": 1, "persistent": 0}
+        for warps in (16, 32):
+            p = {**single, "num_warps": warps, **_amd(target)}
+            if sp.is_legal(p):
+                out.append(p)
+    streamed = sum(1 for o in program.operands if math.prod(o.shape) >= program.total)
+    row_bytes = program.n_len * program.elem_bytes * max(1, streamed)
+    budget = target.l2_cache_mib * 2**20 * L2_SHARE
+    per_cu = int(budget // max(1, row_bytes * target.compute_units))
+    if per_cu >= 1:
+        chunk = min(8192, np2)
+        out.append(
+            {
+                **base,
+                "BLOCK_N": chunk,
+                "num_warps": _warps(chunk, ws),
+                "num_stages": 2,
+                "persistent": min(per_cu, 2),
+                **_amd(target, 1),
+            }
+        )
+    return out
 
 
 def safer(params: Params, program: RowProgram, target: Target) -> list[Params]:
