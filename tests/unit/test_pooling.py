@@ -157,7 +157,7 @@ def test_seeds_are_legal_and_diverse(expr: str, shape: str, dtype: str) -> None:
     if spec.rows * spec.cols >= 1 << 20:  # big outputs: at least 2 seeds, tiles of >= 256
         assert len(large) >= 2
         col_key = "BLOCK_C" if spec.kind == "global_avg" else "BLOCK_W"
-        assert all(p["BLOCK_R"] * p[col_key] >= 256 for p in large)
+        assert all(p.get("BLOCK_R", p.get("BLOCK_P", 0)) * p[col_key] >= 256 for p in large)
 
 
 def test_rendered_module_is_self_contained() -> None:

@@ -1,8 +1,11 @@
 """The offline pooling generator: max/average pooling and global average pooling in Triton.
 
-A reference computing ``F.max_pool1d/2d``, ``F.avg_pool1d/2d`` (or their ``nn`` modules) or
-``adaptive_avg_pool{1,2}d(x, 1)`` is recognised from its ATen graph (see ``recognize``)
-and written as one Triton kernel, one program per output tile (``templates/pool.py.j2``).
+A reference computing ``F.max_pool1d/2d/3d``, ``F.avg_pool1d/2d/3d`` (3-D with a depth window
+of 1; or their ``nn`` modules) or ``adaptive_avg_pool{1,2}d(x, 1)`` is recognised from its
+ATen graph (see ``recognize``) and written as one Triton kernel (``templates/pool.py.j2``):
+``pair`` (column stride 2, 2- or 3-wide windows: contiguous row loads split into even/odd
+columns, strips of output rows carrying the shared input row), ``window`` (any window, one
+program per output tile) or ``global`` (mean over the trailing dims).
 """
 
 from __future__ import annotations

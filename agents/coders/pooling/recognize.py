@@ -1,4 +1,4 @@
-"""Recognising max/average pooling (1-D, 2-D) and global average pooling in a traced reference.
+"""Recognising max/average pooling (1-D, 2-D, depth-1 3-D) and global average pooling in a trace.
 
 After ``make_fx`` with the core decompositions, ``F.max_pool1d/2d``, ``nn.MaxPool2d``,
 ``F.avg_pool1d/2d``, ``nn.AvgPool2d`` and ``adaptive_avg_pool{1,2}d(x, 1)`` become one of
@@ -23,6 +23,8 @@ DTYPES = ("float32", "float16", "bfloat16")
 _COPIES = frozenset({aten.clone.default, aten.alias.default})
 _MAX = frozenset({aten.max_pool2d_with_indices.default, aten.max_pool2d.default})
 _MAX_1D = frozenset({aten.max_pool1d_with_indices.default, aten.max_pool1d.default})
+_MAX_3D = frozenset({aten.max_pool3d_with_indices.default, aten.max_pool3d.default})
+_AVG = frozenset({aten.avg_pool1d.default, aten.avg_pool2d.default, aten.avg_pool3d.default})
 _ADAPTIVE = {
     aten._adaptive_avg_pool2d.default: 2,
     aten.adaptive_avg_pool2d.default: 2,
@@ -94,14 +96,28 @@ def _pair(value: Any) -> tuple[int, int]:
     return (items[0], items[0]) if len(items) == 1 else (items[0], items[1])
 
 
+def _depth_and_pair(value: Any) -> tuple[int, tuple[int, int]]:
+    """A 3-D pooling argument as (depth, (height, width))."""
+    if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
+        raise ProblemError("A pooling op has no kernel size.")
+    if isinstance(value, int):
+        return value, (value, value)
+    items = [int(v) for v in value]
+    return (items[0], (items[0], items[0])) if len(items) == 1 else (items[0], (items[1], items[2]))
+
+
 def _arg(node: fx.Node, index: int, name: str, default: Any) -> Any:
     if len(node.args) > index:
         return node.args[index]
     return node.kwargs.get(name, default)
 
 
-def _window(node: fx.Node, is_max: bool, one_d: bool) -> dict[str, Any]:
-    """Kernel, stride, padding, dilation and avg options of a windowed pooling node."""
+def _window(node: fx.Node, is_max: bool, one_d: bool, three_d: bool = False) -> dict[str, Any]:
+    """Kernel, stride, padding, dilation and avg options of a windowed pooling node.
+
+    A 3-D window must have depth 1 (kernel 1, stride 1, padding 0, dilation 1): it is then
+    2-D pooling of every (batch, channel, frame) plane.
+    """
     kernel = _arg(node, 1, "kernel_size", None)
     stride = _arg(node, 2, "stride", None)
     padding = _arg(node, 3, "padding", 0)
@@ -117,6 +133,15 @@ def _window(node: fx.Node, is_max: bool, one_d: bool) -> dict[str, Any]:
         }
     if ceil:
         raise ProblemError("Pooling with ceil_mode=True is not supported; only ceil_mode=False is.")
+    if three_d:
+        depth, kernel = _depth_and_pair(kernel)
+        d_stride, stride = (depth, kernel) if stride in (None, []) else _depth_and_pair(stride)
+        d_pad, padding = _depth_and_pair(padding)
+        d_dil, dilation = _depth_and_pair(dilation)
+        if (depth, d_stride, d_pad, d_dil) != (1, 1, 0, 1):
+            raise ProblemError(
+                "3-D pooling is supported only with a depth window of 1 (stride 1, no padding)."
+            )
     k = _pair(kernel)
     found: dict[str, Any] = {
         "kernel": k,
@@ -245,15 +270,17 @@ def recognise_pool(
             dims=reduce_dims,
             **common,
         )
-    if target not in (*_MAX, *_MAX_1D, aten.avg_pool2d.default, aten.avg_pool1d.default):
+    if target not in (*_MAX, *_MAX_1D, *_MAX_3D, *_AVG):
         raise ProblemError(
-            f"{op_name(pool)} is not a supported pooling op (max/avg pool 1-D/2-D, global average)."
+            f"{op_name(pool)} is not a supported pooling op (max/avg pool 1-D/2-D/3-D,"
+            " global average)."
         )
     one_d = target in _MAX_1D or target is aten.avg_pool1d.default
-    if len(in_shape) < (2 if one_d else 3):
+    three_d = target in _MAX_3D or target is aten.avg_pool3d.default
+    if len(in_shape) < (2 if one_d else 4 if three_d else 3):
         raise ProblemError(f"{op_name(pool)} input {list(in_shape)} has too few dims.")
-    is_max = target in _MAX or target in _MAX_1D
-    window = _window(pool, is_max, one_d)
+    is_max = target in _MAX or target in _MAX_1D or target in _MAX_3D
+    window = _window(pool, is_max, one_d, three_d)
     if one_d:  # pool (..., L) as (..., 1, L)
         in_shape = in_shape[:-1] + (1, in_shape[-1])
         out_shape = out_shape[:-1] + (1, out_shape[-1])
