@@ -34,6 +34,7 @@ from kevolve.bench_suite import Suite, SuiteEntry, prepare_file, resolve_suite, 
 from kevolve.runstore import RunStore, atomic_write
 from kevolve.settings import Settings
 from tools.ceilings import Ceilings, ceilings_for
+from tools.evaluator.devlock import DeviceLock
 from tools.errors import ConfigError, KevolveError, ProblemError
 from tools.hardware import load_target
 from tools.records import Candidate, EvalResult
@@ -211,7 +212,9 @@ def run_bench(config: BenchConfig, settings: Settings, say: Progress | None = No
     else:
         doc = _fresh_doc(config, suite, target.name)
     say(f"measuring the ceilings of {target.display_name} ...")
-    doc.ceilings = ceilings_for(target)
+    # exclusive, like a timing: benches sharing this data dir must not disturb the measurement
+    with DeviceLock(str(settings.data_dir / "timing.lock")).exclusive():
+        doc.ceilings = ceilings_for(target)
     doc.sessions.append({
         "started_at": _now(), "command": config.command, "only": config.only,
         "device": doc.ceilings.device, "measured": doc.ceilings.measured,
@@ -393,7 +396,8 @@ def merge_into(out_dir: Path, others: list[Path]) -> BenchDoc:
 
     Several benches of one suite can run side by side on one machine (separate ``--out``
     folders, one data dir, so their timings share the device lock); this joins their rows.
-    A problem present in both keeps the row finished last; sessions are concatenated.
+    A problem present in both keeps the row finished last; sessions are concatenated; the
+    ceilings kept are those with the highest copy bandwidth measured.
 
     Raises:
         ConfigError: A folder without ``bench.json``, or benches of another suite, target,
@@ -417,9 +421,11 @@ def merge_into(out_dir: Path, others: list[Path]) -> BenchDoc:
             mine = doc.problems.get(name)
             if mine is None or (row.measured_at or "") >= (mine.measured_at or ""):
                 doc.problems[name] = row
-        doc.sessions.extend(other.sessions)
-        if other.ceilings is not None and other.updated_at >= doc.updated_at:
-            doc.ceilings = other.ceilings
+        doc.sessions.extend(x for x in other.sessions if x not in doc.sessions)
+        if other.ceilings is not None and (
+            doc.ceilings is None or other.ceilings.copy_gbps > doc.ceilings.copy_gbps
+        ):
+            doc.ceilings = other.ceilings  # the highest measured: fractions are not flattered
     doc.problems = {k: with_fraction(r, doc.ceilings) for k, r in sorted(doc.problems.items())}
     write_doc(doc, out_dir)
     return doc

@@ -86,6 +86,36 @@ def _table(doc: Any) -> Table:
     return table
 
 
+def markdown_table(doc: Any) -> str:
+    """The per-problem table as Markdown (the README's form): ms, speedups, ceiling fraction."""
+    lines = [
+        "| problem | eager ms | compile ms | ours ms | vs eager | vs compile "
+        "| achieved, of ceiling |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in doc.problems.values():
+        if row.status == "failed" or not row.correct:
+            lines.append(f"| {row.name} | | | not correct: {row.error[:60]} | | | |")
+            continue
+        ours = (
+            "reference kept"
+            if row.is_reference
+            else f"{_fmt(row.ours_ms, '{:.3f}')} ({row.language})"
+        )
+        achieved = (
+            _fmt(row.achieved_tflops, "{:.1f} TFLOP/s")
+            if row.kind == "compute"
+            else _fmt(row.achieved_gbps, "{:.0f} GB/s")
+        )
+        lines.append(
+            f"| {row.name} | {_fmt(row.eager_ms, '{:.3f}')} | {_fmt(row.compile_ms, '{:.3f}')} "
+            f"| {ours} | {_fmt(row.speedup_vs_eager, '{:.2f}x')} "
+            f"| {_fmt(row.speedup_vs_compile, '{:.2f}x')} "
+            f"| {achieved}, {_fmt(row.fraction_of_ceiling, '{:.0%}')} |"
+        )
+    return "\n".join(lines)
+
+
 def _summary_table(summary: dict[str, Any]) -> Table:
     table = Table(title="summary")
     table.add_column("metric")
@@ -199,6 +229,9 @@ def bench(
         typer.Option("--record", help="Also write the result with provenance into evals/results/."),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print bench.json on stdout.")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the table as Markdown on stdout.")
+    ] = False,
 ) -> None:
     """Optimize every problem of SUITE and report correctness, speedups and ceiling fractions."""
     from kevolve.bench import BenchConfig, run_bench
@@ -251,6 +284,9 @@ def bench(
         err.print(f"recorded {path}")
     if json_out:
         print_json(doc.model_dump(mode="json"))
+        return
+    if markdown:
+        print(markdown_table(doc))
         return
     out.print(_table(doc))
     out.print(_summary_table(doc.summary))

@@ -202,3 +202,49 @@ def test_doctor_says_when_ncu_is_missing(monkeypatch):
 
     monkeypatch.setattr(ncu, "find_ncu", lambda: None)
     assert doctor._ncu().startswith("not found: --profile ncu adds a note")
+
+
+def test_isolated_worker_cannot_read_other_processes_environment(tmp_path):
+    import pytest
+
+    from tools.evaluator.sandbox import pid_isolated
+
+    if not pid_isolated():
+        pytest.skip("no PID namespace on this machine")
+    import subprocess
+
+    # a process of this user whose environment holds a secret (as the orchestrator's may)
+    holder = subprocess.Popen(
+        ["sleep", "60"], env={"PATH": "/usr/bin:/bin", "KV_CANARY_SECRET": "canary-6d1f"}
+    )
+    code = (
+        "import glob\n"
+        "seen = 0\n"
+        "for path in glob.glob('/proc/[0-9]*/environ'):\n"
+        "    try:\n"
+        "        seen += b'canary-6d1f' in open(path, 'rb').read()\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('leaked' if seen else 'hidden', len(glob.glob('/proc/[0-9]*')))\n"
+    )
+    env = child_env(home=tmp_path, cache_dir=tmp_path, interpret=False)
+    outcomes = {}
+    try:
+        for isolate in (False, True):
+            run = run_sandboxed(
+                [sys.executable, "-c", code],
+                cwd=tmp_path,
+                env=env,
+                timeout_s=30,
+                stdout_path=tmp_path / f"out{isolate}",
+                stderr_path=tmp_path / f"err{isolate}",
+                isolate_network=isolate,
+            )
+            assert run.returncode == 0, run.stderr_tail
+            outcomes[isolate] = (tmp_path / f"out{isolate}").read_text().split()
+        assert holder.poll() is None
+    finally:
+        holder.kill()
+        holder.wait()
+    assert outcomes[False][0] == "leaked", "the canary must be readable without isolation"
+    assert outcomes[True][0] == "hidden" and int(outcomes[True][1]) <= 3, outcomes

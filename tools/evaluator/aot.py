@@ -17,7 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tools.evaluator.sandbox import REPO_ROOT, cap_address_space, child_env, run_sandboxed
+from tools.evaluator.sandbox import (
+    REPO_ROOT,
+    cap_address_space,
+    cap_files,
+    child_env,
+    run_sandboxed,
+)
 from tools.records.target import Target
 
 AOT_REQUEST = "aot_request.json"
@@ -123,6 +129,7 @@ def _find_jit(module: Any, qualname: str) -> Any:
 
 
 def _main(request_path: str) -> int:
+    cap_files()
     token = sys.stdin.readline().strip()
     from tools.compilers import triton_aot
     from tools.evaluator.loader import load_module

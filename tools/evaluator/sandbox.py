@@ -42,15 +42,24 @@ FILE_SIZE_LIMIT_BYTES = 4 << 30
 """Largest file a sandboxed process may write (stops a candidate filling the disk)."""
 
 
+_PID_NS = ("--pid", "--fork", "--kill-child", "--mount-proc")
 NETWORK_WRAPPERS: tuple[tuple[str, ...], ...] = (
+    ("unshare", "--net", *_PID_NS),
+    ("unshare", "--net", *_PID_NS, "--map-root-user"),
+    ("bwrap", "--unshare-net", "--unshare-pid", "--die-with-parent", "--dev-bind", "/", "/",
+     "--proc", "/proc"),
     ("unshare", "--net"),
     ("unshare", "--net", "--map-root-user"),
     ("bwrap", "--unshare-net", "--die-with-parent", "--dev-bind", "/", "/"),
-)
+)  # fmt: skip
 """Command prefixes that run a command in a new, empty network namespace (only a loopback
-that is down), tried in order: ``unshare -n`` works for root, ``--map-root-user`` for an
-unprivileged user where user namespaces are enabled, bubblewrap where it is installed.
-Rationale: a candidate must not reach the network (exfiltrate, fetch answers, call an API)."""
+that is down), tried in order. The first three also give it a new PID namespace with its own
+``/proc``: ``unshare`` works for root, ``--map-root-user`` for an unprivileged user where user
+namespaces are enabled, bubblewrap where it is installed; the last three isolate the network
+alone, for machines that allow no PID namespace.
+Rationale: a candidate must not reach the network (exfiltrate, fetch answers, call an API),
+and must not read other processes of the same user: ``/proc/<pid>/environ`` of the
+orchestrator or of the user's shell holds API keys, and Landlock does not cover ``/proc``."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,6 +89,22 @@ def network_wrapper() -> tuple[str, ...]:
             done.stderr.decode(errors="replace").strip(),
         )
     return ()
+
+
+def pid_isolated() -> bool:
+    """True when ``network_wrapper()`` also gives the worker a PID namespace of its own."""
+    wrapper = network_wrapper()
+    return "--pid" in wrapper or "--unshare-pid" in wrapper
+
+
+def cap_files() -> None:
+    """Forbid core files and files over ``FILE_SIZE_LIMIT_BYTES`` in this process and its children.
+
+    The worker calls it first thing: ``run_sandboxed`` sets the same limits on the process it
+    starts, but a wrapper that forks (a PID namespace) may fork before they land.
+    """
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT_BYTES, FILE_SIZE_LIMIT_BYTES))
 
 
 def protections() -> dict[str, str]:
@@ -112,7 +137,13 @@ def protections() -> dict[str, str]:
         "result token": "active: a random token sent on stdin must come back in result.json, "
         "so a forged result file is not believed",
         "network isolation": f"active: the worker runs under `{' '.join(wrapper)}` "
-        "(new network namespace, no interfaces up)"
+        "(new network namespace, no interfaces up"
+        + (
+            "; new PID namespace with its own /proc: no other process, and no other "
+            "process's environment, is visible)"
+            if pid_isolated()
+            else "; no PID namespace here: other processes of this user stay visible in /proc)"
+        )
         if wrapper
         else "not available: neither `unshare -n`, `unshare --net --map-root-user` nor "
         "`bwrap --unshare-net` works here; candidates keep the host network (the static "
@@ -304,7 +335,8 @@ def run_sandboxed(
     """
     use_prlimit = hasattr(resource, "prlimit")
     if isolate_network:
-        argv = [*network_wrapper(), *argv]  # unshare and bwrap exec argv: same pid, same group
+        # unshare/bwrap exec argv (or, with a PID namespace, fork it): same process group
+        argv = [*network_wrapper(), *argv]
     start = time.monotonic()
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         proc = subprocess.Popen(

@@ -36,7 +36,7 @@ from tools.evaluator.loader import (
     load_module,
     tensors_in,
 )
-from tools.evaluator.sandbox import cap_address_space, trim
+from tools.evaluator.sandbox import cap_address_space, cap_files, trim
 from tools.evaluator.static_checks import check_source
 from tools.records.eval_result import EvalResult, Stage
 
@@ -410,6 +410,7 @@ class Worker:
 
 def main(argv: list[str]) -> int:
     """Entry point: read the token from stdin, run, write the result, ``os._exit(0)``."""
+    cap_files()
     token = sys.stdin.readline().strip()
     faulthandler.enable()  # a segfault prints the Python stack to stderr (kept as the error)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
