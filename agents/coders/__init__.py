@@ -37,11 +37,12 @@ def offline_coders() -> list[Coder]:
     from agents.coders.gemm import GemmCoder
     from agents.coders.pooling import PoolingCoder
     from agents.coders.rowfused import RowFusedCoder
-    from agents.coders.scans import GatherCoder, ScanCoder
+    from agents.coders.scans import ColumnReduceCoder, GatherCoder, ScanCoder
 
     return [
         TritonOfflineCoder(),
         GemmCoder(),
+        ColumnReduceCoder(),
         RowFusedCoder(),
         AttentionCoder(),
         ScanCoder(),

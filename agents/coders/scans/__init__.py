@@ -4,24 +4,32 @@ Public API:
 
 - :class:`ScanCoder` (template ``triton.scan``): cumsum/cumprod along any dim, reverse,
   exclusive and masked scans, with elementwise prologue/epilogue fused;
+- :class:`ColumnReduceCoder` (template ``triton.colreduce``): sum/mean/amax/amin/prod and
+  max/min values over a strided (non-innermost) run of dims, split into chunks with a
+  deterministic second stage when the outputs are too few to fill the chip;
 - :class:`GatherCoder` (template ``triton.gather``): embedding-bag sums/means, fixed-size
   gathers reduced over the bag dim, and per-segment sums/means of jagged rows;
-- :func:`analyze_scan` / :func:`analyze_gather`: the recognisers (``ProblemError`` with one
+- :func:`analyze_scan` / :func:`analyze_gather` / :func:`analyze_colreduce`: the recognisers (``ProblemError`` with one
   sentence when a reference is not theirs);
 - :func:`trace_aten`: the shared meta-device ATen tracer.
 """
 
 from agents.coders.scans.aten import AtenTrace, trace_aten
 from agents.coders.scans.coders import GatherCoder, ScanCoder
+from agents.coders.scans.colreduce_coder import ColumnReduceCoder
+from agents.coders.scans.colreduce_spec import ColReduceSpec, analyze_colreduce
 from agents.coders.scans.gather_spec import GatherSpec, analyze_gather
 from agents.coders.scans.scan_spec import ScanSpec, analyze_scan
 
 __all__ = [
     "AtenTrace",
+    "ColReduceSpec",
+    "ColumnReduceCoder",
     "GatherCoder",
     "GatherSpec",
     "ScanCoder",
     "ScanSpec",
+    "analyze_colreduce",
     "analyze_gather",
     "analyze_scan",
     "trace_aten",

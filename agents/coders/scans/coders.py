@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from tools.records import Language, Problem, Target
 
 SUPPORTED_DTYPES = frozenset({"float32", "float16", "bfloat16"})
 LAUNCH_KEYS = ("num_warps", "num_stages", "waves_per_eu")
+_LOAD_LINE = re.compile(r"t\d+ = tl\.load\(")
+"""A body line that only loads an operand tile (it depends on the indices alone: hoistable)."""
 
 
 @lru_cache(maxsize=1)
@@ -71,6 +74,23 @@ def _common(problem: Problem, target: Target, params: Params, template: str, tit
     }
 
 
+def _split_load(line: str) -> dict[str, str]:
+    """``tN = tl.load(...)<cast>`` as its variable, the raw load, and the cast applied on use.
+
+    A prefetched tile stays raw in the loop (``nN``); the cast (fp16 -> fp32, or ``!= 0``
+    for a bool mask) is applied when it becomes the current tile, after the current tile is
+    scanned and stored, so nothing waits on the prefetch early.
+    """
+    var, load = line.split(" = ", 1)
+    suffix = next((c for c in (".to(tl.float32)", " != 0") if load.endswith(c)), "")
+    return {
+        "var": var,
+        "next": "n" + var[1:],
+        "load": load[: len(load) - len(suffix)],
+        "cast": suffix,
+    }
+
+
 def _forward(args: tuple[str, ...], wrapper: str, exprs: list[str]) -> str:
     return f"def forward(self, {', '.join(args)}):\n    return {wrapper}({', '.join(exprs)})\n"
 
@@ -105,7 +125,8 @@ class ScanCoder(TemplateCoder):
         return spec.dtype in SUPPORTED_DTYPES
 
     def space(self, spec: Any, target: Target) -> Space:
-        """``single``/``looped`` for last-dim scans, ``tiled`` for strided ones."""
+        """``single``/``looped`` for last-dim scans; ``tiled`` (a carried loop, optionally
+        prefetching) and ``chained`` (chunks joined in one pass) for strided ones."""
         return scan_space(spec, target)
 
     def seed_params(self, spec: Any, target: Target) -> list[Params]:
@@ -120,8 +141,19 @@ class ScanCoder(TemplateCoder):
         """The ``ModelNew`` module for one configuration."""
         operands = list(spec.operands)
         forward = _forward(spec.forward_args, "_kv_scan", [o.expr for o in operands])
+        extra: dict[str, Any] = {}
+        if params["variant"] == "chained":
+            at = next(i for i, line in enumerate(spec.body) if "(scan_p, axis=" in line)
+            combine = "+" if spec.op == "cumsum" else "*"
+            lhs = spec.body[at].split(" = ", 1)[0]
+            extra = {
+                "pre": list(spec.body[:at]),
+                "post": [f"{lhs} = local {combine} carry", *spec.body[at + 1 :]],
+                "combine": combine,
+            }
         return render_template(
-            "scan.py.j2",
+            "scan_chained.py.j2" if params["variant"] == "chained" else "scan.py.j2",
+            **extra,
             **_common(problem, target, params, "triton.scan", f"Fused {spec.op} kernel"),
             model_block=model_new_block(problem.source, forward),
             operands=operands,
@@ -133,9 +165,13 @@ class ScanCoder(TemplateCoder):
             axis=1 if spec.layout == "rows" else 0,
             identity="0.0" if spec.op == "cumsum" else "1.0",
             body=list(spec.body),
+            prefetch=bool(params.get("PREFETCH", 0)) and spec.layout == "cols",
+            loads=[_split_load(line) for line in spec.body if _LOAD_LINE.match(line)],
+            rest=[line for line in spec.body if not _LOAD_LINE.match(line)],
             result=spec.result,
             store_index=spec.store_index,
             reverse_lanes=spec.reverse_lanes,
+            carry_of=spec.carry_of,
             shape=repr(tuple(spec.shape)),
             rank=len(spec.shape),
             dim=spec.dim,

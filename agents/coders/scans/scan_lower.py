@@ -237,10 +237,14 @@ class ScanLowering:
         if any(d != self.dim and shape[d] != 1 for d in dims) or self.dim not in dims:
             raise ProblemError("flip along a dim other than the scan dim is not fused.")
         n = self.length(x)
-        if n != self.shape[self.dim]:
-            self.structural = True
         self.ops.append("flip")
-        return self.value(x, idx.flip(None if n == self.shape[self.dim] else n))
+        if n == self.shape[self.dim]:
+            return self.value(x, idx.flip(None))
+        k = self.tracks(x)
+        if k is not None:  # length n_l + k at every size: mirror about n_l + k - 1
+            return self.value(x, idx.flip(None).shift(k))
+        self.structural = True
+        return self.value(x, idx.flip(n))
 
     def _slice(self, node: torch.fx.Node, idx: Affine) -> Val:
         x, d = node.args[0], self._dim(node, node.args[1])
@@ -255,7 +259,9 @@ class ScanLowering:
             if start != 0 or end != n:
                 raise ProblemError("Slicing a dim other than the scan dim is not fused.")
             return self.value(x, idx)
-        self.structural = True
+        raw = node.args[2] if len(node.args) > 2 and node.args[2] is not None else 0
+        if int(raw) < 0:  # a start counted from the end moves with the length
+            self.structural = True
         self.ops.append("slice")
         return self.value(x, idx.shift(start))
 
@@ -270,7 +276,6 @@ class ScanLowering:
                 lo = pad[2 * k]
             elif pad[2 * k] or pad[2 * k + 1]:
                 raise ProblemError("Padding a dim other than the scan dim is not fused.")
-        self.structural = True
         self.ops.append("pad")
         return self._window([(lo, self.length(x), x)], idx, pw.constant(fill))
 
@@ -279,12 +284,13 @@ class ScanLowering:
         if d != self.dim:
             raise ProblemError("torch.cat along a dim other than the scan dim is not fused.")
         windows, offset = [], 0
-        for piece in pieces:
+        for i, piece in enumerate(pieces):
             n = self.length(piece)
             if n:
                 windows.append((offset, n, piece))
             offset += n
-        self.structural = True
+            if i < len(pieces) - 1 and (n > SMALL_PIECE or n == self.shape[self.dim]):
+                self.structural = True  # later offsets may move with the length
         self.ops.append("cat")
         return self._window(windows, idx, pw.constant(0.0))
 
@@ -294,12 +300,84 @@ class ScanLowering:
         code = idx.code()
         for lo, n, piece in reversed(windows):
             inner = self.value(piece, idx.shift(-lo))
-            cond = f"({code} >= {lo}) & ({code} < {lo + n})"
+            k = self.tracks(piece)
+            if k is not None:  # the window ends n_l + k + lo at every size
+                end = f"(n_l + {k + lo})" if k + lo >= 0 else f"(n_l - {-(k + lo)})"
+            else:
+                end = str(lo + n)
+                if n > SMALL_PIECE:
+                    self.structural = True
+            cond = f"({code} >= {lo}) & ({code} < {end})"
             if inner.kind == "b" and out.kind == "b":
                 out = self.em.emit(f"tl.where({cond}, {inner.code}, {out.code})", "b")
             else:
                 out = self.em.emit(f"tl.where({cond}, {pw.as_float(inner)}, {pw.as_float(out)})")
         return out
+
+    # ---- lengths that follow the scan length ------------------------------------------------
+    def tracks(self, node: Any) -> int | None:
+        """``k`` when ``node``'s length along the scan dim is ``n_l + k`` at every size.
+
+        The scan and full-length inputs track the length (``k = 0``); slices with a
+        non-negative start and an open or negative end, pads, flips, elementwise ops and a
+        cat whose other pieces are short constants keep tracking it. ``None`` when the
+        length is a number baked into the graph.
+        """
+        if not isinstance(node, torch.fx.Node):
+            return None
+        n = self.length(node)
+        if node is self.scan_node or (
+            leaf_of(self.trace, node) is not None and n == self.shape[self.dim]
+        ):
+            return 0
+        if node.op != "call_function":
+            return None
+        target = node.target
+        if target in IDENTITY_OPS or is_call(node, aten.flip.default):
+            return self.tracks(node.args[0])
+        if is_call(node, aten.slice.Tensor):
+            return self._slice_tracks(node)
+        if is_call(node, aten.constant_pad_nd.default):
+            k = self.tracks(node.args[0])
+            return None if k is None else k + (n - self.length(node.args[0]))
+        if is_call(node, aten.cat.default):
+            pieces = [p for p in node.args[0] if self.length(p)]
+            ks = [self.tracks(p) for p in pieces]
+            if sum(k is not None for k in ks) != 1:
+                return None
+            rest = [self.length(p) for p, k in zip(pieces, ks, strict=True) if k is None]
+            if any(r > SMALL_PIECE for r in rest):
+                return None
+            return next(k for k in ks if k is not None) + sum(rest)
+        if pw.is_pointwise(target):
+            for a in node.args:
+                if isinstance(a, torch.fx.Node) and self.length(a) == n:
+                    k = self.tracks(a)
+                    if k is not None:
+                        return k
+        return None
+
+    def _slice_tracks(self, node: torch.fx.Node) -> int | None:
+        x = node.args[0]
+        k = self.tracks(x)
+        if k is None or self._dim(node, node.args[1]) != self.dim:
+            return k
+        start = node.args[2] if len(node.args) > 2 and node.args[2] is not None else 0
+        end = node.args[3] if len(node.args) > 3 and node.args[3] is not None else None
+        step = node.args[4] if len(node.args) > 4 else 1
+        if step != 1 or int(start) < 0:
+            return None
+        if end is None or int(end) >= OPEN_END:
+            return k - int(start)
+        if int(end) < 0:
+            return k + int(end) - int(start)
+        return None
+
+
+OPEN_END = 2**31
+"""A slice end this large is Python's open end (``x[1:]`` traces as ``sys.maxsize``)."""
+SMALL_PIECE = 8
+"""A cat piece or pad this short is taken as a fixed size (a zero column), not a scaled one."""
 
 
 def _clip(value: int, n: int) -> int:

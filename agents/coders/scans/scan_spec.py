@@ -89,6 +89,9 @@ class ScanSpec:
     summary: str
     reverse_lanes: bool = False
     """Lanes run against the scan order (``jj = start + BLOCK_L - 1 - lane``) for reversed output."""
+    carry_of: str = "scan_y"
+    """The tile holding the inclusive prefix (the next chunk's carry): ``scan_c`` when an
+    exclusive sum is computed as the inclusive one minus the input."""
     family: str = "scan"
 
     @property
@@ -193,9 +196,19 @@ def recognise(problem: Problem) -> ScanSpec:
     reverse = out_idx != IDENT
     flag = ", reverse=True" if reverse else ""
 
+    # A sum read one step behind is the inclusive sum minus the input at the same index:
+    # the loads stay aligned with the stores (16-byte vectors) instead of one element off.
+    minus = op == "cumsum" and shift == -1 and not reverse
+
     def emit_scan(idx: Affine) -> Val:
         if idx != Affine(1, shift, 0):
             raise ProblemError("The epilogue reads the scan at inconsistent positions.")
+        if minus:
+            p = low.value(scan.args[0], IDENT)
+            low.em.lines.append(f"scan_p = tl.where(omask & jmask, {as_float(p)}, 0.0)")
+            low.em.lines.append(f"scan_c = tl.cumsum(scan_p, axis={axis}) + carry")
+            low.em.lines.append("scan_y = scan_c - scan_p")
+            return Val("scan_y")
         p = low.value(scan.args[0], idx)
         valid = "omask & jmask" + (f" & (jj - {-shift} >= 0)" if shift else "")
         low.em.lines.append(f"scan_p = tl.where({valid}, {as_float(p)}, {ident})")
@@ -230,6 +243,7 @@ def recognise(problem: Problem) -> ScanSpec:
         result=as_float(result),
         store_index=out_idx.code(),
         reverse_lanes=reverse,
+        carry_of="scan_c" if minus else "scan_y",
         static_len=shape[dim] if low.structural else 0,
         out_dtype=_out_dtype(trace, low.operands.values(), val(result_node).dtype),
         trailing=trailing,

@@ -2,7 +2,8 @@
 
 Scans (``triton.scan``): ``rows`` layouts get ``single`` (the whole row in one
 power-of-two tile, BLOCK_A rows a program) and ``looped`` (BLOCK_L chunks with a carry);
-``cols`` layouts get ``tiled`` (BLOCK_A contiguous inner positions by BLOCK_L scan steps).
+``cols`` layouts get ``tiled`` (BLOCK_A contiguous inner positions by BLOCK_L scan steps,
+optionally prefetching the next tile's loads across the carry chain: ``PREFETCH``).
 Gathers (``triton.gather``): BLOCK_D embedding columns by BLOCK_R bag rows a step. AMD
 targets add ``waves_per_eu`` and keep ``num_stages`` at 1-2.
 """
@@ -66,16 +67,26 @@ def scan_space(spec: Any, target: Target) -> Space:
         variants["tiled"] = {
             "BLOCK_A": (4, 8, 16, 32, 64, 128, 256),
             "BLOCK_L": (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            "PREFETCH": (0, 1),
             "num_warps": WARPS,
             **stages,
             **_amd(target),
         }
+        if not spec.reverse_lanes:
+            variants["chained"] = {
+                "BLOCK_A": (8, 16, 32, 64, 128),
+                "BLOCK_L": (32, 64, 128, 256, 512, 1024),
+                "num_warps": WARPS,
+                **_amd(target),
+            }
 
     def check(p: Params) -> bool:
         if p["variant"] == "single":
             return p["BLOCK_A"] * np2 <= TILE
         if p["variant"] == "looped":
             return p["BLOCK_A"] * p["BLOCK_L"] <= TILE and p["BLOCK_L"] <= max(256, np2)
+        if p["variant"] == "chained":
+            return p["BLOCK_A"] * p["BLOCK_L"] <= TILE // 2 and p["BLOCK_L"] <= max(32, np2)
         return p["BLOCK_A"] * p["BLOCK_L"] <= TILE // 2 and p["BLOCK_L"] <= np2
 
     return Space("triton.scan", variants, check)
@@ -101,15 +112,44 @@ def _single(block_a: int, np2: int, target: Target, waves: int = 0, cap: int = 8
     }
 
 
-def _tiled(block_a: int, block_l: int, target: Target, waves: int = 0) -> Params:
+def _tiled(
+    block_a: int, block_l: int, target: Target, waves: int = 0, warps: int = 0, prefetch: int = 1
+) -> Params:
     return {
         "variant": "tiled",
         "BLOCK_A": block_a,
         "BLOCK_L": block_l,
-        "num_warps": warps_for(block_a * block_l, target),
+        "PREFETCH": prefetch,
+        "num_warps": warps or warps_for(block_a * block_l, target),
         "num_stages": 2 if is_hip(target) else 3,
         **_amd_default(target, waves),
     }
+
+
+def _chained(block_a: int, block_l: int, target: Target, warps: int, waves: int = 0) -> Params:
+    return {
+        "variant": "chained",
+        "BLOCK_A": block_a,
+        "BLOCK_L": block_l,
+        "num_warps": warps,
+        **_amd_default(target, waves),
+    }
+
+
+def _cols_width(spec: Any, target: Target) -> int:
+    """Inner positions a program of a strided scan owns: as wide as 3 waves of programs allow.
+
+    Each program walks the whole scan dim with a carry, so the programs (``n_outer *
+    n_inner / BLOCK_A``) are the only parallelism: (64, 4096, 256) gets 32 columns (128-byte
+    rows, 512 programs) rather than 128 (128 programs, a single partial wave).
+    """
+    floor = max(4, min(32, next_pow2(spec.inner)))
+    for width in (128, 64, 32):
+        if width <= max(floor, next_pow2(spec.inner)) and (
+            spec.outer * -(-spec.inner // width) >= 3 * target.compute_units
+        ):
+            return width
+    return floor
 
 
 def scan_seeds(spec: Any, target: Target) -> list[Params]:
@@ -117,8 +157,14 @@ def scan_seeds(spec: Any, target: Target) -> list[Params]:
 
     Short rows pack several rows into one tile; rows up to 16K elements fit one tile (the
     loop runs once); longer rows walk 2-4K chunks with a carry. Strided scans take 128
-    contiguous inner positions a program (fewer when the inner size is small) by enough scan
-    steps for a 4K-element tile.
+    contiguous inner positions a program as 3 waves of programs allow (see ``_cols_width``)
+    by enough scan steps for a 2K-element tile, with 4 warps (16 elements a thread), the
+    next tile's loads issued before the current tile is scanned (``PREFETCH``); the third
+    draft is a wider tile without prefetch. Strided scans of 256 steps or more put first a
+    ``chained`` draft: chunks of 128 steps by 32 inner positions, one per program, joined in
+    one pass by published prefixes (033's (64, 4096, 256) makes 16384 programs and chains
+    of 32), since a carried loop alone leaves a few programs per SM each waiting on DRAM
+    once per tile.
     """
     space = scan_space(spec, target)
     np2 = next_pow2(spec.length)
@@ -139,13 +185,23 @@ def scan_seeds(spec: Any, target: Target) -> list[Params]:
         else:
             seeds = [_looped(2048, target), _looped(4096, target, 2), _looped(1024, target)]
     else:
-        block_a = min(128, max(4, next_pow2(spec.inner)))
-        block_l = min(np2, max(8, 4096 // block_a))
+        block_a = _cols_width(spec, target)
+        block_l = min(np2, max(8, 2048 // block_a))
         seeds = [
-            _tiled(block_a, block_l, target),
-            _tiled(min(256, 2 * block_a), max(1, block_l // 4), target, waves=2),
-            _tiled(block_a, min(np2, block_l * 2, 8192 // block_a), target),
+            _tiled(block_a, block_l, target, warps=4),
+            _tiled(max(4, block_a // 2), min(np2, 2 * block_l), target, waves=2, warps=4),
+            _tiled(min(256, 2 * block_a), block_l, target, warps=8, prefetch=0),
         ]
+        if "chained" in space.variants and np2 >= 256:
+            # Long strided scans: chunks of 128 steps chained in one pass (many programs,
+            # short chains) first, then the carried tiles, then a wider chained tile.
+            width = max(8, min(32, next_pow2(spec.inner)))
+            seeds = [
+                _chained(width, 128, target, warps=4),
+                seeds[0],
+                seeds[1],
+                _chained(min(64, 2 * width), 64, target, warps=4, waves=2),
+            ]
     return _unique(seeds, space)
 
 
@@ -175,11 +231,13 @@ def scan_safer(params: Params, spec: Any, target: Target) -> list[Params]:
                 "BLOCK_L": max(1, params["BLOCK_L"] // 2),
                 "num_warps": min(params["num_warps"], 4),
                 "num_stages": 1,
+                "PREFETCH": 0,
             },
             {
                 "variant": "tiled",
                 "BLOCK_A": 32,
                 "BLOCK_L": min(8, next_pow2(spec.length)),
+                "PREFETCH": 0,
                 "num_warps": 2,
                 "num_stages": 1,
                 **amd,
