@@ -28,9 +28,14 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from agents.coders.chain import BOOLEAN_OPS, Chain
 from agents.coders.fx_trace import _bind, _Builder, _canonical, _lower
+from agents.coders.reference import model_new_block
+from agents.coders.remap import RemapGraph, analyze_remap
+from agents.coders.remap_render import forward_source, kernel_source, wrapper_source
+from agents.coders.render import render
 from agents.coders.space import Params, Space
 from agents.coders.spec import OpSpec
-from agents.coders.triton_offline import TritonOfflineCoder
+from agents.coders.triton_offline import LAUNCH_KEYS, TritonOfflineCoder
+from agents.coders.triton_spaces import is_hip
 from tools.errors import ProblemError
 from tools.records import Problem, Target
 
@@ -51,6 +56,8 @@ class HybridSpec:
     """Statements of ``forward`` computing the head; they end by assigning ``_kv_h``."""
     kept: tuple[str, ...]
     """Names of the ops kept as library calls (for the report)."""
+    remap: RemapGraph | None = None
+    """Set when the whole forward fuses as strided loads and cat selects (no head at all)."""
 
 
 def _is_pointwise(node: torch.fx.Node, gm: torch.fx.GraphModule) -> bool:
@@ -93,12 +100,11 @@ def _op_name(node: torch.fx.Node, gm: torch.fx.GraphModule) -> str:
     return str(getattr(node.target, "__name__", node.target))
 
 
-def split(source: str) -> HybridSpec:
-    """Split a reference into a head kept as written and a fusable pointwise tail.
+def trace_module(source: str) -> torch.fx.GraphModule:
+    """``Model`` built on the meta device, traced with ``torch.fx`` and shape-propagated.
 
     Raises:
-        ProblemError: The reference does not trace, has no pointwise tail of at least
-            ``MIN_TAIL_STEPS`` ops after a library call, or the tail cannot be fused.
+        ProblemError: The reference does not build, trace or run on the meta device.
     """
     namespace: dict[str, Any] = {"__name__": "kevolve_reference"}
     try:
@@ -106,12 +112,25 @@ def split(source: str) -> HybridSpec:
         with torch.device("meta"):
             model = namespace["Model"](*namespace["get_init_inputs"]())
             inputs = list(namespace["get_inputs"]())
-        gm = torch.fx.symbolic_trace(model)
+        tracer = torch.fx.Tracer()
+        tracer.proxy_buffer_attributes = True  # ``self.cos[:seq]`` slices a proxy, not a tensor
+        gm = torch.fx.GraphModule(model, tracer.trace(model))
         ShapeProp(gm).propagate(*inputs)
     except Exception as e:
         raise ProblemError(
             f"The reference could not be traced on the meta device ({type(e).__name__}: {e})."
         ) from e
+    return gm
+
+
+def split(source: str) -> HybridSpec:
+    """Split a reference into a head kept as written and a fusable pointwise tail.
+
+    Raises:
+        ProblemError: The reference does not trace, has no pointwise tail of at least
+            ``MIN_TAIL_STEPS`` ops after a library call, or the tail cannot be fused.
+    """
+    gm = trace_module(source)
     nodes = list(gm.graph.nodes)
     output = next(n for n in nodes if n.op == "output")
     result = output.args[0]
@@ -225,6 +244,59 @@ def _is_none_assign(stmt: ast.stmt) -> bool:
 
 
 _CACHE: dict[str, HybridSpec | ProblemError] = {}
+REMAP_TEMPLATE = "triton.remap"
+
+
+def _remap_spec(source: str) -> HybridSpec:
+    """The whole forward as one kernel of strided loads and cat selects (no library head)."""
+    graph = analyze_remap(source)
+    numel = 1
+    for s in graph.out_shape:
+        numel *= s
+    spec = OpSpec(
+        family="pointwise",
+        op="remap",
+        dtype=graph.dtype,
+        rows=1,
+        cols=numel,
+        forward_args=graph.chain.forward_args,
+        chain=graph.chain,
+    )
+    return HybridSpec(spec=spec, head_body="", kept=(), remap=graph)
+
+
+def _variant(params: list[Params], spec: HybridSpec) -> list[Params]:
+    if spec.remap is None:
+        return params
+    return [{**p, "variant": "tile"} for p in params]
+
+
+def _render_remap(problem: Problem, spec: HybridSpec, target: Target, params: Params) -> str:
+    """The one-kernel module: views in ``forward``, every load strided, cats as selects."""
+    graph = spec.remap
+    assert graph is not None
+    hip = is_hip(target)
+    launch = {
+        k: params[k]
+        for k in LAUNCH_KEYS
+        if k in params and (hip or k in ("num_warps", "num_stages"))
+    }
+    cats = ", ".join(f"cat along dim {c.dim} of {len(c.pieces)} pieces" for c in graph.cats)
+    return render(
+        "triton/remap.py.j2",
+        title=f"One fused kernel for {problem.name} ({graph.chain.summary}, {graph.dtype})"
+        f" on {target.display_name}: slices are strided loads"
+        f"{', ' + cats + ' as selects' if cats else ''}; no library call kept.",
+        template=REMAP_TEMPLATE,
+        params_text=", ".join(f"{k}={v}" for k, v in params.items()),
+        hip=hip,
+        num_cus=target.compute_units,
+        target_name=target.name,
+        launch=repr(launch),
+        kernel=kernel_source(graph),
+        wrapper=wrapper_source(graph, int(params["BLOCK_SIZE"]), int(params["persistent"])),
+        model_block=model_new_block(problem.source, forward_source(graph)),
+    )
 
 
 class HybridCoder(TritonOfflineCoder):
@@ -239,9 +311,13 @@ class HybridCoder(TritonOfflineCoder):
         key = hashlib.sha1(problem.source.encode()).hexdigest()
         if key not in _CACHE:
             try:
-                _CACHE[key] = split(problem.source)
-            except ProblemError as e:
-                _CACHE[key] = e
+                _CACHE[key] = _remap_spec(problem.source)
+            except ProblemError as remap_error:
+                logger.debug("no one-kernel remap for %s: %s", problem.name, remap_error)
+                try:
+                    _CACHE[key] = split(problem.source)
+                except ProblemError as e:
+                    _CACHE[key] = e
         found = _CACHE[key]
         if isinstance(found, ProblemError):
             raise ProblemError(str(found)) from found
@@ -254,26 +330,30 @@ class HybridCoder(TritonOfflineCoder):
     def space(self, spec: Any, target: Target) -> Space:  # type: ignore[override]
         """The pointwise space, under this generator's own template name."""
         base = super().space(spec.spec, target)
+        if spec.remap is not None:
+            return Space(REMAP_TEMPLATE, {"tile": base.variants["flat"]}, base.check)
         return Space("triton.hybrid", base.variants, base.check)
 
     def seed_params(self, spec: Any, target: Target) -> list[Params]:  # type: ignore[override]
         """The pointwise seeds for the tail's size."""
-        return super().seed_params(spec.spec, target)
+        return _variant(super().seed_params(spec.spec, target), spec)
 
     def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:  # type: ignore[override]
         """The pointwise fallbacks."""
-        return super().safer(params, spec.spec, target)
+        return _variant(super().safer(params, spec.spec, target), spec)
 
     def _draft(self, problem, spec, target, space, params, text):  # type: ignore[no-untyped-def, override]
         """Every draft's transformation names the library calls kept, so the report says so."""
         draft = super()._draft(problem, spec, target, space, params, text)
-        kept = ", ".join(spec.kept)
+        kept = ", ".join(spec.kept) or "none (one kernel)"
         return draft.model_copy(
             update={"transformation": f"{draft.transformation}; library calls kept: {kept}"}
         )
 
     def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:  # type: ignore[override]
         """The pointwise kernel, with a forward that first runs the head as written."""
+        if spec.remap is not None:
+            return _render_remap(problem, spec, target, params)
         source = super().render(problem, spec.spec, target, params)
         kept = ", ".join(spec.kept)
         source = source.replace("``triton.pointwise``", "``triton.hybrid``", 1).replace(
