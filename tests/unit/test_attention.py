@@ -179,9 +179,9 @@ def test_bottom_right_causal_mask_has_an_offset() -> None:
     [
         ("        return torch.relu(F.scaled_dot_product_attention(q, k, v))", {}, "relu"),
         (
-            "        return F.scaled_dot_product_attention(q, k, v, attn_mask=m)",
-            {"extra": ", m", "more": ", torch.ones(77, 77, dtype=torch.bool)"},
-            "attn_mask",
+            "        return F.scaled_dot_product_attention(q, k, v, attn_mask=m.view(2, 1, 1, 77))",
+            {"extra": ", m", "more": ", torch.ones(2, 77, dtype=torch.bool)"},
+            "view from",
         ),
         ("        return F.scaled_dot_product_attention(q, k, v, dropout_p=0.1)", {}, "random"),
         ("sdpa", {"q": "2, 4, 33, 1024"}, "head dim 1024"),

@@ -1,9 +1,12 @@
 """The offline attention generator: a flash-attention forward kernel for KernelBench files.
 
-A reference computing ``F.scaled_dot_product_attention(q, k, v[, is_causal, scale])`` or
-the explicit ``softmax(q @ k.transpose(-2, -1) * scale [causal mask]) @ v`` is recognised
-from its ATen graph (see ``recognize``) and written as one Triton kernel that never stores
-the score matrix (``templates/attention.py.j2``).
+A reference computing ``F.scaled_dot_product_attention(q, k, v[, attn_mask, is_causal,
+scale])`` or the explicit ``softmax(q @ k.transpose(-2, -1) * scale [masks]) @ v`` is
+recognised from its ATen graph (see ``recognize``) and written as one Triton kernel that
+never stores the score matrix (``templates/attention.py.j2``). k/v heads repeated to the
+query heads (grouped-query attention) are read in place (head ``h // group``); a mask
+passed as an input (boolean or additive, broadcast over heads/queries) is read per key
+block, and key blocks past a key-padding mask's last visible key are skipped.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from tools.records import Language, Problem, Target
 TEMPLATES = Path(__file__).parent / "templates"
 LAUNCH_KEYS = ("num_warps", "num_stages", "waves_per_eu", "matrix_instr_nonkdim")
 _CACHE: dict[str, AttentionSpec | ProblemError] = {}
+MASK_CODES = {"keep": 1, "drop": 2, "add": 3}
+"""The kernel's ``MASK`` constexpr per mask-input kind."""
 
 
 def analyze_attention(problem: Problem) -> AttentionSpec:
@@ -74,7 +79,11 @@ def _scale_expr(spec: AttentionSpec) -> str:
 def forward_source(spec: AttentionSpec) -> str:
     """``forward`` handing q, k, v (by their names in the reference) to the kernel wrapper."""
     q, k, v = (spec.forward_args[i] for i in spec.args)
-    return f"def forward(self, {', '.join(spec.forward_args)}):\n    return _kv_attention({q}, {k}, {v})\n"
+    mask = f", {spec.forward_args[spec.mask_arg]}" if spec.mask_arg is not None else ""
+    return (
+        f"def forward(self, {', '.join(spec.forward_args)}):\n"
+        f"    return _kv_attention({q}, {k}, {v}{mask})\n"
+    )
 
 
 class AttentionCoder(TemplateCoder):
@@ -114,6 +123,10 @@ class AttentionCoder(TemplateCoder):
             k: params[k] for k in LAUNCH_KEYS if k in params and (hip or k in LAUNCH_KEYS[:2])
         }
         mask = f"causal (key j <= query i + {spec.causal_offset})" if spec.causal else "no mask"
+        if spec.mask_kind:
+            mask += f", {spec.mask_kind} mask input"
+        if spec.group > 1:
+            mask += f", {spec.group} query heads per k/v head"
         doc = (
             f"softmax(q @ k^T * scale{' + causal mask' if spec.causal else ''}) @ v in one"
             " kernel; the score matrix is never stored."
@@ -134,6 +147,9 @@ class AttentionCoder(TemplateCoder):
             scale_expr=_scale_expr(spec),
             causal=spec.causal,
             causal_offset=spec.causal_offset,
+            mask_code=MASK_CODES.get(spec.mask_kind, 0),
+            mask_scale=repr(float(spec.mask_scale)),
+            guard=spec.form == "sdpa" and bool(spec.mask_kind),
             model_block=model_new_block(problem.source, forward_source(spec)),
             **params,
         )

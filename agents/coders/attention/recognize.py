@@ -21,6 +21,7 @@ import torch
 from torch import fx
 
 from agents.coders.attention.aten import VIEW_OPS, aten, op_name, shape_of
+from agents.coders.attention.inputs import InputMask, grouped_view, settled
 from agents.coders.attention.lazy import Lazy, LazyError, causal_offset, constant, lazy_node
 from tools.errors import ProblemError
 
@@ -42,6 +43,12 @@ class Operand:
     transposed: bool
     scale: float
     shape: tuple[int, ...]
+    group: int = 1
+    """Query head ``h`` reads head ``h // group`` of this input (grouped k/v heads)."""
+    rep: tuple[int, int] | None = None
+    """A head repeat in progress: (inserted dim, its size); see ``inputs.grouped_view``."""
+    negated: bool = False
+    """``logical_not`` of a boolean input (only as a mask)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,9 @@ class Scores:
     scale: float
     masks: tuple[Lazy, ...]
     shape: tuple[int, ...]
+    k_group: int = 1
+    inputs: tuple[InputMask, ...] = ()
+    """Masks read from forward inputs (bool keep/drop or an additive bias)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ class Result:
     probs: Probs
     v: int
     shape: tuple[int, ...]
+    v_group: int = 1
 
 
 Value = Any
@@ -112,7 +123,12 @@ def _permuted(value: Value, dims: list[int]) -> Value:
 def _scaled(value: Value, factor: float | None) -> Value:
     if factor is None or not math.isfinite(factor) or factor <= 0:
         return Bad("scores are multiplied by something other than a positive constant")
-    if isinstance(value, (Operand, Scores)):
+    if isinstance(value, Scores):
+        inputs = tuple(
+            replace(m, scale=m.scale * factor) if m.kind == "add" else m for m in value.inputs
+        )
+        return replace(value, scale=value.scale * factor, inputs=inputs)
+    if isinstance(value, Operand):
         return replace(value, scale=value.scale * factor)
     return Bad("only q, k or the scores may be scaled")
 
@@ -123,11 +139,15 @@ def _matmul(a: Value, b: Value, shape: tuple[int, ...] | None) -> Value:
     if isinstance(a, Operand) and isinstance(b, Operand):
         if a.transposed or not b.transposed:
             return Bad("the first matmul is not q @ k.transpose(-2, -1)")
-        return Scores(q=a.index, k=b.index, scale=a.scale * b.scale, masks=(), shape=shape)
+        if a.group != 1 or a.negated or b.negated:
+            return Bad("q has repeated heads or a negated input is multiplied")
+        return Scores(
+            q=a.index, k=b.index, scale=a.scale * b.scale, masks=(), shape=shape, k_group=b.group
+        )
     if isinstance(a, Probs) and isinstance(b, Operand):
         if b.transposed or b.scale != 1.0:
             return Bad("the second matmul is not softmax(...) @ v")
-        return Result(probs=a, v=b.index, shape=shape)
+        return Result(probs=a, v=b.index, shape=shape, v_group=b.group)
     return Bad("a matmul is neither q @ k^T nor softmax(...) @ v")
 
 
@@ -184,7 +204,7 @@ def _where(node: fx.Node, cond: Value, a: Value, b: Value) -> Value:
     ):
         return replace(b, guarded=True)
     if isinstance(cond, Operand):
-        return Bad("a mask passed as an input (attn_mask) is not supported, only causal masks")
+        return _input_where(cond, a, b)
     for value in (cond, a, b):
         if isinstance(value, Bad):
             return value
@@ -193,6 +213,47 @@ def _where(node: fx.Node, cond: Value, a: Value, b: Value) -> Value:
     if isinstance(cond, Lazy) and isinstance(a, Scores) and _number(b) == _NEG_INF:
         return _masked(a, _visible(cond, True))
     return Bad("a where() is not a causal mask on the scores")
+
+
+def _input_where(cond: Operand, a: Value, b: Value) -> Value:
+    """``where(mask_input, a, b)``: a 0/-inf bias, or -inf filled into the scores."""
+    if cond.transposed or cond.scale != 1.0 or cond.group != 1:
+        return Bad("a mask input is transposed, scaled or repeated")
+    keep, drop = ("drop", "keep") if cond.negated else ("keep", "drop")
+    na, nb = _number(a), _number(b)
+    if na == 0.0 and nb == _NEG_INF:
+        return InputMask(index=cond.index, kind=keep, shape=cond.shape)
+    if na == _NEG_INF and nb == 0.0:
+        return InputMask(index=cond.index, kind=drop, shape=cond.shape)
+    if isinstance(a, Scores) and nb == _NEG_INF:
+        return _with_input(a, InputMask(index=cond.index, kind=keep, shape=cond.shape))
+    if isinstance(b, Scores) and na == _NEG_INF:
+        return _with_input(b, InputMask(index=cond.index, kind=drop, shape=cond.shape))
+    return Bad("a where() on a mask input is not a -inf mask of the scores")
+
+
+def _with_input(scores: Scores, mask: InputMask) -> Value:
+    if scores.inputs:
+        return Bad("the scores have more than one mask input")
+    return replace(scores, inputs=(mask,))
+
+
+def _add(first: Value, second: Value) -> Value:
+    """``scores + bias``: a constant 0/-inf mask, a mask input's bias or a float input."""
+    scores, bias = (first, second) if isinstance(first, Scores) else (second, first)
+    if not isinstance(scores, Scores):
+        return Bad("an addition is not a mask added to the scores")
+    if isinstance(bias, InputMask):
+        return _with_input(scores, bias)
+    if isinstance(bias, Operand):
+        if bias.transposed or bias.scale != 1.0 or bias.group != 1 or bias.negated:
+            return Bad("an attention bias input is transposed, scaled or repeated")
+        return _with_input(scores, InputMask(index=bias.index, kind="add", shape=bias.shape))
+    if isinstance(bias, Lazy):
+        if bias.values is None or not bias.values <= {0.0, _NEG_INF}:
+            return Bad("an additive attention bias other than a 0/-inf mask")
+        return _masked(scores, Lazy(bias.shape, lambda idx, b=bias: b.at(idx) == 0))
+    return Bad("an addition to the scores is not a 0/-inf mask")
 
 
 _FUSED = ("scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
@@ -230,6 +291,13 @@ def _fused(node: fx.Node, args: list[Value]) -> Value:
     return Outputs(result) if len(schema.returns) > 1 else result
 
 
+def _settled(value: Value) -> Value:
+    if isinstance(value, Operand):
+        done = settled(value)
+        return Bad(done) if isinstance(done, str) else done
+    return value
+
+
 def _step(node: fx.Node, args: list[Value]) -> Value:
     """The abstract value of one node that depends on the forward inputs."""
     target, shape = node.target, shape_of(node)
@@ -247,7 +315,19 @@ def _step(node: fx.Node, args: list[Value]) -> Value:
         extra = set(node.kwargs) - {"dtype"}
         return first if not extra else Bad("a copy changes device or layout")
     if target in VIEW_OPS:
+        if isinstance(first, Operand):
+            grouped = grouped_view(first, shape)
+            if isinstance(grouped, str):
+                return Bad(grouped)
+            if grouped is not None:
+                return grouped
         return _reshaped(first, shape)
+    args = [_settled(a) for a in args]
+    first = args[0] if args else None
+    if target in (aten.logical_not.default, aten.bitwise_not.default):
+        if isinstance(first, Operand):
+            return replace(first, negated=not first.negated)
+        return Bad("a negation outside a mask input")
     if target in (aten.permute.default, aten.transpose.int):
         if target is aten.transpose.int:
             n = len(first.shape) if hasattr(first, "shape") else 0
@@ -266,17 +346,14 @@ def _step(node: fx.Node, args: list[Value]) -> Value:
     if target in (aten.bmm.default, aten.mm.default):
         return _matmul(first, args[1], shape)
     if target is aten.add.Tensor and len(args) == 2:
-        scores, bias = (first, args[1]) if isinstance(first, Scores) else (args[1], first)
-        if isinstance(scores, Scores) and isinstance(bias, Lazy):
-            if bias.values is None or not bias.values <= {0.0, _NEG_INF}:
-                return Bad("an additive attention bias other than a 0/-inf mask")
-            return _masked(scores, Lazy(bias.shape, lambda idx, b=bias: b.at(idx) == 0))
-        return Bad("an addition to the scores is not a 0/-inf mask")
+        return _add(first, args[1])
     if target is aten.where.self:
         return _where(node, *args[:3])
     if target is aten.masked_fill.Scalar:
         if isinstance(first, Scores) and isinstance(args[1], Lazy) and _number(args[2]) == _NEG_INF:
             return _masked(first, _visible(args[1], False))
+        if isinstance(first, Scores) and isinstance(args[1], Operand):
+            return _input_where(args[1], args[2], first)
         return Bad("a masked_fill is not a causal -inf mask")
     if target in (aten._softmax.default, aten.softmax.int):
         if not isinstance(first, Scores) or shape is None or args[1] % len(shape) != len(shape) - 1:
