@@ -368,8 +368,14 @@ TORCH_OPS: dict[str, Any] = {
 }
 
 
+def _kv_reshape(t: torch.Tensor, spec: Any) -> torch.Tensor:
+    from agents.coders.gemm.shapes import eval_spec
+
+    return t.reshape(eval_spec(tuple(t.shape), spec))
+
+
 def _resolve(source: Any, env: dict[str, Any]) -> torch.Tensor:
-    return eval(source.render(), {}, env)
+    return eval(source.render(), {"_kv_reshape": _kv_reshape}, env)
 
 
 def _scaled(mat: Any, env: dict[str, Any]) -> torch.Tensor:
@@ -388,6 +394,10 @@ def evaluate_plan(
         srcs = [_resolve(s, env) for s in pre.sources]
         env[pre.name] = srcs[0].sum(-1) if pre.kind == "rowsum" else srcs[0] @ srcs[1]
     a, b = _scaled(plan.a, env), _scaled(plan.b, env)
+    if plan.a.norm_eps is not None:  # F.normalize over K, as the kernel folds it
+        a = a / a.norm(dim=-1, keepdim=True).clamp_min(plan.a.norm_eps)
+    if plan.b.norm_eps is not None:
+        b = b / b.norm(dim=-2, keepdim=True).clamp_min(plan.b.norm_eps)
     acc = (a @ b).reshape(plan.batch, plan.m, plan.n)
     mm3 = (plan.batch, plan.m, plan.n)
     node_shape = {

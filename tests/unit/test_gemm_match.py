@@ -57,7 +57,7 @@ def test_linear_epilogue_is_read_into_operands_and_steps() -> None:
     spec = analyze_gemm(g.problem(g.LINEAR_EPILOGUE))
     plan = spec.plans["none"]
     assert plan.kind == "mm" and plan.batch == 1 and plan.out_shape == (2, 9, 24)
-    assert plan.a.source.render() == "x.reshape((18, 40))" and plan.a.prologue == (("mul", 2.0),)
+    assert plan.a.source.render() == "_kv_reshape(x, ((0, 2), (2, 3)))" and plan.a.prologue == (("mul", 2.0),)
     assert plan.b.source.render() == "self.linear.weight.t()" and plan.b.source.stable
     kinds = {o.source.base: o.keep for o in plan.operands}
     assert kinds == {

@@ -6,7 +6,10 @@ Public API:
   ``tiled``, ``splitk``, ``gemv``; parameter ``rewrite`` picks a plan);
 - :func:`analyze_gemm` -- trace a problem and match it into a :class:`GemmSpec`;
 - :mod:`agents.coders.gemm.rewrites` -- the algebraic rewrites (``fold_scale``,
-  ``sum_to_gemv``, ``merge_linears``).
+  ``sum_to_gemv``, ``merge_linears``);
+- :mod:`agents.coders.gemm.normalize` -- ``F.normalize``-d factors (over K) folded as row /
+  column scales of the accumulator, 0-dim parameter factors as scalar epilogue factors;
+- :mod:`agents.coders.gemm.shapes` -- reshapes and output shapes evaluated at call time.
 """
 
 from agents.coders.gemm.coder import GemmCoder

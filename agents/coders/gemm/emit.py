@@ -17,6 +17,7 @@ import jinja2
 
 from agents.coders.chain import Step, step_expression
 from agents.coders.gemm.plan import GemmPlan, GemmSpec, MatInput, Operand
+from agents.coders.gemm.shapes import RUNTIME_HELPER, shape_spec
 from agents.coders.reference import model_new_block
 from agents.coders.render import TEMPLATE_DIR, py_literal
 from agents.coders.space import Params
@@ -127,6 +128,21 @@ def forward_source(spec: GemmSpec, plan: GemmPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def traced_node_shape(plan: GemmPlan) -> tuple[int, ...]:
+    """The product's own output shape at the traced size (``NODE_SHAPES`` at run time)."""
+    return {
+        "mm": (plan.m, plan.n),
+        "bmm": (plan.batch, plan.m, plan.n),
+        "mv": (plan.m,),
+        "dot": (),
+    }[plan.kind]
+
+
+def _spec(plan: GemmPlan, shape: tuple[int, ...] | None) -> object:
+    """A shape relative to the product's output, evaluated at call time (``_kv_shape``)."""
+    return None if shape is None else shape_spec(traced_node_shape(plan), shape)
+
+
 def _launch(params: Params, target: Target) -> dict[str, Any]:
     hip = is_hip(target)
     return {
@@ -171,9 +187,12 @@ def render_gemm(problem: Problem, spec: GemmSpec, target: Target, params: Params
         "rowsum": any(p.kind == "rowsum" for p in plan.precompute),
         "plain_mm": any(p.kind == "matmul" for p in plan.precompute),
         "cached": any(all(s.stable for s in p.sources) for p in plan.precompute),
-        "operands_meta": repr(tuple((o.cur_shape, o.keep) for o in plan.operands)),
+        "operands_meta": repr(tuple((_spec(plan, o.cur_shape), o.keep) for o in plan.operands)),
         "promotes": repr(tuple(o.promotes for o in plan.operands)),
-        "out_shape": repr(plan.out_shape),
+        "out_shape": repr(_spec(plan, plan.out_shape)),
+        "shape_helper": RUNTIME_HELPER,
+        "norm_a": None if plan.a.norm_eps is None else py_literal(plan.a.norm_eps),
+        "norm_b": None if plan.b.norm_eps is None else py_literal(plan.b.norm_eps),
         "out_dtype": f"torch.{plan.out_dtype}" if plan.out_dtype else "None",
         "node_shape": NODE_SHAPES[plan.kind],
         "b_promotes": not plan.b.source.base.startswith("_kv_p"),

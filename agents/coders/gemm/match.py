@@ -4,7 +4,9 @@
 
 - one product (``mm``, ``addmm``, ``bmm``, ``baddbmm``, ``mv``, ``addmv``, ``dot``; hence
   ``matmul``/``linear``/``einsum`` with any leading batch dims) whose inputs are views of
-  forward inputs or parameters, optionally scaled by constants, followed by elementwise ops
+  forward inputs or parameters, optionally scaled by constants, by 0-dim parameter-only
+  tensors (scalar epilogue factors) or ``F.normalize``-d over K (row / column scales of the
+  accumulator, :mod:`agents.coders.gemm.normalize`), followed by elementwise ops
   (the plain plan ``none``, plus ``fold_scale`` when constant scalings can move);
 - a product followed by an affine epilogue and a sum/mean over its output features
   (``sum_to_gemv``);
@@ -22,9 +24,15 @@ import logging
 import torch.fx
 
 from agents.coders.gemm import rewrites
-from agents.coders.gemm.epilogue import descendants
+from agents.coders.gemm.epilogue import Epilogue, descendants
 from agents.coders.gemm.plan import GemmPlan, GemmSpec
-from agents.coders.gemm.product import Product, output_node, product, start_epilogue
+from agents.coders.gemm.product import (
+    Product,
+    output_node,
+    product,
+    require_plain,
+    start_epilogue,
+)
 from agents.coders.gemm.trace import (
     MATMUL_OPS,
     REDUCTION_OPS,
@@ -42,7 +50,13 @@ logger = logging.getLogger(__name__)
 
 def plain_plan(traced: Traced, p: Product, out: torch.fx.Node) -> GemmPlan:
     """The product and its whole epilogue, as traced (rewrite ``none``)."""
-    ep = start_epilogue(traced, p)
+    ep = Epilogue(traced, p.mm3, shape_of(p.node))
+    ep.forbidden = descendants(p.node)
+    value = "acc"
+    by_name = {n.name: n for n in traced.gm.graph.nodes}
+    for name in (*p.a.scalars, *p.b.scalars):
+        value = ep.emit("mul", value, ep.value(by_name[name], shape_of(p.node)))
+    ep = start_epilogue(traced, p, value, ep)
     result = ep.translate(descendants(p.node), out)
     if not isinstance(result, str) or (result != "acc" and not result.startswith("v")):
         raise ProblemError("The reference's output does not depend on the product's value.")
@@ -81,7 +95,7 @@ def _analyze(problem: Problem) -> GemmSpec:
     region = descendants(p.node)
     reductions = [n for n in region if op_name(n) in REDUCTION_OPS]
     if reductions:
-        plan = rewrites.sum_to_gemv(traced, p, reductions, out)
+        plan = rewrites.sum_to_gemv(traced, require_plain(p), reductions, out)
         return GemmSpec("linear+sum", dtype, traced.forward_args, {plan.rewrite: plan})
     plan = plain_plan(traced, p, out)
     plans = {"none": plan}

@@ -44,6 +44,8 @@ class Source:
                 dim, start, end, step = args
                 index = "slice(None), " * dim + f"slice({start}, {end}, {step})"
                 text = f"{text}[({index},)]"
+            elif method == "kv_reshape":
+                text = f"_kv_reshape({text}, {args[0]!r})"
             else:
                 text += f".{method}({', '.join(repr(a) for a in args)})"
         return text
@@ -56,6 +58,13 @@ class MatInput:
     source: Source
     prologue: tuple[tuple[str, float], ...] = ()
     """``("mul", c)`` or ``("div", c)`` in order, applied elementwise on load."""
+    norm_eps: float | None = None
+    """Set when the factor is ``F.normalize``-d over K: ``x / max(||x||_2, eps)``, folded as a
+    per-row (A) or per-column (B) scale of the accumulator (:mod:`.normalize`)."""
+    norm_views: tuple[View, ...] = ()
+    """Views applied between the normalisation and the product (checked against K)."""
+    scalars: tuple[str, ...] = ()
+    """Names of 0-dim parameter-only nodes multiplying the factor (scalar epilogue factors)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,11 @@ class GemmPlan:
     summary: str = ""
     note: str = ""
     """What the rewrite did and why it is exact (up to float reassociation)."""
+
+    @property
+    def tiled_only(self) -> bool:
+        """True when only the tiled variant computes it (row norms accumulate over all of K)."""
+        return self.a.norm_eps is not None or self.b.norm_eps is not None
 
     @property
     def flops(self) -> int:

@@ -8,13 +8,14 @@ product lives in matmul space ``(batch, M, N)`` with contraction ``K``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.fx
 
 from agents.coders.chain import is_finite_constant
 from agents.coders.gemm.epilogue import Epilogue, arg, descendants
+from agents.coders.gemm.normalize import normalised_over_k, row_normalised, scalar_factor
 from agents.coders.gemm.plan import MatInput, MatmulKind, Source
 from agents.coders.gemm.trace import (
     MATMUL_OPS,
@@ -69,7 +70,8 @@ def mat_input(traced: Traced, node: torch.fx.Node) -> MatInput:
     Raises:
         ProblemError: The factor is computed by something else (a reduction, an activation).
     """
-    views, scalings = [], []
+    views, scalings, scalars = [], [], []
+    norm: tuple[float, tuple] | None = None
     current = node
     while current.op != "placeholder":
         if current.op == "get_attr":
@@ -81,10 +83,24 @@ def mat_input(traced: Traced, node: torch.fx.Node) -> MatInput:
             if view is not None:
                 views.append(view)
             current = args[0]  # type: ignore[assignment]
+        elif (found := scalar_factor(traced, current)) is not None:
+            if norm is not None:
+                raise ProblemError("A matmul input is normalised after a scalar factor.")
+            scalars.append(found[0].name)
+            current = found[1]
+        elif (normed := row_normalised(current)) is not None:
+            if norm is not None or scalings:
+                raise ProblemError("A matmul input combines a normalisation with other scalings.")
+            norm = (normed[1], tuple(reversed(views)))
+            current = normed[0]
         elif name in ("mul", "div") and is_finite_constant(args[1]):
+            if norm is not None:
+                raise ProblemError("A matmul input is scaled by a constant before normalising.")
             scalings.append((name, float(args[1])))  # type: ignore[arg-type]
             current = args[0]  # type: ignore[assignment]
         elif name == "mul" and is_finite_constant(args[0]):
+            if norm is not None:
+                raise ProblemError("A matmul input is scaled by a constant before normalising.")
             scalings.append(("mul", float(args[0])))  # type: ignore[arg-type]
             current = args[1]  # type: ignore[assignment]
         elif name in REDUCTION_OPS:
@@ -107,13 +123,19 @@ def mat_input(traced: Traced, node: torch.fx.Node) -> MatInput:
         shape=shape_of(node),
         stable=current.name in traced.params,
     )
-    return MatInput(source=source, prologue=tuple(reversed(scalings)))
+    return MatInput(
+        source=source,
+        prologue=tuple(reversed(scalings)),
+        norm_eps=None if norm is None else norm[0],
+        norm_views=() if norm is None else norm[1],
+        scalars=tuple(reversed(scalars)),
+    )
 
 
 def _with_view(m: MatInput, method: str, dim: int, shape: tuple[int, ...]) -> MatInput:
     s = m.source
     source = Source(base=s.base, views=(*s.views, (method, (dim,))), shape=shape, stable=s.stable)
-    return MatInput(source=source, prologue=m.prologue)
+    return replace(m, source=source)
 
 
 def product(traced: Traced, node: torch.fx.Node, a_input: MatInput | None = None) -> Product:
@@ -138,6 +160,11 @@ def product(traced: Traced, node: torch.fx.Node, a_input: MatInput | None = None
     a = a_input if a_input is not None else mat_input(traced, a_node)
     b = mat_input(traced, b_node)
     kind = _KIND[name]
+    for side, m in (("a", a), ("b", b)):
+        if m.norm_eps is not None and (kind != "mm" or not normalised_over_k(side, m.norm_views)):
+            raise ProblemError(
+                "A matmul input is normalised over a dim other than the contraction dim."
+            )
     if kind == "mv":
         b = _with_view(b, "unsqueeze", 1, (*b.source.shape, 1))
     if kind == "dot":
@@ -160,6 +187,20 @@ def product(traced: Traced, node: torch.fx.Node, a_input: MatInput | None = None
         alpha=alpha,
         beta=beta,
     )
+
+
+def require_plain(p: Product) -> Product:
+    """``p`` itself, when no factor carries a normalisation or a scalar factor.
+
+    Raises:
+        ProblemError: A rewrite other than the plain plan would drop those factors.
+    """
+    for m in (p.a, p.b):
+        if m.norm_eps is not None or m.scalars:
+            raise ProblemError(
+                "A normalised or scalar-scaled matmul input is fused only into a plain product."
+            )
+    return p
 
 
 def start_epilogue(

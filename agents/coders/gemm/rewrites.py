@@ -35,7 +35,7 @@ import torch.fx
 from agents.coders.chain import Arg, Step
 from agents.coders.gemm.epilogue import RESHAPES, Epilogue, ancestors, arg, descendants
 from agents.coders.gemm.plan import GemmPlan, MatInput, Operand, Precompute, Source, numel
-from agents.coders.gemm.product import Product, product, start_epilogue
+from agents.coders.gemm.product import Product, product, require_plain, start_epilogue
 from agents.coders.gemm.trace import IDENTITY_OPS, Traced, op_name, shape_of, val
 from tools.errors import ProblemError
 
@@ -83,8 +83,8 @@ def fold_scale(plan: GemmPlan) -> GemmPlan | None:
     return replace(
         plan,
         rewrite="fold_scale",
-        a=MatInput(plan.a.source),
-        b=MatInput(plan.b.source),
+        a=replace(plan.a, prologue=()),
+        b=replace(plan.b, prologue=()),
         steps=tuple(head + rest),
         result=str(rename(plan.result)),
         note=f"constant scalings folded into one epilogue multiply by {factor!r}",
@@ -168,7 +168,7 @@ def _as_row(source: Source, n: int) -> Source:
     """A vector-like source viewed as ``(1, n)``."""
     if numel(source.shape) != n:
         raise ProblemError(f"{source.render()} is not a vector of {n} elements.")
-    views = (*source.views, ("reshape", ((1, n),)))
+    views = (*source.views, ("reshape", ((1, -1),)))
     return Source(source.base, views, (1, n), source.stable)
 
 
@@ -276,7 +276,7 @@ def merge_linears(
         ProblemError: The products are independent, a nonlinearity (or anything but a bias)
             sits between them, or merging would not reduce FLOPs for these shapes.
     """
-    p1 = product(traced, n1)
+    p1 = require_plain(product(traced, n1))
     a2 = n2.args[1] if op_name(n2) == "addmm" else n2.args[0]
     assert isinstance(a2, torch.fx.Node)
     x = a2
@@ -303,7 +303,7 @@ def merge_linears(
         raise ProblemError("Only two plain 2-D products (linears) are merged.")
     if shape_of(a2) != (p1.m, p1.n):
         raise ProblemError("The second product does not read the first one's rows in order.")
-    p2 = product(traced, n2, a_input=p1.a)
+    p2 = require_plain(product(traced, n2, a_input=p1.a))
     if p1.b.prologue or p2.b.prologue:
         raise ProblemError("Scaled weights of back-to-back linears are not merged.")
     m, k, h, n = p1.m, p1.k, p1.n, p2.n

@@ -15,7 +15,9 @@ Seeds on sm_90: fp16/bf16 128x128x64 (8 warps, 3 stages), 128x256x64, 128x64x64 
 4 stages); fp32 (IEEE dot, no TF32) smaller K steps: 128x128x32, 64x128x32, 128x64x16. On
 gfx942: 2 stages, ``waves_per_eu`` 0-2, 16x16 MFMA, ``kpack`` 2 for 16-bit inputs. Small
 shapes clip the tiles; few output tiles and a long K seed ``splitk``; thin outputs seed
-``gemv`` with enough K slices to fill the chip.
+``gemv`` with enough K slices to fill the chip (first 128 wide x 64 K when the matrix is
+contiguous along its wide dim, ``v @ A``: 256-byte row segments). Plans with normalised
+factors (``tiled_only``) take neither ``gemv`` nor ``splitk``.
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ def gemm_space(spec: GemmSpec, target: Target) -> Space:
     elem = _elem_bytes(spec)
     plans = spec.plans
     mma_rewrites = tuple(r for r in spec.rewrites if not plans[r].thin_only)
-    gemv_rewrites = tuple(r for r in spec.rewrites if plans[r].thin <= GEMV_MAX_THIN)
+    gemv_rewrites = tuple(
+        r for r in spec.rewrites if plans[r].thin <= GEMV_MAX_THIN and not plans[r].tiled_only
+    )
     stages = (1, 2) if hip else (1, 2, 3, 4, 5)
     amd = {"waves_per_eu": (0, 1, 2, 4)} if hip else {}
     amd_mma = {**amd, "matrix_instr_nonkdim": (16, 32), "kpack": (1, 2)} if hip else {}
@@ -88,7 +92,7 @@ def gemm_space(spec: GemmSpec, target: Target) -> Space:
             "rewrite": mma_rewrites,
         }
         variants["tiled"] = tiled
-        if any(plans[r].k >= 2 * BLOCK_K[0] for r in mma_rewrites):
+        if any(plans[r].k >= 2 * BLOCK_K[0] and not plans[r].tiled_only for r in mma_rewrites):
             variants["splitk"] = {**tiled, "SPLIT_K": SPLITS}
     if gemv_rewrites:
         variants["gemv"] = {
@@ -122,6 +126,8 @@ def _mma_ok(p: Params, plan: GemmPlan, ws: int, smem: int, elem: int, hip: bool)
     if hip and p["matrix_instr_nonkdim"] == 32 and min(bm, bn) < 32:
         return False
     if hip and p["kpack"] == 2 and (elem != 2 or bk < 32):
+        return False
+    if p["variant"] == "splitk" and plan.tiled_only:
         return False
     return p["variant"] != "splitk" or p["SPLIT_K"] * bk <= plan.k
 
@@ -234,6 +240,23 @@ def _gemv_seed(
     }
 
 
+_SWAPS = (("t", ()), ("transpose", (0, 1)), ("transpose", (1, 0)), ("permute", ((1, 0),)))
+
+
+def wide_contiguous(plan: GemmPlan) -> bool:
+    """Whether the gemv matrix is (for contiguous inputs) contiguous along its wide dim.
+
+    The matrix is A (M, K) when N is thin, else B (K, N); it runs along the wide dim when A
+    is transposed or B is not (``v @ A``). Unknown views (reshapes, permutes) answer False.
+    """
+    mat = plan.a if plan.n <= plan.m else plan.b
+    views = mat.source.views
+    if plan.kind != "mm" or any(v not in _SWAPS for v in views) or len(mat.source.shape) != 2:
+        return False
+    transposed = len(views) % 2 == 1
+    return transposed if plan.n <= plan.m else not transposed
+
+
 def _programs(p: Params, plan: GemmPlan) -> int:
     return plan.batch * _cdiv(plan.m, p["BLOCK_M"]) * _cdiv(plan.n, p["BLOCK_N"])
 
@@ -256,7 +279,9 @@ def gemm_seeds(spec: GemmSpec, target: Target) -> list[Params]:
     rewrite = preferred_rewrite(spec)
     plan = spec.plans[rewrite]
     drafts: list[Params] = []
-    if "gemv" in space.variants and plan.thin <= GEMV_MAX_THIN:
+    if "gemv" in space.variants and plan.thin <= GEMV_MAX_THIN and not plan.tiled_only:
+        if wide_contiguous(plan):  # 256-byte row segments of the wide dim, K split to fill
+            drafts.append(_gemv_seed(spec, target, plan, rewrite, (128, 64, 4)))
         drafts.append(_gemv_seed(spec, target, plan, rewrite, (16, 256, 4)))
         drafts.append(_gemv_seed(spec, target, plan, rewrite, (64, 128, 8)))
     if not plan.thin_only:

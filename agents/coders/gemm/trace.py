@@ -22,6 +22,7 @@ import torch
 import torch.fx
 from torch.fx.experimental.proxy_tensor import make_fx
 
+from agents.coders.gemm.shapes import shape_spec
 from agents.coders.reference import forward_arg_names
 from tools.errors import ProblemError
 from tools.problems.materialize import build_model, call_get_inputs, exec_source, meta_device
@@ -235,7 +236,7 @@ def view_of(node: torch.fx.Node) -> View | None:
     if name in IDENTITY_OPS:
         return None
     if name in ("view", "_unsafe_view", "reshape"):
-        return "reshape", (tuple(shape_of(node)),)
+        return "kv_reshape", (shape_spec(shape_of(args[0]), shape_of(node)),)
     if name == "t":
         return "t", ()
     if name == "transpose":
@@ -243,13 +244,16 @@ def view_of(node: torch.fx.Node) -> View | None:
     if name == "permute":
         return "permute", (tuple(int(d) for d in args[1]),)
     if name == "expand":
-        return "expand", (tuple(shape_of(node)),)
+        src, dst = shape_of(args[0]), shape_of(node)
+        lead = len(dst) - len(src)
+        kept = [-1 if i >= lead and src[i - lead] == d else d for i, d in enumerate(dst)]
+        return "expand", (tuple(kept),)
     if name == "unsqueeze":
         return "unsqueeze", (int(args[1]),)
     if name == "squeeze":
         dims = args[1] if len(args) > 1 else None
         if dims is None:
-            return "reshape", (tuple(shape_of(node)),)
+            return "kv_reshape", (shape_spec(shape_of(args[0]), shape_of(node)),)
         return "squeeze", (int(dims),) if isinstance(dims, int) else (tuple(int(d) for d in dims),)
     if name == "select":
         return "select", (int(args[1]), int(args[2]))
