@@ -27,6 +27,7 @@ from agents.coders.rowfused.geometry import (
     is_row_identity,
     row_terms,
     tile_terms,
+    wrap_terms,
 )
 from agents.coders.rowfused.ir import Arg, Compute, Kind, Load, Op, Operand, Partial, Term
 from agents.coders.rowfused.trace import Traced
@@ -87,6 +88,8 @@ class Builder:
         self.partials: list[Partial] = []
         self.summary: list[str] = []
         self._loads: dict[tuple[int, tuple[Term, ...]], KV] = {}
+        self.gathers: dict[tuple[int, tuple[Term, ...], str], KV] = {}
+        self._made: dict[tuple[Pend, str, tuple[int, ...]], KV] = {}
         self._count = 0
 
     # ---- emission helpers ------------------------------------------------------------------
@@ -153,21 +156,36 @@ class Builder:
         self.operands.append(Operand(f"p{operand}", ph.expr, ph.shape, name, ph.is_input))
         kind = kind_of(ph.dtype)
         numel = math.prod(ph.shape)
-        if numel == self.geo.total:
+        table = any(
+            u.op == "call_function" and "embedding" in str(u.target) and u.args[0] is node
+            for u in node.users
+        )
+        if numel == self.geo.total and not table:
             terms = tile_terms(ph.shape, ph.shape, self.geo)
             self.env[node.name] = self.load(operand, terms, kind, ph.shape)
         elif numel == 1:
             self.env[node.name] = self.load(operand, (), kind, ph.shape)
         else:
-            self.env[node.name] = Pend(Leaf(operand, ph.shape), ph.shape, kind)
+            self.env[node.name] = Pend(Leaf(operand, ph.shape), ph.shape, kind, kind == "f")
 
     def materialize(self, p: Pend, domain: str, shape: tuple[int, ...]) -> KV:
         """Loads and steps computing a pending value broadcast into a row or tile shape."""
+        key = (p, domain, shape)
+        if key not in self._made:
+            self._made[key] = self._materialize(p, domain, shape)
+        return self._made[key]
+
+    def _materialize(self, p: Pend, domain: str, shape: tuple[int, ...]) -> KV:
+        if isinstance(p.node, Leaf) and p.node.index is not None:
+            from agents.coders.rowfused.index_ops import gathered
+
+            return gathered(self, p, p.node, shape)
         if isinstance(p.node, Leaf):
             if domain == "tile":
                 terms = tile_terms(p.node.shape, shape, self.geo)
             else:
                 terms = row_terms(p.node.shape, shape, self.geo.rows)
+            terms = wrap_terms(terms, p.node.wrap)
             return self.load(p.node.operand, terms, p.kind, shape)
         args: list[Arg | KV] = []
         for a in p.node.args:
@@ -217,12 +235,25 @@ class Builder:
         if any(isinstance(v, Whole) for v in vals):
             return replace(self._whole_op(op, vals, kind, shape), follows=follows)
         kvs = [v for v in vals if isinstance(v, KV)]
+        if any(v.per_outer for v in kvs):
+            if any(isinstance(v, Pend) or (v.domain != "const" and not v.per_outer) for v in kvs):
+                raise ProblemError(
+                    f"{op} mixes a reduction over the inner rows with other per-row values;"
+                    " one row program keeps those apart."
+                )
+            return replace(self.compute(op, list(vals), kind, shape, follows), per_outer=True)  # type: ignore[arg-type]
         domain = max((v.domain for v in kvs), key=_DOMAIN_RANK.__getitem__, default="const")
         if domain == "const":
             if any(isinstance(v, Pend) for v in vals):
                 pend_args = tuple(v.var if isinstance(v, KV) else v for v in vals)
                 return Pend(PendOp(op, pend_args, kind), shape, kind, follows)
             return self.compute(op, list(vals), kind, shape, follows)  # type: ignore[arg-type]
+        if (
+            domain == "row"
+            and math.prod(shape) == self.geo.total
+            and any(isinstance(v, Pend) for v in vals)
+        ):
+            domain = "tile"  # a per-row value meets a pending operand across the row
         expected = self.geo.total if domain == "tile" else self.geo.rows
         if math.prod(shape) != expected:
             raise ProblemError(
@@ -268,6 +299,10 @@ class Builder:
             return Pend(x.node, out, x.kind, x.follows)  # expand: leaves broadcast right-aligned
         if numel == x.numel or x.domain == "const":
             return replace(x, shape=out)
+        if x.per_outer:
+            raise ProblemError(
+                f"{name} broadcasts a reduction over the inner rows; cannot fuse it."
+            )
         if x.domain == "row" and numel == self.geo.total:
             self.as_kernel_arg(x, "tile", out)
             return replace(x, domain="tile", shape=out)

@@ -104,8 +104,14 @@ class KernelWriter:
         if isinstance(op, Compute):
             return f"{op.var} = {expression(op)}"
         assert isinstance(op, Load)
+        if op.operand < 0:  # an index sequence (arange): the offset is the value
+            if not op.terms:
+                return f"{op.var} = 0"
+            return f"{op.var} = ({self.offset(op.terms)}).to(tl.int64)"
         ptr = f"{self.p.operands[op.operand].name}_ptr"
         addr = f"{ptr} + {self.offset(op.terms)}" if op.terms else ptr
+        if op.index is not None:  # a gathered row: the index value picks it
+            addr = f"{addr} + {op.index} * {op.width}"
         masks = []
         if op.shape in ("tile", "col") and not self.even_n:
             masks.append("col_mask")
@@ -155,6 +161,8 @@ class KernelWriter:
             else "BLOCK_N chunks, one pass per reduction level"
         )
         self.put(1, f'"""Fused row program ({p.summary}); fp32 math, {how}."""')
+        if p.reduces_inner():
+            self.put(1, "tl.static_assert(INNER <= BLOCK_M)  # a tile holds every inner row")
         self.put(1, "pid = tl.program_id(0)")
         self.put(1, "n_progs = tl.num_programs(0)")
         hoisted = self._hoisted()
@@ -220,6 +228,10 @@ class KernelWriter:
                     depth,
                     f"tl.store(out{k}_ptr + rows, {out.var}.to(out{k}_ptr.dtype.element_ty){mask})",
                 )
+        for k, out in enumerate(self.p.outputs):
+            if out.kind == "outer":  # one value per outer index, from the first inner row
+                value = f"{out.var}.to(out{k}_ptr.dtype.element_ty)"
+                self.put(depth, f"tl.store(out{k}_ptr + o + i * 0, {value}, mask=i == 0)")
         for k, part in enumerate(self.p.partials):
             self.put(
                 depth, f"tl.store(part_ptr + {k} * n_rows + rows, {part.var}.to(tl.float32){mask})"
@@ -274,6 +286,10 @@ class KernelWriter:
             ]
         if r.kind == "gather":
             return [f"{out} = {self._gather_chunk(r)}"]
+        if r.kind.startswith("inner_"):  # over the inner rows: the tile holds all of them
+            how = r.kind.removeprefix("inner_")
+            x = a if self.even_m else f"tl.where(row_mask, {a}, {IDENT.get(how, '0.0')})"
+            return [f"{out} = tl.broadcast_to(tl.{how}({x}, axis=0)[None, :], (BLOCK_M, 1))"]
         raise ValueError(f"unknown reduction {r.kind}")
 
     def _gather_chunk(self, r: Reduce) -> str:

@@ -173,3 +173,31 @@ def whole_geometry(
     candidates = [d for d in _divisors(total) if 64 <= d <= max_row] or [total]
     n_len = min(candidates, key=lambda d: (abs(d - target), -d))
     return Geometry(outer=total // n_len, n_len=n_len, inner=1)
+
+
+def wrap_terms(terms: tuple[Term, ...], wrap: int) -> tuple[Term, ...]:
+    """Terms reading ``offset % wrap`` where ``terms`` read ``offset`` (a repeated operand).
+
+    The terms of a broadcast are the digits of a mixed-radix offset (each term's values stay
+    below the next term's multiplier), so the modulo distributes over them when every
+    multiplier divides ``wrap`` or is a multiple of it.
+
+    Raises:
+        ProblemError: A digit straddles the wrap, so no term reads it.
+    """
+    if wrap <= 0:
+        return terms
+    out: list[Term] = []
+    for t in sorted(terms, key=lambda t: t.mul):
+        if t.mul % wrap == 0:
+            continue
+        if wrap % t.mul:
+            raise ProblemError(f"A repeated operand of {wrap} elements is read across its period.")
+        period = wrap // t.mul
+        if t.mod == 0 or t.mod % period == 0:
+            out.append(Term(t.src, t.div, period, t.mul))
+        elif t.mod <= period:
+            out.append(t)
+        else:
+            raise ProblemError(f"A repeated operand of {wrap} elements is read across its period.")
+    return tuple(out)

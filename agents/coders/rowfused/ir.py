@@ -60,11 +60,15 @@ class Load:
 
     var: str
     operand: int
-    """Index into ``RowProgram.operands``."""
+    """Index into ``RowProgram.operands``; ``-1``: no load, the offset itself (``arange``)."""
     terms: tuple[Term, ...]
     domain: Domain
     kind: Kind
     shape: Shape
+    index: str | None = None
+    """A gathered row: the integer value ``index`` picks the row (offset ``index * width``)."""
+    width: int = 0
+    """Row length of a gathered load (elements between consecutive ``index`` values)."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,8 @@ class Partial:
 class Output:
     """One tensor the forward returns."""
 
-    kind: Literal["full", "row", "whole"]
+    kind: Literal["full", "row", "whole", "outer"]
+    """``outer``: one value per outer index (a reduction over the inner rows), at ``o``."""
     shape: tuple[int, ...]
     var: str = ""
     """The kernel value stored (``full``/``row``)."""
@@ -162,7 +167,17 @@ class RowProgram:
 
     def tile_loads(self) -> int:
         """Distinct operands read with a per-element offset (register pressure, traffic)."""
-        return len({op.operand for op in self.ops if isinstance(op, Load) and op.shape == "tile"})
+        return len(
+            {
+                op.operand
+                for op in self.ops
+                if isinstance(op, Load) and op.shape == "tile" and op.operand >= 0
+            }
+        )
+
+    def reduces_inner(self) -> bool:
+        """True when a reduction runs over the inner rows of a tile (``inner_*`` kinds)."""
+        return any(r.kind.startswith("inner_") for r in self.reductions())
 
     def reductions(self) -> list[Reduce]:
         """The reductions, in program order."""
@@ -177,7 +192,7 @@ def defined(op: Op) -> tuple[str, ...]:
 def used(op: Op) -> tuple[str, ...]:
     """Value names an op reads."""
     if isinstance(op, Load):
-        return ()
+        return (op.index,) if op.index else ()
     if isinstance(op, Compute):
         return tuple(a for a in op.args if isinstance(a, str))
     names = [op.arg] + ([op.index] if op.index else [])

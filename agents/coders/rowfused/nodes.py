@@ -27,6 +27,7 @@ from agents.coders.rowfused.aten_ops import (
     reduction,
 )
 from agents.coders.rowfused.build import Builder, kind_of, shape_of
+from agents.coders.rowfused.index_ops import lower_arange, lower_embedding, lower_repeat
 from agents.coders.rowfused.ir import Kind
 from agents.coders.rowfused.reduce import lower_reduction
 from agents.coders.rowfused.values import Value
@@ -51,6 +52,12 @@ def lower_call(b: Builder, node: torch.fx.Node) -> Any:
         return lower_reduction(b, node, red)
     if base in VIEWS:
         return b.view(node, base)
+    if base == "repeat":
+        return lower_repeat(b, node)
+    if base == "arange":
+        return lower_arange(b, node)
+    if base == "embedding":
+        return lower_embedding(b, node)
     if base in (
         "scalar_tensor",
         "full",

@@ -83,8 +83,11 @@ def space(program: RowProgram, target: Target) -> Space:
     variants: dict[str, dict[str, tuple[int, ...]]] = {}
     if np2 <= SINGLE_MAX:
         variants["single"] = {"BLOCK_M": ROWS, **common}
-    variants["looped"] = {"BLOCK_M": ROWS[:7], "BLOCK_N": CHUNKS, **common}
-    if split_ok(program):
+    if program.reduces_inner():  # a tile holds every inner row of one outer index
+        variants = {"single": {"BLOCK_M": (span,), **common}} if np2 <= SINGLE_MAX else {}
+    else:
+        variants["looped"] = {"BLOCK_M": ROWS[:7], "BLOCK_N": CHUNKS, **common}
+    if split_ok(program) and "looped" in variants:
         variants["split"] = {
             "BLOCK_M": ROWS[:7],
             "BLOCK_N": CHUNKS,
@@ -265,6 +268,8 @@ def safer(params: Params, program: RowProgram, target: Target) -> list[Params]:
     ws = warp_size(target)
     np2 = next_pow2(program.n_len)
     out: list[Params] = []
+    if program.reduces_inner():  # only whole inner spans: drop the grid, stages and warps
+        return [_fit({**params, "persistent": 0, "num_stages": 1, "num_warps": 1}, sp)]
     if params["variant"] == "single" and (params["BLOCK_M"] > 1 or params["persistent"]):
         out.append(
             {**params, "BLOCK_M": 1, "persistent": 0, "num_stages": 1, "num_warps": _warps(np2, ws)}

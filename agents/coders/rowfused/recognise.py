@@ -91,13 +91,13 @@ def build_program(
         raise ProblemError(
             "The graph has no reduction; pure pointwise graphs belong to the pointwise generator."
         )
-    kept = sorted({op.operand for op in ops if isinstance(op, Load)})
-    remap = {old: new for new, old in enumerate(kept)}
+    kept = sorted({op.operand for op in ops if isinstance(op, Load) and op.operand >= 0})
+    remap = {old: new for new, old in enumerate(kept)} | {-1: -1}
     operands = tuple(
         type(b.operands[old])(f"p{new}", *_operand_fields(b, old)) for new, old in enumerate(kept)
     )
     ops = [
-        Load(op.var, remap[op.operand], op.terms, op.domain, op.kind, op.shape)
+        Load(op.var, remap[op.operand], op.terms, op.domain, op.kind, op.shape, op.index, op.width)
         if isinstance(op, Load)
         else op
         for op in ops
@@ -163,7 +163,7 @@ def _outputs(b: Builder, node: torch.fx.Node) -> tuple[tuple[Output, ...], bool]
         if isinstance(value, Whole):
             outputs.append(Output("whole", shape, expr=value.expr, dtype=fixed))
         elif isinstance(value, KV) and isinstance(value.var, str) and value.domain != "const":
-            kind = "full" if value.domain == "tile" else "row"
+            kind = "full" if value.domain == "tile" else ("outer" if value.per_outer else "row")
             outputs.append(Output(kind, shape, var=value.var, dtype=fixed))  # type: ignore[arg-type]
         else:
             raise ProblemError(

@@ -112,6 +112,10 @@ def lower_reduction(b: Builder, node: torch.fx.Node, red: Reduction) -> Any:
         raise ProblemError(f"{node.name} reduces only size-1 dims; nothing to fuse.")
     if is_whole(red, shape) and not _matches_rows(b.geo, shape, dims, x):
         return _whole(b, node, x, red, shape, out)
+    if isinstance(x, KV) and x.domain == "row" and b.geo.inner > 1:
+        return _inner(b, node, x, red, shape, dims, out)
+    if isinstance(x, Pend) and math.prod(x.shape) == b.geo.total:
+        x = b.materialize(x, "tile", x.shape)  # e.g. a sum of embedding lookups
     if not (isinstance(x, KV) and x.domain == "tile"):
         what = "a per-row value" if isinstance(x, KV) else "a parameter-only expression"
         raise ProblemError(
@@ -311,4 +315,40 @@ def _push_gather(b: Builder, x: KV, index: str, out: tuple[int, ...], memo: dict
         (v,) = _reduce(b, "gather", x, (x.kind,), index=index)
         found = _row_kv(v, out, x.kind, x.follows)
     memo[name] = found
+    return found
+
+
+def _inner(
+    b: Builder,
+    node: torch.fx.Node,
+    x: KV,
+    red: Reduction,
+    shape: tuple[int, ...],
+    dims: set[int],
+    out: tuple[int, ...],
+) -> KV:
+    """A reduction of per-row values over the inner rows: one value per outer index.
+
+    A tile then holds every inner row of one outer index (``BLOCK_M >= INNER``), as the FM
+    interaction reduces fields along the row and then the embedding dim across rows.
+    """
+    geo = b.geo
+    if (
+        x.per_outer
+        or red.kind not in ("sum", "mean", "max", "min")
+        or x.numel != geo.rows
+        or reduced_block(shape, dims) != (geo.outer, geo.inner, 1)
+        or not is_row_identity(row_terms(x.shape, x.shape, geo.rows), geo.rows)
+        or not isinstance(x.var, str)
+    ):
+        raise ProblemError(
+            f"{node.name} reduces a per-row value; one row program reduces the row tiles"
+            " (and per-row values over the inner rows only)."
+        )
+    kind: Kind = "i" if red.kind == "sum" and x.kind != "f" else "f"
+    base = "sum" if red.kind == "mean" else red.kind
+    (v,) = _reduce(b, f"inner_{base}", x, (kind,))
+    found = KV(v, "row", out, kind, "row", x.follows and kind == "f", per_outer=True)
+    if red.kind == "mean":
+        found = replace(b.compute("div", [found, float(geo.inner)], "f", out), per_outer=True)
     return found

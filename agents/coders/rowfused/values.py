@@ -26,6 +26,8 @@ class KV:
     rshape: Shape
     follows: bool = False
     """True when its float dtype follows the operands' (False: fixed by a cast, or not float)."""
+    per_outer: bool = False
+    """A row value reduced over the inner rows: one value per outer index."""
 
     @property
     def numel(self) -> int:
@@ -38,7 +40,17 @@ class Leaf:
     """An operand read as the logical shape ``shape`` (a view of its contiguous storage)."""
 
     operand: int
+    """Index into the builder's operands; ``-1`` for an index sequence (``arange``)."""
     shape: tuple[int, ...]
+    wrap: int = 0
+    """Element ``j`` of the logical view reads storage ``j % wrap`` (a ``repeat``); 0: no wrap."""
+    index: Pend | None = None
+    """An embedding lookup: element ``(..., k)`` reads row ``index[...]`` of a 2-D operand."""
+
+    @property
+    def iota(self) -> bool:
+        """True when the leaf is its own flat index (``arange``), not a load."""
+        return self.operand < 0
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,7 @@ class Pend:
     def leaves(self) -> list[Leaf]:
         """Every leaf under this value."""
         if isinstance(self.node, Leaf):
-            return [self.node]
+            return [self.node] + (self.node.index.leaves() if self.node.index else [])
         out: list[Leaf] = []
         for a in self.node.args:
             if isinstance(a, Pend):
@@ -73,16 +85,28 @@ class Pend:
         """The same value viewed as ``shape`` (``None`` when a leaf broadcasts inside it)."""
         numel = math.prod(self.shape)
         if isinstance(self.node, Leaf):
-            return Pend(Leaf(self.node.operand, shape), shape, self.kind, self.follows)
+            index = self.node.index
+            if index is not None:  # rows keep their length; the index takes the other dims
+                if not shape or shape[-1] != self.shape[-1]:
+                    return None
+                index = index.reshaped(shape[:-1])
+                if index is None:
+                    return None
+            leaf = Leaf(self.node.operand, shape, self.node.wrap, index)
+            return Pend(leaf, shape, self.kind, self.follows)
         args: list[Pend | Arg] = []
         for a in self.node.args:
             if isinstance(a, Pend):
                 if math.prod(a.shape) == 1:
                     args.append(a)
                     continue
+                target = shape
                 if math.prod(a.shape) != numel:
-                    return None
-                inner = a.reshaped(shape)
+                    found = squeeze_map(a.shape, self.shape, shape)
+                    if found is None:
+                        return None
+                    target = found
+                inner = a.reshaped(target)
                 if inner is None:
                     return None
                 args.append(inner)
@@ -104,6 +128,27 @@ class Whole:
 
 
 Value = KV | Pend | Whole
+
+
+def squeeze_map(
+    arg: tuple[int, ...], old: tuple[int, ...], new: tuple[int, ...]
+) -> tuple[int, ...] | None:
+    """The shape of a broadcast argument of an ``old``-shaped op when the op is viewed as ``new``.
+
+    Only views that insert or drop size-1 dims are followed (``None`` otherwise): the
+    argument's dims move with the op's non-trivial dims.
+    """
+    keep_old = [i for i, d in enumerate(old) if d != 1]
+    keep_new = [i for i, d in enumerate(new) if d != 1]
+    if [old[i] for i in keep_old] != [new[i] for i in keep_new] or len(arg) > len(old):
+        return None
+    padded = (1,) * (len(old) - len(arg)) + tuple(arg)
+    if any(padded[i] != 1 for i in range(len(old)) if old[i] == 1):
+        return None
+    out = [1] * len(new)
+    for i, j in zip(keep_old, keep_new, strict=True):
+        out[j] = padded[i]
+    return tuple(out)
 
 
 def join_shapes(shapes: list[Shape]) -> Shape:
