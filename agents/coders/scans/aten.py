@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.fx
@@ -23,6 +24,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from agents.coders.reference import forward_arg_names
 from tools.errors import ProblemError
 from tools.problems.materialize import build_model, call_get_inputs, exec_source, meta_device
+from tools.records import Problem
 
 logger = logging.getLogger(__name__)
 
@@ -269,3 +271,46 @@ def _first_line(error: BaseException) -> str:
     """``TypeName: first line of the message``, for one-sentence errors."""
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0].rstrip('.')}" if lines else type(error).__name__
+
+
+def strip_trailing(trace: AtenTrace) -> tuple[torch.fx.Node, str]:
+    """The node computing the output, and the views the reference applies after it."""
+    node = trace.output()
+    views: list[tuple[str, tuple]] = []
+    while node.op == "call_function" and (
+        node.target in VIEW_METHODS or node.target in IDENTITY_OPS
+    ):
+        if node.target in VIEW_METHODS:
+            views.append((VIEW_METHODS[node.target], tuple(node.args[1:])))
+        node = node.args[0]
+    return node, replay("", views[::-1])
+
+
+SpecT = TypeVar("SpecT")
+
+
+def cached_recogniser(
+    recognise: Callable[[Problem], SpecT], what: str
+) -> Callable[[Problem], SpecT]:
+    """``recognise`` cached per problem content; a refusal is cached and raised again.
+
+    Args:
+        recognise: Builds a spec or raises ``ProblemError``.
+        what: The template family, for the debug log line of a refusal.
+    """
+    cache: dict[str, SpecT | ProblemError] = {}
+
+    def analyze(problem: Problem) -> SpecT:
+        key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest()
+        if key not in cache:
+            try:
+                cache[key] = recognise(problem)
+            except ProblemError as e:
+                logger.debug("no %s template for %s: %s", what, problem.name, e)
+                cache[key] = e
+        found = cache[key]
+        if isinstance(found, ProblemError):
+            raise ProblemError(str(found)) from found
+        return found
+
+    return analyze

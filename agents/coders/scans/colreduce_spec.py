@@ -11,8 +11,6 @@ innermost dim) are the row-fused generator's; anything else raises ``ProblemErro
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import math
 import operator
 from dataclasses import dataclass
@@ -21,20 +19,17 @@ import torch
 import torch.fx
 
 from agents.coders.scans.aten import (
-    IDENTITY_OPS,
-    VIEW_METHODS,
-    AtenTrace,
     arg,
+    cached_recogniser,
     leaf_of,
     replay,
     static_shape,
+    strip_trailing,
     trace_aten,
     val,
 )
 from tools.errors import ProblemError
 from tools.records import Problem
-
-logger = logging.getLogger(__name__)
 
 aten = torch.ops.aten
 REDUCE_OPS = {
@@ -100,18 +95,6 @@ class ColReduceSpec:
         return 2 if self.dtype in ("float16", "bfloat16") else 4
 
 
-def _strip_trailing(trace: AtenTrace) -> tuple[torch.fx.Node, str]:
-    node = trace.output()
-    views: list[tuple[str, tuple]] = []
-    while node.op == "call_function" and (
-        node.target in VIEW_METHODS or node.target in IDENTITY_OPS
-    ):
-        if node.target in VIEW_METHODS:
-            views.append((VIEW_METHODS[node.target], tuple(node.args[1:])))
-        node = node.args[0]
-    return node, replay("", views[::-1])
-
-
 def _reduced_dims(node: torch.fx.Node, rank: int) -> tuple[int, int]:
     raw = arg(node, 1, "dim")
     if raw is None or (isinstance(raw, (list, tuple)) and not raw):
@@ -134,7 +117,7 @@ def recognise(problem: Problem) -> ColReduceSpec:
         raise ProblemError(
             "The reduction's shapes are data-dependent; the kernel needs static ones."
         )
-    result, trailing = _strip_trailing(trace)
+    result, trailing = strip_trailing(trace)
     red = result
     if result.op == "call_function" and result.target is operator.getitem:
         red = result.args[0]
@@ -181,23 +164,5 @@ def recognise(problem: Problem) -> ColReduceSpec:
     )
 
 
-_CACHE: dict[str, ColReduceSpec | ProblemError] = {}
-
-
-def analyze_colreduce(problem: Problem) -> ColReduceSpec:
-    """:func:`recognise`, cached per problem content.
-
-    Raises:
-        ProblemError: As :func:`recognise`.
-    """
-    key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest()
-    if key not in _CACHE:
-        try:
-            _CACHE[key] = recognise(problem)
-        except ProblemError as e:
-            logger.debug("no column-reduction template for %s: %s", problem.name, e)
-            _CACHE[key] = e
-    found = _CACHE[key]
-    if isinstance(found, ProblemError):
-        raise ProblemError(str(found)) from found
-    return found
+analyze_colreduce = cached_recogniser(recognise, "column-reduction")
+"""``recognise``, cached per problem content (raises ``ProblemError`` as it does)."""

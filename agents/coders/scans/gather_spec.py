@@ -15,8 +15,6 @@ in fp32, rows in order (deterministic):
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import math
 import operator
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from agents.coders.scans.aten import (
     IDENTITY_OPS,
     AtenTrace,
     arg,
+    cached_recogniser,
     is_call,
     leaf_expr,
     leaf_of,
@@ -40,8 +39,6 @@ from agents.coders.scans.aten import (
 from agents.coders.scans.jagged import ADD_OPS, index_add, segment_reduce
 from tools.errors import ProblemError
 from tools.records import Problem
-
-logger = logging.getLogger(__name__)
 
 aten = torch.ops.aten
 _BAG_OPS = (aten._embedding_bag.default, aten._embedding_bag_forward_only.default)
@@ -237,23 +234,5 @@ def _gather_reduce(trace: AtenTrace, node: torch.fx.Node, problem: Problem) -> G
     )
 
 
-_CACHE: dict[str, GatherSpec | ProblemError] = {}
-
-
-def analyze_gather(problem: Problem) -> GatherSpec:
-    """:func:`recognise`, cached per problem content.
-
-    Raises:
-        ProblemError: As :func:`recognise`.
-    """
-    key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest()
-    if key not in _CACHE:
-        try:
-            _CACHE[key] = recognise(problem)
-        except ProblemError as e:
-            logger.debug("no gather template for %s: %s", problem.name, e)
-            _CACHE[key] = e
-    found = _CACHE[key]
-    if isinstance(found, ProblemError):
-        raise ProblemError(str(found)) from found
-    return found
+analyze_gather = cached_recogniser(recognise, "gather")
+"""``recognise``, cached per problem content (raises ``ProblemError`` as it does)."""

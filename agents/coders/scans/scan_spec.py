@@ -11,8 +11,6 @@ the scan of the input shifted by one). Anything else raises ``ProblemError`` nam
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import math
 from dataclasses import dataclass
 
@@ -20,13 +18,12 @@ import torch
 import torch.fx
 
 from agents.coders.scans.aten import (
-    IDENTITY_OPS,
-    VIEW_METHODS,
     AtenTrace,
     arg,
+    cached_recogniser,
     is_call,
-    replay,
     static_shape,
+    strip_trailing,
     trace_aten,
     val,
 )
@@ -34,8 +31,6 @@ from agents.coders.scans.pointwise import Emitter, Val, as_float
 from agents.coders.scans.scan_lower import IDENT, Affine, Operand, ScanLowering
 from tools.errors import ProblemError
 from tools.records import Problem
-
-logger = logging.getLogger(__name__)
 
 aten = torch.ops.aten
 SCAN_OPS = {aten.cumsum.default: "cumsum", aten.cumprod.default: "cumprod"}
@@ -115,19 +110,6 @@ class ScanSpec:
         return 2 if self.dtype in ("float16", "bfloat16") else 4
 
 
-def _strip_trailing(trace: AtenTrace) -> tuple[torch.fx.Node, str]:
-    """The node computing the output, and the views the reference applies after it."""
-    node = trace.output()
-    views: list[tuple[str, tuple]] = []
-    while node.op == "call_function" and (
-        node.target in VIEW_METHODS or node.target in IDENTITY_OPS
-    ):
-        if node.target in VIEW_METHODS:
-            views.append((VIEW_METHODS[node.target], tuple(node.args[1:])))
-        node = node.args[0]
-    return node, replay("", views[::-1])
-
-
 def _find_scan(trace: AtenTrace) -> torch.fx.Node:
     scans = [n for n in trace.gm.graph.nodes if n.op == "call_function" and n.target in SCAN_OPS]
     if not scans:
@@ -158,7 +140,7 @@ def recognise(problem: Problem) -> ScanSpec:
         raise ProblemError(
             f"The scan produces {out_val.dtype}; only fp32/fp16/bf16 scans are fused."
         )
-    result_node, trailing = _strip_trailing(trace)
+    result_node, trailing = strip_trailing(trace)
     result_shape = static_shape(result_node)
     if result_shape != shape:
         raise ProblemError(
@@ -268,23 +250,5 @@ def _out_dtype(trace: AtenTrace, operands: object, traced: torch.dtype) -> str:
     return ""
 
 
-_CACHE: dict[str, ScanSpec | ProblemError] = {}
-
-
-def analyze_scan(problem: Problem) -> ScanSpec:
-    """:func:`recognise`, cached per problem content.
-
-    Raises:
-        ProblemError: As :func:`recognise`.
-    """
-    key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest()
-    if key not in _CACHE:
-        try:
-            _CACHE[key] = recognise(problem)
-        except ProblemError as e:
-            logger.debug("no scan template for %s: %s", problem.name, e)
-            _CACHE[key] = e
-    found = _CACHE[key]
-    if isinstance(found, ProblemError):
-        raise ProblemError(str(found)) from found
-    return found
+analyze_scan = cached_recogniser(recognise, "scan")
+"""``recognise``, cached per problem content (raises ``ProblemError`` as it does)."""
