@@ -91,6 +91,11 @@ def _named(problem: Problem) -> OpSpec:
     family = FAMILIES.get(op)
     if family is None:
         raise ProblemError(f"The offline coders have no template for op {op!r}.")
+    if op == "matmul" and any(len(s) != 2 for s in problem.shapes[:2]):
+        raise ProblemError(
+            "The matmul template multiplies two 2-D matrices; a vector or batched operand is"
+            " left to the GEMM generator."
+        )
     first_shape = problem.shapes[0] if problem.shapes else []
     rows, cols, inner = _int(params, "M"), _int(params, "N"), _int(params, "K")
     if family in ROW_FAMILIES or family == "pointwise":

@@ -3,8 +3,10 @@
 ``F.normalize(x, dim=-1)`` traces to ``div(x, expand(clamp_min(linalg_vector_norm(x, 2,
 [-1], True), eps)))``. When the normalised dim is the contraction dim ``K``, the product
 ``normalize(A) @ normalize(B)^T`` equals ``(A @ B^T) * sa[i] * sb[j]`` with
-``sa = 1 / max(||a_i||, eps)``: the kernel accumulates ``sum(a^2)`` over the K loop from the
-tiles it already loaded (no extra traffic) and scales the accumulator before the epilogue.
+``sa = 1 / max(||a_i||, eps)``: a small pre-pass (``_kv_inv_norms``, one read of the factor)
+computes ``sa``/``sb`` in fp32 and the tiled kernel scales its accumulator before the epilogue.
+The K loop stays a plain product: accumulating ``sum(a^2)`` from the tiles that also feed
+``tl.dot`` changed the sm_90 wgmma pipeline and gave wrong logits on the H100 (071).
 The reference rounds the normalised operand to the input dtype before the product; scaling
 the fp32 accumulator afterwards is at least as accurate.
 

@@ -120,7 +120,7 @@ class GemmPlan:
 
     @property
     def tiled_only(self) -> bool:
-        """True when only the tiled variant computes it (row norms accumulate over all of K)."""
+        """True when only the tiled variant computes it (it alone applies the norm scales)."""
         return self.a.norm_eps is not None or self.b.norm_eps is not None
 
     @property
