@@ -145,9 +145,12 @@ class Epilogue:
         node_shape: tuple[int, ...],
         operands: list[Operand] | None = None,
         steps: list[Step] | None = None,
+        real_dims: tuple[bool, bool, bool] = (False, False, False),
     ) -> None:
         self.traced = traced
         self.mm3 = mm3
+        self.real_dims = real_dims
+        """Which of (batch, M, N) the product really has (a size 1 there may grow at call time)."""
         self.node_shape = node_shape
         self.operands: list[Operand] = operands if operands is not None else []
         self.steps: list[Step] = steps if steps is not None else []
@@ -175,7 +178,15 @@ class Epilogue:
                 f"{source.render()} of shape {list(source.shape)} does not broadcast to"
                 f" {list(cur_shape)}."
             ) from e
-        keep = tuple(self.mm3[d] > 1 and probe.stride(d) != 0 for d in range(3))
+        # A dim of size 1 in the traced product is ambiguous (per-batch bias of a one-expert
+        # trace, or a broadcast one): an operand with a real dim there is kept, which stays
+        # correct at any call-time size (the wrapper expands it), where dropping it is wrong
+        # as soon as that dim grows.
+        full = len(source.shape) == len(cur_shape)
+        keep = tuple(
+            probe.stride(d) != 0 if self.mm3[d] > 1 else full and self.real_dims[d]
+            for d in range(3)
+        )
         shape = None if cur_shape == self.node_shape else cur_shape
         for o in self.operands:
             if o.source == source and o.cur_shape == shape:

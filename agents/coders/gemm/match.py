@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 def plain_plan(traced: Traced, p: Product, out: torch.fx.Node) -> GemmPlan:
     """The product and its whole epilogue, as traced (rewrite ``none``)."""
-    ep = Epilogue(traced, p.mm3, shape_of(p.node))
+    ep = Epilogue(traced, p.mm3, shape_of(p.node), real_dims=p.real_dims)
     ep.forbidden = descendants(p.node)
     value = "acc"
     by_name = {n.name: n for n in traced.gm.graph.nodes}

@@ -63,6 +63,11 @@ class Product:
         """(batch, M, N)."""
         return (self.batch, self.m, self.n)
 
+    @property
+    def real_dims(self) -> tuple[bool, bool, bool]:
+        """Which of (batch, M, N) the product has as dims of its own (sizes that may vary)."""
+        return (self.kind == "bmm", self.kind in ("mm", "bmm"), self.kind in ("mm", "bmm"))
+
 
 def mat_input(traced: Traced, node: torch.fx.Node) -> MatInput:
     """A product's factor: a placeholder, views and constant scalings (in order).
@@ -216,7 +221,7 @@ def start_epilogue(
     """
     node_shape = shape_of(p.node)
     if ep is None:
-        ep = Epilogue(traced, p.mm3, node_shape)
+        ep = Epilogue(traced, p.mm3, node_shape, real_dims=p.real_dims)
         ep.forbidden = descendants(p.node)
     if p.alpha != 1:
         value = ep.emit("mul", value, p.alpha)
