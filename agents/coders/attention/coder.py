@@ -11,7 +11,6 @@ block, and key blocks past a key-padding mask's last visible key are skipped.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from agents.coders.attention.space import (
     attention_space,
 )
 from agents.coders.attention.spec import AttentionSpec, spec_from
+from agents.coders.cache import cached_recogniser
 from agents.coders.offline import TemplateCoder
 from agents.coders.reference import model_new_block
 from agents.coders.space import Params, Space
@@ -36,28 +36,8 @@ from tools.records import Language, Problem, Target
 
 TEMPLATES = Path(__file__).parent / "templates"
 LAUNCH_KEYS = ("num_warps", "num_stages", "waves_per_eu", "matrix_instr_nonkdim")
-_CACHE: dict[str, AttentionSpec | ProblemError] = {}
 MASK_CODES = {"keep": 1, "drop": 2, "add": 3}
 """The kernel's ``MASK`` constexpr per mask-input kind."""
-
-
-def analyze_attention(problem: Problem) -> AttentionSpec:
-    """Recognise attention in a KernelBench problem (cached per problem content).
-
-    Raises:
-        ProblemError: The problem is a named op of the other templates, does not trace, or
-            is not attention the template handles; the message says which.
-    """
-    key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest()
-    if key not in _CACHE:
-        try:
-            _CACHE[key] = _analyze(problem)
-        except ProblemError as e:
-            _CACHE[key] = e
-    found = _CACHE[key]
-    if isinstance(found, ProblemError):
-        raise ProblemError(str(found)) from found
-    return found
 
 
 def _analyze(problem: Problem) -> AttentionSpec:
@@ -67,6 +47,14 @@ def _analyze(problem: Problem) -> AttentionSpec:
     out = output_node(trace.gm)
     result, offset = recognise(trace.gm, trace.placeholders, out)
     return spec_from(result, offset, trace.placeholders, out, trace.forward_args)
+
+
+analyze_attention = cached_recogniser(_analyze, "attention")
+"""Recognise attention in a KernelBench problem (cached per problem content).
+
+Raises ``ProblemError`` when the problem is a named op of the other templates, does not
+trace, or is not attention the template handles; the message says which.
+"""
 
 
 def _scale_expr(spec: AttentionSpec) -> str:

@@ -18,11 +18,11 @@ Anything else raises ``ProblemError`` with one sentence saying what is not handl
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 import torch.fx
 
+from agents.coders.cache import cached_recogniser
 from agents.coders.gemm import rewrites
 from agents.coders.gemm.epilogue import Epilogue, descendants
 from agents.coders.gemm.plan import GemmPlan, GemmSpec
@@ -105,24 +105,9 @@ def _analyze(problem: Problem) -> GemmSpec:
     return GemmSpec("matmul+epilogue", dtype, traced.forward_args, plans)
 
 
-_CACHE: dict[str, GemmSpec | ProblemError] = {}
+analyze_gemm = cached_recogniser(_analyze, "GEMM")
+"""Read a problem into a :class:`GemmSpec` (cached per problem content).
 
-
-def analyze_gemm(problem: Problem) -> GemmSpec:
-    """Read a problem into a :class:`GemmSpec` (cached per problem content).
-
-    Raises:
-        ProblemError: The reference is not one product with a fusable epilogue (or a pattern
-            a rewrite turns into one); the message says what is not handled.
-    """
-    key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest()
-    if key not in _CACHE:
-        try:
-            _CACHE[key] = _analyze(problem)
-        except ProblemError as e:
-            logger.debug("no GEMM for %s: %s", problem.name, e)
-            _CACHE[key] = e
-    found = _CACHE[key]
-    if isinstance(found, ProblemError):
-        raise ProblemError(str(found)) from found
-    return found
+Raises ``ProblemError`` when the reference is not one product with a fusable epilogue (or a
+pattern a rewrite turns into one); the message says what is not handled.
+"""

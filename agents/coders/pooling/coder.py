@@ -10,12 +10,12 @@ program per output tile) or ``global`` (mean over the trailing dims).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from agents.coders.attention.aten import output_node, trace_aten
 from agents.coders.attention.render import render_local
+from agents.coders.cache import cached_recogniser
 from agents.coders.offline import TemplateCoder
 from agents.coders.pooling.recognize import PoolSpec, recognise_pool
 from agents.coders.pooling.space import TEMPLATE, pool_safer, pool_seeds, pool_space
@@ -27,30 +27,22 @@ from tools.errors import ProblemError
 from tools.records import Language, Problem, Target
 
 TEMPLATES = Path(__file__).parent / "templates"
-_CACHE: dict[str, PoolSpec | ProblemError] = {}
 
 
-def analyze_pool(problem: Problem) -> PoolSpec:
-    """Recognise pooling in a KernelBench problem (cached per problem content).
+def _recognise(problem: Problem) -> PoolSpec:
+    if problem.op in FAMILIES or problem.op == "pointwise_chain":
+        raise ProblemError(f"{problem.op} is a named op of the row and matmul templates.")
+    trace = trace_aten(problem.source)
+    out = output_node(trace.gm)
+    return recognise_pool(trace.gm, trace.placeholders, out, trace.forward_args)
 
-    Raises:
-        ProblemError: The problem is a named op of the other templates, does not trace, or
-            is not pooling the template handles; the message says which.
-    """
-    key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest()
-    if key not in _CACHE:
-        try:
-            if problem.op in FAMILIES or problem.op == "pointwise_chain":
-                raise ProblemError(f"{problem.op} is a named op of the row and matmul templates.")
-            trace = trace_aten(problem.source)
-            out = output_node(trace.gm)
-            _CACHE[key] = recognise_pool(trace.gm, trace.placeholders, out, trace.forward_args)
-        except ProblemError as e:
-            _CACHE[key] = e
-    found = _CACHE[key]
-    if isinstance(found, ProblemError):
-        raise ProblemError(str(found)) from found
-    return found
+
+analyze_pool = cached_recogniser(_recognise, "pooling")
+"""Recognise pooling in a KernelBench problem (cached per problem content).
+
+Raises ``ProblemError`` when the problem is a named op of the other templates, does not
+trace, or is not pooling the template handles; the message says which.
+"""
 
 
 def forward_source(spec: PoolSpec) -> str:

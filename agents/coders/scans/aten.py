@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 import torch.fx
@@ -24,7 +23,6 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from agents.coders.reference import forward_arg_names
 from tools.errors import ProblemError
 from tools.problems.materialize import build_model, call_get_inputs, exec_source, meta_device
-from tools.records import Problem
 
 logger = logging.getLogger(__name__)
 
@@ -284,33 +282,3 @@ def strip_trailing(trace: AtenTrace) -> tuple[torch.fx.Node, str]:
             views.append((VIEW_METHODS[node.target], tuple(node.args[1:])))
         node = node.args[0]
     return node, replay("", views[::-1])
-
-
-SpecT = TypeVar("SpecT")
-
-
-def cached_recogniser(
-    recognise: Callable[[Problem], SpecT], what: str
-) -> Callable[[Problem], SpecT]:
-    """``recognise`` cached per problem content; a refusal is cached and raised again.
-
-    Args:
-        recognise: Builds a spec or raises ``ProblemError``.
-        what: The template family, for the debug log line of a refusal.
-    """
-    cache: dict[str, SpecT | ProblemError] = {}
-
-    def analyze(problem: Problem) -> SpecT:
-        key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest()
-        if key not in cache:
-            try:
-                cache[key] = recognise(problem)
-            except ProblemError as e:
-                logger.debug("no %s template for %s: %s", what, problem.name, e)
-                cache[key] = e
-        found = cache[key]
-        if isinstance(found, ProblemError):
-            raise ProblemError(str(found)) from found
-        return found
-
-    return analyze

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 import torch.fx
 
+from agents.coders.cache import cached_recogniser
 from agents.coders.scans.aten import (
     arg,
-    cached_recogniser,
     leaf_of,
     replay,
     static_shape,

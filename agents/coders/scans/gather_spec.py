@@ -23,11 +23,11 @@ from typing import Any
 import torch
 import torch.fx
 
+from agents.coders.cache import cached_recogniser
 from agents.coders.scans.aten import (
     IDENTITY_OPS,
     AtenTrace,
     arg,
-    cached_recogniser,
     is_call,
     leaf_expr,
     leaf_of,

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import torch
 import torch.fx
 
+from agents.coders.cache import cached_recogniser
 from agents.coders.scans.aten import (
     AtenTrace,
     arg,
-    cached_recogniser,
     is_call,
     static_shape,
     strip_trailing,
