@@ -13,11 +13,11 @@ from __future__ import annotations
 from agents.coders.base import Coder, CoderContext, Draft, fingerprint
 from agents.coders.composite import LanguageCoder
 from agents.coders.generators.cpp.coder import CppOfflineCoder
-from agents.coders.kit.forward import torch_forward_source
-from agents.coders.generators.pointwise.hybrid import HybridCoder
-from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.opspec import analyze
 from agents.coders.generators.pointwise.coder import TritonOfflineCoder
+from agents.coders.generators.pointwise.hybrid import HybridCoder
+from agents.coders.kit.forward import torch_forward_source
+from agents.coders.kit.opspec import analyze
+from agents.coders.kit.reference import model_new_block
 from tools.errors import ConfigError, ProblemError
 from tools.records import Problem
 

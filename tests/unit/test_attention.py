@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from agents.coders.generators.attention import AttentionCoder, AttentionSpec, analyze_attention
-from agents.coders.generators.attention.lazy import causal_offset, constant, lazy_node
 from agents.coders.base import Coder, CoderContext
 from agents.coders.composite import LanguageCoder
+from agents.coders.generators.attention import AttentionCoder, AttentionSpec, analyze_attention
+from agents.coders.generators.attention.lazy import causal_offset, constant, lazy_node
 from tools.errors import ProblemError
 from tools.evaluator.static_checks import check_source
 from tools.records import Candidate, Problem

@@ -26,8 +26,8 @@ import random
 from typing import Any
 
 from agents.coders.base import CoderContext, Draft, fingerprint
-from agents.coders.kit.space import Params, Space, describe
 from agents.coders.kit.opspec import OpSpec, analyze
+from agents.coders.kit.space import Params, Space, describe
 from tools.errors import KevolveError, ProblemError
 from tools.records import Candidate, EvalResult, Language, Problem, Skill, Target
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from agents.coders.generators.attention.aten import output_node, trace_aten
 from agents.coders.generators.attention.recognize import recognise
-from agents.coders.kit.render import render_template
 from agents.coders.generators.attention.space import (
     TEMPLATE,
     attention_safer,
@@ -26,11 +25,12 @@ from agents.coders.generators.attention.space import (
 )
 from agents.coders.generators.attention.spec import AttentionSpec, spec_from
 from agents.coders.kit.cache import cached_recogniser
+from agents.coders.kit.chip import is_hip
 from agents.coders.kit.generator import TemplateCoder
-from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.space import Params, Space
 from agents.coders.kit.opspec import FAMILIES
-from agents.coders.generators.pointwise.spaces import is_hip
+from agents.coders.kit.reference import model_new_block
+from agents.coders.kit.render import render_template
+from agents.coders.kit.space import Params, Space
 from tools.errors import ProblemError
 from tools.records import Language, Problem, Target
 

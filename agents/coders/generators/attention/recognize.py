@@ -22,7 +22,13 @@ from torch import fx
 
 from agents.coders.generators.attention.aten import VIEW_OPS, aten, op_name, shape_of
 from agents.coders.generators.attention.inputs import InputMask, grouped_view, settled
-from agents.coders.generators.attention.lazy import Lazy, LazyError, causal_offset, constant, lazy_node
+from agents.coders.generators.attention.lazy import (
+    Lazy,
+    LazyError,
+    causal_offset,
+    constant,
+    lazy_node,
+)
 from tools.errors import ProblemError
 
 _NEG_INF = float("-inf")

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 
 from agents.coders.generators.attention.spec import AttentionSpec
+from agents.coders.kit.chip import is_hip, smem_bytes, warp_size
 from agents.coders.kit.space import Params, Space, next_pow2
-from agents.coders.generators.pointwise.spaces import DEFAULT_SMEM_BYTES, is_hip, warp_size
 from tools.records import Target
 
 TEMPLATE = "triton.attention"
@@ -27,9 +27,6 @@ AMD_VGPR_FACTOR, AMD_VGPR_BASE = 2.5, 20
 """gfx942 VGPRs ~ 2.5 x (accumulator + scores + q values per lane) + 20, fitted on AOT
 compiles of this template (e.g. fp16 D=128, 128 x 64, 8 waves: 180 estimated, 186 measured)."""
 
-
-def _smem(target: Target) -> int:
-    return int(target.shared_mem_per_block_kib * 1024) or DEFAULT_SMEM_BYTES
 
 
 def attention_space(spec: AttentionSpec, target: Target) -> Space:
@@ -43,7 +40,7 @@ def attention_space(spec: AttentionSpec, target: Target) -> Space:
     }
     if hip:
         choices |= {"waves_per_eu": (0, 1, 2, 3, 4), "matrix_instr_nonkdim": (16, 32)}
-    ws, smem = warp_size(target), _smem(target)
+    ws, smem = warp_size(target), smem_bytes(target)
     d, dv, eb = spec.head_dim, spec.head_dim_v, spec.elem_bytes
     cap_m, cap_n = max(16, next_pow2(spec.seq_q)), max(16, next_pow2(spec.seq_k))
 

@@ -23,16 +23,15 @@ What decides their speed on a CPU (measured on a 2-core AVX2 EPYC VM, 2048x4096 
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 from agents.coders.kit.chain import chain_lines
 from agents.coders.kit.forward import forward_source
 from agents.coders.kit.generator import TemplateCoder
+from agents.coders.kit.opspec import ROW_FAMILIES, OpSpec
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import render_template
 from agents.coders.kit.space import Params, Space
-from agents.coders.kit.opspec import ROW_FAMILIES, OpSpec
 from tools.records import Language, Problem, Target
 
 TEMPLATES = Path(__file__).parent / "templates"

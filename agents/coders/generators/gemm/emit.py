@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.coders.kit.chain import Step, step_expression
 from agents.coders.generators.gemm.plan import GemmPlan, GemmSpec, MatInput, Operand
 from agents.coders.generators.gemm.shapes import RUNTIME_HELPER, shape_spec
+from agents.coders.kit.chain import Step, step_expression
+from agents.coders.kit.chip import is_hip
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import py_literal, render_template
 from agents.coders.kit.space import Params
-from agents.coders.generators.pointwise.spaces import is_hip
 from tools.records import Problem, Target
 
 GEMM_TEMPLATES = Path(__file__).parent / "templates"

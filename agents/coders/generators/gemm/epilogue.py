@@ -15,7 +15,6 @@ from typing import Any
 import torch
 import torch.fx
 
-from agents.coders.kit.chain import Arg, Step, is_finite_constant
 from agents.coders.generators.gemm.plan import Operand, Source, numel
 from agents.coders.generators.gemm.trace import (
     IDENTITY_OPS,
@@ -26,6 +25,7 @@ from agents.coders.generators.gemm.trace import (
     val,
     view_of,
 )
+from agents.coders.kit.chain import Arg, Step, is_finite_constant
 from tools.errors import ProblemError
 
 UNARY = frozenset(

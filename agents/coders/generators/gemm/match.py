@@ -22,7 +22,6 @@ import logging
 
 import torch.fx
 
-from agents.coders.kit.cache import cached_recogniser
 from agents.coders.generators.gemm import rewrites
 from agents.coders.generators.gemm.epilogue import Epilogue, descendants
 from agents.coders.generators.gemm.plan import GemmPlan, GemmSpec
@@ -42,6 +41,7 @@ from agents.coders.generators.gemm.trace import (
     trace_aten,
     val,
 )
+from agents.coders.kit.cache import cached_recogniser
 from tools.errors import ProblemError
 from tools.records import Problem
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agents.coders.kit.chain import Step
 from agents.coders.generators.gemm.trace import View
+from agents.coders.kit.chain import Step
 
 MatmulKind = Literal["mm", "bmm", "mv", "dot"]
 """How the product's own output is shaped: (M, N), (batch, M, N), (M,) or ()."""

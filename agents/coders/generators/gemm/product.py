@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 import torch
 import torch.fx
 
-from agents.coders.kit.chain import is_finite_constant
 from agents.coders.generators.gemm.epilogue import Epilogue, arg, descendants
 from agents.coders.generators.gemm.normalize import normalised_over_k, row_normalised, scalar_factor
 from agents.coders.generators.gemm.plan import MatInput, MatmulKind, Source
@@ -27,6 +26,7 @@ from agents.coders.generators.gemm.trace import (
     val,
     view_of,
 )
+from agents.coders.kit.chain import is_finite_constant
 from tools.errors import ProblemError
 
 _KIND: dict[str, MatmulKind] = {

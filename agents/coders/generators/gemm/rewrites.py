@@ -32,11 +32,18 @@ from dataclasses import dataclass, replace
 
 import torch.fx
 
-from agents.coders.kit.chain import Arg, Step
 from agents.coders.generators.gemm.epilogue import RESHAPES, Epilogue, ancestors, arg, descendants
-from agents.coders.generators.gemm.plan import GemmPlan, MatInput, Operand, Precompute, Source, numel
+from agents.coders.generators.gemm.plan import (
+    GemmPlan,
+    MatInput,
+    Operand,
+    Precompute,
+    Source,
+    numel,
+)
 from agents.coders.generators.gemm.product import Product, product, require_plain, start_epilogue
 from agents.coders.generators.gemm.trace import IDENTITY_OPS, Traced, op_name, shape_of, val
+from agents.coders.kit.chain import Arg, Step
 from tools.errors import ProblemError
 
 COL = (False, False, True)

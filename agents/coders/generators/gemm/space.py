@@ -23,8 +23,8 @@ factors (``tiled_only``) take neither ``gemv`` nor ``splitk``.
 from __future__ import annotations
 
 from agents.coders.generators.gemm.plan import GemmPlan, GemmSpec
+from agents.coders.kit.chip import is_hip, smem_bytes, warp_size
 from agents.coders.kit.space import Params, Space, next_pow2
-from agents.coders.generators.pointwise.spaces import DEFAULT_SMEM_BYTES, is_hip, warp_size
 from tools.records import Target
 
 TEMPLATE = "triton.gemm"
@@ -57,9 +57,6 @@ def preferred_rewrite(spec: GemmSpec) -> str:
     return next(r for r in PREFERENCE if r in spec.plans)
 
 
-def _smem(target: Target) -> int:
-    return int(target.shared_mem_per_block_kib * 1024) or DEFAULT_SMEM_BYTES
-
 
 def _elem_bytes(spec: GemmSpec) -> int:
     return spec.elem_bytes
@@ -69,7 +66,7 @@ def gemm_space(spec: GemmSpec, target: Target) -> Space:
     """Every legal configuration of ``triton.gemm`` for this problem on this target."""
     hip = is_hip(target)
     ws = warp_size(target)
-    smem = _smem(target)
+    smem = smem_bytes(target)
     elem = _elem_bytes(spec)
     plans = spec.plans
     mma_rewrites = tuple(r for r in spec.rewrites if not plans[r].thin_only)

@@ -13,18 +13,9 @@ Families and their templates (``templates/triton/``):
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
-from agents.coders.kit.chain import chain_lines
-from agents.coders.kit.forward import forward_source
-from agents.coders.kit.generator import TemplateCoder
-from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import render_template
-from agents.coders.kit.space import Params, Space
-from agents.coders.kit.opspec import OpSpec
 from agents.coders.generators.pointwise.spaces import (
-    is_hip,
     matmul_safer,
     matmul_seeds,
     matmul_space,
@@ -35,6 +26,14 @@ from agents.coders.generators.pointwise.spaces import (
     row_seeds,
     row_space,
 )
+from agents.coders.kit.chain import chain_lines
+from agents.coders.kit.chip import is_hip
+from agents.coders.kit.forward import forward_source
+from agents.coders.kit.generator import TemplateCoder
+from agents.coders.kit.opspec import OpSpec
+from agents.coders.kit.reference import model_new_block
+from agents.coders.kit.render import render_template
+from agents.coders.kit.space import Params, Space
 from tools.records import Language, Problem, Target
 
 TEMPLATES = Path(__file__).parent / "templates"

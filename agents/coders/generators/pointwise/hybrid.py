@@ -26,16 +26,20 @@ import torch
 import torch.fx
 from torch.fx.passes.shape_prop import ShapeProp
 
+from agents.coders.generators.pointwise.coder import LAUNCH_KEYS, TEMPLATES, TritonOfflineCoder
+from agents.coders.generators.pointwise.remap import RemapGraph, analyze_remap
+from agents.coders.generators.pointwise.remap_render import (
+    forward_source,
+    kernel_source,
+    wrapper_source,
+)
 from agents.coders.kit.chain import BOOLEAN_OPS, Chain
 from agents.coders.kit.chain_trace import _bind, _Builder, _canonical, _lower
+from agents.coders.kit.chip import is_hip
+from agents.coders.kit.opspec import OpSpec
 from agents.coders.kit.reference import model_new_block
-from agents.coders.generators.pointwise.remap import RemapGraph, analyze_remap
-from agents.coders.generators.pointwise.remap_render import forward_source, kernel_source, wrapper_source
 from agents.coders.kit.render import render_template
 from agents.coders.kit.space import Params, Space
-from agents.coders.kit.opspec import OpSpec
-from agents.coders.generators.pointwise.coder import LAUNCH_KEYS, TEMPLATES, TritonOfflineCoder
-from agents.coders.generators.pointwise.spaces import is_hip
 from tools.errors import ProblemError
 from tools.records import Problem, Target
 

@@ -228,7 +228,9 @@ def remap_graph(gm: torch.fx.GraphModule) -> RemapGraph:
         ProblemError: A node is not a view, a cat, shape arithmetic or a pointwise op; a cat
             piece is used outside its cat or holds another cat; the output is not a float.
     """
-    from agents.coders.generators.pointwise.hybrid import _head_body  # the fx code of the views, run in forward
+    from agents.coders.generators.pointwise.hybrid import (
+        _head_body,  # the fx code of the views, run in forward
+    )
 
     nodes = list(gm.graph.nodes)
     result = next(n for n in nodes if n.op == "output").args[0]

@@ -11,8 +11,8 @@ shifted back by its offset; the cat is a ``tl.where`` select of the pieces.
 
 from __future__ import annotations
 
-from agents.coders.kit.chain import step_expression
 from agents.coders.generators.pointwise.remap import RemapGraph
+from agents.coders.kit.chain import step_expression
 
 KERNEL = "_kv_remap_kernel"
 WRAPPER = "_kv_remap"

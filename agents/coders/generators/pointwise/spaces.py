@@ -8,8 +8,9 @@ GEMMs, ``matrix_instr_nonkdim``) and keep ``num_stages`` at 1-2 as the AMD backe
 
 from __future__ import annotations
 
-from agents.coders.kit.space import Params, Space, next_pow2
+from agents.coders.kit.chip import is_hip, smem_bytes, warp_size, warps_for
 from agents.coders.kit.opspec import OpSpec
+from agents.coders.kit.space import Params, Space, next_pow2
 from tools.records import Target
 
 WARPS = (1, 2, 4, 8, 16)
@@ -20,23 +21,6 @@ SINGLE_MAX_COLS = 16384
 """Longest row (after rounding up to a power of two) the single-tile variants hold."""
 TILE_ELEMENTS = 32768
 """Most elements one program's tile may hold (register pressure)."""
-DEFAULT_SMEM_BYTES = 48 * 1024
-
-
-def is_hip(target: Target) -> bool:
-    """True when the Triton target is AMD (``hip``)."""
-    return target.triton_target is not None and target.triton_target.backend == "hip"
-
-
-def warp_size(target: Target) -> int:
-    """Threads per warp/wavefront of the Triton target."""
-    return target.triton_target.warp_size if target.triton_target else max(target.warp_size, 32)
-
-
-def warps_for(elements: int, target: Target, cap: int = 8) -> int:
-    """Warps for a tile of ``elements`` at about 8 elements a thread, within 1..cap."""
-    return min(max(next_pow2(elements // (8 * warp_size(target))), 1), cap)
-
 
 def _stages(target: Target, matmul: bool = False) -> tuple[int, ...]:
     if is_hip(target):
@@ -195,7 +179,7 @@ def row_safer(params: Params, spec: OpSpec, target: Target) -> list[Params]:
 # ---- matmul ---------------------------------------------------------------------------------
 def matmul_space(spec: OpSpec, target: Target) -> Space:
     """Tiled GEMM: BLOCK_M/N/K, GROUP_M, warps, stages; shared memory and accumulator bounded."""
-    smem = int(target.shared_mem_per_block_kib * 1024) or DEFAULT_SMEM_BYTES
+    smem = smem_bytes(target)
     ws = warp_size(target)
     choices = {
         "BLOCK_M": (16, 32, 64, 128, 256),

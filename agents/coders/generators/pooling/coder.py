@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from agents.coders.generators.attention.aten import output_node, trace_aten
-from agents.coders.kit.render import render_template
-from agents.coders.kit.cache import cached_recogniser
-from agents.coders.kit.generator import TemplateCoder
 from agents.coders.generators.pooling.recognize import PoolSpec, recognise_pool
 from agents.coders.generators.pooling.space import TEMPLATE, pool_safer, pool_seeds, pool_space
-from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.space import Params, Space
+from agents.coders.kit.cache import cached_recogniser
+from agents.coders.kit.chip import is_hip
+from agents.coders.kit.generator import TemplateCoder
 from agents.coders.kit.opspec import FAMILIES
-from agents.coders.generators.pointwise.spaces import is_hip
+from agents.coders.kit.reference import model_new_block
+from agents.coders.kit.render import render_template
+from agents.coders.kit.space import Params, Space
 from tools.errors import ProblemError
 from tools.records import Language, Problem, Target
 

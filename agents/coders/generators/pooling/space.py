@@ -13,8 +13,8 @@ per thread. Column-stride-2 windows also get ``pair`` (see ``pair_ok``), seeded 
 from __future__ import annotations
 
 from agents.coders.generators.pooling.recognize import PoolSpec
+from agents.coders.kit.chip import is_hip, warp_size
 from agents.coders.kit.space import Params, Space, next_pow2
-from agents.coders.generators.pointwise.spaces import is_hip, warp_size
 from tools.records import Target
 
 TEMPLATE = "triton.pool"

@@ -29,9 +29,26 @@ from agents.coders.generators.rowfused.geometry import (
     tile_terms,
     wrap_terms,
 )
-from agents.coders.generators.rowfused.ir import Arg, Compute, Kind, Load, Op, Operand, Partial, Term
+from agents.coders.generators.rowfused.ir import (
+    Arg,
+    Compute,
+    Kind,
+    Load,
+    Op,
+    Operand,
+    Partial,
+    Term,
+)
 from agents.coders.generators.rowfused.trace import Traced
-from agents.coders.generators.rowfused.values import KV, Leaf, Pend, PendOp, Value, Whole, join_shapes
+from agents.coders.generators.rowfused.values import (
+    KV,
+    Leaf,
+    Pend,
+    PendOp,
+    Value,
+    Whole,
+    join_shapes,
+)
 from tools.errors import ProblemError
 
 _DOMAIN_RANK = {"const": 0, "row": 1, "tile": 2}

@@ -17,14 +17,14 @@ import hashlib
 import logging
 import math
 
-from agents.coders.kit.generator import TemplateCoder
 from agents.coders.generators.rowfused import generic
 from agents.coders.generators.rowfused import params as rp
 from agents.coders.generators.rowfused.emit_module import module_source
 from agents.coders.generators.rowfused.ir import RowProgram
 from agents.coders.generators.rowfused.recognise import recognise
+from agents.coders.kit.chip import is_hip
+from agents.coders.kit.generator import TemplateCoder
 from agents.coders.kit.space import Params, Space
-from agents.coders.generators.pointwise.spaces import is_hip
 from tools.errors import ProblemError
 from tools.records import Language, Problem, Target
 

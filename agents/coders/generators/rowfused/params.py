@@ -23,8 +23,8 @@ import math
 
 from agents.coders.generators.rowfused.emit_split import split_ok
 from agents.coders.generators.rowfused.ir import RowProgram, levels
+from agents.coders.kit.chip import is_hip, smem_bytes, warp_size
 from agents.coders.kit.space import Params, Space, next_pow2
-from agents.coders.generators.pointwise.spaces import is_hip, warp_size
 from tools.records import Target
 
 WARPS = (1, 2, 4, 8, 16, 32)
@@ -61,9 +61,6 @@ def _span(program: RowProgram) -> int:
     return program.inner if program.inner > 1 else program.rows
 
 
-def _smem_bytes(target: Target) -> int:
-    return int(target.shared_mem_per_block_kib * 1024) or 48 * 1024
-
 
 def space(program: RowProgram, target: Target) -> Space:
     """The legal configurations for this program on this target.
@@ -73,7 +70,7 @@ def space(program: RowProgram, target: Target) -> Space:
     which must fit the target's per-block shared memory.
     """
     ws = warp_size(target)
-    smem = _smem_bytes(target)
+    smem = smem_bytes(target)
     loads = max(1, program.tile_loads())
     np2 = next_pow2(program.n_len)
     live = _live(program)

@@ -8,9 +8,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from agents.coders.kit.generator import TemplateCoder
-from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import render_template as _render
 from agents.coders.generators.scans.gather_spec import GatherSpec, analyze_gather
 from agents.coders.generators.scans.scan_spec import ScanSpec, analyze_scan
 from agents.coders.generators.scans.spaces import (
@@ -21,8 +18,11 @@ from agents.coders.generators.scans.spaces import (
     scan_seeds,
     scan_space,
 )
+from agents.coders.kit.chip import is_hip
+from agents.coders.kit.generator import TemplateCoder
+from agents.coders.kit.reference import model_new_block
+from agents.coders.kit.render import render_template as _render
 from agents.coders.kit.space import Params, Space
-from agents.coders.generators.pointwise.spaces import is_hip
 from tools.errors import ProblemError
 from tools.problems.resize import has_declared_sizes
 from tools.records import Language, Problem, Target

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.coders.generators.scans.coders import (
+    SUPPORTED_DTYPES,
+    _common,
+    _forward,
+    render_template,
+)
+from agents.coders.generators.scans.colreduce_spec import ColReduceSpec, analyze_colreduce
+from agents.coders.kit.chip import is_hip
 from agents.coders.kit.generator import TemplateCoder
 from agents.coders.kit.reference import model_new_block
-from agents.coders.generators.scans.coders import SUPPORTED_DTYPES, _common, _forward, render_template
-from agents.coders.generators.scans.colreduce_spec import ColReduceSpec, analyze_colreduce
 from agents.coders.kit.space import Params, Space, next_pow2
-from agents.coders.generators.pointwise.spaces import is_hip
 from tools.records import Language, Problem, Target
 
 TEMPLATE = "triton.colreduce"

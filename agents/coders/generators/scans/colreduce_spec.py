@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import torch
 import torch.fx
 
-from agents.coders.kit.cache import cached_recogniser
 from agents.coders.generators.scans.aten import (
     arg,
     leaf_of,
@@ -28,6 +27,7 @@ from agents.coders.generators.scans.aten import (
     trace_aten,
     val,
 )
+from agents.coders.kit.cache import cached_recogniser
 from tools.errors import ProblemError
 from tools.records import Problem
 

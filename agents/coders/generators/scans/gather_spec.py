@@ -23,7 +23,6 @@ from typing import Any
 import torch
 import torch.fx
 
-from agents.coders.kit.cache import cached_recogniser
 from agents.coders.generators.scans.aten import (
     IDENTITY_OPS,
     AtenTrace,
@@ -37,6 +36,7 @@ from agents.coders.generators.scans.aten import (
     val,
 )
 from agents.coders.generators.scans.jagged import ADD_OPS, index_add, segment_reduce
+from agents.coders.kit.cache import cached_recogniser
 from tools.errors import ProblemError
 from tools.records import Problem
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import torch
 import torch.fx
 
-from agents.coders.kit.cache import cached_recogniser
 from agents.coders.generators.scans.aten import (
     AtenTrace,
     arg,
@@ -29,6 +28,7 @@ from agents.coders.generators.scans.aten import (
 )
 from agents.coders.generators.scans.pointwise import Emitter, Val, as_float
 from agents.coders.generators.scans.scan_lower import IDENT, Affine, Operand, ScanLowering
+from agents.coders.kit.cache import cached_recogniser
 from tools.errors import ProblemError
 from tools.records import Problem
 

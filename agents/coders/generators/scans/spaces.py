@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.coders.kit.chip import is_hip, warps_for
 from agents.coders.kit.space import Params, Space, next_pow2
-from agents.coders.generators.pointwise.spaces import is_hip, warps_for
 from tools.records import Target
 
 WARPS = (1, 2, 4, 8, 16)
