@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from agents.coders.base import CoderContext, Draft, fingerprint
-from agents.coders.kit.opspec import OpSpec, analyze
 from agents.coders.kit.space import Params, Space, describe
 from tools.errors import KevolveError, ProblemError
 from tools.records import Candidate, EvalResult, Language, Problem, Skill, Target
@@ -34,42 +33,50 @@ from tools.records import Candidate, EvalResult, Language, Problem, Skill, Targe
 logger = logging.getLogger(__name__)
 
 
-class TemplateCoder:
-    """Base class of the offline template coders (implements the ``Coder`` protocol)."""
+SpecT = TypeVar("SpecT")
+"""What a generator reads a problem into (an ``OpSpec``, a ``GemmSpec``, a ``RowProgram``...)."""
+
+
+class TemplateGenerator(Generic[SpecT]):
+    """Base class of the offline template generators (implements ``Coder`` and ``SkillSeeder``).
+
+    A subclass reads a problem into its own spec type ``SpecT`` and says what the template
+    space, first drafts, safer fallbacks and rendering are for that spec.
+    """
 
     language: Language
     name: str
 
     # ---- what subclasses provide -------------------------------------------------------
-    def analyze(self, problem: Problem) -> Any:
-        """Read ``problem`` into this coder's spec (default: the shared :func:`analyze`).
+    def analyze(self, problem: Problem) -> SpecT:
+        """Read ``problem`` into this generator's spec.
 
         Raises:
-            ProblemError: No template of this coder fits the problem; the message says why.
+            ProblemError: No template of this generator fits the problem; the message says why.
         """
-        return analyze(problem)
+        raise NotImplementedError
 
     def target_ok(self, target: Target) -> bool:
         """True when this coder's kernels can run on ``target``."""
         raise NotImplementedError
 
-    def spec_ok(self, spec: OpSpec) -> bool:
+    def spec_ok(self, spec: SpecT) -> bool:
         """True when a template of this coder handles ``spec`` (dtype, family)."""
         raise NotImplementedError
 
-    def space(self, spec: OpSpec, target: Target) -> Space:
+    def space(self, spec: SpecT, target: Target) -> Space:
         """The parameter space of the template for this problem on this target."""
         raise NotImplementedError
 
-    def seed_params(self, spec: OpSpec, target: Target) -> list[Params]:
+    def seed_params(self, spec: SpecT, target: Target) -> list[Params]:
         """Two to four diverse legal first configurations, best guess first."""
         raise NotImplementedError
 
-    def safer(self, params: Params, spec: OpSpec, target: Target) -> list[Params]:
+    def safer(self, params: Params, spec: SpecT, target: Target) -> list[Params]:
         """Configurations less likely to fail than ``params``, most conservative last."""
         raise NotImplementedError
 
-    def render(self, problem: Problem, spec: OpSpec, target: Target, params: Params) -> str:
+    def render(self, problem: Problem, spec: SpecT, target: Target, params: Params) -> str:
         """The complete ``ModelNew`` module for one configuration."""
         raise NotImplementedError
 
@@ -84,18 +91,24 @@ class TemplateCoder:
             return False
         return self.spec_ok(spec)
 
-    def _spec(self, problem: Problem, target: Target) -> OpSpec:
+    def spec_for(self, problem: Problem, target: Target) -> SpecT:
+        """The spec of ``problem`` when this generator writes it for ``target``.
+
+        Raises:
+            ProblemError: No template of this generator fits; the message says why.
+        """
         spec = self.analyze(problem)
         if not self.target_ok(target) or not self.spec_ok(spec):
             raise ProblemError(
                 f"The {self.name} coder has no template for {problem.name}"
-                f" ({spec.op}, {spec.dtype}) on {target.name}."
+                f" ({getattr(spec, 'op', type(spec).__name__)}, {getattr(spec, 'dtype', '?')})"
+                f" on {target.name}."
             )
         return spec
 
     def seed(self, problem: Problem, target: Target) -> list[Draft]:
         """First drafts: the template's default configurations for this shape and target."""
-        spec = self._spec(problem, target)
+        spec = self.spec_for(problem, target)
         space = self.space(spec, target)
         drafts = []
         for params in self.seed_params(spec, target):
@@ -107,6 +120,13 @@ class TemplateCoder:
             drafts.append(self._draft(problem, spec, target, space, params, text))
         return drafts
 
+    def templates_for(self, problem: Problem, target: Target) -> list[str]:
+        """The template names this generator writes for ``problem`` (none when it refuses)."""
+        try:
+            return [self.space(self.spec_for(problem, target), target).template]
+        except (ProblemError, KevolveError):
+            return []
+
     def seed_from_skills(self, problem: Problem, target: Target, skills: list[Skill]) -> list[Draft]:
         """First drafts rendered from skills' template and params, best gain first.
 
@@ -116,7 +136,7 @@ class TemplateCoder:
         """
         if not skills or not self.supports(problem, target):
             return []
-        spec = self._spec(problem, target)
+        spec = self.spec_for(problem, target)
         space = self.space(spec, target)
         drafts: list[Draft] = []
         seen: list[Params] = []
@@ -137,7 +157,7 @@ class TemplateCoder:
 
     def propose(self, ctx: CoderContext) -> Draft:
         """One child for the context's memory mode (see the module docstring)."""
-        spec = self._spec(ctx.problem, ctx.target)
+        spec = self.spec_for(ctx.problem, ctx.target)
         space = self.space(spec, ctx.target)
         parent = ctx.parent
         rng = random.Random(f"{ctx.rng_seed}:{parent.id if parent else '-'}:{ctx.memory_mode}")
@@ -162,7 +182,7 @@ class TemplateCoder:
     # ---- moves ---------------------------------------------------------------------------
     def _fresh(
         self,
-        spec: OpSpec,
+        spec: SpecT,
         target: Target,
         space: Space,
         tried: set[str],
@@ -179,7 +199,7 @@ class TemplateCoder:
     def _fallback(
         self,
         base: Params,
-        spec: OpSpec,
+        spec: SpecT,
         target: Target,
         space: Space,
         tried: set[str],
@@ -251,7 +271,7 @@ class TemplateCoder:
     def _draft(
         self,
         problem: Problem,
-        spec: OpSpec,
+        spec: SpecT,
         target: Target,
         space: Space,
         params: Params,

@@ -15,7 +15,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from agents.coders.generators.attention.aten import output_node, trace_aten
 from agents.coders.generators.attention.recognize import recognise
 from agents.coders.generators.attention.space import (
     TEMPLATE,
@@ -26,12 +25,12 @@ from agents.coders.generators.attention.space import (
 from agents.coders.generators.attention.spec import AttentionSpec, spec_from
 from agents.coders.kit.cache import cached_recogniser
 from agents.coders.kit.chip import is_hip
-from agents.coders.kit.generator import TemplateCoder
-from agents.coders.kit.opspec import FAMILIES
+from agents.coders.kit.fx import output_node
+from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import render_template
 from agents.coders.kit.space import Params, Space
-from tools.errors import ProblemError
+from agents.coders.kit.trace import trace_tensor_inputs
 from tools.records import Language, Problem, Target
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -41,9 +40,7 @@ MASK_CODES = {"keep": 1, "drop": 2, "add": 3}
 
 
 def _analyze(problem: Problem) -> AttentionSpec:
-    if problem.op in FAMILIES or problem.op == "pointwise_chain":
-        raise ProblemError(f"{problem.op} is a named op of the row and matmul templates.")
-    trace = trace_aten(problem.source)
+    trace = trace_tensor_inputs(problem.source)
     out = output_node(trace.gm)
     result, offset = recognise(trace.gm, trace.placeholders, out)
     return spec_from(result, offset, trace.placeholders, out, trace.forward_args)
@@ -74,7 +71,7 @@ def forward_source(spec: AttentionSpec) -> str:
     )
 
 
-class AttentionCoder(TemplateCoder):
+class AttentionCoder(TemplateGenerator[AttentionSpec]):
     """Writes flash-attention Triton kernels for attention references; tunes their tiles."""
 
     language: Language = "triton"

@@ -1,6 +1,6 @@
 """The offline GEMM generator: one matrix product with its epilogue fused, as one Triton kernel.
 
-``GemmCoder`` plugs into :class:`~agents.coders.kit.generator.TemplateCoder` (memory modes become
+``GemmCoder`` plugs into :class:`~agents.coders.kit.generator.TemplateGenerator` (memory modes become
 parameter moves over ``triton.gemm``) and into the Triton ``LanguageCoder`` next to the
 op-family templates. It claims any problem whose reference traces (``make_fx`` on the meta
 device) to one product plus an elementwise epilogue, or to a pattern a rewrite turns into
@@ -15,14 +15,14 @@ from agents.coders.generators.gemm.emit import render_gemm
 from agents.coders.generators.gemm.match import analyze_gemm
 from agents.coders.generators.gemm.plan import GemmSpec
 from agents.coders.generators.gemm.space import gemm_safer, gemm_seeds, gemm_space
-from agents.coders.kit.generator import TemplateCoder
+from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.space import Params, Space
 from tools.records import Language, Problem, Target
 
 SUPPORTED_DTYPES = frozenset({"float32", "float16", "bfloat16"})
 
 
-class GemmCoder(TemplateCoder):
+class GemmCoder(TemplateGenerator[GemmSpec]):
     """Writes ``triton.gemm`` kernels: tiled, split-K or matrix-vector, epilogue fused."""
 
     language: Language = "triton"

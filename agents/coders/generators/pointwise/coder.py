@@ -29,8 +29,8 @@ from agents.coders.generators.pointwise.spaces import (
 from agents.coders.kit.chain import chain_lines
 from agents.coders.kit.chip import is_hip
 from agents.coders.kit.forward import forward_source
-from agents.coders.kit.generator import TemplateCoder
-from agents.coders.kit.opspec import OpSpec
+from agents.coders.kit.generator import TemplateGenerator
+from agents.coders.kit.opspec import OpSpec, analyze
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import render_template
 from agents.coders.kit.space import Params, Space
@@ -53,11 +53,19 @@ _TITLES = {
 }
 
 
-class TritonOfflineCoder(TemplateCoder):
+class TritonOfflineCoder(TemplateGenerator[OpSpec]):
     """Writes Triton ``ModelNew`` modules from templates; tunes their meta-parameters."""
 
     language: Language = "triton"
     name = "triton-offline"
+
+    def analyze(self, problem: Problem) -> OpSpec:
+        """The problem read as a named op or a traced pointwise chain (cached).
+
+        Raises:
+            ProblemError: No template fits the problem; the message says why.
+        """
+        return analyze(problem)
 
     def target_ok(self, target: Target) -> bool:
         """Triton kernels need a GPU target with a Triton compile target."""

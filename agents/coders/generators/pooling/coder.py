@@ -13,26 +13,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.coders.generators.attention.aten import output_node, trace_aten
 from agents.coders.generators.pooling.recognize import PoolSpec, recognise_pool
 from agents.coders.generators.pooling.space import TEMPLATE, pool_safer, pool_seeds, pool_space
 from agents.coders.kit.cache import cached_recogniser
 from agents.coders.kit.chip import is_hip
-from agents.coders.kit.generator import TemplateCoder
-from agents.coders.kit.opspec import FAMILIES
+from agents.coders.kit.fx import output_node
+from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import render_template
 from agents.coders.kit.space import Params, Space
-from tools.errors import ProblemError
+from agents.coders.kit.trace import trace_tensor_inputs
 from tools.records import Language, Problem, Target
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
 def _recognise(problem: Problem) -> PoolSpec:
-    if problem.op in FAMILIES or problem.op == "pointwise_chain":
-        raise ProblemError(f"{problem.op} is a named op of the row and matmul templates.")
-    trace = trace_aten(problem.source)
+    trace = trace_tensor_inputs(problem.source)
     out = output_node(trace.gm)
     return recognise_pool(trace.gm, trace.placeholders, out, trace.forward_args)
 
@@ -66,7 +63,7 @@ def _describe(spec: PoolSpec) -> str:
     return text + (f", dilation {spec.dilation}" if spec.dilation != (1, 1) else "")
 
 
-class PoolingCoder(TemplateCoder):
+class PoolingCoder(TemplateGenerator[PoolSpec]):
     """Writes Triton pooling kernels for pooling references; tunes their tiles."""
 
     language: Language = "triton"

@@ -15,8 +15,8 @@ from typing import Any
 
 from agents.coders.generators.rowfused.emit_kernel import Layout, kernel_source
 from agents.coders.generators.rowfused.emit_split import combine_kernel, launch_lines, main_kernel
-from agents.coders.generators.rowfused.formulas import helpers_used
 from agents.coders.generators.rowfused.ir import RowProgram, levels
+from agents.coders.kit.formulas import helpers_used
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import render_template
 from agents.coders.kit.space import Params, next_pow2

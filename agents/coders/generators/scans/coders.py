@@ -19,7 +19,7 @@ from agents.coders.generators.scans.spaces import (
     scan_space,
 )
 from agents.coders.kit.chip import is_hip
-from agents.coders.kit.generator import TemplateCoder
+from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import render_template as _render
 from agents.coders.kit.space import Params, Space
@@ -39,7 +39,10 @@ def render_template(name: str, **variables: Any) -> str:
     return _render(Path(__file__).parent / "templates", name, **variables)
 
 
-def _common(problem: Problem, target: Target, params: Params, template: str, title: str) -> dict:
+def template_variables(
+    problem: Problem, target: Target, params: Params, template: str, title: str
+) -> dict:
+    """The variables every template of this package shares (title, launch options, target)."""
     hip = is_hip(target)
     launch = {k: params[k] for k in LAUNCH_KEYS if k in params and (hip or k != "waves_per_eu")}
     return {
@@ -71,11 +74,12 @@ def _split_load(line: str) -> dict[str, str]:
     }
 
 
-def _forward(args: tuple[str, ...], wrapper: str, exprs: list[str]) -> str:
+def forward_block(args: tuple[str, ...], wrapper: str, exprs: list[str]) -> str:
+    """``ModelNew.forward`` calling ``wrapper`` on ``exprs``."""
     return f"def forward(self, {', '.join(args)}):\n    return {wrapper}({', '.join(exprs)})\n"
 
 
-class ScanCoder(TemplateCoder):
+class ScanCoder(TemplateGenerator[ScanSpec]):
     """Scans (cumsum/cumprod, reverse, exclusive, masked, with fused elementwise ops)."""
 
     language: Language = "triton"
@@ -120,7 +124,7 @@ class ScanCoder(TemplateCoder):
     def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
         operands = list(spec.operands)
-        forward = _forward(spec.forward_args, "_kv_scan", [o.expr for o in operands])
+        forward = forward_block(spec.forward_args, "_kv_scan", [o.expr for o in operands])
         extra: dict[str, Any] = {}
         if params["variant"] == "chained":
             at = next(i for i, line in enumerate(spec.body) if "(scan_p, axis=" in line)
@@ -134,7 +138,7 @@ class ScanCoder(TemplateCoder):
         return render_template(
             "scan_chained.py.j2" if params["variant"] == "chained" else "scan.py.j2",
             **extra,
-            **_common(problem, target, params, "triton.scan", f"Fused {spec.op} kernel"),
+            **template_variables(problem, target, params, "triton.scan", f"Fused {spec.op} kernel"),
             model_block=model_new_block(problem.source, forward),
             operands=operands,
             names=["out", *(o.name for o in operands)],
@@ -161,7 +165,7 @@ class ScanCoder(TemplateCoder):
         )
 
 
-class GatherCoder(TemplateCoder):
+class GatherCoder(TemplateGenerator[GatherSpec]):
     """Embedding-bag sums/means and per-segment sums/means of jagged rows."""
 
     language: Language = "triton"
@@ -193,10 +197,10 @@ class GatherCoder(TemplateCoder):
 
     def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
-        forward = _forward(spec.forward_args, "_kv_bags", list(spec.call_args))
+        forward = forward_block(spec.forward_args, "_kv_bags", list(spec.call_args))
         return render_template(
             "gather.py.j2",
-            **_common(problem, target, params, "triton.gather", f"Bag {spec.mode} kernel"),
+            **template_variables(problem, target, params, "triton.gather", f"Bag {spec.mode} kernel"),
             model_block=model_new_block(problem.source, forward),
             spec=spec,
         )

@@ -16,13 +16,13 @@ from typing import Any
 
 from agents.coders.generators.scans.coders import (
     SUPPORTED_DTYPES,
-    _common,
-    _forward,
+    forward_block,
     render_template,
+    template_variables,
 )
 from agents.coders.generators.scans.colreduce_spec import ColReduceSpec, analyze_colreduce
 from agents.coders.kit.chip import is_hip
-from agents.coders.kit.generator import TemplateCoder
+from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.space import Params, Space, next_pow2
 from tools.records import Language, Problem, Target
@@ -112,7 +112,7 @@ def colreduce_safer(params: Params, spec: ColReduceSpec, target: Target) -> list
     return [p for p in out if space.is_legal(p)]
 
 
-class ColumnReduceCoder(TemplateCoder):
+class ColumnReduceCoder(TemplateGenerator[ColReduceSpec]):
     """Reductions over a strided (non-innermost) dim, split for the chip when outputs are few."""
 
     language: Language = "triton"
@@ -144,10 +144,10 @@ class ColumnReduceCoder(TemplateCoder):
 
     def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
-        forward = _forward(spec.forward_args, "_kv_colreduce", [spec.input_expr])
+        forward = forward_block(spec.forward_args, "_kv_colreduce", [spec.input_expr])
         return render_template(
             "colreduce.py.j2",
-            **_common(problem, target, params, TEMPLATE, f"Strided {spec.op} kernel"),
+            **template_variables(problem, target, params, TEMPLATE, f"Strided {spec.op} kernel"),
             model_block=model_new_block(problem.source, forward),
             summary=spec.summary,
             op=spec.op,
