@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, TypeVar
 
 from agents.coders.base import CoderContext, Draft, fingerprint
 from agents.coders.kit.space import Params, Space, describe
@@ -47,34 +48,45 @@ class TemplateGenerator(Generic[SpecT]):
     language: Language
     name: str
 
-    # ---- what subclasses provide -------------------------------------------------------
+    recognise: ClassVar[Callable[[Problem], Any] | None] = None
+    """The generator's recogniser (``staticmethod``), when ``analyze`` is not overridden."""
+    space_of: ClassVar[Callable[[Any, Target], Space] | None] = None
+    """``space(spec, target)`` as a function (``staticmethod``), when not overridden."""
+    seeds_of: ClassVar[Callable[[Any, Target], list[Params]] | None] = None
+    """``seed_params(spec, target)`` as a function (``staticmethod``), when not overridden."""
+    safer_of: ClassVar[Callable[[Params, Any, Target], list[Params]] | None] = None
+    """``safer(params, spec, target)`` as a function (``staticmethod``), when not overridden."""
+
+    # ---- what subclasses provide (a method, or the function above) --------------------
     def analyze(self, problem: Problem) -> SpecT:
-        """Read ``problem`` into this generator's spec.
+        """Read ``problem`` into this generator's spec (default: :attr:`recognise`).
 
         Raises:
             ProblemError: No template of this generator fits the problem; the message says why.
         """
-        raise NotImplementedError
+        return _required(self.recognise, self, "recognise")(problem)
 
     def target_ok(self, target: Target) -> bool:
-        """True when this coder's kernels can run on ``target``."""
+        """True when this generator's kernels can run on ``target`` (Triton: a Triton target)."""
+        if self.language == "triton":
+            return target.triton_target is not None
         raise NotImplementedError
 
     def spec_ok(self, spec: SpecT) -> bool:
-        """True when a template of this coder handles ``spec`` (dtype, family)."""
+        """True when a template of this generator handles ``spec`` (dtype, family)."""
         raise NotImplementedError
 
     def space(self, spec: SpecT, target: Target) -> Space:
         """The parameter space of the template for this problem on this target."""
-        raise NotImplementedError
+        return _required(self.space_of, self, "space_of")(spec, target)
 
     def seed_params(self, spec: SpecT, target: Target) -> list[Params]:
         """Two to four diverse legal first configurations, best guess first."""
-        raise NotImplementedError
+        return _required(self.seeds_of, self, "seeds_of")(spec, target)
 
     def safer(self, params: Params, spec: SpecT, target: Target) -> list[Params]:
         """Configurations less likely to fail than ``params``, most conservative last."""
-        raise NotImplementedError
+        return _required(self.safer_of, self, "safer_of")(params, spec, target)
 
     def render(self, problem: Problem, spec: SpecT, target: Target, params: Params) -> str:
         """The complete ``ModelNew`` module for one configuration."""
@@ -287,6 +299,12 @@ class TemplateGenerator(Generic[SpecT]):
             params=dict(params),
             author="offline",
         )
+
+
+def _required(function: Callable[..., Any] | None, generator: object, what: str) -> Callable[..., Any]:
+    if function is None:
+        raise NotImplementedError(f"{type(generator).__name__} sets no {what} and overrides no method.")
+    return function
 
 
 def _failed(result: EvalResult | None) -> bool:

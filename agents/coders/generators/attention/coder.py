@@ -29,7 +29,7 @@ from agents.coders.kit.fx import output_node
 from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import render_template
-from agents.coders.kit.space import Params, Space
+from agents.coders.kit.space import Params
 from agents.coders.kit.trace import trace_tensor_inputs
 from tools.records import Language, Problem, Target
 
@@ -76,30 +76,14 @@ class AttentionCoder(TemplateGenerator[AttentionSpec]):
 
     language: Language = "triton"
     name = "triton-attention"
-
-    def analyze(self, problem: Problem) -> Any:
-        """The problem's :class:`AttentionSpec` (see :func:`analyze_attention`)."""
-        return analyze_attention(problem)
-
-    def target_ok(self, target: Target) -> bool:
-        """A GPU target with a Triton compile target."""
-        return target.triton_target is not None
+    recognise = staticmethod(analyze_attention)
+    space_of = staticmethod(attention_space)
+    seeds_of = staticmethod(attention_seeds)
+    safer_of = staticmethod(attention_safer)
 
     def spec_ok(self, spec: Any) -> bool:
         """fp32, fp16 or bf16 attention with a supported head dim (checked by the analysis)."""
         return isinstance(spec, AttentionSpec)
-
-    def space(self, spec: Any, target: Target) -> Space:
-        """See :func:`attention_space`."""
-        return attention_space(spec, target)
-
-    def seed_params(self, spec: Any, target: Target) -> list[Params]:
-        """See :func:`attention_seeds`."""
-        return attention_seeds(spec, target)
-
-    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:
-        """See :func:`attention_safer`."""
-        return attention_safer(params, spec, target)
 
     def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""

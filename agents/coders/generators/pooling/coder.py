@@ -21,7 +21,7 @@ from agents.coders.kit.fx import output_node
 from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import render_template
-from agents.coders.kit.space import Params, Space
+from agents.coders.kit.space import Params
 from agents.coders.kit.trace import trace_tensor_inputs
 from tools.records import Language, Problem, Target
 
@@ -68,30 +68,14 @@ class PoolingCoder(TemplateGenerator[PoolSpec]):
 
     language: Language = "triton"
     name = "triton-pooling"
-
-    def analyze(self, problem: Problem) -> Any:
-        """The problem's :class:`PoolSpec` (see :func:`analyze_pool`)."""
-        return analyze_pool(problem)
-
-    def target_ok(self, target: Target) -> bool:
-        """A GPU target with a Triton compile target."""
-        return target.triton_target is not None
+    recognise = staticmethod(analyze_pool)
+    space_of = staticmethod(pool_space)
+    seeds_of = staticmethod(pool_seeds)
+    safer_of = staticmethod(pool_safer)
 
     def spec_ok(self, spec: Any) -> bool:
         """Any recognised pooling (dtype limits are checked by the analysis)."""
         return isinstance(spec, PoolSpec)
-
-    def space(self, spec: Any, target: Target) -> Space:
-        """See :func:`pool_space`."""
-        return pool_space(spec, target)
-
-    def seed_params(self, spec: Any, target: Target) -> list[Params]:
-        """See :func:`pool_seeds`."""
-        return pool_seeds(spec, target)
-
-    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:
-        """See :func:`pool_safer`."""
-        return pool_safer(params, spec, target)
 
     def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""

@@ -22,7 +22,7 @@ from agents.coders.kit.chip import is_hip
 from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import render_template as _render
-from agents.coders.kit.space import Params, Space
+from agents.coders.kit.space import Params
 from tools.errors import ProblemError
 from tools.problems.resize import has_declared_sizes
 from tools.records import Language, Problem, Target
@@ -84,6 +84,9 @@ class ScanCoder(TemplateGenerator[ScanSpec]):
 
     language: Language = "triton"
     name = "triton-scan"
+    space_of = staticmethod(scan_space)
+    seeds_of = staticmethod(scan_seeds)
+    safer_of = staticmethod(scan_safer)
 
     def analyze(self, problem: Problem) -> ScanSpec:
         """Trace the reference to ATen and recognise one scan (see ``scan_spec``).
@@ -100,26 +103,9 @@ class ScanCoder(TemplateGenerator[ScanSpec]):
             )
         return spec
 
-    def target_ok(self, target: Target) -> bool:
-        """Triton kernels need a GPU target with a Triton compile target."""
-        return target.triton_target is not None
-
     def spec_ok(self, spec: Any) -> bool:
         """fp32/fp16/bf16 problems."""
         return spec.dtype in SUPPORTED_DTYPES
-
-    def space(self, spec: Any, target: Target) -> Space:
-        """``single``/``looped`` for last-dim scans; ``tiled`` (a carried loop, optionally
-        prefetching) and ``chained`` (chunks joined in one pass) for strided ones."""
-        return scan_space(spec, target)
-
-    def seed_params(self, spec: Any, target: Target) -> list[Params]:
-        """Two to four first configurations from the scan's shape."""
-        return scan_seeds(spec, target)
-
-    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:
-        """Smaller tiles, fewer warps."""
-        return scan_safer(params, spec, target)
 
     def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
@@ -170,30 +156,14 @@ class GatherCoder(TemplateGenerator[GatherSpec]):
 
     language: Language = "triton"
     name = "triton-gather"
-
-    def analyze(self, problem: Problem) -> GatherSpec:
-        """Trace the reference to ATen and recognise one bag reduction (see ``gather_spec``)."""
-        return analyze_gather(problem)
-
-    def target_ok(self, target: Target) -> bool:
-        """Triton kernels need a GPU target with a Triton compile target."""
-        return target.triton_target is not None
+    recognise = staticmethod(analyze_gather)
+    space_of = staticmethod(gather_space)
+    seeds_of = staticmethod(gather_seeds)
+    safer_of = staticmethod(gather_safer)
 
     def spec_ok(self, spec: Any) -> bool:
         """fp32/fp16/bf16 tables."""
         return spec.dtype in SUPPORTED_DTYPES
-
-    def space(self, spec: Any, target: Target) -> Space:
-        """BLOCK_D x BLOCK_R tiles."""
-        return gather_space(spec, target)
-
-    def seed_params(self, spec: Any, target: Target) -> list[Params]:
-        """Whole-row tiles first, then narrower ones."""
-        return gather_seeds(spec, target)
-
-    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:
-        """Fewer rows per step, fewer warps."""
-        return gather_safer(params, spec, target)
 
     def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""

@@ -117,30 +117,14 @@ class ColumnReduceCoder(TemplateGenerator[ColReduceSpec]):
 
     language: Language = "triton"
     name = "triton-colreduce"
-
-    def analyze(self, problem: Problem) -> ColReduceSpec:
-        """Trace the reference to ATen and recognise one strided reduction."""
-        return analyze_colreduce(problem)
-
-    def target_ok(self, target: Target) -> bool:
-        """Triton kernels need a GPU target with a Triton compile target."""
-        return target.triton_target is not None
+    recognise = staticmethod(analyze_colreduce)
+    space_of = staticmethod(colreduce_space)
+    seeds_of = staticmethod(colreduce_seeds)
+    safer_of = staticmethod(colreduce_safer)
 
     def spec_ok(self, spec: Any) -> bool:
         """fp32/fp16/bf16 problems."""
         return spec.dtype in SUPPORTED_DTYPES
-
-    def space(self, spec: Any, target: Target) -> Space:
-        """One ``split`` variant (a single chunk when the outputs fill the chip)."""
-        return colreduce_space(spec, target)
-
-    def seed_params(self, spec: Any, target: Target) -> list[Params]:
-        """Two to four first configurations from the shape and dtype."""
-        return colreduce_seeds(spec, target)
-
-    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:
-        """Shallower tiles, fewer warps."""
-        return colreduce_safer(params, spec, target)
 
     def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
