@@ -72,7 +72,9 @@ class Coder(Protocol):
 class SkillSeeder(Protocol):
     """A coder that can render first drafts from retrieved skills (template + params)."""
 
-    def seed_from_skills(self, problem: Problem, target: Target, skills: list[Skill]) -> list[Draft]:
+    def seed_from_skills(
+        self, problem: Problem, target: Target, skills: list[Skill]
+    ) -> list[Draft]:
         """Drafts rendered from the skills this coder owns (their template is its), best first."""
         ...
 

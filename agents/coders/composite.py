@@ -37,7 +37,7 @@ class LanguageCoder:
         self.name = "+".join(c.name for c in self.coders)
 
     def supporting(self, problem: Problem, target: Target) -> list[Coder]:
-        """The generators routed to this problem's op family that can write it, in priority order."""
+        """The generators routed to this problem's op family that can write it, in order."""
         return [c for c in self.coders if routed(c.name, problem) and c.supports(problem, target)]
 
     def supports(self, problem: Problem, target: Target) -> bool:

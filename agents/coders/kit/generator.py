@@ -301,9 +301,12 @@ class TemplateGenerator(Generic[SpecT]):
         )
 
 
-def _required(function: Callable[..., Any] | None, generator: object, what: str) -> Callable[..., Any]:
+def _required(
+    function: Callable[..., Any] | None, generator: object, what: str
+) -> Callable[..., Any]:
     if function is None:
-        raise NotImplementedError(f"{type(generator).__name__} sets no {what} and overrides no method.")
+        name = type(generator).__name__
+        raise NotImplementedError(f"{name} sets no {what} and overrides no method.")
     return function
 
 

@@ -28,7 +28,7 @@ import keyword
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any, Literal
 
 import torch
@@ -103,7 +103,7 @@ def state_expr(name: str, kind: LeafKind) -> str:
     return f"self.{getter}({name!r})"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _table(decompositions: Literal["core"] | tuple[Any, ...]) -> dict[Any, Any]:
     if decompositions == "core":
         from torch._decomp import core_aten_decompositions
@@ -138,7 +138,9 @@ def _forward_names(model: torch.nn.Module, count: int) -> tuple[str, ...]:
     return tuple(names[:count])
 
 
-def _make_fx(fn: Any, flat: list[torch.Tensor], options: TraceOptions) -> tuple[fx.GraphModule, bool]:
+def _make_fx(
+    fn: Any, flat: list[torch.Tensor], options: TraceOptions
+) -> tuple[fx.GraphModule, bool]:
     from torch.fx.experimental.proxy_tensor import make_fx
 
     if options.functionalize:

@@ -170,7 +170,9 @@ class GatherCoder(TemplateGenerator[GatherSpec]):
         forward = forward_block(spec.forward_args, "_kv_bags", list(spec.call_args))
         return render_template(
             "gather.py.j2",
-            **template_variables(problem, target, params, "triton.gather", f"Bag {spec.mode} kernel"),
+            **template_variables(
+                problem, target, params, "triton.gather", f"Bag {spec.mode} kernel"
+            ),
             model_block=model_new_block(problem.source, forward),
             spec=spec,
         )
