@@ -16,7 +16,6 @@ their stored results so that a resumed run evaluates them again.
 
 from __future__ import annotations
 
-import _thread
 import logging
 import os
 import signal
@@ -69,15 +68,19 @@ class Watchdog:
     Args:
         limit_s: Seconds until the limit (``None``: never fires).
         on_expire: Called first when the limit is reached (marks the run expired).
-        grace_s: Seconds after the kill before the main thread is interrupted.
+        grace_s: Seconds after the kill before the main thread is interrupted
+            (default ``GRACE_S``).
     """
 
     def __init__(
-        self, limit_s: float | None, on_expire: Callable[[], None], grace_s: float = GRACE_S
+        self,
+        limit_s: float | None,
+        on_expire: Callable[[], None],
+        grace_s: float | None = None,
     ) -> None:
         self.limit_s = limit_s
         self.on_expire = on_expire
-        self.grace_s = grace_s
+        self.grace_s = GRACE_S if grace_s is None else grace_s
         self.fired = False
         self.killed = 0
         """Evaluations killed when the limit was reached."""
@@ -113,7 +116,9 @@ class Watchdog:
         with self._lock:
             if not self._done.is_set():
                 self.interrupted = True
-                _thread.interrupt_main()
+                # a real SIGINT to the main thread also wakes a blocking call (a sleep, a
+                # wait on a process); ``_thread.interrupt_main`` would wait for it to return
+                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
     def cancel(self) -> None:
         """Stop the watchdog (the run ended); nothing fires after this returns.
