@@ -1,7 +1,7 @@
 """Fit any KernelBench file into a byte budget, and prove the resized file still runs.
 
-Files that declare ``KEVOLVE_SIZES`` are shrunk along their declared sizes
-(``tools.problems.resize.fit_source``). KernelBench's own files declare nothing: their sizes
+Files that declare ``KEVOLVE_SIZES`` are shrunk along their declared sizes, in their declared
+steps. KernelBench's own files declare nothing: their sizes
 are module-level constants such as ``batch_size = 4096`` or ``height = width = 128``
 (``tools.problems.resize.discovered_sizes``). Shrinking those blindly can break a problem
 (a conv kernel larger than its input, ``n_embd`` no longer a multiple of ``n_head``, a
@@ -32,14 +32,8 @@ from tools.problems.materialize import (
     exec_source,
     meta_device,
 )
-from tools.problems.resize import (
-    SizeConstant,
-    _footprint_bytes,
-    discovered_sizes,
-    fit_source,
-    has_declared_sizes,
-    resize_source,
-)
+from tools.errors import ProblemError
+from tools.problems.resize import SizeConstant, _footprint_bytes, declared_sizes, resize_source
 
 logger = logging.getLogger(__name__)
 
@@ -112,46 +106,83 @@ def validate_source(source: str) -> str:
 def _resize(
     source: str, sizes: list[SizeConstant], factor: float, step: int, least: int = MIN_FIT_SIZE
 ) -> str:
-    """``source`` with ``sizes`` scaled by ``factor``, snapped to ``step``, kept >= their floor."""
+    """``source`` with ``sizes`` scaled by ``factor``, snapped, kept >= their floor.
+
+    A declared step (``KEVOLVE_SIZES``) always holds; an undeclared size is snapped to
+    ``step`` when it is at least that large.
+    """
     new: dict[str, int] = {}
     for s in sizes:
-        floor = min(s.value, least)
-        g = step if s.value >= step else 1
+        g = s.granularity if s.granularity > 1 else (step if s.value >= step else 1)
+        floor = g * max(1, -(-min(s.value, least) // g))
         value = max(floor, g * max(1, round(s.value * factor / g)))
         new[s.name] = min(s.value, value)
     return resize_source(source, new) if new else source
 
 
-def _size_or_none(source: str) -> int | None:
-    """Footprint in bytes, or ``None`` when the resized problem cannot even be built."""
+def _measure(source: str, cap: int) -> int | None:
+    """Bytes of inputs and weights: on the meta device, else by a CPU run under ``cap``.
+
+    A problem whose input sizes depend on drawn values (jagged lengths) cannot run on the
+    meta device; at a small size a real CPU run measures it (seeded, so repeatable).
+
+    Returns:
+        The bytes, or ``None`` when the CPU run would pass ``cap`` (too big to measure).
+
+    Raises:
+        Exception: Whatever the problem's own code raises (it does not run at this size).
+    """
     try:
         return _footprint_bytes(source)
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - the problem's own code
+        meta_error = e
+    namespace = None
+    try:
+        torch.manual_seed(0)
+        with cpu_guard(cap):
+            namespace = exec_source(source, "<fit>")
+            inputs = call_get_inputs(namespace)
+            model = build_model(namespace)
+    except AllocationCapExceeded:
+        return None
+    except (Exception, SystemExit):
+        raise meta_error from None
+    tensors = [x for x in inputs if isinstance(x, torch.Tensor)]
+    tensors += list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _size_or_none(source: str, cap: int) -> int | None:
+    """Footprint in bytes, or ``None`` when the resized problem is too big or cannot be built."""
+    try:
+        return _measure(source, cap)
     except (Exception, SystemExit):  # noqa: BLE001 - e.g. channels no longer divisible by groups
         return None
 
 
 def _bisect(
     source: str, sizes: list[SizeConstant], step: int, max_bytes: int
-) -> tuple[str, float, int]:
+) -> tuple[str, float, int | None]:
     """The largest common factor whose resized source fits ``max_bytes`` (or the smallest).
 
     Sizes stop at ``min(value, MIN_FIT_SIZE)``; only when that is still over the budget may
     they go down to 1.
     """
+    cap = max(4 * max_bytes, 64 * 2**20)
     lo, hi = 0.0, 1.0
     least = MIN_FIT_SIZE
     best = _resize(source, sizes, 1e-9, step, least)
-    best_bytes = _size_or_none(best)
+    best_bytes = _size_or_none(best, cap)
     if best_bytes is not None and best_bytes > max_bytes:
         least = 1
         best = _resize(source, sizes, 1e-9, step, least)
-        best_bytes = _size_or_none(best)
+        best_bytes = _size_or_none(best, cap)
     if best_bytes is None or best_bytes > max_bytes:
-        return best, 1e-9, best_bytes if best_bytes is not None else _footprint_bytes(source)
+        return best, 1e-9, best_bytes
     for _ in range(BISECT_STEPS):
         mid = (lo + hi) / 2
         candidate = _resize(source, sizes, mid, step, least)
-        size = _size_or_none(candidate)
+        size = _size_or_none(candidate, cap)
         if size is not None and size <= max_bytes:
             lo, best, best_bytes = mid, candidate, size
         else:
@@ -168,32 +199,24 @@ def fit_problem(source: str, max_bytes: int) -> FitResult:
 
     Returns:
         The fit. ``note`` is empty when the returned source fits and runs; otherwise it says
-        why the file is above the budget or left as written.
-
-    A file whose size cannot be measured on the meta device is returned unchanged, with
-    a note saying so.
+        why the file is above the budget or left as written. A file whose size cannot be
+        measured at all is returned unchanged, with a note saying so.
     """
     try:
-        before = _footprint_bytes(source)
+        before = _measure(source, CPU_VALIDATE_BYTES)
     except (Exception, SystemExit) as e:  # noqa: BLE001 - the problem's own code
         return FitResult(
-            source, 1.0, 0, 0,
-            note="not resized: its size cannot be measured on the meta device "
-            f"({_first_line(e)})",
-        )  # fmt: skip
-    if before <= max_bytes:
+            source, 1.0, 0, 0, note=f"not resized: its size cannot be measured ({_first_line(e)})"
+        )
+    if before is not None and before <= max_bytes:
         return FitResult(source, 1.0, before, before)
-    if has_declared_sizes(source):
-        fitted, factor = fit_source(source, max_bytes)
-        after = _footprint_bytes(fitted)
-        error = validate_source(fitted)
-        if error:
-            return FitResult(source, 1.0, before, before, note=_left(before, max_bytes, error))
-        return FitResult(fitted, factor, before, after, _over(after, max_bytes), (), True)
-    sizes = discovered_sizes(source)
+    try:
+        sizes = declared_sizes(source)
+    except ProblemError as e:
+        return FitResult(source, 1.0, before or 0, before or 0, note=f"not resized: {e}")
     if not sizes:
         return FitResult(
-            source, 1.0, before, before,
+            source, 1.0, before or 0, before or 0,
             note=f"not resized ({_mib(before)} MiB of inputs and weights): it has no "
             "module-level size constant (its sizes are written inside the code)",
         )  # fmt: skip
@@ -202,24 +225,25 @@ def fit_problem(source: str, max_bytes: int) -> FitResult:
         free, pinned = list(sizes), []
         while free:
             fitted, factor, after = _bisect(source, free, step, max_bytes)
-            error = validate_source(fitted)
+            error = validate_source(fitted) if after is not None else "too large to measure"
             if not error:
+                assert after is not None
                 names = tuple(s.name for s in pinned)
                 note = _over(after, max_bytes)
                 if note and names:
                     note += f" ({', '.join(names)} kept: shrinking them breaks the problem)"
-                return FitResult(fitted, factor, before, after, note, names, True)
+                return FitResult(fitted, factor, before or 0, after, note, names, True)
             last_error = error
             breaking = [s for s in free if validate_source(_resize(source, [s], factor, step, 1))]
             if not breaking:
                 break  # sizes that break only together: try a coarser step
             pinned += breaking
             free = [s for s in free if s not in breaking]
-    return FitResult(source, 1.0, before, before, note=_left(before, max_bytes, last_error))
+    return FitResult(source, 1.0, before or 0, before or 0, note=_left(before, max_bytes, last_error))
 
 
-def _mib(nbytes: int) -> str:
-    return f"{nbytes / 2**20:.3g}"
+def _mib(nbytes: int | None) -> str:
+    return "more than 256" if nbytes is None else f"{nbytes / 2**20:.3g}"
 
 
 def _over(after: int, max_bytes: int) -> str:
@@ -231,7 +255,7 @@ def _over(after: int, max_bytes: int) -> str:
     )
 
 
-def _left(before: int, max_bytes: int, error: str) -> str:
+def _left(before: int | None, max_bytes: int, error: str) -> str:
     return (
         f"not resized ({_mib(before)} MiB, budget {_mib(max_bytes)} MiB): every smaller "
         f"version fails to run ({error})"
