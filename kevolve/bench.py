@@ -296,8 +296,8 @@ def _row_line(row: ProblemRow) -> str:
     if not row.correct:
         return f"not correct ({row.error or 'no accepted candidate'}){cut}"
     what = "reference kept" if row.is_reference else f"{row.language} kernel"
-    if row.is_reference and row.stop_reason and not row.time_limited:
-        what += f" ({row.stop_reason})"
+    if row.is_reference and row.triton.candidates == 0 and row.stop_reason:
+        what += f" ({row.stop_reason})"  # no generated kernel at all: say why
     parts = [what]
     for label, value in (("eager", row.speedup_vs_eager), ("compile", row.speedup_vs_compile)):
         if value is not None:
