@@ -1,8 +1,10 @@
 """Run Inductor on a reference in a sandboxed child process and build the exported module.
 
 Compiling the reference runs it, so it never happens in the orchestrator: the child
-(:mod:`.export_worker`) gets a scrubbed environment, its own temporary home and caches, a
-wall-clock limit and no network where the OS allows (``tools.evaluator.sandbox``).
+(:mod:`.export_worker`) gets a scrubbed environment, its own temporary home, a
+wall-clock limit and no network where the OS allows (``tools.evaluator.sandbox``). Its
+compile caches (Inductor's, Triton's) persist between exports in a per-user temporary folder
+that no candidate evaluation uses.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -49,10 +52,11 @@ def _run_worker(source: str, device: str, options_json: str) -> dict:
     request = json.dumps({"source": source, "device": device, "options": json.loads(options_json)})
     with tempfile.TemporaryDirectory(prefix="kevolve-inductor-") as tmp:
         home = Path(tmp)
+        cache = Path(tempfile.gettempdir()) / f"kevolve-inductor-export-{os.getuid()}"
         run = run_sandboxed(
             [sys.executable, str(WORKER)],
             cwd=home,
-            env=child_env(home=home, cache_dir=home / "cache", interpret=False),
+            env=child_env(home=home, cache_dir=cache, interpret=False),
             timeout_s=EXPORT_TIMEOUT_S,
             stdout_path=home / "stdout.json",
             stderr_path=home / "stderr.txt",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 
-from agents.coders.reference import model_new_block
+from agents.coders.kit.reference import model_new_block
 from tools.errors import ProblemError
 
 CALL_NAME = "_inductor_call"
