@@ -133,6 +133,11 @@ def render_report(
         res, cand = results[best_id], cands[best_id]
         lines += [
             f"- best: `{best_id}` ({cand.language}, {cand.template or 'free-form'})",
+            *(
+                ["- origin: inductor export -- torch.compile's own kernels are the best found"]
+                if cand.author == "inductor export"
+                else []
+            ),
             f"- runtime: {_fmt(res.runtime_ms)} ms; reference eager {_fmt(res.ref_eager_ms)} ms; "
             f"torch.compile {_fmt(res.ref_compile_ms)} ms",
             f"- speedup vs eager {_fmt(res.speedup_vs_eager, '{:.2f}x')}, "
