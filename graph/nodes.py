@@ -17,7 +17,6 @@ from agents.coders import pytorch_passthrough
 from agents.coders.base import Draft
 from graph import search
 from graph.context import RunContext
-from graph.report import reference_failure
 from graph.skills import as_skills, merge_seed_drafts, skill_seed_drafts
 from graph.state import CodeTask, EvalTask, RunState
 from kevolve.runstore import RunStore
@@ -152,6 +151,8 @@ def update(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     history = [*state.best_history, best_reward]
     stop = ""
     kernel_langs = [lang for lang in state.languages if lang != "pytorch"]
+    from graph.report import reference_failure  # graph.report imports this module
+
     ref_failed = reference_failure(cands, results)
     if ref_failed:
         stop = ref_failed
