@@ -18,6 +18,30 @@ from kevolve.runstore import RunStore
 from tools.records import Candidate, EvalResult, Target
 
 
+def _passthrough(
+    cands: Mapping[str, Candidate], results: Mapping[str, EvalResult]
+) -> str | None:
+    """The PyTorch reference passthrough that was evaluated, if any."""
+    return next(
+        (cid for cid, c in sorted(cands.items()) if c.language == "pytorch" and cid in results),
+        None,
+    )
+
+
+def reference_failure(
+    cands: Mapping[str, Candidate], results: Mapping[str, EvalResult]
+) -> str | None:
+    """One sentence on why the reference passthrough's evaluation failed, or ``None``
+    (not evaluated yet, or measured)."""
+    ref = _passthrough(cands, results)
+    if ref is None or results[ref].accepted:
+        return None
+    res = results[ref]
+    stage = res.stage_failed.value if res.stage_failed else "flags " + ", ".join(res.flags)
+    first = (res.error.splitlines() or [""])[0][:240]
+    return f"the PyTorch reference could not be evaluated ({stage}: {first})"
+
+
 def choose_best(
     cands: Mapping[str, Candidate], results: Mapping[str, EvalResult]
 ) -> tuple[str | None, bool]:
@@ -25,20 +49,18 @@ def choose_best(
 
     A custom kernel is returned only when it is accepted and faster than the reference
     passthrough measured in the same run; otherwise the passthrough itself is the answer.
+    Without a measured reference (its evaluation failed, or ran out of memory) nothing is
+    returned: no speedup can be believed without the reference measured beside it.
     """
-    passthrough = next(
-        (cid for cid, c in sorted(cands.items()) if c.language == "pytorch" and cid in results),
-        None,
-    )
+    passthrough = _passthrough(cands, results)
+    if passthrough is None or not results[passthrough].accepted:
+        return None, False
     kernels = {cid: c for cid, c in cands.items() if c.language != "pytorch"}
     best_kernel = search.best_candidate(kernels, results)
     if best_kernel is not None:
-        ref = results[passthrough].reward if passthrough and results[passthrough].accepted else 1.0
-        if results[best_kernel].reward > max(1.0, ref):
+        if results[best_kernel].reward > max(1.0, results[passthrough].reward):
             return best_kernel, False
-    if passthrough is not None and results[passthrough].accepted:
-        return passthrough, True
-    return best_kernel, False
+    return passthrough, True
 
 
 def best_message(
@@ -247,7 +269,12 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     best: dict[str, Any] | None = None
     if best_id is None:
         status = "failed"
-        message = dropped + "No candidate was correct, not even the PyTorch passthrough; see the tree below."
+        why = reference_failure(cands, results)
+        message = dropped + (
+            f"Stopped: {why}; without the reference measured no candidate is returned."
+            if why
+            else "No candidate was correct, not even the PyTorch passthrough; see the tree below."
+        )
     else:
         status = "finished"
         res = results[best_id]
