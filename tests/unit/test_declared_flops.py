@@ -11,7 +11,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from agents.coders.gemm import GemmCoder
+from agents.coders.generators.gemm import GemmCoder
 from graph.nodes import draft_to_candidate
 
 

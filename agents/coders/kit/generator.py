@@ -273,7 +273,7 @@ class TemplateCoder:
         """FLOPs of the formulation ``params`` computes when a rewrite changes it.
 
         ``None`` (the default): the reference's formulation. A coder whose plans rewrite
-        the algebra (``agents.coders.gemm``) returns the rewritten plan's FLOPs, so the
+        the algebra (``agents.coders.generators.gemm``) returns the rewritten plan's FLOPs, so the
         evaluator's FLOP floor follows the formulation the candidate declares.
         """
         return None
