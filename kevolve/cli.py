@@ -262,6 +262,9 @@ _register_chat(app)
 from kevolve.data_export import register_data as _register_data
 
 _register_data(app)
+from kevolve.surfaces import register_surfaces  # noqa: E402
+
+register_surfaces(app)
 
 
 if __name__ == "__main__":
