@@ -11,6 +11,8 @@ from langgraph.runtime import Runtime
 from agents.llm import usage_summary
 from graph import search
 from graph.context import RunContext
+from graph.report_extras import extra_sections, write_extras
+from graph.report_plots import write_figures
 from graph.state import RunState
 from kevolve.runstore import RunStore
 from tools.records import Candidate, EvalResult, Target
@@ -130,6 +132,16 @@ def render_report(
     return "\n".join(lines) + "\n"
 
 
+def _figures_and_extras(store: RunStore, state: RunState, best_id: str | None) -> str:
+    """Write the report's figures; the markdown sections that show them and the rest."""
+    cands, results = state.candidate_records(), state.result_records()
+    figures = write_figures(
+        store.run_dir(state.run_id), cands, results, store.evaluation_log(state.run_id),
+        state.target_record(), state.problem_record().dtype, best_id,
+    )
+    return extra_sections(cands, results, best_id, figures)
+
+
 def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Write best_kernel.py, report.md and summary.json; mark the run finished."""
     store = RunStore(runtime.context.runs_dir)
@@ -170,7 +182,9 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     text = render_report(state, best_id, is_reference, message)
     if usage.calls:
         text += f"\n## Model usage\n\n{usage.line()}\n"
+    text += _figures_and_extras(store, state, best_id)
     report_path = store.write_text(state.run_id, "report.md", text)
+    write_extras(store.run_dir(state.run_id), text, f"kevolve run {state.run_id}", state.documents)
     summary = {
         "run_id": state.run_id,
         "status": status,
