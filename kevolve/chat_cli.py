@@ -139,10 +139,13 @@ def chat(
     """A conversation: describe what to optimize, answer the planner's questions, see results."""
     from kevolve.cli import _settings, _summary_table
 
+    from kevolve.chat_session import ChatSession
+
     settings = _settings(data_dir=data_dir)
-    intake = _intake(settings)
+    session = ChatSession(settings)
     out.print(HELP)
-    pending = False
+    out.print(f"default chip: {settings.target} (used when a request names none)",
+              highlight=False)  # fmt: skip
     while True:
         message = _read_message("kevolve> ")
         if message is None or message.lower() in ("quit", "exit", ":q", "bye"):
@@ -152,26 +155,27 @@ def chat(
         if message.lower() == "help":
             out.print(HELP)
             continue
+        reply = session.handle(message)
+        if reply.kind == "error":
+            err.print(f"[bold red]error:[/] {reply.text}", highlight=False)
+            continue
+        if reply.kind in ("question", "answer"):
+            out.print(reply.text, highlight=False, soft_wrap=True)
+            continue
+        request = reply.request
+        out.print(f"optimizing {request.problem} on {request.target} "
+                  f"(budget {request.budget})", highlight=False)  # fmt: skip
         try:
-            step = intake.answer(message) if pending else intake.start(message)
+            summary = _with_usage(
+                _run(request, settings, reply.notes, session.intake), settings
+            )
         except KevolveError as e:
             err.print(f"[bold red]error:[/] {e}", highlight=False)
-            pending = False
             continue
-        if step.question:
-            out.print(step.question, highlight=False)
-            pending = True
-            continue
-        pending = False
-        assert step.request is not None
-        out.print(f"optimizing {step.request.problem} on {step.request.target} "
-                  f"(budget {step.request.budget})", highlight=False)  # fmt: skip
-        try:
-            summary = _with_usage(_run(step.request, settings, step.notes, intake), settings)
-        except KevolveError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False)
-            continue
+        session.ran(summary["run_id"])
         _summary_table(summary)
+        out.print("run id (for `kevolve runs show` / `kevolve export`):", highlight=False)
+        out.print(summary["run_id"], highlight=False, soft_wrap=True)
         if "llm_usage" in summary:
             out.print(f"model usage: {summary['llm_usage']['line']}", highlight=False)
 

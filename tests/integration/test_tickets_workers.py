@@ -2,7 +2,9 @@
 
 All three tickets end `done`; the killed worker's ticket is taken over after its lease expires
 and its run resumes from the checkpoint (same run id, no candidate evaluated twice); no ticket
-is ever held by two workers at once.
+is ever held by two workers at once. The tickets target h100 on this CPU machine (Triton's
+interpreter, modeled times): the cheapest real runs, with no torch.compile of the reference
+per evaluation.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def test_three_tickets_two_workers_one_killed(tmp_path):
     ids = []
     for op in ("relu", "sigmoid", "tanh"):
         f = tmp_path / "tickets" / f"{op}.yaml"
-        f.write_text(f"problem: {op}\nchip: cpu\nbudget: 2\nshape: 8x16\nrequester: ci\n")
+        f.write_text(f"problem: {op}\nchip: h100\nbudget: 2\nshape: 8x16\nrequester: ci\n")
         made = cli(["ticket", "submit", str(f)], data)
         assert made["status"] == "queued"
         ids.append(made["ticket_id"])
