@@ -51,7 +51,7 @@ class DevTools:
     def __init__(self, ws_url: str) -> None:
         from websockets.sync.client import connect
 
-        self.ws = connect(ws_url, max_size=None, open_timeout=30)
+        self.ws = connect(ws_url, max_size=None, open_timeout=30).__enter__()
         self.next_id = 0
 
     def call(self, method: str, **params):
