@@ -214,7 +214,8 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         text += f"\n## Model usage\n\n{usage.line()}\n"
     text += _figures_and_extras(store, state, best_id)
     report_path = store.write_text(state.run_id, "report.md", text)
-    write_extras(store.run_dir(state.run_id), text, f"kevolve run {state.run_id}", state.documents)
+    write_extras(store.run_dir(state.run_id), text, f"kevolve run {state.run_id}",
+                 state.documents, state.document_refs)  # fmt: skip
     summary = {
         "run_id": state.run_id,
         "status": status,

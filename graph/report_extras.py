@@ -101,15 +101,24 @@ def render_html(markdown_text: str, title: str) -> str:
     return HTML_PAGE.format(title=html.escape(title), body=body)
 
 
-def knowledge_json(documents: Sequence[str]) -> str:
-    """``knowledge.json``: the chip documents the coders saw (first line and text)."""
-    docs = [{"title": d.splitlines()[0][:200] if d else "", "text": d} for d in documents if d]
-    return json.dumps(docs, indent=2)
+def knowledge_json(documents: Sequence[str], refs: Sequence[dict] = ()) -> str:
+    """``knowledge.json``: the chip documents the run retrieved (first line, text, and where
+    each came from: source, section, page, chip)."""
+    docs = []
+    for i, d in enumerate(documents):
+        if not d:
+            continue
+        ref = refs[i] if i < len(refs) else {}
+        docs.append({"title": d.splitlines()[0][:200], "text": d,
+                     **{k: ref.get(k) for k in ("source", "section", "page", "chip")}})  # fmt: skip
+    return json.dumps(docs, indent=2, default=str)
 
 
-def write_extras(run_dir: Path, markdown_text: str, title: str, documents: Sequence[str]) -> Path:
+def write_extras(run_dir: Path, markdown_text: str, title: str, documents: Sequence[str],
+                 refs: Sequence[dict] = ()) -> Path:  # fmt: skip
     """Write report.html and knowledge.json next to report.md; returns the html path."""
     path = Path(run_dir) / "report.html"
     path.write_text(render_html(markdown_text, title), encoding="utf-8")
-    (Path(run_dir) / "knowledge.json").write_text(knowledge_json(documents), encoding="utf-8")
+    (Path(run_dir) / "knowledge.json").write_text(knowledge_json(documents, refs),
+                                                  encoding="utf-8")  # fmt: skip
     return path

@@ -172,7 +172,10 @@ async function showRun(runId) {
   $("#kernel-code").textContent = v.best_kernel || "(no best kernel yet)";
   const ul = $("#knowledge"); ul.textContent = "";
   if (!v.knowledge.length) ul.appendChild(el("li", {}, "none: the run did not retrieve chip documents"));
-  for (const k of v.knowledge) ul.appendChild(el("li", {}, k.title));
+  for (const k of v.knowledge) {
+    const where = [k.chip, k.source, k.section, k.page ? "p. " + k.page : ""].filter(Boolean).join(" · ");
+    ul.appendChild(el("li", {}, k.title + (where ? " (" + where + ")" : "")));
+  }
   document.body.setAttribute("data-run-rendered", runId);
 }
 
