@@ -115,7 +115,12 @@ class Worker:
     # Threads -------------------------------------------------------------------------------
     def _slot(self, once: bool) -> None:
         while not self.stopping.is_set():
-            ticket = self.store.claim(self.worker_id)
+            try:
+                ticket = self.store.claim(self.worker_id)
+            except Exception as e:  # noqa: BLE001 - database away: wait and try again
+                log.warning("cannot reach the ticket queue: %s", e)
+                self.stopping.wait(max(self.poll_s, 5.0))
+                continue
             if ticket is None:
                 if once and self.store.pending() == 0:
                     return

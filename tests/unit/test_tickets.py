@@ -3,6 +3,7 @@ tests/integration/test_tickets_workers.py drives real runs through killed worker
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -17,10 +18,23 @@ from kevolve.worker.runner import NeedsInput, Outcome
 from tools.errors import ProblemError
 
 
+def queue_url(tmp_path) -> str:
+    """SQLite in tmp_path; KEVOLVE_TEST_DATABASE_URL (an empty Postgres database) runs the same
+    tests on Postgres."""
+    url = os.environ.get("KEVOLVE_TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_path / 'q.sqlite'}"
+    import sqlalchemy as sa
+
+    from kevolve.tickets.store import metadata
+
+    metadata.drop_all(sa.create_engine(url))
+    return url
+
+
 @pytest.fixture
 def store(tmp_path):
-    return TicketStore(f"sqlite:///{tmp_path / 'q.sqlite'}", lease_s=0.6, max_attempts=3,
-                       retry_s=0.3)
+    return TicketStore(queue_url(tmp_path), lease_s=0.6, max_attempts=3, retry_s=0.3)
 
 
 def spec(problem="softmax", **kw):
@@ -62,7 +76,7 @@ def test_a_held_ticket_is_not_claimed_again_until_its_lease_expires(store):
 
 
 def test_claims_across_threads_are_exclusive(tmp_path):
-    url = f"sqlite:///{tmp_path / 'q.sqlite'}"
+    url = queue_url(tmp_path)
     TicketStore(url)
     for _ in range(12):
         TicketStore(url).submit(spec())
