@@ -132,6 +132,19 @@ def plot_speedup(order: Sequence[str], results: Mapping[str, EvalResult], path: 
     return path
 
 
+DTYPE_KEYS = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64",
+              "float8_e4m3fn": "fp8", "int8": "int8"}
+"""Problem dtypes -> the keys of a chip's ``peak_tflops``."""
+
+
+def peak_for(target: Target, dtype: str) -> tuple[str, float]:
+    """The chip's peak for the problem's dtype (``fp32`` when it lists none for it), TFLOP/s."""
+    key = DTYPE_KEYS.get(dtype, dtype)
+    if key not in target.peak_tflops:
+        key = "fp32" if "fp32" in target.peak_tflops else min(target.peak_tflops, default="fp32")
+    return key, target.peak_tflops.get(key, 1.0)
+
+
 def roofline_point(res: EvalResult) -> tuple[float, float] | None:
     """(arithmetic intensity in FLOP/byte, achieved GFLOP/s) of a timed result."""
     d = res.diagnostics
@@ -145,13 +158,16 @@ def plot_roofline(target: Target, res: EvalResult | None, dtype: str, path: Path
     """The chip's roofline (bandwidth and the dtype's peak) with the best kernel on it."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.8), dpi=90)
-    peak = target.peak_tflops.get(dtype) or max(target.peak_tflops.values(), default=1.0)
+    key, peak = peak_for(target, dtype)
     bw = target.memory_bandwidth_gbps
     ridge = peak * 1e3 / bw
-    xs = [ridge / 1e3, ridge, ridge * 1e3]
+    pt = roofline_point(res) if res is not None else None
+    lo = min(ridge / 1e3, pt[0] / 4) if pt else ridge / 1e3
+    hi = max(ridge * 1e3, pt[0] * 4) if pt else ridge * 1e3
+    xs = [lo, ridge, hi]
     ax.loglog(xs, [min(bw * x, peak * 1e3) for x in xs], color="#37474f",
-              label=f"{target.display_name}: {bw:.0f} GB/s, {peak:.1f} TFLOP/s {dtype}")  # fmt: skip
-    if res is not None and (pt := roofline_point(res)) is not None:
+              label=f"{target.display_name}: {bw:.0f} GB/s, {peak:.1f} TFLOP/s {key}")  # fmt: skip
+    if res is not None and pt is not None:
         label = "best kernel" + (" (modeled)" if res.measured_on == "modeled" else "")
         ax.scatter([pt[0]], [pt[1]], c="#2e7d32", s=60, zorder=3, label=label)
         if res.ref_eager_ms:

@@ -4,7 +4,7 @@ the winning transformations, the spread of each timing, modeled vs measured."""
 from __future__ import annotations
 
 from graph.report_extras import extra_sections, lineage, render_html, write_extras
-from graph.report_plots import best_so_far, outcome, tree_layout, write_figures
+from graph.report_plots import best_so_far, outcome, peak_for, tree_layout, write_figures
 from tools.hardware import load_target
 from tools.records import Candidate, EvalResult
 from tools.records.eval_result import Diagnostics, Stage
@@ -78,3 +78,9 @@ def test_tree_and_curve_are_functions_of_the_records():
     pos = tree_layout(cands)
     assert pos["a"][0] == 0 and pos["c"][0] == 2 and pos["b"][1] != pos["d"][1]
     assert best_so_far(["a", "d", "b", "c"], results) == [1.0, 1.0, 2.0, 4.0]
+
+
+def test_roofline_uses_the_peak_of_the_problems_dtype():
+    h100 = load_target("h100")
+    assert peak_for(h100, "float32") == ("fp32", h100.peak_tflops["fp32"])
+    assert peak_for(h100, "bfloat16") == ("bf16", h100.peak_tflops["bf16"])
