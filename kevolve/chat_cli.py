@@ -120,11 +120,19 @@ def ask(
 
 
 def _read_message(prompt: str) -> str | None:
-    """One message from stdin: a line, or a fenced block of pasted code; ``None`` at EOF."""
+    """One message from stdin: a line, a fenced block of pasted code, or an unfenced function
+    up to its first blank line; ``None`` at EOF."""
     out.print(prompt, end="", highlight=False)
     line = sys.stdin.readline()
     if not line:
         return None
+    if line.rstrip().endswith(":") and line.lstrip().startswith(("def ", "class ")):
+        lines = [line]  # an unfenced function: it runs to the first blank line
+        for more in sys.stdin:
+            if not more.strip():
+                break
+            lines.append(more)
+        return "".join(lines)
     if not line.strip().startswith("```"):
         return line.strip()
     lines = [line]

@@ -38,6 +38,7 @@ def offline_coders() -> list[Coder]:
     from agents.coders.generators.inductor.coder import InductorCoder
     from agents.coders.generators.pooling import PoolingCoder
     from agents.coders.generators.rowfused import RowFusedCoder
+    from agents.coders.generators.rowfused.libgemm import LibGemmRowCoder
     from agents.coders.generators.scans import ColumnReduceCoder, GatherCoder, ScanCoder
 
     return [
@@ -45,6 +46,7 @@ def offline_coders() -> list[Coder]:
         InductorCoder("cpp"),
         TritonOfflineCoder(),
         GemmCoder(),
+        LibGemmRowCoder(),
         ColumnReduceCoder(),
         RowFusedCoder(),
         AttentionCoder(),
