@@ -12,6 +12,8 @@ from agents.llm import usage_summary
 from graph import search
 from graph.confirm import Confirmation, confirm_best
 from graph.context import RunContext
+from graph.report_extras import extra_sections, write_extras
+from graph.report_plots import write_figures
 from graph.state import RunState
 from kevolve.noise import Speedup, passthrough_warning, speedup
 from kevolve.runstore import RunStore
@@ -217,6 +219,16 @@ def render_report(
     return "\n".join(lines) + "\n"
 
 
+def _figures_and_extras(store: RunStore, state: RunState, best_id: str | None) -> str:
+    """Write the report's figures; the markdown sections that show them and the rest."""
+    cands, results = state.candidate_records(), state.result_records()
+    figures = write_figures(
+        store.run_dir(state.run_id), cands, results, store.evaluation_log(state.run_id),
+        state.target_record(), state.problem_record().dtype, best_id,
+    )
+    return extra_sections(cands, results, best_id, figures)
+
+
 def knowledge_lines(state: RunState, prompted: bool) -> list[str]:
     """The report's list of retrieved manual chunks: source, section and page of each.
 
@@ -311,7 +323,10 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     text = render_report(state, best_id, is_reference, message, prompted)
     if usage.calls:
         text += f"\n## Model usage\n\n{usage.line()}\n"
+    text += _figures_and_extras(store, state, best_id)
     report_path = store.write_text(state.run_id, "report.md", text)
+    write_extras(store.run_dir(state.run_id), text, f"kevolve run {state.run_id}",
+                 state.documents, state.document_refs)  # fmt: skip
     summary = {
         "run_id": state.run_id,
         "status": status,
