@@ -46,7 +46,8 @@ def test_triton_export_is_accepted_on_the_gpu(tmp_path, monkeypatch, dtype):
     (draft,) = coder.seed(problem, target)
     assert "async_compile.triton(" in draft.source and "@triton.jit" in draft.source
     assert check_source(draft.source) == []
-    calls = {ast.unparse(n.func) for n in ast.walk(ast.parse(draft.source)) if isinstance(n, ast.Call)}
+    tree = ast.parse(draft.source)
+    calls = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     assert not any(c.startswith(("torch.compile", "torch._dynamo")) for c in calls)
     cand = Candidate(id=f"inductor-{dtype}", language="triton", source=draft.source)
     result = evaluate(problem, cand, target, EvalOptions(work_dir=str(tmp_path), timeout_s=600))
