@@ -8,6 +8,7 @@ itself is an ordinary ``kevolve.api.start_run``. Mount with :func:`register`.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from kevolve.console import RunProgress, err, fail, out
+from kevolve.interrupt import RunInterrupted
 from tools.errors import KevolveError
 
 HELP = (
@@ -88,7 +90,7 @@ def ask(
     ] = False,
 ) -> None:
     """Optimize what TEXT asks for (the planner may ask one question)."""
-    from kevolve.cli import _finish, _settings
+    from kevolve.cli import _finish, _settings, stopped
 
     settings = _settings(data_dir=data_dir, budget=budget,
                          use_knowledge=False if no_knowledge else None)  # fmt: skip
@@ -106,6 +108,8 @@ def ask(
     assert step.request is not None
     try:
         summary = _run(step.request, settings, step.notes, intake)
+    except RunInterrupted as e:
+        stopped(e)
     except KevolveError as e:
         fail(str(e), code=1)
     summary = _with_usage(summary, settings)
@@ -116,11 +120,19 @@ def ask(
 
 
 def _read_message(prompt: str) -> str | None:
-    """One message from stdin: a line, or a fenced block of pasted code; ``None`` at EOF."""
+    """One message from stdin: a line, a fenced block of pasted code, or an unfenced function
+    up to its first blank line; ``None`` at EOF."""
     out.print(prompt, end="", highlight=False)
     line = sys.stdin.readline()
     if not line:
         return None
+    if line.rstrip().endswith(":") and line.lstrip().startswith(("def ", "class ")):
+        lines = [line]  # an unfenced function: it runs to the first blank line
+        for more in sys.stdin:
+            if not more.strip():
+                break
+            lines.append(more)
+        return "".join(lines)
     if not line.strip().startswith("```"):
         return line.strip()
     lines = [line]
@@ -136,15 +148,22 @@ def chat(
         Path | None, typer.Option("--data-dir", help="Where runs and caches live.")
     ] = None,
 ) -> None:
-    """A conversation: describe what to optimize, answer the planner's questions, see results."""
+    """A conversation: describe what to optimize, answer the planner's questions, see results;
+    ask about the last run ("why is it slower than torch.compile?")."""
+    from kevolve.chat_session import ChatSession
     from kevolve.cli import _settings, _summary_table
 
     settings = _settings(data_dir=data_dir)
-    intake = _intake(settings)
+    session = ChatSession(settings)
     out.print(HELP)
-    pending = False
+    out.print(f"default chip: {settings.target} (used when a request names none)",
+              highlight=False)  # fmt: skip
     while True:
-        message = _read_message("kevolve> ")
+        try:
+            message = _read_message("kevolve> ")
+        except KeyboardInterrupt:
+            out.print("")
+            break
         if message is None or message.lower() in ("quit", "exit", ":q", "bye"):
             break
         if not message:
@@ -153,27 +172,72 @@ def chat(
             out.print(HELP)
             continue
         try:
-            step = intake.answer(message) if pending else intake.start(message)
-        except KevolveError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False)
-            pending = False
+            reply = session.handle(message)
+        except KeyboardInterrupt:
+            out.print("request dropped.", highlight=False)
+            session.pending = False
             continue
-        if step.question:
-            out.print(step.question, highlight=False)
-            pending = True
+        if reply.kind == "error":
+            err.print(f"[bold red]error:[/] {reply.text}", highlight=False)
             continue
-        pending = False
-        assert step.request is not None
-        out.print(f"optimizing {step.request.problem} on {step.request.target} "
-                  f"(budget {step.request.budget})", highlight=False)  # fmt: skip
+        if reply.kind in ("question", "answer"):
+            out.print(reply.text, highlight=False, soft_wrap=True)
+            continue
+        request = reply.request
+        out.print(f"optimizing {request.problem} on {request.target} "
+                  f"(budget {request.budget})", highlight=False)  # fmt: skip
         try:
-            summary = _with_usage(_run(step.request, settings, step.notes, intake), settings)
+            summary = _with_usage(
+                _run(request, settings, reply.notes, session.intake), settings
+            )
+        except RunInterrupted as e:
+            out.print(f"interrupted: {e}", highlight=False, soft_wrap=True)
+            session.ran(e.run_id)
+            show_finished(settings.runs_dir, e.run_id)
+            continue
+        except KeyboardInterrupt:
+            out.print("interrupted before the run started; nothing to resume.", highlight=False)
+            continue
         except KevolveError as e:
             err.print(f"[bold red]error:[/] {e}", highlight=False)
             continue
+        session.ran(summary["run_id"])
         _summary_table(summary)
+        out.print("run id (for `kevolve runs show` / `kevolve export`):", highlight=False)
+        out.print(summary["run_id"], highlight=False, soft_wrap=True)
         if "llm_usage" in summary:
             out.print(f"model usage: {summary['llm_usage']['line']}", highlight=False)
+
+
+def show_finished(runs_dir: Path, run_id: str) -> None:
+    """What a stopped run had finished: each evaluated candidate, best accepted first."""
+    from rich.table import Table
+
+    from kevolve.runstore import RunStore
+
+    store = RunStore(runs_dir)
+    rows = []
+    for cid in dict.fromkeys(store.evaluation_log(run_id)):
+        result = store.load_result(run_id, cid)
+        if result is None:
+            continue
+        cand = json.loads((store.run_dir(run_id) / "candidates" / f"{cid}.json").read_text())
+        rows.append((result.reward, cid, cand.get("language", ""), result))
+    if not rows:
+        out.print("No evaluation had finished.", highlight=False)
+        return
+    rows.sort(key=lambda r: (-r[0], r[1]))
+    table = Table(title=f"finished in run {run_id}: {len(rows)} evaluation(s)")
+    for column in ("candidate", "language", "accepted", "ms", "vs eager", "measured on"):
+        table.add_column(column)
+    for _, cid, language, res in rows:
+        table.add_row(
+            cid, language, "yes" if res.accepted else f"no ({res.stage_failed.value if res.stage_failed else 'flags'})",
+            "—" if res.runtime_ms is None else f"{res.runtime_ms:.4f}",
+            "—" if res.speedup_vs_eager is None else f"{res.speedup_vs_eager:.2f}x",
+            res.measured_on or "—",
+        )
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:

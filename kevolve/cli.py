@@ -1,19 +1,23 @@
 """The ``kevolve`` command line (typer + rich).
 
 Exit codes: 0 success (``check``: candidate accepted), 1 ``check`` rejected the candidate or a
-run failed, 2 bad input (one sentence on stderr, no traceback).
+run failed, 2 bad input (one sentence on stderr, no traceback), 130 stopped with Ctrl-C (one
+line naming the run and its resume command).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.table import Table
 
 from kevolve.console import RunProgress, err, fail, out, print_json, setup_logging
+from kevolve.interrupt import RunInterrupted
 from kevolve.settings import Settings, get_settings
 from tools.errors import KevolveError
 
@@ -29,6 +33,7 @@ app.add_typer(runs_app, name="runs")
 DataDir = Annotated[
     Optional[Path], typer.Option("--data-dir", help="Where runs and caches live (~/.kevolve).")
 ]
+EXIT_INTERRUPTED = 130
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
@@ -44,8 +49,8 @@ def _settings(**overrides: Any) -> Settings:
 def _summary_table(summary: dict[str, Any]) -> None:
     best = summary.get("best") or {}
     table = Table(title=f"run {summary['run_id']} — {summary['status']}")
-    table.add_column("field")
-    table.add_column("value")
+    table.add_column("field", overflow="fold")
+    table.add_column("value", overflow="fold")  # ids and paths fold, never cut
     table.add_row("target", summary["target"])
     table.add_row("candidates evaluated", str(summary["candidates_evaluated"]))
     for key in ("candidate_id", "language", "runtime_ms", "speedup_vs_eager",
@@ -88,12 +93,31 @@ def optimize(
         plan = plan_run(request, settings)
     except KevolveError as e:
         fail(str(e))
-    with RunProgress(plan.budget) as progress:
-        try:
+    except KeyboardInterrupt:
+        fail("interrupted before the run started; nothing to resume", code=EXIT_INTERRUPTED)
+    try:
+        with RunProgress(plan.budget) as progress:
             summary = start_run(request, settings, on_event=progress, plan=plan)
-        except KevolveError as e:
-            fail(str(e), code=1)
+    except RunInterrupted as e:
+        stopped(e)
+    except KevolveError as e:
+        fail(str(e), code=1)
     _finish(summary, json_out)
+
+
+def stopped(e: RunInterrupted) -> NoReturn:
+    """One line naming the run and how to resume it; exit 130 (as a shell does for Ctrl-C).
+
+    The run's status is already stored. The process ends at once: interpreter shutdown would
+    wait for the stopped graph's worker threads (a model request may wait minutes for its
+    answer) and for the libraries' exit hooks, and nothing of the run is written after the
+    interrupt anyway.
+    """
+    err.print(f"interrupted: {e}", highlight=False, soft_wrap=True)
+    logging.shutdown()
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 def _finish(summary: dict[str, Any], json_out: bool) -> None:
@@ -170,7 +194,7 @@ def runs_list(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
         return
     table = Table(title=f"runs in {settings.runs_dir}")
     for col in ("run_id", "problem", "target", "status", "created"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # ids fold onto more lines, never cut
     for i in infos:
         table.add_row(i.run_id, i.problem, i.target, i.status, i.created_at)
     out.print(table)
@@ -215,11 +239,13 @@ def runs_resume(run_id: str, data_dir: DataDir = None, json_out: JsonFlag = Fals
         info = RunStore(settings.runs_dir).info(run_id)
     except KevolveError as e:
         fail(str(e))
-    with RunProgress(info.budget) as progress:
-        try:
+    try:
+        with RunProgress(info.budget) as progress:
             summary = resume_run(run_id, settings, on_event=progress)
-        except KevolveError as e:
-            fail(str(e), code=1)
+    except RunInterrupted as e:
+        stopped(e)
+    except KevolveError as e:
+        fail(str(e), code=1)
     _finish(summary, json_out)
 
 
@@ -234,8 +260,8 @@ def doctor(json_out: JsonFlag = False) -> None:
         return
     for section, items in report.items():
         table = Table(title=section)
-        table.add_column("item")
-        table.add_column("status")
+        table.add_column("item", overflow="fold")
+        table.add_column("status", overflow="fold")
         for key, value in items.items():
             table.add_row(key, str(value))
         out.print(table)
@@ -262,6 +288,9 @@ _register_chat(app)
 from kevolve.data_export import register_data as _register_data
 
 _register_data(app)
+from kevolve.surfaces import register_surfaces  # noqa: E402
+
+register_surfaces(app)
 
 
 if __name__ == "__main__":

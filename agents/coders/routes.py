@@ -38,12 +38,19 @@ class Generator:
     """``module:Class``, imported on first use."""
     families: frozenset[str]
     """Op families (``tools.problems.ops``, or :data:`GRAPH`) it may write."""
+    args: tuple[str, ...] = ()
+    """Arguments of the class (the language of a generator that writes several)."""
 
 
 _G = "agents.coders.generators"
 GENERATORS: dict[str, Generator] = {
+    "inductor-export-triton": Generator(f"{_G}.inductor.coder:InductorCoder", ALL, ("triton",)),
+    "inductor-export-cpp": Generator(f"{_G}.inductor.coder:InductorCoder", ALL, ("cpp",)),
     "triton-offline": Generator(f"{_G}.pointwise:TritonOfflineCoder", ALL),
     "triton-gemm": Generator(f"{_G}.gemm:GemmCoder", frozenset({"matmul", GRAPH})),
+    "triton-libgemm-rows": Generator(
+        f"{_G}.rowfused.libgemm:LibGemmRowCoder", frozenset({"matmul", GRAPH})
+    ),
     "triton-colreduce": Generator(f"{_G}.scans:ColumnReduceCoder", frozenset({"reduction", GRAPH})),
     "triton-rowfused": Generator(f"{_G}.rowfused:RowFusedCoder", ALL - {"scan", "matmul"}),
     "triton-attention": Generator(f"{_G}.attention:AttentionCoder", frozenset({GRAPH})),
@@ -96,4 +103,4 @@ def _generator_class(factory: str) -> type:
 
 def build_generators() -> list[Coder]:
     """One instance of every registered generator, in priority order."""
-    return [_generator_class(g.factory)() for g in GENERATORS.values()]
+    return [_generator_class(g.factory)(*g.args) for g in GENERATORS.values()]
