@@ -24,11 +24,10 @@ from agents.coders.generators.attention.space import (
 )
 from agents.coders.generators.attention.spec import AttentionSpec, spec_from
 from agents.coders.kit.cache import cached_recogniser
-from agents.coders.kit.chip import is_hip
 from agents.coders.kit.fx import output_node
 from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import render_template
+from agents.coders.kit.render import base_variables, render_template
 from agents.coders.kit.space import Params
 from agents.coders.kit.trace import trace_tensor_inputs
 from tools.records import Language, Problem, Target
@@ -87,10 +86,6 @@ class AttentionCoder(TemplateGenerator[AttentionSpec]):
 
     def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
-        hip = is_hip(target)
-        launch = {
-            k: params[k] for k in LAUNCH_KEYS if k in params and (hip or k in LAUNCH_KEYS[:2])
-        }
         mask = f"causal (key j <= query i + {spec.causal_offset})" if spec.causal else "no mask"
         if spec.mask_kind:
             mask += f", {spec.mask_kind} mask input"
@@ -103,14 +98,14 @@ class AttentionCoder(TemplateGenerator[AttentionSpec]):
         return render_template(
             TEMPLATES,
             "attention.py.j2",
-            title=f"Flash attention for {problem.name} ({spec.form}, {mask}, {spec.dtype},"
-            f" head dim {spec.head_dim}) on {target.display_name}.",
-            template=TEMPLATE,
-            params_text=", ".join(f"{k}={v}" for k, v in params.items()),
-            hip=hip,
-            num_cus=target.compute_units,
-            target_name=target.name,
-            launch=repr(launch),
+            **base_variables(
+                f"Flash attention for {problem.name} ({spec.form}, {mask}, {spec.dtype},"
+                f" head dim {spec.head_dim}) on {target.display_name}.",
+                TEMPLATE,
+                params,
+                target,
+                LAUNCH_KEYS,
+            ),
             doc=doc,
             out_dtype="q.dtype" if spec.out_dtype == spec.dtype else f"torch.{spec.out_dtype}",
             scale_expr=_scale_expr(spec),

@@ -36,10 +36,9 @@ from agents.coders.generators.pointwise.remap_render import (
 from agents.coders.kit.cache import RefusalCache
 from agents.coders.kit.chain import BOOLEAN_OPS, Chain
 from agents.coders.kit.chain_trace import ChainBuilder, bind_args, canonical_call, lower_call
-from agents.coders.kit.chip import is_hip
 from agents.coders.kit.opspec import OpSpec
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import render_template
+from agents.coders.kit.render import base_variables, render_template
 from agents.coders.kit.space import Params, Space
 from tools.errors import ProblemError
 from tools.records import Problem, Target
@@ -289,25 +288,19 @@ def _render_remap(problem: Problem, spec: HybridSpec, target: Target, params: Pa
     """The one-kernel module: views in ``forward``, every load strided, cats as selects."""
     graph = spec.remap
     assert graph is not None
-    hip = is_hip(target)
-    launch = {
-        k: params[k]
-        for k in LAUNCH_KEYS
-        if k in params and (hip or k in ("num_warps", "num_stages"))
-    }
     cats = ", ".join(f"cat along dim {c.dim} of {len(c.pieces)} pieces" for c in graph.cats)
     return render_template(
         TEMPLATES,
         "triton/remap.py.j2",
-        title=f"One fused kernel for {problem.name} ({graph.chain.summary}, {graph.dtype})"
-        f" on {target.display_name}: slices are strided loads"
-        f"{', ' + cats + ' as selects' if cats else ''}; no library call kept.",
-        template=REMAP_TEMPLATE,
-        params_text=", ".join(f"{k}={v}" for k, v in params.items()),
-        hip=hip,
-        num_cus=target.compute_units,
-        target_name=target.name,
-        launch=repr(launch),
+        **base_variables(
+            f"One fused kernel for {problem.name} ({graph.chain.summary}, {graph.dtype})"
+            f" on {target.display_name}: slices are strided loads"
+            f"{', ' + cats + ' as selects' if cats else ''}; no library call kept.",
+            REMAP_TEMPLATE,
+            params,
+            target,
+            LAUNCH_KEYS,
+        ),
         kernel=kernel_source(graph),
         wrapper=wrapper_source(graph, int(params["BLOCK_SIZE"]), int(params["persistent"])),
         model_block=model_new_block(problem.source, forward_source(graph)),

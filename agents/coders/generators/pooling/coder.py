@@ -16,11 +16,10 @@ from typing import Any
 from agents.coders.generators.pooling.recognize import PoolSpec, recognise_pool
 from agents.coders.generators.pooling.space import TEMPLATE, pool_safer, pool_seeds, pool_space
 from agents.coders.kit.cache import cached_recogniser
-from agents.coders.kit.chip import is_hip
 from agents.coders.kit.fx import output_node
 from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import render_template
+from agents.coders.kit.render import base_variables, render_template
 from agents.coders.kit.space import Params
 from agents.coders.kit.trace import trace_tensor_inputs
 from tools.records import Language, Problem, Target
@@ -79,20 +78,18 @@ class PoolingCoder(TemplateGenerator[PoolSpec]):
 
     def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
-        hip = is_hip(target)
-        launch = {k: params[k] for k in ("num_warps", "waves_per_eu") if k in params}
         what = _describe(spec)
         return render_template(
             TEMPLATES,
             "pool.py.j2",
-            title=f"{what[0].upper()}{what[1:]} for {problem.name} ({spec.dtype})"
-            f" on {target.display_name}.",
-            template=TEMPLATE,
-            params_text=", ".join(f"{k}={v}" for k, v in params.items()),
-            hip=hip,
-            num_cus=target.compute_units,
-            target_name=target.name,
-            launch=repr(launch),
+            **base_variables(
+                f"{what[0].upper()}{what[1:]} for {problem.name} ({spec.dtype})"
+                f" on {target.display_name}.",
+                TEMPLATE,
+                params,
+                target,
+                ("num_warps", "waves_per_eu"),
+            ),
             doc=f"{what[0].upper()}{what[1:]} in one kernel launch.",
             is_max=spec.kind == "max",
             kernel=spec.kernel,

@@ -18,9 +18,9 @@ from agents.coders.generators.scans.spaces import (
     scan_seeds,
     scan_space,
 )
-from agents.coders.kit.chip import is_hip
 from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.reference import model_new_block
+from agents.coders.kit.render import base_variables
 from agents.coders.kit.render import render_template as _render
 from agents.coders.kit.space import Params
 from tools.errors import ProblemError
@@ -43,18 +43,8 @@ def template_variables(
     problem: Problem, target: Target, params: Params, template: str, title: str
 ) -> dict:
     """The variables every template of this package shares (title, launch options, target)."""
-    hip = is_hip(target)
-    launch = {k: params[k] for k in LAUNCH_KEYS if k in params and (hip or k != "waves_per_eu")}
-    return {
-        "title": f"{title} for {problem.name} on {target.display_name}.",
-        "template": template,
-        "params_text": ", ".join(f"{k}={v}" for k, v in params.items()),
-        "hip": hip,
-        "num_cus": target.compute_units,
-        "target_name": target.name,
-        "launch": repr(launch),
-        **params,
-    }
+    title = f"{title} for {problem.name} on {target.display_name}."
+    return {**base_variables(title, template, params, target, LAUNCH_KEYS), **params}
 
 
 def _split_load(line: str) -> dict[str, str]:
