@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from agents.coders.base import CoderContext, Draft, fingerprint
@@ -38,6 +39,17 @@ SpecT = TypeVar("SpecT")
 """What a generator reads a problem into (an ``OpSpec``, a ``GemmSpec``, a ``RowProgram``...)."""
 
 
+@dataclass(frozen=True)
+class TemplateFunctions:
+    """A generator's recogniser and parameter-space functions (module-level, testable alone)."""
+
+    recognise: Callable[[Problem], Any] | None
+    """``Problem -> spec``, raising ``ProblemError`` (``None``: ``analyze`` is overridden)."""
+    space: Callable[[Any, Target], Space]
+    seeds: Callable[[Any, Target], list[Params]]
+    safer: Callable[[Params, Any, Target], list[Params]]
+
+
 class TemplateGenerator(Generic[SpecT]):
     """Base class of the offline template generators (implements ``Coder`` and ``SkillSeeder``).
 
@@ -48,23 +60,17 @@ class TemplateGenerator(Generic[SpecT]):
     language: Language
     name: str
 
-    recognise: ClassVar[Callable[[Problem], Any] | None] = None
-    """The generator's recogniser (``staticmethod``), when ``analyze`` is not overridden."""
-    space_of: ClassVar[Callable[[Any, Target], Space] | None] = None
-    """``space(spec, target)`` as a function (``staticmethod``), when not overridden."""
-    seeds_of: ClassVar[Callable[[Any, Target], list[Params]] | None] = None
-    """``seed_params(spec, target)`` as a function (``staticmethod``), when not overridden."""
-    safer_of: ClassVar[Callable[[Params, Any, Target], list[Params]] | None] = None
-    """``safer(params, spec, target)`` as a function (``staticmethod``), when not overridden."""
+    functions: ClassVar[TemplateFunctions | None] = None
+    """The recogniser and space functions, for the methods a subclass does not override."""
 
     # ---- what subclasses provide (a method, or the function above) --------------------
     def analyze(self, problem: Problem) -> SpecT:
-        """Read ``problem`` into this generator's spec (default: :attr:`recognise`).
+        """Read ``problem`` into this generator's spec (default: ``functions.recognise``).
 
         Raises:
             ProblemError: No template of this generator fits the problem; the message says why.
         """
-        return _required(self.recognise, self, "recognise")(problem)
+        return self._function("recognise")(problem)
 
     def target_ok(self, target: Target) -> bool:
         """True when this generator's kernels can run on ``target`` (Triton: a Triton target)."""
@@ -78,19 +84,26 @@ class TemplateGenerator(Generic[SpecT]):
 
     def space(self, spec: SpecT, target: Target) -> Space:
         """The parameter space of the template for this problem on this target."""
-        return _required(self.space_of, self, "space_of")(spec, target)
+        return self._function("space")(spec, target)
 
     def seed_params(self, spec: SpecT, target: Target) -> list[Params]:
         """Two to four diverse legal first configurations, best guess first."""
-        return _required(self.seeds_of, self, "seeds_of")(spec, target)
+        return self._function("seeds")(spec, target)
 
     def safer(self, params: Params, spec: SpecT, target: Target) -> list[Params]:
         """Configurations less likely to fail than ``params``, most conservative last."""
-        return _required(self.safer_of, self, "safer_of")(params, spec, target)
+        return self._function("safer")(params, spec, target)
 
     def render(self, problem: Problem, spec: SpecT, target: Target, params: Params) -> str:
         """The complete ``ModelNew`` module for one configuration."""
         raise NotImplementedError
+
+    def _function(self, what: str) -> Callable[..., Any]:
+        function = getattr(self.functions, what, None)
+        if function is None:
+            name = type(self).__name__
+            raise NotImplementedError(f"{name} sets no functions.{what} and overrides no method.")
+        return function
 
     # ---- the Coder protocol --------------------------------------------------------------
     def supports(self, problem: Problem, target: Target) -> bool:
@@ -309,15 +322,6 @@ class TemplateGenerator(Generic[SpecT]):
         evaluator's FLOP floor follows the formulation the candidate declares.
         """
         return None
-
-
-def _required(
-    function: Callable[..., Any] | None, generator: object, what: str
-) -> Callable[..., Any]:
-    if function is None:
-        name = type(generator).__name__
-        raise NotImplementedError(f"{name} sets no {what} and overrides no method.")
-    return function
 
 
 def _failed(result: EvalResult | None) -> bool:

@@ -25,7 +25,7 @@ from agents.coders.generators.attention.space import (
 from agents.coders.generators.attention.spec import AttentionSpec, spec_from
 from agents.coders.kit.cache import cached_recogniser
 from agents.coders.kit.fx import output_node
-from agents.coders.kit.generator import TemplateGenerator
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import base_variables, render_template
 from agents.coders.kit.space import Params
@@ -75,10 +75,9 @@ class AttentionCoder(TemplateGenerator[AttentionSpec]):
 
     language: Language = "triton"
     name = "triton-attention"
-    recognise = staticmethod(analyze_attention)
-    space_of = staticmethod(attention_space)
-    seeds_of = staticmethod(attention_seeds)
-    safer_of = staticmethod(attention_safer)
+    functions = TemplateFunctions(
+        analyze_attention, attention_space, attention_seeds, attention_safer
+    )
 
     def spec_ok(self, spec: Any) -> bool:
         """fp32, fp16 or bf16 attention with a supported head dim (checked by the analysis)."""

@@ -15,7 +15,7 @@ from agents.coders.generators.gemm.emit import render_gemm
 from agents.coders.generators.gemm.match import analyze_gemm
 from agents.coders.generators.gemm.plan import GemmSpec
 from agents.coders.generators.gemm.space import gemm_safer, gemm_seeds, gemm_space
-from agents.coders.kit.generator import TemplateGenerator
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.space import Params
 from tools.records import Language, Problem, Target
 
@@ -27,10 +27,7 @@ class GemmCoder(TemplateGenerator[GemmSpec]):
 
     language: Language = "triton"
     name = "triton-gemm"
-    recognise = staticmethod(analyze_gemm)
-    space_of = staticmethod(gemm_space)
-    seeds_of = staticmethod(gemm_seeds)
-    safer_of = staticmethod(gemm_safer)
+    functions = TemplateFunctions(analyze_gemm, gemm_space, gemm_seeds, gemm_safer)
 
     def spec_ok(self, spec: Any) -> bool:
         """fp32, fp16 and bf16 problems with at least one plan."""

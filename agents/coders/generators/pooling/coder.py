@@ -17,7 +17,7 @@ from agents.coders.generators.pooling.recognize import PoolSpec, recognise_pool
 from agents.coders.generators.pooling.space import TEMPLATE, pool_safer, pool_seeds, pool_space
 from agents.coders.kit.cache import cached_recogniser
 from agents.coders.kit.fx import output_node
-from agents.coders.kit.generator import TemplateGenerator
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import base_variables, render_template
 from agents.coders.kit.space import Params
@@ -67,10 +67,7 @@ class PoolingCoder(TemplateGenerator[PoolSpec]):
 
     language: Language = "triton"
     name = "triton-pooling"
-    recognise = staticmethod(analyze_pool)
-    space_of = staticmethod(pool_space)
-    seeds_of = staticmethod(pool_seeds)
-    safer_of = staticmethod(pool_safer)
+    functions = TemplateFunctions(analyze_pool, pool_space, pool_seeds, pool_safer)
 
     def spec_ok(self, spec: Any) -> bool:
         """Any recognised pooling (dtype limits are checked by the analysis)."""

@@ -18,7 +18,7 @@ from agents.coders.generators.scans.spaces import (
     scan_seeds,
     scan_space,
 )
-from agents.coders.kit.generator import TemplateGenerator
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import base_variables
 from agents.coders.kit.render import render_template as _render
@@ -74,9 +74,7 @@ class ScanCoder(TemplateGenerator[ScanSpec]):
 
     language: Language = "triton"
     name = "triton-scan"
-    space_of = staticmethod(scan_space)
-    seeds_of = staticmethod(scan_seeds)
-    safer_of = staticmethod(scan_safer)
+    functions = TemplateFunctions(None, scan_space, scan_seeds, scan_safer)
 
     def analyze(self, problem: Problem) -> ScanSpec:
         """Trace the reference to ATen and recognise one scan (see ``scan_spec``).
@@ -146,10 +144,7 @@ class GatherCoder(TemplateGenerator[GatherSpec]):
 
     language: Language = "triton"
     name = "triton-gather"
-    recognise = staticmethod(analyze_gather)
-    space_of = staticmethod(gather_space)
-    seeds_of = staticmethod(gather_seeds)
-    safer_of = staticmethod(gather_safer)
+    functions = TemplateFunctions(analyze_gather, gather_space, gather_seeds, gather_safer)
 
     def spec_ok(self, spec: Any) -> bool:
         """fp32/fp16/bf16 tables."""

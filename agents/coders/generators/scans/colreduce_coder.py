@@ -22,7 +22,7 @@ from agents.coders.generators.scans.coders import (
 )
 from agents.coders.generators.scans.colreduce_spec import ColReduceSpec, analyze_colreduce
 from agents.coders.kit.chip import is_hip
-from agents.coders.kit.generator import TemplateGenerator
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.space import Params, Space, next_pow2
 from tools.records import Language, Problem, Target
@@ -117,10 +117,9 @@ class ColumnReduceCoder(TemplateGenerator[ColReduceSpec]):
 
     language: Language = "triton"
     name = "triton-colreduce"
-    recognise = staticmethod(analyze_colreduce)
-    space_of = staticmethod(colreduce_space)
-    seeds_of = staticmethod(colreduce_seeds)
-    safer_of = staticmethod(colreduce_safer)
+    functions = TemplateFunctions(
+        analyze_colreduce, colreduce_space, colreduce_seeds, colreduce_safer
+    )
 
     def spec_ok(self, spec: Any) -> bool:
         """fp32/fp16/bf16 problems."""
