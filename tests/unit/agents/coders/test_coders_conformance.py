@@ -35,8 +35,8 @@ SUITE = sorted(
     )
 )
 MODES = ("seed", "inherit", "compare", "combine", "restart")
-PROPOSALS = 3
-"""Children proposed in a row per memory mode, each added to ``tried``."""
+PROPOSALS = 2
+"""Children proposed in a row per case, each added to ``tried`` before the next."""
 
 
 def _candidate(draft: Draft, cid: str) -> Candidate:
@@ -100,24 +100,27 @@ def test_generator_conforms(
 
     parent = _candidate(seeds[0], "c0")
     siblings = [(_candidate(d, f"s{i}"), _result(f"s{i}", True, 1.5)) for i, d in enumerate(seeds)]
-    for mode in MODES:
-        for ok in (True, False):
-            ctx = CoderContext(
-                problem=problem,
-                target=target,
-                memory_mode=mode,
-                parent=parent,
-                parent_result=_result("c0", ok),
-                siblings=siblings[1:],
-                tried=list(tried),
-                rng_seed=7,
-            )
-            draft = coder.propose(ctx)
-            assert coder.propose(ctx) == draft, f"{mode}: the same context gave another draft"
-            for n in range(PROPOSALS):
-                fp = _check_draft(draft, coder, templates, f"{mode} proposal {n}")
-                assert fp not in ctx.tried, f"{mode}: propose repeated {fp}"
-                ctx = ctx.model_copy(update={"tried": [*ctx.tried, fp]})
+    cases = [(mode, True) for mode in MODES] + [("inherit", False)]
+    for mode, ok in cases:
+        ctx = CoderContext(
+            problem=problem,
+            target=target,
+            memory_mode=mode,
+            parent=parent,
+            parent_result=_result("c0", ok),
+            siblings=siblings[1:],
+            tried=list(tried),
+            rng_seed=7,
+        )
+        where = f"{mode} after a {'correct' if ok else 'failed'} parent"
+        draft = coder.propose(ctx)
+        if ok:
+            assert coder.propose(ctx) == draft, f"{where}: the same context gave another draft"
+        for n in range(PROPOSALS):
+            fp = _check_draft(draft, coder, templates, f"{where}, proposal {n}")
+            assert fp not in ctx.tried, f"{where}: propose repeated {fp}"
+            ctx = ctx.model_copy(update={"tried": [*ctx.tried, fp]})
+            if n + 1 < PROPOSALS:
                 try:
                     draft = coder.propose(ctx)
                 except KevolveError:  # the whole space has been tried: a clean stop
