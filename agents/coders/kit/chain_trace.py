@@ -328,6 +328,41 @@ def canonical_call(
     return op, tuple(node.args), kwargs
 
 
+def trace_module(
+    source: str, *, proxy_buffers: bool = False
+) -> tuple[torch.fx.GraphModule, nn.Module]:
+    """``Model`` built on the meta device, traced with ``torch.fx`` and shape-propagated.
+
+    Args:
+        source: The reference source; it is executed (the reference is trusted input).
+        proxy_buffers: Trace buffer reads as graph nodes (``self.cos[:seq]`` then slices a
+            proxy, not a tensor).
+
+    Returns:
+        The graph module (``tensor_meta`` on every node) and the model it traced.
+
+    Raises:
+        ProblemError: The reference does not build, trace or run on the meta device.
+    """
+    namespace: dict[str, Any] = {"__name__": "kevolve_reference"}
+    try:
+        exec(compile(source, "<reference>", "exec"), namespace)  # noqa: S102 - the user's reference
+        with torch.device("meta"):
+            model = namespace["Model"](*namespace["get_init_inputs"]())
+            inputs = list(namespace["get_inputs"]())
+        tracer = torch.fx.Tracer()
+        tracer.proxy_buffer_attributes = proxy_buffers
+        gm = torch.fx.GraphModule(model, tracer.trace(model))
+        ShapeProp(gm).propagate(*inputs)
+    except ProblemError:
+        raise
+    except Exception as e:
+        raise ProblemError(
+            f"The reference could not be traced on the meta device ({type(e).__name__}: {e})."
+        ) from e
+    return gm, model
+
+
 def trace_chain(source: str) -> Chain:
     """Trace ``Model`` from a KernelBench source into a pointwise chain.
 
@@ -341,20 +376,7 @@ def trace_chain(source: str) -> Chain:
         ProblemError: The source does not run on the meta device, does not trace, or is not
             a pure elementwise chain.
     """
-    namespace: dict[str, Any] = {"__name__": "kevolve_reference"}
-    try:
-        exec(compile(source, "<reference>", "exec"), namespace)  # noqa: S102 - the reference is the user's own code
-        with torch.device("meta"):
-            model = namespace["Model"](*namespace["get_init_inputs"]())
-            inputs = list(namespace["get_inputs"]())
-        gm = torch.fx.symbolic_trace(model)
-        ShapeProp(gm).propagate(*inputs)
-    except ProblemError:
-        raise
-    except Exception as e:
-        raise ProblemError(
-            f"The reference could not be traced on the meta device ({type(e).__name__}: {e})."
-        ) from e
+    gm, model = trace_module(source)
     return _walk(gm, model)
 
 

@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 import torch.fx
-from torch.fx.passes.shape_prop import ShapeProp
 
 from agents.coders.generators.pointwise.coder import LAUNCH_KEYS, TEMPLATES, TritonOfflineCoder
 from agents.coders.generators.pointwise.remap import RemapGraph, analyze_remap
@@ -36,6 +35,7 @@ from agents.coders.generators.pointwise.remap_render import (
 from agents.coders.kit.cache import RefusalCache
 from agents.coders.kit.chain import BOOLEAN_OPS, Chain
 from agents.coders.kit.chain_trace import ChainBuilder, bind_args, canonical_call, lower_call
+from agents.coders.kit.chain_trace import trace_module as kit_trace_module
 from agents.coders.kit.opspec import OpSpec
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import base_variables, render_template
@@ -105,26 +105,12 @@ def _op_name(node: torch.fx.Node, gm: torch.fx.GraphModule) -> str:
 
 
 def trace_module(source: str) -> torch.fx.GraphModule:
-    """``Model`` built on the meta device, traced with ``torch.fx`` and shape-propagated.
+    """``Model`` traced by the kit with buffer reads as nodes (see ``kit.chain_trace``).
 
     Raises:
         ProblemError: The reference does not build, trace or run on the meta device.
     """
-    namespace: dict[str, Any] = {"__name__": "kevolve_reference"}
-    try:
-        exec(compile(source, "<reference>", "exec"), namespace)  # noqa: S102 - the user's reference
-        with torch.device("meta"):
-            model = namespace["Model"](*namespace["get_init_inputs"]())
-            inputs = list(namespace["get_inputs"]())
-        tracer = torch.fx.Tracer()
-        tracer.proxy_buffer_attributes = True  # ``self.cos[:seq]`` slices a proxy, not a tensor
-        gm = torch.fx.GraphModule(model, tracer.trace(model))
-        ShapeProp(gm).propagate(*inputs)
-    except Exception as e:
-        raise ProblemError(
-            f"The reference could not be traced on the meta device ({type(e).__name__}: {e})."
-        ) from e
-    return gm
+    return kit_trace_module(source, proxy_buffers=True)[0]
 
 
 def split(source: str) -> HybridSpec:
