@@ -296,6 +296,20 @@ def lower_call(b: ChainBuilder, op: str, a: list[Any]) -> Arg:
     return b.emit(op, x, b.value(a[1]))
 
 
+def lower_node(b: ChainBuilder, node: torch.fx.Node, gm: torch.fx.GraphModule) -> Arg:
+    """Emit the steps of one elementwise call node; returns its value name.
+
+    Raises:
+        ProblemError: The node is not an elementwise op the chain knows.
+    """
+    op, args, kwargs = canonical_call(node, gm)
+    if op == "where":  # torch.where(condition, input, other)
+        if len(args) != 3 or kwargs:
+            raise ProblemError("torch.where is fused only in its three-argument form.")
+        return b.emit("where", b.value(args[0]), b.value(args[1]), b.value(args[2]))
+    return lower_call(b, op, bind_args(op, args, kwargs))
+
+
 def canonical_call(
     node: torch.fx.Node, gm: torch.fx.GraphModule
 ) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
@@ -406,14 +420,7 @@ def _walk(gm: torch.fx.GraphModule, model: nn.Module) -> Chain:
         elif is_batch_norm(node, gm):
             b.names[node.name] = lower_batch_norm(b, node, gm)
         elif node.op in ("call_function", "call_method", "call_module"):
-            op, args, kwargs = canonical_call(node, gm)
-            if op == "where":  # torch.where(condition, input, other)
-                if len(args) != 3 or kwargs:
-                    raise ProblemError("torch.where is fused only in its three-argument form.")
-                value = b.emit("where", b.value(args[0]), b.value(args[1]), b.value(args[2]))
-            else:
-                value = lower_call(b, op, bind_args(op, args, kwargs))
-            b.names[node.name] = value
+            b.names[node.name] = lower_node(b, node, gm)
     result = b.names.get(result_node.name)
     if not isinstance(result, str) or not b.steps:
         raise ProblemError("The reference's output is not computed by a pointwise chain.")

@@ -34,7 +34,11 @@ from agents.coders.generators.pointwise.remap_render import (
 )
 from agents.coders.kit.cache import RefusalCache
 from agents.coders.kit.chain import BOOLEAN_OPS, Chain
-from agents.coders.kit.chain_trace import ChainBuilder, bind_args, canonical_call, lower_call
+from agents.coders.kit.chain_trace import (
+    ChainBuilder,
+    canonical_call,
+    lower_node,
+)
 from agents.coders.kit.chain_trace import trace_module as kit_trace_module
 from agents.coders.kit.opspec import OpSpec
 from agents.coders.kit.reference import model_new_block
@@ -175,14 +179,7 @@ def _tail_chain(
     for i, node in enumerate(boundary):
         b.operand(node, f"{HEAD_VAR}[{i}]")
     for node in tail_nodes:
-        op, args, kwargs = canonical_call(node, gm)
-        if op == "where":
-            if len(args) != 3 or kwargs:
-                raise ProblemError("torch.where is fused only in its three-argument form.")
-            value = b.emit("where", b.value(args[0]), b.value(args[1]), b.value(args[2]))
-        else:
-            value = lower_call(b, op, bind_args(op, args, kwargs))
-        b.names[node.name] = value
+        b.names[node.name] = lower_node(b, node, gm)
     out = b.names.get(result.name)
     if not isinstance(out, str) or any(s.var == out and s.op in BOOLEAN_OPS for s in b.steps):
         raise ProblemError("The tail does not yield a float tensor.")
