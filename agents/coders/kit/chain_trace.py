@@ -37,6 +37,7 @@ from agents.coders.kit.chain import (
     is_finite_constant,
 )
 from agents.coders.kit.chain_batchnorm import batch_norm_operands, is_batch_norm, lower_batch_norm
+from agents.coders.kit.formulas import UNARY_ACTIVATIONS
 from tools.errors import ProblemError
 
 logger = logging.getLogger(__name__)
@@ -59,29 +60,7 @@ _SIGNATURES: dict[str, tuple[tuple[str, Any], ...]] = {
     "minimum": (("other", None),),
     **{c: (("other", None),) for c in BOOLEAN_OPS},
 }
-_UNARY = [
-    "relu",
-    "sigmoid",
-    "tanh",
-    "exp",
-    "log1p",
-    "expm1",
-    "log",
-    "sqrt",
-    "rsqrt",
-    "abs",
-    "neg",
-    "sin",
-    "cos",
-    "erf",
-    "reciprocal",
-    "square",
-    "silu",
-    "mish",
-    "hardsigmoid",
-    "hardswish",
-    "identity",
-]
+_UNARY = [*UNARY_ACTIVATIONS[:15], "square", *UNARY_ACTIVATIONS[15:], "identity"]
 
 _FUNCTIONS: dict[Callable[..., Any], str] = {
     operator.add: "add",
