@@ -153,7 +153,9 @@ class TemplateGenerator(Generic[SpecT]):
         except (ProblemError, KevolveError):
             return []
 
-    def seed_from_skills(self, problem: Problem, target: Target, skills: list[Skill]) -> list[Draft]:
+    def seed_from_skills(
+        self, problem: Problem, target: Target, skills: list[Skill]
+    ) -> list[Draft]:
         """First drafts rendered from skills' template and params, best gain first.
 
         A skill counts when its language and template are this coder's for ``problem``; params

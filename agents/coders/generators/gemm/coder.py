@@ -1,10 +1,11 @@
 """The offline GEMM generator: one matrix product with its epilogue fused, as one Triton kernel.
 
-``GemmCoder`` plugs into :class:`~agents.coders.kit.generator.TemplateGenerator` (memory modes become
-parameter moves over ``triton.gemm``) and into the Triton ``LanguageCoder`` next to the
+``GemmCoder`` plugs into :class:`~agents.coders.kit.generator.TemplateGenerator` (memory
+modes become parameter moves over ``triton.gemm``) and into the Triton ``LanguageCoder`` next to the
 op-family templates. It claims any problem whose reference traces (``make_fx`` on the meta
 device) to one product plus an elementwise epilogue, or to a pattern a rewrite turns into
-one (see :mod:`agents.coders.generators.gemm.match` and :mod:`agents.coders.generators.gemm.rewrites`).
+one (see :mod:`agents.coders.generators.gemm.match` and
+:mod:`agents.coders.generators.gemm.rewrites`).
 """
 
 from __future__ import annotations

@@ -130,4 +130,6 @@ class TritonOfflineCoder(TemplateGenerator[OpSpec]):
                 "eps": repr(spec.eps),
             }
         model = model_new_block(problem.source, forward_source(spec, wrapper))
-        return render_template(TEMPLATES, f"triton/{spec.family}.py.j2", model_block=model, **common, **variables)
+        return render_template(
+            TEMPLATES, f"triton/{spec.family}.py.j2", model_block=model, **common, **variables
+        )
