@@ -48,14 +48,14 @@ def curate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 try:
                     skill = write_skill(skill, cands, results, problem, target, session)
                 except (LLMAnswerError, LLMRequestError) as e:
-                    log.info("curator: keeping the rules' text for %s: %s", skill.id, e)
+                    session.fall_back(f"text of {skill.id}", e)
                 except LLMBudgetError as e:
-                    log.warning("%s; the rules' skill text is kept", e)
+                    session.fall_back("skill texts from here on", e)
                     use_model = False
                 except LLMUnavailableError as e:
                     if not config.fallback_offline:
                         raise
-                    log.warning("%s Keeping the rules' skill text.", e)
+                    session.fall_back("skill texts from here on", e)
                     use_model = False
             written.append(skill)
         skills = written

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from langchain_core.exceptions import OutputParserException
 from pydantic import BaseModel, ValidationError
 
 from agents.llm.config import Agent, LLMConfig
@@ -57,6 +58,10 @@ class LLMSession:
             return runnable.invoke(list(messages))
         except LLMError:
             raise
+        except (ValidationError, OutputParserException, json.JSONDecodeError) as e:
+            # A client that validates structured output itself (OpenAI's parse) raises here:
+            # the model answered, just not in the form asked for.
+            raise LLMAnswerError(f"the answer does not parse ({type(e).__name__}: {_brief(e)})") from e
         except Exception as e:
             err = classify(e, self.spec, where(self.config, self.spec))
             log.info("%s: model call failed: %s", self.agent, err)
@@ -102,7 +107,14 @@ class LLMSession:
         history = list(messages)
         why = ""
         for attempt in range(STRUCTURED_RETRIES + 1):
-            out = self._call(runnable, history)
+            if attempt == 0:
+                try:
+                    out = self._call(runnable, history)
+                except LLMAnswerError as e:
+                    out = {"raw": None, "parsed": None, "parsing_error": e}
+            else:  # the retry is plain text: the JSON is read from whatever it says
+                answer = self._call(chat_model(self.config, self.spec), history)
+                out = {"raw": answer, "parsed": None, "parsing_error": None}
             raw = out.get("raw")
             if raw is not None:
                 self._account(raw)
@@ -110,7 +122,9 @@ class LLMSession:
             if parsed is not None:
                 return parsed
             log.info("%s: unusable %s answer (attempt %d): %s", self.agent, schema.__name__, attempt + 1, why)
-            history += [("ai", message_text(raw) if raw is not None else ""), structured_retry(schema, why)]
+            if raw is not None:
+                history.append(("ai", message_text(raw) or "(empty)"))
+            history.append(structured_retry(schema, why))
         raise LLMAnswerError(
             f"the model's answer is not a valid {schema.__name__}, twice (last: {why})."
         )
@@ -138,12 +152,17 @@ def read_structured(
             return schema.model_validate(parsed), ""
         except ValidationError as e:
             why = _first_error(e)
-    for candidate in json_objects(message_text(raw) if raw is not None else ""):
+    calls = [c.get("args") for c in getattr(raw, "tool_calls", None) or [] if isinstance(c, dict)]
+    for candidate in [*calls, *json_objects(message_text(raw) if raw is not None else "")]:
         try:
             return schema.model_validate(candidate), ""
         except ValidationError as e:
             why = _first_error(e)
     return None, " ".join(why.split())[:300]
+
+
+def _brief(e: BaseException) -> str:
+    return " ".join(redact(str(e)).split())[:200]
 
 
 def _first_error(e: ValidationError) -> str:

@@ -139,3 +139,24 @@ def test_chat_answers_the_question_and_runs(tmp_path):
     runs = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/run.json")]
     assert len(runs) == 1 and runs[0]["target"] == "mi300x" and runs[0]["problem"] == "softmax"
     assert runs[0]["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_a_model_that_answers_everything_in_prose_does_not_cost_the_run(tmp_path):
+    # Small local models answer JSON requests with prose and a kernel: every structured step
+    # must retry once, then fall back to the offline rules, and the run must still finish.
+    with StubServer([TRITON_SOFTMAX_ANSWER], structured_as_prose=True) as server:
+        proc = kevolve(["optimize", "softmax", "--target", "h100", "--budget", "3",
+                        "--shape", "32x256", "--json"], tmp_path, server.base_url)  # fmt: skip
+        requests = list(server.requests)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "finished" and summary["best"]["correct"] is True
+    structured = [r for r in requests if r.get("response_format") or r.get("tools")]
+    assert structured, "no structured request was made"
+    assert any("could not be used" in str(r["messages"][-1]) for r in structured)  # the retry
+    run_dir = tmp_path / "runs" / summary["run_id"]
+    fallbacks = [json.loads(line) for line in (run_dir / "llm_fallbacks.jsonl").read_text().splitlines()]
+    assert fallbacks and {f["agent"] for f in fallbacks} >= {"interpreter"}
+    report = (run_dir / "report.md").read_text()
+    assert "offline rules" in report and "interpreter" in report
