@@ -89,8 +89,9 @@ class StubServer(ThreadingHTTPServer):
         coder_answers: list[str],
         structured: dict[str, Any] | None = None,
         structured_as_prose: bool = False,
+        port: int = 0,
     ) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
         self.coder_answers = list(coder_answers)
         self.structured = {**STRUCTURED, **(structured or {})}
         self.structured_as_prose = structured_as_prose
