@@ -184,3 +184,13 @@ def test_a_structured_answer_given_as_prose_with_json_is_read(tmp_path):
     ctx, model = run_ctx(tmp_path, [prose, prose])
     insights = interpret(state(), Runtime(context=ctx))["insights"]
     assert insights["a"]["author"] == SPEC and len(model.received) == 2  # no retry needed
+
+
+def test_curator_outage_keeps_the_rules_text_and_is_recorded(tmp_path):
+    from agents.llm.usage import read_fallbacks
+
+    ctx, _ = run_ctx(tmp_path, [LLMUnavailableError("the model is unreachable.")])
+    skills = curate(state(), Runtime(context=ctx))["new_skills"]
+    assert skills and all("marker" not in s["summary"] for s in skills)
+    [fallback] = read_fallbacks(ctx.runs_dir, state().run_id)
+    assert fallback["agent"] == "curator" and "unreachable" in fallback["reason"]
