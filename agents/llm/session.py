@@ -34,6 +34,8 @@ class LLMSession:
     runs_dir: Path | None = None
     calls: list[UsageLine] = field(default_factory=list)
     """Calls made through this session (also written to the run's ledger)."""
+    fallbacks: list[dict[str, str]] = field(default_factory=list)
+    """Steps this session's agent did with its offline rules (also written to the run's record)."""
 
     @property
     def spec(self) -> str:
@@ -132,6 +134,7 @@ class LLMSession:
     def fall_back(self, step: str, reason: BaseException | str) -> None:
         """Record in the run that ``step`` used the offline rules because of ``reason``."""
         log.warning("%s: offline rules for %s: %s", self.agent, step, reason)
+        self.fallbacks.append({"agent": self.agent, "step": step, "reason": " ".join(str(reason).split())[:300]})
         if self.run_id is not None and self.runs_dir is not None:
             record_fallback(self.runs_dir, self.run_id, self.agent, step, str(reason))
 
