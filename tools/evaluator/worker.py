@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from tools.evaluator import correctness as corr
-from tools.evaluator import diagnose, fsisolation, protocol
+from tools.evaluator import diagnose, fsisolation, integrity, protocol
 from tools.evaluator.counting import OpCounter, OpTrace, unique_bytes
 from tools.evaluator.devlock import DeviceLock
 from tools.evaluator.launches import LaunchRecorder, pick_first_autotune_config
@@ -37,20 +37,11 @@ from tools.evaluator.loader import (
     tensors_in,
 )
 from tools.evaluator.sandbox import cap_address_space, cap_files, trim
+from tools.evaluator.stages import StageFailure
 from tools.evaluator.static_checks import check_source
 from tools.records.eval_result import EvalResult, Stage
 
 logger = logging.getLogger("tools.evaluator.worker")
-
-
-class StageFailure(Exception):
-    """A stage failed: which, why, and the flags it raised."""
-
-    def __init__(self, stage: Stage, message: str, flags: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.stage = stage
-        self.message = message
-        self.flags = flags or []
 
 
 _REFERENCE_CACHE_VARS = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
@@ -88,9 +79,13 @@ class Worker:
         self.fs_active = False
         """True once Landlock confines this process (``isolate``)."""
         self.request_file = protocol.REQUEST_FILE
+        self.seal: integrity.Seal | None = None
+        """Snapshot of the harness taken before the candidate is imported (``integrity``)."""
+        self.stage_now = Stage.STATIC
 
     # -- plumbing ---------------------------------------------------------------------
     def _stage(self, stage: Stage, fn: Callable[[], Any], label: Stage | None = None) -> Any:
+        self.stage_now = stage
         protocol.append_progress(self.workdir / protocol.PROGRESS_FILE, (label or stage).value)
         try:
             return fn()
@@ -122,10 +117,32 @@ class Worker:
             del junk
 
     def _call(self, model: Any, inputs: list[Any]) -> Any:
+        before = integrity.runtime_state(self.seal.code_file) if self.seal else None
         with torch.no_grad():
             out = model(*inputs)
         self._sync()
+        if self.seal is not None:
+            self._verify_harness(before)
         return out
+
+    def _verify_harness(self, before: dict[str, Any] | None = None) -> None:
+        """Fail the current stage (flag ``harness_tampered``) when candidate code changed the
+        evaluator's functions, or a call left modes, tracers or threads behind it."""
+        assert self.seal is not None
+        why = self.seal.verify(state=before is None)
+        after = integrity.runtime_state(self.seal.code_file)
+        if why is None and before is not None and after != before:
+            why = "a candidate call left the process changed: " + "; ".join(
+                f"{k}: {before[k]} before, {after[k]} after" for k in after if after[k] != before[k]
+            )
+        if why is None and "timing_mac" in self.state and not self.seal.signed(
+            diagnose.timing_fields(self.result), self.state["timing_mac"]
+        ):
+            why = "the result's timing fields were changed after the timing stage set them"
+            for name in diagnose.TIMING_FIELDS:  # none of them can be believed now
+                setattr(self.result, name, None)
+        if why:
+            raise StageFailure(self.stage_now, why, ["harness_tampered"])
 
     def run(self) -> EvalResult:
         """Run every stage that applies; failures end the run with ``stage_failed`` set."""
@@ -136,6 +153,10 @@ class Worker:
             r.static_ok = True
             self._stage(Stage.SANDBOX, self.warm_reference_compile, label=Stage.TIMING)
             self._stage(Stage.SANDBOX, self.isolate, label=Stage.COMPILE)
+            self.seal = integrity.Seal.take(
+                extra=(type(self), StageFailure),
+                code_file=str(self.workdir / self.req.candidate_file),
+            )
             with self.lock.shared():
                 self._stage(Stage.COMPILE, self.compile)
                 r.compiled = True
@@ -150,6 +171,7 @@ class Worker:
                     self._stage(Stage.DIAGNOSTICS, lambda: diagnose.measured(self))
             if self.opts.profile == "ncu":
                 diagnose.profile_ncu(self)
+            self._stage(self.stage_now, self._verify_harness)
         except StageFailure as f:
             r.stage_failed = f.stage
             r.error = trim(f.message)
@@ -259,6 +281,8 @@ class Worker:
         if self.interpret:
             pick_first_autotune_config()
         cand = load_module(self.workdir / self.req.candidate_file, register=True)
+        if self.seal is not None:  # importing it must not have changed the harness either
+            self._verify_harness()
         ref = load_module(self.workdir / self.req.problem_file, register=False)
         self.state["cand"] = cand
         seed = self.opts.seeds[0] if self.opts.seeds else 0
