@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tools.errors import KevolveError
 from tools.records import Problem, Skill, Target
@@ -54,8 +54,15 @@ def open_store(ctx: "RunContext"):  # noqa: ANN201 - vectorstore types stay lazy
         return _STORES[key]
 
 
-def retrieve(problem: Problem, target: Target, ctx: "RunContext") -> tuple[list[str], list[Skill]]:
-    """Cited chip excerpts and skills for this problem on this chip."""
+def retrieve_cited(
+    problem: Problem, target: Target, ctx: "RunContext"
+) -> tuple[list[str], list[Skill], list[dict[str, Any]]]:
+    """Cited chip excerpts, skills, and where each excerpt came from.
+
+    Returns:
+        (one quoted, cited excerpt per chunk; skills; one ``{"chip", "source", "source_path",
+        "section", "page"}`` per excerpt, in the same order) — the report lists the last.
+    """
     try:
         from vectorstore.ingest import quote_for_prompt
 
@@ -63,16 +70,26 @@ def retrieve(problem: Problem, target: Target, ctx: "RunContext") -> tuple[list[
         query = f"{target.display_name} {DOC_QUERIES.get(problem.op_family, problem.op_family)}"
         hits = store.search(query, chip=target.name, k=4)
         documents = [quote_for_prompt([hit]) for hit in hits]
+        refs = [
+            {
+                "chip": hit.chunk.chip,
+                "source": hit.chunk.source,
+                "source_path": hit.chunk.source_path or hit.chunk.source,
+                "section": hit.chunk.section_path,
+                "page": hit.chunk.page,
+            }
+            for hit in hits
+        ]
         skills = store.search_skills(
             f"{problem.op_family} {problem.op or problem.name}",
             chip=target.name,
             op_family=problem.op_family,
             k=5,
         )
-        return documents, list(skills)
+        return documents, list(skills), refs
     except (KevolveError, ImportError, OSError) as e:
         log.warning("knowledge base unavailable, continuing without it: %s", e)
-        return [], []
+        return [], [], []
 
 
 def remember_skills(skills: Sequence[Skill], ctx: "RunContext") -> None:

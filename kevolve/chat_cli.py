@@ -8,6 +8,7 @@ itself is an ordinary ``kevolve.api.start_run``. Mount with :func:`register`.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from kevolve.console import RunProgress, err, fail, out
+from kevolve.interrupt import RunInterrupted
 from tools.errors import KevolveError
 
 HELP = (
@@ -88,7 +90,7 @@ def ask(
     ] = False,
 ) -> None:
     """Optimize what TEXT asks for (the planner may ask one question)."""
-    from kevolve.cli import _finish, _settings
+    from kevolve.cli import _finish, _settings, stopped
 
     settings = _settings(data_dir=data_dir, budget=budget,
                          use_knowledge=False if no_knowledge else None)  # fmt: skip
@@ -106,6 +108,8 @@ def ask(
     assert step.request is not None
     try:
         summary = _run(step.request, settings, step.notes, intake)
+    except RunInterrupted as e:
+        stopped(e)
     except KevolveError as e:
         fail(str(e), code=1)
     summary = _with_usage(summary, settings)
@@ -144,7 +148,11 @@ def chat(
     out.print(HELP)
     pending = False
     while True:
-        message = _read_message("kevolve> ")
+        try:
+            message = _read_message("kevolve> ")
+        except KeyboardInterrupt:
+            out.print("")
+            break
         if message is None or message.lower() in ("quit", "exit", ":q", "bye"):
             break
         if not message:
@@ -158,6 +166,10 @@ def chat(
             err.print(f"[bold red]error:[/] {e}", highlight=False)
             pending = False
             continue
+        except KeyboardInterrupt:
+            out.print("request dropped.", highlight=False)
+            pending = False
+            continue
         if step.question:
             out.print(step.question, highlight=False)
             pending = True
@@ -168,12 +180,50 @@ def chat(
                   f"(budget {step.request.budget})", highlight=False)  # fmt: skip
         try:
             summary = _with_usage(_run(step.request, settings, step.notes, intake), settings)
+        except RunInterrupted as e:
+            out.print(f"interrupted: {e}", highlight=False, soft_wrap=True)
+            show_finished(settings.runs_dir, e.run_id)
+            continue
+        except KeyboardInterrupt:
+            out.print("interrupted before the run started; nothing to resume.", highlight=False)
+            continue
         except KevolveError as e:
             err.print(f"[bold red]error:[/] {e}", highlight=False)
             continue
         _summary_table(summary)
         if "llm_usage" in summary:
             out.print(f"model usage: {summary['llm_usage']['line']}", highlight=False)
+
+
+def show_finished(runs_dir: Path, run_id: str) -> None:
+    """What a stopped run had finished: each evaluated candidate, best accepted first."""
+    from rich.table import Table
+
+    from kevolve.runstore import RunStore
+
+    store = RunStore(runs_dir)
+    rows = []
+    for cid in dict.fromkeys(store.evaluation_log(run_id)):
+        result = store.load_result(run_id, cid)
+        if result is None:
+            continue
+        cand = json.loads((store.run_dir(run_id) / "candidates" / f"{cid}.json").read_text())
+        rows.append((result.reward, cid, cand.get("language", ""), result))
+    if not rows:
+        out.print("No evaluation had finished.", highlight=False)
+        return
+    rows.sort(key=lambda r: (-r[0], r[1]))
+    table = Table(title=f"finished in run {run_id}: {len(rows)} evaluation(s)")
+    for column in ("candidate", "language", "accepted", "ms", "vs eager", "measured on"):
+        table.add_column(column)
+    for _, cid, language, res in rows:
+        table.add_row(
+            cid, language, "yes" if res.accepted else f"no ({res.stage_failed.value if res.stage_failed else 'flags'})",
+            "—" if res.runtime_ms is None else f"{res.runtime_ms:.4f}",
+            "—" if res.speedup_vs_eager is None else f"{res.speedup_vs_eager:.2f}x",
+            res.measured_on or "—",
+        )
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,19 +1,23 @@
 """The ``kevolve`` command line (typer + rich).
 
 Exit codes: 0 success (``check``: candidate accepted), 1 ``check`` rejected the candidate or a
-run failed, 2 bad input (one sentence on stderr, no traceback).
+run failed, 2 bad input (one sentence on stderr, no traceback), 130 stopped with Ctrl-C (one
+line naming the run and its resume command).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.table import Table
 
 from kevolve.console import RunProgress, err, fail, out, print_json, setup_logging
+from kevolve.interrupt import RunInterrupted
 from kevolve.settings import Settings, get_settings
 from tools.errors import KevolveError
 
@@ -29,6 +33,7 @@ app.add_typer(runs_app, name="runs")
 DataDir = Annotated[
     Optional[Path], typer.Option("--data-dir", help="Where runs and caches live (~/.kevolve).")
 ]
+EXIT_INTERRUPTED = 130
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
@@ -88,12 +93,31 @@ def optimize(
         plan = plan_run(request, settings)
     except KevolveError as e:
         fail(str(e))
-    with RunProgress(plan.budget) as progress:
-        try:
+    except KeyboardInterrupt:
+        fail("interrupted before the run started; nothing to resume", code=EXIT_INTERRUPTED)
+    try:
+        with RunProgress(plan.budget) as progress:
             summary = start_run(request, settings, on_event=progress, plan=plan)
-        except KevolveError as e:
-            fail(str(e), code=1)
+    except RunInterrupted as e:
+        stopped(e)
+    except KevolveError as e:
+        fail(str(e), code=1)
     _finish(summary, json_out)
+
+
+def stopped(e: RunInterrupted) -> NoReturn:
+    """One line naming the run and how to resume it; exit 130 (as a shell does for Ctrl-C).
+
+    The run's status is already stored. The process ends at once: interpreter shutdown would
+    wait for the stopped graph's worker threads (a model request may wait minutes for its
+    answer) and for the libraries' exit hooks, and nothing of the run is written after the
+    interrupt anyway.
+    """
+    err.print(f"interrupted: {e}", highlight=False, soft_wrap=True)
+    logging.shutdown()
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 def _finish(summary: dict[str, Any], json_out: bool) -> None:
@@ -215,11 +239,13 @@ def runs_resume(run_id: str, data_dir: DataDir = None, json_out: JsonFlag = Fals
         info = RunStore(settings.runs_dir).info(run_id)
     except KevolveError as e:
         fail(str(e))
-    with RunProgress(info.budget) as progress:
-        try:
+    try:
+        with RunProgress(info.budget) as progress:
             summary = resume_run(run_id, settings, on_event=progress)
-        except KevolveError as e:
-            fail(str(e), code=1)
+    except RunInterrupted as e:
+        stopped(e)
+    except KevolveError as e:
+        fail(str(e), code=1)
     _finish(summary, json_out)
 
 

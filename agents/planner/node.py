@@ -7,7 +7,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents.knowledge import retrieve
+from agents.knowledge import retrieve_cited
 from agents.llm.config import config_from_context
 from agents.planner.plan import resolve_request
 from graph.context import RunContext
@@ -40,8 +40,9 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     else:
         problem, target = state.problem_record(), state.target_record()
     if ctx.use_knowledge and state.request.use_knowledge and not state.documents:
-        documents, skill_records = retrieve(problem, target, ctx)
+        documents, skill_records, refs = retrieve_cited(problem, target, ctx)
         updates["documents"] = documents
+        updates["document_refs"] = refs
         updates["skills"] = [s.model_dump(mode="json") for s in skill_records]
     ctx.emit("planned", languages=updates.get("languages", state.languages))
     return updates
