@@ -135,3 +135,17 @@ def test_seal_sees_a_mode_left_on_the_stack_and_signs_values():
     assert not seal.signed((0.01, 0.1, 10, 3), mac)
     assert not Seal.take().signed((1.0, 0.1, 10, 3), mac)  # another evaluation's key
     assert isinstance(seal.entries, dict) and not isinstance(seal, types.ModuleType)
+
+
+def test_fresh_versus_rewritten_test_separates_a_cache_from_noise():
+    import random
+
+    from tools.evaluator.diagnose import slower_p_value
+
+    rng = random.Random(7)
+    noise = [rng.lognormvariate(0, 0.5) for _ in range(90)]
+    assert slower_p_value(noise[:45], noise[45:]) > 1e-3  # one distribution: no verdict
+    cached = [0.02 * rng.lognormvariate(0, 0.5) for _ in range(45)]
+    assert slower_p_value(noise[:45], cached) < 1e-12  # recomputed on fresh values only
+    assert slower_p_value(cached, noise[:45]) > 0.99
+    assert slower_p_value([1.0] * 10, [1.0] * 10) == 1.0

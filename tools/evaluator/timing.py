@@ -21,8 +21,8 @@ access cannot move its work past the clock (``LazyOutput``). On CUDA a checked o
 copied on the timed stream right behind the end event, so work left on another stream
 has not landed in it.
 
-The timers and the synchronize function are bound when this module is imported and again
-as locals of each timing function, before any candidate call: rebinding a module global
+The timers, the event methods and the synchronize function are bound when this module is
+imported and again as locals of each timing function, before any candidate call: rebinding a module global
 during the run does not reach a running loop (``tools.evaluator.integrity`` reports it).
 Statistics are computed here and signed with the seal's key when one is given.
 """
@@ -45,6 +45,8 @@ from tools.evaluator.loader import tensors_in
 logger = logging.getLogger(__name__)
 
 _CudaEvent = torch.cuda.Event
+_event_record = torch.cuda.Event.record
+_event_elapsed = torch.cuda.Event.elapsed_time
 _cuda_sync = torch.cuda.synchronize
 _median = statistics.median
 _quantiles = statistics.quantiles
@@ -66,8 +68,10 @@ class Checks:
 
     samples: int
     """Repetitions of one series whose outputs are checked (all of them when fewer)."""
-    draw: Callable[[], list[Any]]
-    """Fresh inputs from a seed the candidate cannot predict (called outside the clock)."""
+    draw: Callable[[], list[Any]] | None
+    """Fresh inputs from a seed the candidate cannot predict (called outside the clock,
+    before every checked call, so both groups carry the same work); ``None``: no fresh
+    inputs, every checked call rewrites its set with its own values."""
     verify: Callable[[Any, Any, Any, str], None] | None
     """``verify(pristine, inputs, output, where)``: raise when the output is wrong or the
     inputs were changed; ``pristine`` is what the inputs held before the call. ``None`` for
@@ -156,18 +160,21 @@ def _reps_for(estimate_ms: float, budget_ms: float, min_reps: int, max_reps: int
 
 
 def _pick(n: int, checks: Checks | None) -> dict[int, bool]:
-    """Which of ``n`` repetitions are checked (index -> fresh values or rewritten ones), from
-    the OS random source when the series starts, so no earlier call can read it."""
+    """Which of ``n`` repetitions are checked (index -> fresh values or rewritten ones, a fair
+    coin each), from the OS random source when the series starts, so no earlier call can
+    read it."""
     if checks is None or checks.samples <= 0:
         return {}
-    return {i: _sysrand.random() < 0.5 for i in _sysrand.sample(range(n), min(n, checks.samples))}
+    fresh = checks.draw is not None
+    picked = _sysrand.sample(range(n), min(n, checks.samples))
+    return {i: fresh and _sysrand.random() < 0.5 for i in picked}
 
 
 def _prepare(inputs: list[Any], fresh: bool, checks: Checks) -> tuple[list[Any], Any]:
     """Before a checked call: draw fresh inputs and write them into the set (``fresh``), or
     rewrite the set with its own values; returns the inputs to call with and what they hold."""
-    drawn = checks.draw()
-    if fresh:
+    drawn = checks.draw() if checks.draw is not None else None
+    if fresh and drawn is not None:
         return _refill(inputs, drawn), drawn
     held = [t.clone() if isinstance(t, _Tensor) else t for t in inputs]
     return _refill(inputs, [t.clone() if isinstance(t, _Tensor) else t for t in held]), held
@@ -205,16 +212,17 @@ def time_cuda(
 ) -> Timing:
     """Time ``fn(*inputs)`` on the current CUDA device (see module docstring)."""
     event, sync, check_out = _CudaEvent, _cuda_sync, materialise
-    stream = torch.cuda.current_stream()
+    record, elapsed = _event_record, _event_elapsed  # a method patched on the class later
+    stream = torch.cuda.current_stream()  # does not reach these
     flush = torch.empty(flush_mib << 20, dtype=torch.int8, device="cuda")
     sync()
     start, end = event(enable_timing=True), event(enable_timing=True)
-    start.record(stream)
+    record(start, stream)
     for i in range(5):
         check_out(fn(*input_sets[i % len(input_sets)]))
-    end.record(stream)
+    record(end, stream)
     sync()
-    estimate = start.elapsed_time(end) / 5
+    estimate = elapsed(start, end) / 5
     for i in range(_reps_for(estimate, warmup_ms, 1, max_reps)):
         check_out(fn(*input_sets[i % len(input_sets)]))
     n = _reps_for(estimate, rep_ms, min_reps, max_reps)
@@ -228,23 +236,23 @@ def time_cuda(
         if i in picks and checks is not None:
             inputs, pristine = _prepare(inputs, picks[i], checks)
         flush.zero_()
-        starts[i].record(stream)
+        record(starts[i], stream)
         out = fn(*inputs)
         check_out(out)
-        ends[i].record(stream)
+        record(ends[i], stream)
         if pristine is not None and checks is not None:
             # what the output held when the timed stream reached the end event: work
             # left on another stream may not have landed in this copy yet
             landed = [t.clone() for t in tensors_in(out)]
             sync()
             done = event(enable_timing=True)
-            done.record(stream)  # after every stream of the device finished
+            record(done, stream)  # after every stream of the device finished
             settled.append((ends[i], done))
             if checks.verify is not None:
                 checks.verify(pristine, inputs, _replace_tensors(out, landed), f"timed call {i + 1} of {n}")
     sync()
-    t = _timing([s.elapsed_time(e) for s, e in zip(starts, ends)], picks, seal)
-    t.settle_ms = [e.elapsed_time(d) for e, d in settled]
+    t = _timing([elapsed(s, e) for s, e in zip(starts, ends)], picks, seal)
+    t.settle_ms = [elapsed(e, d) for e, d in settled]
     return t
 
 

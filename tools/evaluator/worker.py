@@ -129,8 +129,8 @@ class Worker:
         """Fail the current stage (flag ``harness_tampered``) when candidate code changed the
         evaluator's functions, or a call left modes, tracers or threads behind it."""
         assert self.seal is not None
+        after = integrity.runtime_state(self.seal.code_file)  # first: a thread may end soon
         why = self.seal.verify(state=before is None)
-        after = integrity.runtime_state(self.seal.code_file)
         if why is None and before is not None and after != before:
             why = "a candidate call left the process changed: " + "; ".join(
                 f"{k}: {before[k]} before, {after[k]} after" for k in after if after[k] != before[k]
