@@ -97,7 +97,7 @@ def test_fixture_is_caught_end_to_end(path, tmp_path):
     cand = Candidate(id=path.stem, language="pytorch", source=path.read_text())
     # A fixture that must time out gets a short limit; every other one a limit that a
     # loaded 2-core machine still meets (a false timeout would hide what it tests).
-    timeout = 20 if "timed out" in exp.get("error_contains", "") else 120
+    timeout = 20 if "timed out" in exp.get("error_contains", "") else 240
     opts = EvalOptions(
         work_dir=str(tmp_path), timeout_s=timeout, measure_compile=False, rep_ms=20.0
     )

@@ -1,7 +1,8 @@
 """Timing tricks that only matter on CUDA (side streams, event patches), and the GPU runs
 of the CPU ones: each fixture in ``timing_fixtures/`` is evaluated on the local GPU and
 must end as its ``Expected:`` line says (``flags`` alternatives joined by ``|``: one of
-them must be raised). Run on a CUDA machine: ``pytest -m gpu tests/gpu/test_timing_integrity_gpu.py``.
+them must be raised). Run on a CUDA machine:
+``pytest -m gpu tests/gpu/test_timing_integrity_gpu.py``.
 """
 
 from __future__ import annotations

@@ -111,7 +111,8 @@ def test_seal_sees_a_builtin_redirected_in_memory():
     seal = Seal.take()
     slot = ctypes.c_void_p.from_address(id(math.floor) + 2 * ctypes.sizeof(ctypes.c_void_p))
     saved = slot.value
-    slot.value = ctypes.c_void_p.from_address(id(math.ceil) + 2 * ctypes.sizeof(ctypes.c_void_p)).value
+    other = ctypes.c_void_p.from_address(id(math.ceil) + 2 * ctypes.sizeof(ctypes.c_void_p))
+    slot.value = other.value
     try:
         assert "math.floor was altered in place" in (seal.verify() or "")
     finally:

@@ -22,8 +22,8 @@ copied on the timed stream right behind the end event, so work left on another s
 has not landed in it.
 
 The timers, the event methods and the synchronize function are bound when this module is
-imported and again as locals of each timing function, before any candidate call: rebinding a module global
-during the run does not reach a running loop (``tools.evaluator.integrity`` reports it).
+imported and again as locals of each timing function, before any candidate call:
+rebinding a module global during the run does not reach a running loop (``tools.evaluator.integrity`` reports it).
 Statistics are computed here and signed with the seal's key when one is given.
 """
 
@@ -59,7 +59,7 @@ _PLAIN = (type(None), bool, int, float)
 class LazyOutput(Exception):
     """The output is not plain data: its work could run after the clock stopped."""
 
-    flags = ["lazy_output"]
+    flags = ("lazy_output",)
 
 
 @dataclass(kw_only=True)
@@ -249,7 +249,8 @@ def time_cuda(
             record(done, stream)  # after every stream of the device finished
             settled.append((ends[i], done))
             if checks.verify is not None:
-                checks.verify(pristine, inputs, _replace_tensors(out, landed), f"timed call {i + 1} of {n}")
+                where = f"timed call {i + 1} of {n}"
+                checks.verify(pristine, inputs, _replace_tensors(out, landed), where)
     sync()
     t = _timing([elapsed(s, e) for s, e in zip(starts, ends)], picks, seal)
     t.settle_ms = [elapsed(e, d) for e, d in settled]
