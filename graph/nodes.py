@@ -48,6 +48,7 @@ def draft_to_candidate(
         author=draft.author,
         template=draft.template,
         params=draft.params,
+        declared_flops=draft.declared_flops,
     )
 
 
@@ -151,7 +152,12 @@ def update(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     history = [*state.best_history, best_reward]
     stop = ""
     kernel_langs = [lang for lang in state.languages if lang != "pytorch"]
-    if len(cands) >= state.budget:
+    from graph.report import reference_failure  # graph.report imports this module
+
+    ref_failed = reference_failure(cands, results)
+    if ref_failed:
+        stop = ref_failed
+    elif len(cands) >= state.budget:
         stop = f"budget of {state.budget} evaluations used"
     elif not kernel_langs:
         stop = "no kernel language is available for this problem on this target"

@@ -35,13 +35,18 @@ def offline_coders() -> list[Coder]:
     """Every offline generator, in priority order within each language."""
     from agents.coders.generators.attention import AttentionCoder
     from agents.coders.generators.gemm import GemmCoder
+    from agents.coders.generators.inductor.coder import InductorCoder
     from agents.coders.generators.pooling import PoolingCoder
     from agents.coders.generators.rowfused import RowFusedCoder
+    from agents.coders.generators.rowfused.libgemm import LibGemmRowCoder
     from agents.coders.generators.scans import ColumnReduceCoder, GatherCoder, ScanCoder
 
     return [
+        InductorCoder("triton"),
+        InductorCoder("cpp"),
         TritonOfflineCoder(),
         GemmCoder(),
+        LibGemmRowCoder(),
         ColumnReduceCoder(),
         RowFusedCoder(),
         AttentionCoder(),

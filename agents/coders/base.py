@@ -20,6 +20,8 @@ class Draft(BaseModel):
     template: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
     author: str = "offline"
+    declared_flops: int | None = None
+    """FLOPs of a declared rewrite's formulation (``Candidate.declared_flops``)."""
 
 
 class CoderContext(BaseModel):

@@ -36,11 +36,12 @@ from agents.llm.session import LLMSession
 from agents.llm.usage import UsageLine
 from agents.planner.llm import merge, parse_text_llm
 from agents.planner.schemas import PlanRequest
+from agents.planner.snippet import forward_of, snippet_problem
 from agents.planner.text import parse_text
 from graph.state import RunRequest
 from tools.errors import ProblemError
 from tools.hardware import list_targets
-from tools.problems.ops import list_ops
+from tools.problems.ops import list_ops, parse_shape
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +100,22 @@ def clarify(state: IntakeState, runtime: Runtime[IntakeContext]) -> dict[str, An
     ctx = runtime.context
     req = PlanRequest.model_validate(state.parsed)
     chips = [t.name for t in list_targets(ctx.extra_chip_dirs)]
-    question = req.question(chips, list_ops())
+    probe = req
+    if req.target is None and not req.target_choices and ctx.default_target:
+        # No chip named: `finish` uses the default target and says so; no question for it.
+        probe = req.model_copy(update={"target": ctx.default_target})
+    question = probe.question(chips, list_ops())
     if question is None:
         return {}
     answer = str(interrupt({"question": question}) or "").strip()
     if not answer:
         return {"question": question}
     reply = parse_text(answer, extra_chip_dirs=ctx.extra_chip_dirs)
+    if req.snippet and not req.shape and reply.snippet is None and not reply.problem_code:
+        shape = _shape_of(answer)  # the answer to "what shape should each input have"
+        if shape:
+            req = req.model_copy(update={"shape": shape})
+            reply = reply.model_copy(update={"shape": None})
     if not reply.has_problem and req.op_choices:
         reply.op = pick(req.op_choices, answer)
     if reply.target is None and req.target_choices:
@@ -113,11 +123,15 @@ def clarify(state: IntakeState, runtime: Runtime[IntakeContext]) -> dict[str, An
     merged = merge(reply, req) if reply.has_problem or reply.target else req
     merged.text = req.text
     if req.has_problem and not reply.has_problem:
-        merged.op, merged.problem_file, merged.problem_code = (
+        merged.op, merged.problem_file, merged.problem_code, merged.snippet = (
             req.op,
             req.problem_file,
             req.problem_code,
+            req.snippet,
         )
+        merged.shape = req.shape or merged.shape
+    if reply.has_problem:
+        merged.snippet_error = ""
     return {"parsed": merged.model_dump(mode="json"), "question": question, "answer": answer}
 
 
@@ -159,7 +173,19 @@ def to_run_request(req: PlanRequest, ctx: IntakeContext) -> tuple[RunRequest, li
         TargetError: No chip is named and there is no default.
     """
     notes = list(req.notes)
-    if req.problem_code:
+    if req.snippet:
+        if not req.shape:
+            raise ProblemError(
+                "The pasted code needs the shape of its inputs; say it, e.g. `over 4096x8192`."
+            )
+        source = snippet_problem(req.snippet, parse_shape(req.shape), req.dtype or "float32")
+        problem = str(pasted_problem_file(source, ctx.requests_dir))
+        args = ", ".join(forward_of(req.snippet)[0])
+        notes.append(
+            f"the pasted code is the problem as written; its inputs {args} are random "
+            f"{req.dtype or 'float32'} tensors of shape {req.shape} each"
+        )
+    elif req.problem_code:
         problem = str(pasted_problem_file(req.problem_code, ctx.requests_dir))
     elif req.problem_file:
         problem = req.problem_file
@@ -194,6 +220,13 @@ def to_run_request(req: PlanRequest, ctx: IntakeContext) -> tuple[RunRequest, li
         ),
         notes,
     )
+
+
+def _shape_of(text: str) -> str | None:
+    """A shape written in an answer (``4096x8192``, ``(64, 128)``), or ``None``."""
+    from agents.planner.text import _shape
+
+    return _shape(text, None)[0]
 
 
 def finish(state: IntakeState, runtime: Runtime[IntakeContext]) -> dict[str, Any]:

@@ -266,7 +266,17 @@ class TemplateCoder:
             template=space.template,
             params=dict(params),
             author="offline",
+            declared_flops=self.declared_flops(spec, params),
         )
+
+    def declared_flops(self, spec: Any, params: Params) -> int | None:
+        """FLOPs of the formulation ``params`` computes when a rewrite changes it.
+
+        ``None`` (the default): the reference's formulation. A coder whose plans rewrite
+        the algebra (``agents.coders.generators.gemm``) returns the rewritten plan's FLOPs, so the
+        evaluator's FLOP floor follows the formulation the candidate declares.
+        """
+        return None
 
 
 def _failed(result: EvalResult | None) -> bool:

@@ -57,6 +57,13 @@ class GemmCoder(TemplateCoder):
         """Smaller tiles and shallower pipelines, then the plainest configuration."""
         return gemm_safer(params, spec, target)
 
+    def declared_flops(self, spec: Any, params: Params) -> int | None:
+        """The product's FLOPs under a rewrite (``sum_to_gemv``: 2MK, not 2MNK); else ``None``."""
+        rewrite = params.get("rewrite", "none")
+        if not isinstance(spec, GemmSpec) or rewrite == "none" or rewrite not in spec.plans:
+            return None
+        return spec.plans[rewrite].flops
+
     def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
         """The complete ``ModelNew`` module for one configuration."""
         return render_gemm(problem, spec, target, params)
