@@ -253,6 +253,10 @@ def _fresh_rule(w: Worker, rounds: list[Timing]) -> None:
         return
     f_med, s_med = statistics.median(fresh), statistics.median(seen)
     p = slower_p_value(fresh, seen)
+    w.result.diagnostics.notes.append(
+        f"checked calls on fresh inputs: median {f_med:.4g} ms over {len(fresh)}; on "
+        f"rewritten inputs: {s_med:.4g} ms over {len(seen)} (fresh slower: p={p:.2g})"
+    )
     if f_med > FRESH_SLOWDOWN * s_med and p < FRESH_P_VALUE:
         w.result.correct = False
         raise _failure(

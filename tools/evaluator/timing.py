@@ -155,8 +155,20 @@ def _timing(samples: list[float], picks: dict[int, bool], seal: Any) -> Timing:
     return t
 
 
+CHECK_BUDGET_MS = 1000.0
+"""A series with checks times at least as many calls as it checks, as far as this many
+milliseconds of calls allow (so that both groups of checked calls are large enough)."""
+
+
 def _reps_for(estimate_ms: float, budget_ms: float, min_reps: int, max_reps: int) -> int:
     return int(min(max_reps, max(min_reps, budget_ms / max(estimate_ms, 1e-4))))
+
+
+def _reps_checked(n: int, estimate_ms: float, checks: Checks | None) -> int:
+    """``n`` raised to the number of checked calls, within ``CHECK_BUDGET_MS``."""
+    if checks is None or checks.samples <= 0:
+        return n
+    return max(n, min(checks.samples, int(CHECK_BUDGET_MS / max(estimate_ms, 1e-4))))
 
 
 def _pick(n: int, checks: Checks | None) -> dict[int, bool]:
@@ -225,7 +237,7 @@ def time_cuda(
     estimate = elapsed(start, end) / 5
     for i in range(_reps_for(estimate, warmup_ms, 1, max_reps)):
         check_out(fn(*input_sets[i % len(input_sets)]))
-    n = _reps_for(estimate, rep_ms, min_reps, max_reps)
+    n = _reps_checked(_reps_for(estimate, rep_ms, min_reps, max_reps), estimate, checks)
     starts = [event(enable_timing=True) for _ in range(n)]
     ends = [event(enable_timing=True) for _ in range(n)]
     picks = _pick(n, checks)
@@ -294,7 +306,7 @@ def time_cpu(
     for i in range(warm):
         check_out(fn(*input_sets[i % len(input_sets)]))
     estimate = (clock() - t0) * 1e3 / warm
-    n = _reps_for(estimate, rep_ms, min_reps, max_reps)
+    n = _reps_checked(_reps_for(estimate, rep_ms, min_reps, max_reps), estimate, checks)
     picks = _pick(n, checks)
     samples = []
     for i in range(n):
