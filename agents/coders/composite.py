@@ -84,12 +84,15 @@ class LanguageCoder:
                 f"No {self.language} generator supports {ctx.problem.name} on {ctx.target.name}."
             )
         parent = ctx.parent
+        errors = []
         if parent is not None and parent.language == self.language and parent.template:
             owner = self.templates(ctx.problem, ctx.target).get(parent.template)
             if owner is not None:
-                return owner.propose(ctx)
+                try:
+                    return owner.propose(ctx)
+                except KevolveError as e:  # its space is exhausted: the others take turns
+                    errors.append(str(e))
         start = ctx.rng_seed % len(supporting)
-        errors = []
         for coder in supporting[start:] + supporting[:start]:
             try:
                 return coder.propose(ctx)

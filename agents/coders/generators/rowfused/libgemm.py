@@ -164,7 +164,9 @@ def split_after_gemm(problem: Problem) -> Split:
         if n.op == "get_attr":
             names[n] = f"self.{n.target}"
         elif n.op != "placeholder":
-            raise ProblemError(f"{n.name} is computed before the GEMM; only the GEMM may come first.")
+            raise ProblemError(
+                f"{n.name} is computed before the GEMM; only the GEMM may come first."
+            )
     gemm_expr = _gemm_expr(gemm, gm, names)
     after = nodes[nodes.index(gemm) + 1 :]
     if not any(n.op not in ("output",) for n in after):
