@@ -22,7 +22,7 @@ CPU = Target(
     compute_units=2, memory_bandwidth_gbps=50, languages=["cpp"],
 )  # fmt: skip
 
-JAGGED = '''"""Jagged sequences truncated and padded: lengths are drawn, so input sizes vary by seed."""
+JAGGED = '''"""Jagged sequences truncated and padded: drawn lengths, input sizes vary by seed."""
 import torch
 from torch import nn
 
@@ -60,7 +60,8 @@ def _options(tmp_path: Path, **kw) -> EvalOptions:
 @pytest.mark.slow
 def test_out_of_memory_is_an_environment_failure_retried_alone_then_does_not_fit(tmp_path):
     problem = Problem(name="softmax", source=(FIXTURES / "softmax_problem.py").read_text())
-    cand = Candidate(id="pt", language="pytorch", source=(FIXTURES / "pytorch_softmax.py").read_text())
+    source = (FIXTURES / "pytorch_softmax.py").read_text()
+    cand = Candidate(id="pt", language="pytorch", source=source)
     ledger = Ledger(tmp_path / "ledger.json", lambda d: cpu_free_bytes())
     key = footprint_key(problem.source, CPU.name, "cpu")
     ledger.record(key, 1000)  # a small measured footprint: the first try runs side by side
@@ -84,8 +85,10 @@ def test_out_of_memory_side_by_side_waits_and_retries_alone(tmp_path, monkeypatc
     def fake_attempt(problem, candidate, target, options, mode):
         calls.append((time.monotonic(), json.loads(ledger_path.read_text())["held"]))
         if len(calls) == 1:
-            return EvalResult(candidate_id="c", target="cpu", stage_failed=Stage.ENVIRONMENT,
-                              error="out of memory in stage correctness", flags=["out_of_memory"])  # fmt: skip
+            return EvalResult(
+                candidate_id="c", target="cpu", stage_failed=Stage.ENVIRONMENT,
+                error="out of memory in stage correctness", flags=["out_of_memory"],
+            )
         return EvalResult(candidate_id="c", target="cpu", static_ok=True, compiled=True,
                           correct=True, peak_memory_bytes=2 << 20)  # fmt: skip
 
@@ -148,8 +151,10 @@ def test_reference_compile_time_is_measured_once_per_problem_and_reused(tmp_path
 
     def fake_worker(problem, candidate, target, options, mode, workdir, reference_times=None):
         seen.append(reference_times)
-        return EvalResult(candidate_id=candidate.id, target="cpu", static_ok=True, compiled=True,
-                          correct=True, runtime_ms=1.0, ref_eager_ms=2.0, ref_compile_ms=1.5)  # fmt: skip
+        return EvalResult(
+            candidate_id=candidate.id, target="cpu", static_ok=True, compiled=True,
+            correct=True, runtime_ms=1.0, ref_eager_ms=2.0, ref_compile_ms=1.5,
+        )
 
     monkeypatch.setattr(api, "_run_worker", fake_worker)
     monkeypatch.setattr(api, "_REFERENCE_COMPILE", {})
