@@ -169,3 +169,28 @@ def test_reference_compile_time_is_measured_once_per_problem_and_reused(tmp_path
     off = _options(tmp_path, measure_compile=True, reuse_reference_compile=False)
     evaluate(problem, Candidate(id="c8", language="pytorch", source=""), CPU, off)
     assert seen[-1] is None
+
+
+def test_a_failed_reference_stops_the_run_with_its_reason(tmp_path):
+    from langgraph.runtime import Runtime
+
+    from graph.context import RunContext
+    from graph.nodes import update
+    from graph.state import RunRequest, RunState
+
+    ref = Candidate(id="g00-00-ref", language="pytorch", source="")
+    kernel = Candidate(id="g00-01-k", language="triton", source="")
+    oom = EvalResult(candidate_id=ref.id, target="h100", stage_failed=Stage.ENVIRONMENT,
+                     error="does not fit: out of memory", flags=["out_of_memory"])  # fmt: skip
+    ok = EvalResult(candidate_id=kernel.id, target="h100", static_ok=True, compiled=True,
+                    correct=True, speedup_vs_eager=0.89)  # fmt: skip
+    state = RunState(
+        run_id="r1",
+        request=RunRequest(problem="softmax", target="h100"),
+        languages=["pytorch", "triton"],
+        budget=12,
+        candidates={c.id: c.model_dump(mode="json") for c in (ref, kernel)},
+        results={r.candidate_id: r.model_dump(mode="json") for r in (oom, ok)},
+    )
+    out = update(state, Runtime(context=RunContext(data_dir=tmp_path)))
+    assert out["stop_reason"].startswith("the PyTorch reference could not be evaluated")
