@@ -116,7 +116,8 @@ def main() -> None:
         payload = {"max_mb": args.max_mb, "summary": summary, "problems": rows,
                    "method": "resized with tools.problems.fit, loaded, reference run once on CPU"}
         path = record(
-            f"kernelbench_load_cpu_{time.strftime('%Y%m%d')}", command, payload,
+            f"kernelbench_load_cpu_{args.levels.replace(',', '_')}_{time.strftime('%Y%m%d')}",
+            command, payload,
             ROOT / "evals" / "results",
         )  # fmt: skip
         print(f"recorded {path}")
