@@ -141,3 +141,26 @@ def test_no_candidate_is_returned_without_a_measured_reference():
     results["g00-01-k"] = ok_kernel.model_copy(update={"speedup_vs_eager": 1.5})
     assert choose_best(cands, results) == ("g00-01-k", False)
     assert reference_failure(cands, results) is None
+
+
+def test_reference_compile_time_is_measured_once_per_problem_and_reused(tmp_path, monkeypatch):
+    seen: list[tuple[float, float] | None] = []
+
+    def fake_worker(problem, candidate, target, options, mode, workdir, reference_times=None):
+        seen.append(reference_times)
+        return EvalResult(candidate_id=candidate.id, target="cpu", static_ok=True, compiled=True,
+                          correct=True, runtime_ms=1.0, ref_eager_ms=2.0, ref_compile_ms=1.5)  # fmt: skip
+
+    monkeypatch.setattr(api, "_run_worker", fake_worker)
+    monkeypatch.setattr(api, "_REFERENCE_COMPILE", {})
+    problem = Problem(name="p", source="y = 2\n")
+    opts = _options(tmp_path, measure_compile=True)
+    for i in range(3):
+        evaluate(problem, Candidate(id=f"c{i}", language="pytorch", source=""), CPU, opts)
+    assert seen == [None, (1.5, 2.0), (1.5, 2.0)]
+    other = Problem(name="q", source="z = 3\n")  # another problem compiles its own
+    evaluate(other, Candidate(id="c9", language="pytorch", source=""), CPU, opts)
+    assert seen[-1] is None
+    off = _options(tmp_path, measure_compile=True, reuse_reference_compile=False)
+    evaluate(problem, Candidate(id="c8", language="pytorch", source=""), CPU, off)
+    assert seen[-1] is None
