@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -222,10 +223,15 @@ def render_report(
 def _figures_and_extras(store: RunStore, state: RunState, best_id: str | None) -> str:
     """Write the report's figures; the markdown sections that show them and the rest."""
     cands, results = state.candidate_records(), state.result_records()
-    figures = write_figures(
-        store.run_dir(state.run_id), cands, results, store.evaluation_log(state.run_id),
-        state.target_record(), state.problem_record().dtype, best_id,
-    )
+    try:
+        figures = write_figures(
+            store.run_dir(state.run_id), cands, results, store.evaluation_log(state.run_id),
+            state.target_record(), state.problem_record().dtype, best_id,
+        )
+    except Exception as e:  # noqa: BLE001 - a figure must never cost the run its report
+        logging.getLogger(__name__).warning("report figures failed: %s", e, exc_info=True)
+        return extra_sections(cands, results, best_id, []) + \
+            f"\n> The figures could not be drawn: {type(e).__name__}: {e}\n"  # fmt: skip
     return extra_sections(cands, results, best_id, figures)
 
 

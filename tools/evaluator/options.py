@@ -42,6 +42,11 @@ class EvalOptions(BaseModel):
     """Size of the buffer written between GPU repetitions to flush the L2 cache, MiB."""
     measure_compile: bool = True
     """Also time the reference under ``torch.compile`` in the same process."""
+    reuse_reference_compile: bool = True
+    """Compile and time the reference under ``torch.compile`` in the first measured
+    evaluation of a problem (per target and device, in this process) only; later ones skip
+    the compile and report its time scaled by their own eager time (a note says so). The
+    candidate and eager reference are still timed, interleaved, in every evaluation."""
     allow_reference_ops: bool = True
     """Default policy: PyTorch ops are allowed in ModelNew (never the reference Model itself)."""
     allow_lower_precision: bool = False

@@ -199,6 +199,7 @@ class Worker:
                 self._stage(Stage.DIAGNOSTICS, lambda: diagnose.modeled(self))
             else:
                 self._stage(Stage.TIMING, lambda: diagnose.timing(self))
+                self._reused_compile_time()
                 with self.lock.shared():
                     with self._tracked():
                         self._stage(Stage.RECHECK, self.recheck)
@@ -217,6 +218,20 @@ class Worker:
         r.flags = list(dict.fromkeys(r.flags))
         r.peak_memory_bytes = self.peak_memory_bytes()
         return r
+
+    def _reused_compile_time(self) -> None:
+        """The reference's ``torch.compile`` time from the problem's first evaluation, scaled
+        by the ratio of this evaluation's eager time to the eager time measured beside it."""
+        r, cached, eager = self.result, self.req.reference_compile_ms, self.req.reference_eager_ms
+        if cached is None or not eager or r.ref_eager_ms is None or not r.runtime_ms:
+            return
+        r.ref_compile_ms = cached * r.ref_eager_ms / eager
+        r.speedup_vs_compile = r.ref_compile_ms / r.runtime_ms
+        r.diagnostics.notes.append(
+            f"torch.compile(reference) not compiled again: {cached:.4g} ms measured beside "
+            f"eager {eager:.4g} ms in this problem's first evaluation, scaled by this "
+            f"evaluation's eager {r.ref_eager_ms:.4g} ms"
+        )
 
     def peak_memory_bytes(self) -> int:
         """The evaluation's footprint: ``torch.cuda.max_memory_allocated`` on a GPU; on the
@@ -252,6 +267,9 @@ class Worker:
         it may use the shared inductor/Triton caches (warm after the first evaluation of a
         problem) without letting a candidate write into them. Timing reuses this module."""
         if self.interpret or not self.opts.measure_compile:
+            return
+        if self.req.reference_compile_ms is not None:
+            self.state["compiled_reference"] = None  # timed once per problem: see run()
             return
         shared = self.req.reference_cache_dir
         saved = {k: os.environ.get(k) for k in _REFERENCE_CACHE_VARS}
