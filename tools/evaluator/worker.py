@@ -212,11 +212,13 @@ class Worker:
         )
 
     def peak_memory_bytes(self) -> int:
-        """The evaluation's footprint: ``torch.cuda.max_memory_allocated`` on a GPU; on the
+        """The evaluation's footprint: on a GPU the peak memory the caching allocator held
+        from the device (``torch.cuda.max_memory_reserved``, at least
+        ``max_memory_allocated``: cached blocks are not free for another process); on the
         CPU the peak of live tensor bytes (``memory.LiveTensorBytes``) plus the timed input
         sets (cloned outside the tracker)."""
         if self.device == "cuda" and torch.cuda.is_initialized():
-            return int(torch.cuda.max_memory_allocated())
+            return int(max(torch.cuda.max_memory_reserved(), torch.cuda.max_memory_allocated()))
         timed = self.state.get("timing_sets")
         return int(self.tracker.peak + (unique_bytes(timed) if timed else 0))
 
