@@ -48,6 +48,7 @@ def draft_to_candidate(
         author=draft.author,
         template=draft.template,
         params=draft.params,
+        declared_flops=draft.declared_flops,
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from kevolve.noise import COMPILE_BASELINE_SLOWDOWN, passthrough_warning
-from tools.ceilings import Ceilings
+from tools.ceilings import Ceilings, bound_kind
 from tools.records import Candidate, EvalResult
 
 RowStatus = Literal["running", "done", "failed"]
@@ -61,6 +61,8 @@ class ProblemRow(BaseModel):
     scale: float = 1.0
     """Overall size factor applied to the file's declared sizes (1.0: as written)."""
     dtype: str = ""
+    size_note: str = ""
+    """Empty when the file runs at the requested size; else why it could not be resized."""
     correct: bool = False
     is_reference: bool = False
     """True when no kernel beat the reference and the reference itself is the answer."""
@@ -170,15 +172,16 @@ def fill_row(
         ours_ms=ours,
         speedup_vs_eager=vs_eager,
         speedup_vs_compile=vs_compile,
-        bytes_moved=d.bytes_moved,
-        flops=d.flops,
+        bytes_moved=d.bytes_moved or row.bytes_moved,
+        flops=d.flops or row.flops,
         bound=d.bound,
         measured_on=res.measured_on,
     )
     if ours:
         seconds = ours * 1e-3
-        update["achieved_gbps"] = d.bytes_moved / seconds / 1e9 if d.bytes_moved else None
-        update["achieved_tflops"] = d.flops / seconds / 1e12 if d.flops else None
+        moved, flops = update["bytes_moved"], update["flops"]
+        update["achieved_gbps"] = moved / seconds / 1e9 if moved else None
+        update["achieved_tflops"] = flops / seconds / 1e12 if flops else None
     filled = with_fraction(row.model_copy(update=update), ceilings)
     return filled.model_copy(update={"warnings": row_warnings(filled)})
 
@@ -222,6 +225,10 @@ def with_fraction(row: ProblemRow, ceilings: Ceilings | None) -> ProblemRow:
     """``row`` with its fraction of the ceiling its kind is judged against."""
     if ceilings is None:
         return row
+    if row.bytes_moved:  # classified from its own counts, whatever its suite entry says
+        row = row.model_copy(
+            update={"kind": bound_kind(row.bytes_moved, row.flops, row.dtype, ceilings)}
+        )
     if row.kind == "compute":
         key = {"float16": "fp16", "bfloat16": "bf16"}.get(row.dtype, "fp32")
         peak = ceilings.tflops_for(key)
@@ -306,6 +313,7 @@ def summarize(rows: list[ProblemRow], ceilings: Ceilings | None) -> dict[str, An
         "evaluations": sum(r.evaluations for r in rows),
         "wall_s": sum(r.wall_s for r in rows),
         "time_limited": sum(r.time_limited for r in rows),
+        "size_notes": {r.name: r.size_note for r in rows if r.size_note},
         "modeled": ceilings is not None and not ceilings.measured,
         "triton": triton.model_dump(
             include={"candidates", "correct", "with_resources", "spilling"}

@@ -102,7 +102,11 @@ def clarify(state: IntakeState, runtime: Runtime[IntakeContext]) -> dict[str, An
     ctx = runtime.context
     req = PlanRequest.model_validate(state.parsed)
     chips = [t.name for t in list_targets(ctx.extra_chip_dirs)]
-    question = req.question(chips, list_ops())
+    probe = req
+    if req.target is None and not req.target_choices and ctx.default_target:
+        # No chip named: `finish` uses the default target and says so; no question for it.
+        probe = req.model_copy(update={"target": ctx.default_target})
+    question = probe.question(chips, list_ops())
     if question is None:
         return {}
     answer = str(interrupt({"question": question}) or "").strip()

@@ -13,10 +13,12 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents.coders.base import CoderContext, fingerprint
+from agents.llm.errors import LLMError
 from agents.synthesizer.select import coder_for_run
 from graph.context import RunContext
 from graph.nodes import draft_to_candidate
 from graph.state import CodeTask
+from tools.errors import KevolveError
 from kevolve.runstore import RunStore
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,14 @@ def code(task: CodeTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
     child = task.child
     coder = coder_for_run(child.language, runtime.context, run_id=task.run_id)
     for attempt in range(MAX_DUPLICATE_RETRIES):
-        draft = coder.propose(ctx)
+        try:
+            draft = coder.propose(ctx)
+        except LLMError:
+            raise
+        except KevolveError as e:  # every generator's moves are in the tree: no child
+            log.info("child %s: no new draft (%s)", child.index, e)
+            runtime.context.emit("duplicate", child=child.index)
+            return {}
         key = fingerprint(draft.template, draft.params) if draft.template else ""
         if not key or key not in ctx.tried:
             break

@@ -60,3 +60,17 @@ def test_seed_is_correct_under_the_interpreter(tmp_path):
     result = evaluate(problem, cand, H100, EvalOptions(work_dir=str(tmp_path), timeout_s=600))
     assert result.correct, result.error
     assert any("also correct at the irregular shape" in n for n in result.diagnostics.notes)
+
+
+def test_propose_moves_the_epilogue_kernel_and_keeps_the_gemm():
+    from agents.coders.base import CoderContext, fingerprint
+    from agents.coders.generators.rowfused.libgemm import TEMPLATE
+
+    coder = LibGemmRowCoder()
+    seeds = coder.seed(_problem(), H100)
+    tried = [fingerprint(d.template, d.params) for d in seeds]
+    ctx = CoderContext(problem=_problem(), target=H100, memory_mode="restart", tried=tried)
+    draft = coder.propose(ctx)
+    assert draft.template == TEMPLATE and "library GEMM kept" in draft.transformation
+    assert fingerprint(draft.template, draft.params) not in tried
+    assert "self._epilogue(torch.nn.functional.linear(x" in draft.source

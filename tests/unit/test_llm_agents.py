@@ -22,6 +22,7 @@ from graph.context import RunContext
 from graph.state import ChildPlan, CodeTask, RunRequest, RunState
 from tools.hardware import load_target
 from tools.problems import load_problem
+from tools.errors import KevolveError
 from tools.records import Candidate, EvalResult
 
 SPEC = "openai:gpt-4.1-mini"
@@ -194,3 +195,18 @@ def test_curator_outage_keeps_the_rules_text_and_is_recorded(tmp_path):
     assert skills and all("marker" not in s["summary"] for s in skills)
     [fallback] = read_fallbacks(ctx.runs_dir, state().run_id)
     assert fallback["agent"] == "curator" and "unreachable" in fallback["reason"]
+
+
+def test_code_node_writes_no_child_when_every_generator_is_exhausted(tmp_path, monkeypatch):
+    from agents.synthesizer import node as synth_node
+
+    class Exhausted:
+        language = "triton"
+        name = "exhausted"
+
+        def propose(self, ctx):
+            raise KevolveError("every setting has been tried")
+
+    ctx, _ = run_ctx(tmp_path)
+    monkeypatch.setattr(synth_node, "coder_for_run", lambda *a, **k: Exhausted())
+    assert code(code_task(), Runtime(context=ctx)) == {}
