@@ -222,7 +222,6 @@ def render_report(
     return "\n".join(lines) + "\n"
 
 
-<<<<<<< HEAD
 def fallback_section(fallbacks: list[dict[str, str]], state: RunState) -> str:
     """Which steps the offline rules did because a model's answer was unusable, and why.
 
@@ -237,7 +236,8 @@ def fallback_section(fallbacks: list[dict[str, str]], state: RunState) -> str:
     lines += [f"- coder: child `{c.id}` recorded as failed: {c.transformation[len(UNUSABLE_PREFIX):][:200]}"
               for c in unusable]  # fmt: skip
     return "\n".join(lines) + "\n"
-=======
+
+
 def _figures_and_extras(store: RunStore, state: RunState, best_id: str | None) -> str:
     """Write the report's figures; the markdown sections that show them and the rest."""
     cands, results = state.candidate_records(), state.result_records()
@@ -251,7 +251,6 @@ def _figures_and_extras(store: RunStore, state: RunState, best_id: str | None) -
         return extra_sections(cands, results, best_id, []) + \
             f"\n> The figures could not be drawn: {type(e).__name__}: {e}\n"  # fmt: skip
     return extra_sections(cands, results, best_id, figures)
->>>>>>> main
 
 
 def knowledge_lines(state: RunState, prompted: bool) -> list[str]:
@@ -348,11 +347,8 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     text = render_report(state, best_id, is_reference, message, prompted)
     if usage.calls:
         text += f"\n## Model usage\n\n{usage.line()}\n"
-<<<<<<< HEAD
     text += fallback_section(read_fallbacks(ctx.runs_dir, state.run_id), state)
-=======
     text += _figures_and_extras(store, state, best_id)
->>>>>>> main
     report_path = store.write_text(state.run_id, "report.md", text)
     write_extras(store.run_dir(state.run_id), text, f"kevolve run {state.run_id}",
                  state.documents, state.document_refs)  # fmt: skip
