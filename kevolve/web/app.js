@@ -145,7 +145,9 @@ function drawTree(nodes, bestId) {
     c.appendChild(title);
     const t = document.createElementNS(NS, "text");
     t.setAttribute("x", pos[n.id][0] + 12); t.setAttribute("y", pos[n.id][1] + 4);
-    t.textContent = n.memory_mode + (s ? " " + s.toFixed(2) + "x" : "");
+    const change = n.transformation || "initial";
+    t.textContent = n.memory_mode + (s ? " " + s.toFixed(2) + "x" : "") + " · " +
+      (change.length > 32 ? change.slice(0, 31) + "…" : change);
     g.appendChild(c); g.appendChild(t);
     g.addEventListener("click", () => { $("#node-detail").textContent = title.textContent; });
     svg.appendChild(g);
