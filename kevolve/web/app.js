@@ -120,7 +120,7 @@ function drawTree(nodes, bestId) {
   const W = svg.clientWidth || 1000, H = 320;
   const pos = {};
   for (const [g, ns] of Object.entries(gens)) {
-    ns.forEach((n, i) => { pos[n.id] = [40 + (W - 160) * (maxGen ? g / maxGen : 0.5), 20 + (H - 40) * (i + 0.5) / ns.length]; });
+    ns.forEach((n, i) => { pos[n.id] = [40 + (W - 300) * (maxGen ? g / maxGen : 0.5), 20 + (H - 40) * (i + 0.5) / ns.length]; });
   }
   for (const n of nodes) for (const p of n.parent_ids) if (pos[p]) {
     const l = document.createElementNS(NS, "line");
