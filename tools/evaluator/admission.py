@@ -10,8 +10,11 @@ reference passthrough is evaluated first), plus a margin and the per-process ove
 
 - an evaluation runs at once when nothing else holds memory (alone, it either fits or it
   does not: a later out-of-memory is then reported as "does not fit");
-- a problem with no measured footprint yet, or one that ran out of memory side by side,
-  runs alone (``exclusive``);
+- a problem with no measured footprint yet is admitted on an estimate from its shapes
+  (``estimate_peak_bytes``: inputs, outputs and parameters traced on the meta device, no
+  memory allocated) until its first evaluation measures it; only a problem whose estimate
+  exceeds the free memory, whose shapes cannot be traced, or that ran out of memory side
+  by side runs alone (``exclusive``);
 - otherwise it joins the running ones while the reservations together stay within the
   device's free memory, measured (``torch.cuda.mem_get_info`` in a short subprocess, or
   ``MemAvailable`` for the CPU) when the first of them was admitted.
@@ -75,6 +78,78 @@ def admits(
     if exclusive or held_exclusive:
         return False
     return sum(held) + need <= capacity
+
+
+ESTIMATE_INPUT_COPIES = 2
+"""An evaluation holds two copies of the inputs (the call's and the pristine one)..."""
+ESTIMATE_OUTPUT_COPIES = 3
+"""...and three output-sized tensors (the candidate's, the reference's, one intermediate of
+the reference): the measured peak of the worker (``docs/evaluation.md``, Memory policy)."""
+
+
+def estimate_peak_bytes(problem_source: str) -> int | None:
+    """The footprint an evaluation of a problem is expected to peak at, before any run.
+
+    The problem's ``get_inputs``, ``Model`` and one forward call run on the meta device
+    (shapes only, nothing allocated): ``ESTIMATE_INPUT_COPIES`` x the input bytes +
+    ``ESTIMATE_OUTPUT_COPIES`` x the output bytes + the parameters and buffers. When the
+    forward call cannot be traced on meta the output is taken as large as the inputs.
+
+    Returns:
+        Bytes, or ``None`` when the problem cannot be built on the meta device.
+    """
+    import torch
+
+    try:
+        namespace: dict[str, Any] = {"__name__": "_kevolve_estimate"}
+        exec(compile(problem_source, "<problem>", "exec"), namespace)  # noqa: S102 - the reference
+        with torch.device("meta"):
+            torch.manual_seed(0)
+            inputs = list(namespace["get_inputs"]())
+            model = namespace["Model"](*namespace["get_init_inputs"]())
+    except Exception as e:  # noqa: BLE001 - any failure: no estimate, run alone
+        logger.debug("no meta-device estimate: %s", e)
+        return None
+
+    def nbytes(obj: Any) -> int:
+        if isinstance(obj, torch.Tensor):
+            return obj.numel() * obj.element_size()
+        if isinstance(obj, (list, tuple)):
+            return sum(nbytes(o) for o in obj)
+        if isinstance(obj, dict):
+            return sum(nbytes(o) for o in obj.values())
+        return 0
+
+    in_bytes = nbytes(inputs)
+    params = sum(nbytes(t) for t in [*model.parameters(), *model.buffers()])
+    try:
+        with torch.no_grad():
+            out_bytes = nbytes(model(*inputs))
+    except Exception:  # noqa: BLE001 - data-dependent ops do not trace on meta
+        out_bytes = in_bytes
+    return ESTIMATE_INPUT_COPIES * in_bytes + ESTIMATE_OUTPUT_COPIES * out_bytes + params
+
+
+def plan(
+    peak: int | None, estimate: int | None, device: str, free_bytes: int
+) -> tuple[int, bool]:
+    """``(reservation bytes, exclusive)`` for an evaluation of a problem.
+
+    Args:
+        peak: Its measured footprint (``Ledger.footprint``): ``None`` never measured, ``-1``
+            must run alone.
+        estimate: ``estimate_peak_bytes`` of the problem (used while ``peak`` is ``None``).
+        device: ``cuda`` or ``cpu``.
+        free_bytes: The device's free memory now.
+    """
+    if peak is not None and peak < 0:
+        return 0, True
+    if peak is not None:
+        return reservation_bytes(peak, device), False
+    if estimate is None:
+        return 0, True
+    need = reservation_bytes(estimate, device)
+    return (0, True) if need > free_bytes else (need, False)
 
 
 def reservation_bytes(peak_bytes: int, device: str) -> int:

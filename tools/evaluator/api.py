@@ -17,7 +17,13 @@ import time
 from pathlib import Path
 
 from tools.evaluator import fsisolation, protocol
-from tools.evaluator.admission import Ledger, default_ledger, footprint_key, reservation_bytes
+from tools.evaluator.admission import (
+    Ledger,
+    default_ledger,
+    estimate_peak_bytes,
+    footprint_key,
+    plan,
+)
 from tools.evaluator.device import free_memory_bytes, target_present_isolated
 from tools.evaluator.options import EvalOptions
 from tools.evaluator.sandbox import child_env, run_sandboxed, trim
@@ -166,8 +172,9 @@ def _admitted(
     device = device_kind(target, mode)
     key = footprint_key(problem.source, target.name, device)
     peak = ledger.footprint(key)
-    alone = peak is None or peak < 0
-    need = 0 if alone else reservation_bytes(peak or 0, device)
+    estimate = estimate_peak_bytes(problem.source) if peak is None else None
+    free = free_memory_bytes(device) if peak is None and estimate is not None else 0
+    need, alone = plan(peak, estimate, device, free)
     with ledger.hold(device, need, exclusive=alone) as grant:
         result = _attempt(problem, candidate, target, options, mode)
     if grant.waited_s >= 1.0:

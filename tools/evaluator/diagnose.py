@@ -33,6 +33,8 @@ ROOFLINE_TOLERANCE = 0.05
 """A measured runtime this far below the roofline floor is flagged (noise allowance)."""
 TIMING_SET_BYTES = 1 << 30
 """Rotated input sets together stay under this many bytes."""
+TIMING_SET_FREE_FRACTION = 0.25
+"""The extra rotated sets together take at most this fraction of the device's free memory."""
 CPU_CACHE_FLOOR_MIB = 64
 """On a CPU, working sets below max(this, 2 x the spec's cache) may legitimately beat the
 DRAM roofline from cache, so the roofline flag is not raised for them."""
@@ -107,8 +109,8 @@ def _checks(w: Worker) -> Checks:
             raise TimedCheckFailed(
                 f"{where}: the candidate changed its input(s) {changed} in place", ["input_mutated"]
             )
-        with torch.no_grad():
-            ref_out = ref_model(*clone_tree(pristine))
+        with torch.no_grad():  # ``pristine`` is this call's own copy, dropped afterwards
+            ref_out = ref_model(*pristine)
         w._sync()
         cmp = corr.compare_outputs(
             ref_out, out, allow_lower_precision=allow_lower, reduction_length=w.reduction_length
@@ -176,13 +178,57 @@ def _harness_check(w: Worker, timed: dict[str, list[Timing]]) -> None:
         raise _failure(Stage.TIMING, why, ["harness_tampered"])
 
 
+def timing_set_count(set_bytes: int, wanted: int, cache_bytes: int, free_bytes: int) -> int:
+    """How many input sets the timing stage rotates.
+
+    Rotation keeps a small input from being timed warm in a cache; an input set larger
+    than ``cache_bytes`` is evicted by its own call's traffic, so it gets one set (a
+    multi-GB input is never copied for timing). Otherwise up to ``wanted`` sets, together
+    under ``TIMING_SET_BYTES``, the extra ones within ``TIMING_SET_FREE_FRACTION`` of the
+    device's free memory ``free_bytes`` (0: unknown, no limit from it).
+    """
+    if set_bytes <= 0:
+        return max(1, wanted)
+    if set_bytes > cache_bytes:
+        return 1
+    n = min(wanted, TIMING_SET_BYTES // set_bytes)
+    if free_bytes > 0:
+        n = min(n, 1 + int(free_bytes * TIMING_SET_FREE_FRACTION) // set_bytes)
+    return max(1, n)
+
+
+def _cache_bytes(w: Worker) -> int:
+    """The cache an input set could stay warm in: the target's L2 (twice, for the CPU's
+    other levels), at least ``CPU_CACHE_FLOOR_MIB`` on a CPU."""
+    l2 = int(w.req.target.l2_cache_mib or 0) << 20
+    if w.device == "cpu":
+        return max(CPU_CACHE_FLOOR_MIB << 20, 2 * l2)
+    return max(l2, 1 << 20)
+
+
+def _free_bytes(device: str) -> int:
+    """Free memory of ``device`` now (0 where it cannot be read)."""
+    try:
+        if device == "cuda":
+            return int(torch.cuda.mem_get_info()[0])
+        from tools.evaluator.admission import cpu_free_bytes
+
+        return cpu_free_bytes()
+    except Exception:  # noqa: BLE001 - a figure for sizing only
+        return 0
+
+
 def timing(w: Worker) -> None:
     """Time candidate, reference eager and reference ``torch.compile`` side by side, with
     sampled output checks on the candidate's timed calls."""
     opts, r = w.opts, w.result
-    pristine = w.state["pristine0"]
-    n_sets = max(1, min(opts.input_sets, TIMING_SET_BYTES // max(1, unique_bytes(pristine))))
-    sets = [clone_tree(pristine) for _ in range(n_sets)]
+    pristine = w.state.pop("pristine0")
+    n_sets = timing_set_count(
+        unique_bytes(pristine), opts.input_sets, _cache_bytes(w), _free_bytes(w.device)
+    )
+    # the first set is seed 0's inputs themselves: no copy beside them
+    sets = [pristine] + [clone_tree(pristine) for _ in range(n_sets - 1)]
+    del pristine
     w.state["timing_sets"] = sets
     ref_model, new_model = w.state["ref_model"], w.state["new_model"]
     compiled = w.state.get("compiled_reference")
@@ -190,7 +236,7 @@ def timing(w: Worker) -> None:
         try:  # compile under the shared lock: it can take a while and times nothing
             with w.lock.shared():
                 compiled = torch.compile(ref_model)
-                w._call(compiled, clone_tree(pristine))
+                w._call(compiled, sets[0])  # the trusted reference: its output is dropped
         except Exception as e:  # noqa: BLE001 - not the candidate's fault: recorded, not failed
             compiled = None
             r.diagnostics.notes.append(f"torch.compile failed on the reference: {str(e)[:300]}")
@@ -383,7 +429,7 @@ def measured(w: Worker) -> None:
             )
     _roofline(w, r.runtime_ms / 1e3, check)
     records = w.recorder.records[: w.first_launches]
-    inputs = clone_tree(w.state["pristine0"])  # the clone's copy kernel is not profiled
+    inputs = w.state["timing_sets"][0]  # any valid inputs: the profile reads no values
     rows, launches = kernel_breakdown(
         lambda: w._call(w.state["new_model"], inputs), w.device, r.diagnostics.notes
     )

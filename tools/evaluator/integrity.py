@@ -170,9 +170,12 @@ def candidate_threads(code_file: str) -> list[str]:
     me = threading.get_ident()
     known = {t.ident: t for t in threading.enumerate()}
     found = []
-    for ident, frame in sys._current_frames().items():
-        if ident == me:
-            continue
+    frames = sys._current_frames()
+    # this thread's own frame in the dict would form a cycle (frame -> iterator -> dict ->
+    # frame) that keeps every caller's locals, the tensors of the call checked included,
+    # alive until the cyclic collector runs
+    frames.pop(me, None)
+    for ident, frame in frames.items():
         thread = known.get(ident)
         target = getattr(thread, "_target", None)
         if (

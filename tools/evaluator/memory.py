@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import weakref
 from typing import Any
 
@@ -87,6 +88,30 @@ class LiveTensorBytes(TorchDispatchMode):
                 f"of tensors live after {func}"
             )
         return out
+
+
+def process_rss() -> tuple[int, int]:
+    """``(resident, peak resident)`` bytes of this process (``VmRSS``, ``VmHWM`` from
+    ``/proc/self/status``; the peak is per address space, so it starts afresh at ``exec``);
+    ``(0, 0)`` where unreadable."""
+    found = {}
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    found[line[:5]] = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+    return found.get("VmRSS", 0), found.get("VmHWM", 0)
+
+
+def trim_heap() -> None:
+    """Return freed C heap memory to the system (glibc ``malloc_trim``; a no-op elsewhere):
+    comparison pieces of a few MB come from the heap and stay resident otherwise."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _tensors(obj: Any) -> list[torch.Tensor]:

@@ -77,10 +77,11 @@ def write_json_atomic(path: Path, payload: dict[str, object]) -> None:
     os.replace(tmp, path)
 
 
-def append_progress(path: Path, stage: str) -> None:
-    """Append one progress line ``{"stage": ..., "t": ...}`` and flush it to disk."""
+def append_progress(path: Path, stage: str, **extra: int) -> None:
+    """Append one progress line ``{"stage": ..., "t": ..., **extra}`` and flush it to disk
+    (the worker adds its memory figures: ``rss``, ``peak_rss``, ``device_peak`` bytes)."""
     with path.open("a") as fh:
-        fh.write(json.dumps({"stage": stage, "t": time.time()}) + "\n")
+        fh.write(json.dumps({"stage": stage, "t": time.time(), **extra}) + "\n")
         fh.flush()
 
 

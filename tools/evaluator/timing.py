@@ -189,7 +189,7 @@ def _prepare(inputs: list[Any], fresh: bool, checks: Checks) -> tuple[list[Any],
     if fresh and drawn is not None:
         return _refill(inputs, drawn), drawn
     held = [t.clone() if isinstance(t, _Tensor) else t for t in inputs]
-    return _refill(inputs, [t.clone() if isinstance(t, _Tensor) else t for t in held]), held
+    return _refill(inputs, held), held
 
 
 def _refill(inputs: list[Any], fresh: list[Any]) -> list[Any]:

@@ -13,6 +13,7 @@ See ``tools.evaluator.protocol`` for the file contract.
 from __future__ import annotations
 
 import faulthandler
+import gc
 import logging
 import os
 import sys
@@ -92,11 +93,14 @@ class Worker:
         """Live tensor bytes: the footprint estimate on the CPU, a simulated device limit
         when ``simulated_memory_limit_bytes`` is set."""
         self.tracking = self.device == "cpu" or bool(limit)
+        self.baseline_rss = memory.process_rss()[0]
+        """Resident bytes once torch and the harness are imported: the CPU footprint is the
+        peak above it (``peak_memory_bytes``)."""
 
     # -- plumbing ---------------------------------------------------------------------
     def _stage(self, stage: Stage, fn: Callable[[], Any], label: Stage | None = None) -> Any:
         self.stage_now = stage
-        protocol.append_progress(self.workdir / protocol.PROGRESS_FILE, (label or stage).value)
+        self._progress((label or stage).value)
         try:
             return fn()
         except StageFailure as f:
@@ -110,6 +114,24 @@ class Worker:
             if memory.is_out_of_memory(e):
                 raise self._out_of_memory(stage, e) from e
             raise self._denied(e) or StageFailure(stage, describe_exception(e)) from e
+
+    def _progress(self, stage: str) -> None:
+        """A progress line with the memory figures at this point: resident and peak
+        resident bytes, and the device allocator's peak on a GPU."""
+        rss, peak = memory.process_rss()
+        extra = {"rss": rss, "peak_rss": peak}
+        if self.device == "cuda" and torch.cuda.is_initialized():
+            extra["device_peak"] = int(torch.cuda.max_memory_reserved())
+        protocol.append_progress(self.workdir / protocol.PROGRESS_FILE, stage, **extra)
+
+    def _free(self) -> None:
+        """Collect reference cycles now: a frame or exception in a cycle (candidate code
+        can make one) keeps its tensors alive until the cyclic collector happens to run,
+        while the next seed allocates another set. On the CPU, freed heap memory is
+        handed back to the system too (``malloc_trim``)."""
+        gc.collect()
+        if self.device == "cpu":
+            memory.trim_heap()
 
     def _out_of_memory(self, stage: Stage, e: BaseException | None) -> StageFailure:
         """An ``environment`` failure: the device ran out of memory in ``stage``."""
@@ -237,12 +259,13 @@ class Worker:
         """The evaluation's footprint: on a GPU the peak memory the caching allocator held
         from the device (``torch.cuda.max_memory_reserved``, at least
         ``max_memory_allocated``: cached blocks are not free for another process); on the
-        CPU the peak of live tensor bytes (``memory.LiveTensorBytes``) plus the timed input
-        sets (cloned outside the tracker)."""
+        CPU the peak resident memory above what the process held once torch and the
+        harness were imported (``memory.process_rss``: every stage, timing included), at
+        least the peak of live tensor bytes (``memory.LiveTensorBytes``)."""
         if self.device == "cuda" and torch.cuda.is_initialized():
             return int(max(torch.cuda.max_memory_reserved(), torch.cuda.max_memory_allocated()))
-        timed = self.state.get("timing_sets")
-        return int(self.tracker.peak + (unique_bytes(timed) if timed else 0))
+        peak_rss = memory.process_rss()[1]
+        return int(max(self.tracker.peak, peak_rss - self.baseline_rss))
 
     # -- stages -----------------------------------------------------------------------
     def check_device(self) -> None:
@@ -383,14 +406,18 @@ class Worker:
         self.state["first"] = (inputs, pristine, out)
 
     def _check_call(
-        self, seed: int, inputs: Any, pristine: Any, out: Any, count_ref: bool
-    ) -> int:
+        self, seed: int, inputs: Any, box: list[Any], out: Any, count_ref: bool,
+        keep_pristine: bool = True,
+    ) -> int:  # fmt: skip
         """Checks of one candidate call against the reference on the same inputs.
 
         The inputs are first proven bit for bit equal to ``pristine``, so the reference
         then runs on them directly (no third copy); its output is freed before this
-        returns. Returns the reference output's bytes.
+        returns. ``box`` holds the pristine copy (``[pristine]``); unless ``keep_pristine``
+        it is emptied once the proof is done, so that copy is not alive while the reference
+        runs. Returns the reference output's bytes.
         """
+        pristine = box[0]
         changed = corr.mutated_inputs(inputs, pristine)
         if changed:
             raise StageFailure(
@@ -398,6 +425,10 @@ class Worker:
                 f"seed {seed}: the candidate changed its input(s) {changed} in place",
                 ["input_mutated"],
             )
+        if not keep_pristine:
+            box.clear()
+            pristine = None
+            self._free()
         if corr.aliases(out, inputs):
             raise StageFailure(
                 Stage.CORRECTNESS,
@@ -453,12 +484,21 @@ class Worker:
             if i == 0:
                 inputs, pristine, out = self.state.pop("first")
             else:
+                self._free()
                 inputs = draw_inputs(ref, seed, self.device)
                 pristine = clone_tree(inputs)
                 self._poison()
                 out = self._call(new_model, inputs)
             in_bytes = unique_bytes(pristine)
-            ref_bytes = self._check_call(seed, inputs, pristine, out, count_ref=i == 0)
+            # seed 0 keeps its pristine copy for the determinism rerun; later seeds drop it
+            # once the inputs are proven unchanged, before the reference runs
+            if i == 0:
+                ref_bytes = self._check_call(seed, inputs, [pristine], out, count_ref=True)
+            else:
+                box, pristine = [pristine], None
+                ref_bytes = self._check_call(
+                    seed, inputs, box, out, count_ref=False, keep_pristine=False
+                )
             inputs = None
             if i == 0:
                 params = list(self.state["ref_model"].parameters()) + list(
@@ -475,9 +515,11 @@ class Worker:
                         ["nondeterministic"],
                     )
             del pristine, out
+            self._free()
             self.result.seeds_checked += 1
         if self.req.irregular_problem_file:
             self.irregular(seeds[0])
+            self._free()
         self.state["pristine0"] = draw_inputs(ref, seeds[0], self.device)
 
     def irregular(self, seed: int) -> None:
@@ -501,7 +543,7 @@ class Worker:
         main_ref = self.state["ref_model"]
         self.state["ref_model"] = ref_model
         try:
-            self._check_call(seed, inputs, pristine, out, count_ref=False)
+            self._check_call(seed, inputs, [pristine], out, count_ref=False)
         except StageFailure as f:
             raise StageFailure(
                 Stage.CORRECTNESS,
@@ -517,9 +559,11 @@ class Worker:
         fresh values: a kernel that corrupts state, or memoizes outputs by input address,
         shows up here. When the fresh draw has other sizes (input sizes that depend on the
         drawn values, such as jagged lengths), the fresh inputs are used as drawn."""
-        # the seed-0 inputs are drawn again afterwards: one input copy less while rechecking
         self.state.pop("pristine0", None)
-        inputs = self.state["timing_sets"][0]
+        sets = self.state["timing_sets"]
+        del sets[1:]  # one set is enough from here on
+        self._free()
+        inputs = sets[0]
         seed = max(self.opts.seeds or [0]) + 1
         fresh = draw_inputs(self.state["ref"], seed, self.device)
         if same_layout(inputs, fresh):
@@ -535,14 +579,13 @@ class Worker:
         pristine = clone_tree(inputs)
         self._poison()
         out = self._call(self.state["new_model"], inputs)
+        box, pristine = [pristine], None
         try:
-            self._check_call(seed, inputs, pristine, out, False)
+            self._check_call(seed, inputs, box, out, False, keep_pristine=False)
         except StageFailure as f:
             raise StageFailure(Stage.RECHECK, f"after timing: {f.message}", f.flags) from None
         del inputs, pristine, out
-        self.state["pristine0"] = draw_inputs(
-            self.state["ref"], (self.opts.seeds or [0])[0], self.device
-        )
+        self._free()
 
 
 def main(argv: list[str]) -> int:
