@@ -196,7 +196,7 @@ def run_bench(config: BenchConfig, settings: Settings, say: Progress | None = No
     say(f"measuring the ceilings of {target.display_name} ...")
     # exclusive, like a timing: benches sharing this data dir must not disturb the measurement
     with DeviceLock(str(settings.data_dir / "timing.lock")).exclusive():
-        doc.ceilings = ceilings_for(target)
+        doc.ceilings = _shared_ceilings(settings.data_dir, target)
     doc.sessions.append({
         "started_at": _now(), "command": config.command, "only": config.only,
         "device": doc.ceilings.device, "measured": doc.ceilings.measured,
@@ -236,6 +236,28 @@ def run_bench(config: BenchConfig, settings: Settings, say: Progress | None = No
         say(f"[{i}/{len(entries)}] {entry.name}: {_row_line(row)}")
     write_doc(doc, config.out_dir)
     return doc
+
+
+CEILINGS_TTL_S = 6 * 3600.0
+"""Ceilings measured by an earlier bench in the same data dir are reused this long."""
+
+
+def _shared_ceilings(data_dir: Path, target: Any) -> Ceilings:
+    """The target's ceilings, measured once per data dir and reused by later benches (the
+    shards of one sample run side by side): called under the exclusive device lock, so
+    the first shard measures and the others read its file."""
+    path = data_dir / f"ceilings-{target.name}.json"
+    try:
+        if time.time() - path.stat().st_mtime < CEILINGS_TTL_S:
+            return Ceilings.model_validate_json(path.read_text())
+    except (OSError, ValueError) as e:
+        logger.debug("ceilings not reused from %s: %s", path, e)
+    ceilings = ceilings_for(target)
+    try:
+        path.write_text(ceilings.model_dump_json())
+    except OSError as e:
+        logger.warning("could not keep the ceilings in %s: %s", path, e)
+    return ceilings
 
 
 def _extra_chip_dirs(settings: Settings) -> list[Path]:

@@ -82,3 +82,20 @@ def test_unmeasured_problem_is_admitted_beside_others_on_its_estimate():
     # a measured footprint wins over the estimate; -1 (ran out of memory) runs alone
     assert plan(1 << 30, estimate, "cuda", 80 << 30) == (reservation_bytes(1 << 30, "cuda"), False)
     assert plan(-1, estimate, "cuda", 80 << 30) == (0, True)
+
+
+def test_bench_shards_measure_the_ceilings_once_per_data_dir(tmp_path, monkeypatch):
+    """Before, every shard measured the ceilings under the exclusive device lock."""
+    from kevolve import bench
+    from tools.ceilings import ceilings_for
+
+    calls = []
+
+    def measured(target):
+        calls.append(target.name)
+        return ceilings_for(target)
+
+    monkeypatch.setattr(bench, "ceilings_for", measured)
+    first = bench._shared_ceilings(tmp_path, CPU)
+    second = bench._shared_ceilings(tmp_path, CPU)
+    assert calls == ["cpu"] and second == first

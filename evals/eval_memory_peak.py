@@ -1,0 +1,25 @@
+"""Peak memory of one CPU evaluation of a large elementwise problem (reference passthrough):
+``python evals/eval_memory_peak.py ROWS`` (input: ROWS x 1024 fp32)."""
+import resource, sys, time
+sys.path.insert(0, '.')
+from tools.evaluator import api, EvalOptions
+from tools.records import Candidate, Problem
+from tools.hardware import load_target
+rows = int(sys.argv[1])
+src = f'''import torch
+from torch import nn
+ROWS, COLS = {rows}, 1024
+class Model(nn.Module):
+    def forward(self, x):
+        return torch.relu(x) * 2.0 + 1.0
+def get_inputs():
+    return [torch.randn(ROWS, COLS)]
+def get_init_inputs():
+    return []
+'''
+p = Problem(name='relu', source=src)
+c = Candidate(id='passthrough', language='pytorch', source=src.replace('class Model(', 'class ModelNew('))
+t0=time.time()
+r = api.evaluate(p, c, load_target('cpu'), EvalOptions(work_dir='/tmp/memprobe_work', measure_compile=False, rep_ms=20.0, timeout_s=900.0))
+print('accepted', r.accepted, r.error[:300] if r.error else '', 'peak', r.peak_memory_bytes, 'time', time.time()-t0)
+print('child maxrss GB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1e6, 'input GB', rows*1024*4/1e9)
