@@ -234,11 +234,13 @@ class Worker:
         )
 
     def peak_memory_bytes(self) -> int:
-        """The evaluation's footprint: ``torch.cuda.max_memory_allocated`` on a GPU; on the
+        """The evaluation's footprint: on a GPU the peak memory the caching allocator held
+        from the device (``torch.cuda.max_memory_reserved``, at least
+        ``max_memory_allocated``: cached blocks are not free for another process); on the
         CPU the peak of live tensor bytes (``memory.LiveTensorBytes``) plus the timed input
         sets (cloned outside the tracker)."""
         if self.device == "cuda" and torch.cuda.is_initialized():
-            return int(torch.cuda.max_memory_allocated())
+            return int(max(torch.cuda.max_memory_reserved(), torch.cuda.max_memory_allocated()))
         timed = self.state.get("timing_sets")
         return int(self.tracker.peak + (unique_bytes(timed) if timed else 0))
 
@@ -515,6 +517,8 @@ class Worker:
         fresh values: a kernel that corrupts state, or memoizes outputs by input address,
         shows up here. When the fresh draw has other sizes (input sizes that depend on the
         drawn values, such as jagged lengths), the fresh inputs are used as drawn."""
+        # the seed-0 inputs are drawn again afterwards: one input copy less while rechecking
+        self.state.pop("pristine0", None)
         inputs = self.state["timing_sets"][0]
         seed = max(self.opts.seeds or [0]) + 1
         fresh = draw_inputs(self.state["ref"], seed, self.device)
@@ -535,6 +539,10 @@ class Worker:
             self._check_call(seed, inputs, pristine, out, False)
         except StageFailure as f:
             raise StageFailure(Stage.RECHECK, f"after timing: {f.message}", f.flags) from None
+        del inputs, pristine, out
+        self.state["pristine0"] = draw_inputs(
+            self.state["ref"], (self.opts.seeds or [0])[0], self.device
+        )
 
 
 def main(argv: list[str]) -> int:
