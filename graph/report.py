@@ -12,7 +12,6 @@ from agents.llm import usage_summary
 from graph import search
 from graph.context import RunContext
 from graph.state import RunState
-from kevolve.runstore import RunStore
 from tools.records import Candidate, EvalResult, Target
 
 
@@ -132,7 +131,7 @@ def render_report(
 
 def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Write best_kernel.py, report.md and summary.json; mark the run finished."""
-    store = RunStore(runtime.context.runs_dir)
+    store = runtime.context.recorder
     cands, results = state.candidate_records(), state.result_records()
     best_id, is_reference = choose_best(cands, results)
     best: dict[str, Any] | None = None
@@ -166,7 +165,7 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             "measured_on": res.measured_on,
             "is_reference": is_reference,
         }
-    usage = usage_summary(runtime.context.runs_dir, state.run_id, runtime.context.llm)
+    usage = usage_summary(runtime.context.runs_dir, state.run_id, runtime.context.models)
     text = render_report(state, best_id, is_reference, message)
     if usage.calls:
         text += f"\n## Model usage\n\n{usage.line()}\n"
@@ -186,5 +185,5 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         # Offline runs have nothing to account for; their summary stays as documented.
         summary["llm_usage"] = usage.model_dump(mode="json")
     store.write_text(state.run_id, "summary.json", json.dumps(summary, indent=2))
-    store.set_status(state.run_id, status)  # type: ignore[arg-type]
+    store.set_status(state.run_id, status)
     return {"summary": summary}

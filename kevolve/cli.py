@@ -13,8 +13,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from kevolve.console import RunProgress, err, fail, out, print_json, setup_logging
-from kevolve.settings import Settings, get_settings
+from kevolve.console import RunProgress, err, fail, out, print_json
+from kevolve.console import finish as _finish
+from kevolve.console import load_settings as _settings
 from tools.errors import KevolveError
 
 app = typer.Typer(
@@ -30,33 +31,6 @@ DataDir = Annotated[
     Optional[Path], typer.Option("--data-dir", help="Where runs and caches live (~/.kevolve).")
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        settings = get_settings(**overrides)
-    except ValueError as e:
-        fail(f"invalid setting: {e}".splitlines()[0])
-    setup_logging(settings.log_level)
-    return settings
-
-
-def _summary_table(summary: dict[str, Any]) -> None:
-    best = summary.get("best") or {}
-    table = Table(title=f"run {summary['run_id']} — {summary['status']}")
-    table.add_column("field")
-    table.add_column("value")
-    table.add_row("target", summary["target"])
-    table.add_row("candidates evaluated", str(summary["candidates_evaluated"]))
-    for key in ("candidate_id", "language", "runtime_ms", "speedup_vs_eager",
-                "speedup_vs_compile", "measured_on", "path"):
-        value = best.get(key)
-        if isinstance(value, float):
-            value = f"{value:.4f}"
-        table.add_row(f"best {key}", str(value))
-    table.add_row("report", summary["report"])
-    out.print(table)
-    out.print(summary.get("message", ""))
 
 
 @app.command()
@@ -75,7 +49,7 @@ def optimize(
 ) -> None:
     """Optimize PROBLEM for a chip and print the best kernel's speedup."""
     from graph.state import RunRequest
-    from kevolve.api import plan_run, start_run
+    from kevolve.api import plan_run, run_context, start_run
 
     settings = _settings(data_dir=data_dir, target=target, budget=budget,
                          use_knowledge=False if no_knowledge else None)
@@ -84,25 +58,19 @@ def optimize(
         languages=language or [], shape=shape, dtype=dtype,
         use_knowledge=settings.use_knowledge,
     )
+    context = run_context(settings)
     try:
-        plan = plan_run(request, settings)
+        plan = plan_run(request, settings, context=context)
     except KevolveError as e:
         fail(str(e))
     with RunProgress(plan.budget) as progress:
         try:
-            summary = start_run(request, settings, on_event=progress, plan=plan)
+            summary = start_run(
+                request, settings, on_event=progress, plan=plan, context=context
+            )
         except KevolveError as e:
             fail(str(e), code=1)
     _finish(summary, json_out)
-
-
-def _finish(summary: dict[str, Any], json_out: bool) -> None:
-    if json_out:
-        print_json(summary)
-    else:
-        _summary_table(summary)
-    if summary["status"] != "finished":
-        raise typer.Exit(1)
 
 
 @app.command()

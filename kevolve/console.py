@@ -11,6 +11,9 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kevolve.settings import Settings, get_settings
 
 out = Console()
 err = Console(stderr=True)
@@ -36,6 +39,45 @@ def print_json(obj: Any) -> None:
     """One JSON object on stdout."""
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with the CLI's flags applied; a bad value ends the command with one sentence."""
+    try:
+        settings = get_settings(**overrides)
+    except ValueError as e:
+        fail(f"invalid setting: {e}".splitlines()[0])
+    setup_logging(settings.log_level)
+    return settings
+
+
+def summary_table(summary: dict[str, Any]) -> None:
+    """A run's summary as a table on stdout."""
+    best = summary.get("best") or {}
+    table = Table(title=f"run {summary['run_id']} — {summary['status']}")
+    table.add_column("field")
+    table.add_column("value")
+    table.add_row("target", summary["target"])
+    table.add_row("candidates evaluated", str(summary["candidates_evaluated"]))
+    for key in ("candidate_id", "language", "runtime_ms", "speedup_vs_eager",
+                "speedup_vs_compile", "measured_on", "path"):
+        value = best.get(key)
+        if isinstance(value, float):
+            value = f"{value:.4f}"
+        table.add_row(f"best {key}", str(value))
+    table.add_row("report", summary["report"])
+    out.print(table)
+    out.print(summary.get("message", ""))
+
+
+def finish(summary: dict[str, Any], json_out: bool) -> None:
+    """Print a run's summary (JSON or a table); exit 1 unless the run finished."""
+    if json_out:
+        print_json(summary)
+    else:
+        summary_table(summary)
+    if summary["status"] != "finished":
+        raise typer.Exit(1)
 
 
 class RunProgress:

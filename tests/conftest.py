@@ -30,3 +30,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture
+def make_run_context():
+    """Build a run's context (settings sections and ports) over a data dir, as a run does.
+
+    ``make_run_context(path, models=LLMConfig(...), **settings)``; the knowledge base is off
+    unless ``use_knowledge=True`` is passed.
+    """
+    from kevolve.api import run_context
+    from kevolve.settings import get_settings
+
+    def make(data_dir, *, models=None, on_event=None, **overrides):
+        overrides.setdefault("use_knowledge", False)
+        settings = get_settings(data_dir=data_dir, **overrides)
+        return run_context(settings, on_event, models=models)
+
+    return make

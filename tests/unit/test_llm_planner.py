@@ -8,9 +8,10 @@ import pytest
 
 from agents.llm import LLMConfig, LLMUnavailableError
 from agents.llm.fakes import ScriptedChatModel
-from agents.planner.intake import Intake, IntakeContext, pick
+from agents.planner.intake import IntakeContext, pick
 from agents.planner.plan import resolve_request
 from agents.planner.text import parse_text
+from graph.intake import Intake
 from graph.state import RunRequest
 from tools.errors import ProblemError
 

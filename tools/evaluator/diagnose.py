@@ -15,6 +15,7 @@ from tools.evaluator.counting import unique_bytes
 from tools.evaluator.launches import LaunchRecord
 from tools.evaluator.loader import clone_tree
 from tools.evaluator.profiling import kernel_breakdown
+from tools.evaluator.stages import StageFailure
 from tools.evaluator.timing import Timing, time_forward
 from tools.records.eval_result import Stage
 
@@ -33,8 +34,6 @@ DRAM roofline from cache, so the roofline flag is not raised for them."""
 
 
 def _failure(stage: Stage, message: str, flags: list[str] | None = None) -> Exception:
-    from tools.evaluator.worker import StageFailure
-
     return StageFailure(stage, message, flags)
 
 

@@ -37,20 +37,11 @@ from tools.evaluator.loader import (
     tensors_in,
 )
 from tools.evaluator.sandbox import cap_address_space, cap_files, trim
+from tools.evaluator.stages import StageFailure
 from tools.evaluator.static_checks import check_source
 from tools.records.eval_result import EvalResult, Stage
 
 logger = logging.getLogger("tools.evaluator.worker")
-
-
-class StageFailure(Exception):
-    """A stage failed: which, why, and the flags it raised."""
-
-    def __init__(self, stage: Stage, message: str, flags: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.stage = stage
-        self.message = message
-        self.flags = flags or []
 
 
 _REFERENCE_CACHE_VARS = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
