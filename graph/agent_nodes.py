@@ -51,12 +51,12 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     return updates
 
 
-def code(task: CodeTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
+def code(state: CodeTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Ask the child's coder for a draft; skip drafts already in the tree."""
     ctx = runtime.context
-    child = task.child
-    coder = ctx.coders.coder(child.language, run_id=task.run_id)
-    draft = write_child(coder, CoderContext.model_validate(task.context))
+    child = state.child
+    coder = ctx.coders.coder(child.language, run_id=state.run_id)
+    draft = write_child(coder, CoderContext.model_validate(state.context))
     if draft is None:
         log.info("child %s: every draft was already tried", child.index)
         ctx.emit("duplicate", child=child.index)
@@ -68,7 +68,7 @@ def code(task: CodeTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
         parents=[child.parent_id] if child.parent_id else [],
         memory_mode=child.memory_mode,
     )
-    ctx.recorder.save_candidate(task.run_id, cand)
+    ctx.recorder.save_candidate(state.run_id, cand)
     ctx.emit("coded", candidate_id=cand.id, author=cand.author)
     return {"candidates": {cand.id: cand.model_dump(mode="json")}}
 

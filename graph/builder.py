@@ -55,6 +55,8 @@ builder.add_edge("curate", "report")
 builder.add_edge("report", END)
 
 
-def compile_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+def compile_graph(
+    checkpointer: BaseCheckpointSaver | None = None,
+) -> CompiledStateGraph[RunState, RunContext, RunState, RunState]:
     """The runnable graph, checkpointing every superstep when a checkpointer is given."""
     return builder.compile(checkpointer=checkpointer)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -98,7 +99,7 @@ class Intake:
     def __init__(self, ctx: IntakeContext) -> None:
         self.ctx = ctx
         self.graph = intake_builder.compile(checkpointer=InMemorySaver())
-        self.config: dict[str, Any] = {}
+        self.config: RunnableConfig = {}
 
     def _step(self, graph_input: Any) -> IntakeStep:
         out = self.graph.invoke(graph_input, config=self.config, context=self.ctx)

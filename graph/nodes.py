@@ -81,22 +81,22 @@ def route_evaluations(state: RunState) -> list[Send] | str:
     ]
 
 
-def evaluate(task: EvalTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
+def evaluate(state: EvalTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Evaluate one candidate in the sandbox, or reuse the stored result of a resumed run."""
     ctx = runtime.context
-    cand = Candidate.model_validate(task.candidate)
+    cand = Candidate.model_validate(state.candidate)
     store = ctx.recorder
-    result = store.load_result(task.run_id, cand.id)
+    result = store.load_result(state.run_id, cand.id)
     if result is None:
         ctx.emit("evaluating", candidate_id=cand.id)
         result = ctx.evaluator.evaluate(
-            Problem.model_validate(task.problem),
+            Problem.model_validate(state.problem),
             cand,
-            Target.model_validate(task.target),
-            run_id=task.run_id,
-            allow_lower_precision=task.allow_lower_precision,
+            Target.model_validate(state.target),
+            run_id=state.run_id,
+            allow_lower_precision=state.allow_lower_precision,
         )
-        store.save_result(task.run_id, result)
+        store.save_result(state.run_id, result)
     else:
         log.info("reusing the stored result of %s", cand.id)
     ctx.emit("evaluated", candidate_id=cand.id, result=result)

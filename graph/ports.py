@@ -20,13 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from agents.memory.schemas import ChildPlan
 from tools.records import Candidate, EvalResult, Problem, Skill, Target
 
 if TYPE_CHECKING:  # the coders' package imports every generator: keep settings light
     from agents.coders.base import Coder
+
+
+RunStatus = Literal["running", "finished", "failed", "interrupted"]
+"""Where a run stands."""
 
 
 class Evaluator(Protocol):
@@ -110,7 +114,7 @@ class RunRecorder(Protocol):
         """Write one of the run's files; returns its path."""
         ...
 
-    def set_status(self, run_id: str, status: str, error: str = "") -> object:
+    def set_status(self, run_id: str, status: RunStatus, error: str = "") -> object:
         """Mark the run ``running``, ``finished``, ``failed`` or ``interrupted``."""
         ...
 

@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from agents.llm import usage_summary
 from graph import search
 from graph.context import RunContext
+from graph.ports import RunStatus
 from graph.state import RunState
 from tools.records import Candidate, EvalResult, Target
 
@@ -104,12 +105,13 @@ def render_report(
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for cid, cand in sorted(cands.items(), key=lambda kv: (kv[1].generation, kv[0])):
-        res = results.get(cid)
-        if res is None:
+        found = results.get(cid)
+        if found is None:
             lines.append(f"| {cid} | {','.join(cand.parent_ids)} | {cand.memory_mode} | "
                          f"{cand.language} | {cand.template} | {cand.transformation} | not evaluated "
                          "| | | | | | |")
             continue
+        res = found
         note = res.stage_failed.value if res.stage_failed else ", ".join(res.flags)
         insight = state.insights.get(cid, {}).get("explanation", "")
         lines.append(
@@ -135,6 +137,7 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     cands, results = state.candidate_records(), state.result_records()
     best_id, is_reference = choose_best(cands, results)
     best: dict[str, Any] | None = None
+    status: RunStatus
     if best_id is None:
         status = "failed"
         message = "No candidate was correct, not even the PyTorch passthrough; see the tree below."

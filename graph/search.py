@@ -130,6 +130,7 @@ def plan_children(
             scores[parent] = scores[parent] * 0.7
             if not results[parent].accepted:
                 mode = "inherit"  # repairing a failure needs the parent's own error
+        language: str
         if parent is not None:
             language = cands[parent].language
         elif kernel_langs:

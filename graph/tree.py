@@ -23,7 +23,7 @@ def draft_to_candidate(
         parent_ids=parents,
         generation=generation,
         language=draft.language,
-        memory_mode=memory_mode,  # type: ignore[arg-type]
+        memory_mode=memory_mode,
         source=draft.source,
         transformation=draft.transformation,
         author=draft.author,

@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from agents.knowledge import ChromaKnowledge, KnowledgeSettings
@@ -33,11 +35,12 @@ from tools.errors import RunStoreError
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[str, dict[str, Any]], None]
+RunGraph = CompiledStateGraph[RunState, RunContext, RunState, RunState]
 
 
 def new_run_id(problem_name: str) -> str:
     """A sortable, unique run id: ``<problem>-<UTC time>-<random>``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     safe = "".join(ch if ch.isalnum() else "_" for ch in problem_name)[:32]
     return f"{safe}-{stamp}-{secrets.token_hex(2)}"
 
@@ -161,11 +164,11 @@ def _drive(
     graph_input: RunState | None,
     settings: Settings,
     context: RunContext,
-    graph: CompiledStateGraph | None = None,
+    graph: RunGraph | None = None,
 ) -> dict[str, Any]:
     store = RunStore(settings.runs_dir)
     graph = graph or compile_graph(sqlite_checkpointer(settings.checkpoint_db))
-    config = {
+    config: RunnableConfig = {
         "configurable": {"thread_id": run_id},
         "max_concurrency": settings.max_concurrency,
         "recursion_limit": 10_000,

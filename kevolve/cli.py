@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from kevolve.console import RunProgress, err, fail, out, print_json
+from kevolve.console import RunProgress, fail, out, print_json
 from kevolve.console import finish as _finish
 from kevolve.console import load_settings as _settings
 from tools.errors import KevolveError

@@ -97,11 +97,11 @@ class RunProgress:
         self.task = self.progress.add_task("evaluating", total=total, best="")
         self.best = 0.0
 
-    def __enter__(self) -> "RunProgress":
+    def __enter__(self) -> RunProgress:
         self.progress.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)
 
     def __call__(self, event: str, data: dict[str, Any]) -> None:

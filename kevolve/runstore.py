@@ -17,19 +17,19 @@ Writes are atomic (temp file + rename) so a killed run never leaves half a file.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from graph.ports import RunStatus
 from tools.errors import RunStoreError
 from tools.records import Candidate, EvalResult
-
-RunStatus = Literal["running", "finished", "failed", "interrupted"]
 
 
 class RunInfo(BaseModel):
@@ -49,7 +49,7 @@ class RunInfo(BaseModel):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -152,7 +152,7 @@ class RunStore:
         with open(d / "evaluations.log", "a", encoding="utf-8") as f:
             f.write(json.dumps({"candidate_id": result.candidate_id, "at": _now()}) + "\n")
 
-    def evaluation_log(self, run_id: str) -> list[str]:
+    def evaluation_log(self, run_id: str) -> builtins.list[str]:
         """Candidate ids in the order their evaluations were run (duplicates would show here)."""
         path = self.run_dir(run_id) / "evaluations.log"
         if not path.exists():

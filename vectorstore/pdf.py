@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.errors import KnowledgeBaseError
-from vectorstore.parsers import Parsed, Outline
+from vectorstore.parsers import Outline, Parsed
 
 HEADING_RATIO = 1.15
 """A line at least this many times the body size may be a heading."""
