@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tools.errors import KevolveError
 from tools.records import Problem, Skill, Target
@@ -45,6 +45,17 @@ class KnowledgeSettings(BaseModel):
     """Sentence-transformers model for the knowledge base (shipped offline)."""
 
 
+class Retrieved(BaseModel):
+    """What the knowledge base holds for one problem on one chip."""
+
+    documents: list[str] = Field(default_factory=list)
+    """One quoted, cited excerpt per manual chunk."""
+    skills: list[Skill] = Field(default_factory=list)
+    refs: list[dict[str, Any]] = Field(default_factory=list)
+    """Where each of ``documents`` came from: ``{"chip", "source", "source_path", "section",
+    "page"}``, in the same order (the run's report lists them)."""
+
+
 _STORES: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
 
@@ -70,20 +81,31 @@ def open_store(data_dir: Path, settings: KnowledgeSettings) -> Any:
         return _STORES[key]
 
 
-def retrieve(problem: Problem, target: Target, store: Any) -> tuple[list[str], list[Skill]]:
-    """Cited chip excerpts and skills for this problem on this chip from an open store."""
+def retrieve(problem: Problem, target: Target, store: Any) -> Retrieved:
+    """Cited chip excerpts, skills, and where each excerpt came from, from an open store."""
     from vectorstore.ingest import quote_for_prompt
 
     query = f"{target.display_name} {DOC_QUERIES.get(problem.op_family, problem.op_family)}"
     hits = store.search(query, chip=target.name, k=4)
-    documents = [quote_for_prompt([hit]) for hit in hits]
+    refs = [
+        {
+            "chip": hit.chunk.chip,
+            "source": hit.chunk.source,
+            "source_path": hit.chunk.source_path or hit.chunk.source,
+            "section": hit.chunk.section_path,
+            "page": hit.chunk.page,
+        }
+        for hit in hits
+    ]
     skills = store.search_skills(
         f"{problem.op_family} {problem.op or problem.name}",
         chip=target.name,
         op_family=problem.op_family,
         k=5,
     )
-    return documents, list(skills)
+    return Retrieved(
+        documents=[quote_for_prompt([hit]) for hit in hits], skills=list(skills), refs=refs
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,13 +121,13 @@ class ChromaKnowledge:
     def _open(self) -> Any:
         return self.store if self.store is not None else open_store(self.data_dir, self.settings)
 
-    def retrieve(self, problem: Problem, target: Target) -> tuple[list[str], list[Skill]]:
-        """Cited chip excerpts and skills; empty when the store cannot be opened."""
+    def retrieve(self, problem: Problem, target: Target) -> Retrieved:
+        """Cited chip excerpts, skills and their sources; empty when the store cannot be opened."""
         try:
             return retrieve(problem, target, self._open())
         except (KevolveError, ImportError, OSError) as e:
             log.warning("knowledge base unavailable, continuing without it: %s", e)
-            return [], []
+            return Retrieved()
 
     def remember(self, skills: Sequence[Skill]) -> None:
         """Write skills into the knowledge base (near-duplicates are merged there)."""

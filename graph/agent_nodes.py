@@ -44,9 +44,10 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     else:
         problem, target = state.problem_record(), state.target_record()
     if ctx.knowledge is not None and state.request.use_knowledge and not state.documents:
-        documents, skill_records = ctx.knowledge.retrieve(problem, target)
-        updates["documents"] = documents
-        updates["skills"] = [s.model_dump(mode="json") for s in skill_records]
+        found = ctx.knowledge.retrieve(problem, target)
+        updates["documents"] = found.documents
+        updates["document_refs"] = found.refs
+        updates["skills"] = [s.model_dump(mode="json") for s in found.skills]
     ctx.emit("planned", languages=updates.get("languages", state.languages))
     return updates
 

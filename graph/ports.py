@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from agents.knowledge import Retrieved
 from agents.memory.schemas import ChildPlan
 from tools.records import Candidate, EvalResult, Problem, Skill, Target
 
@@ -86,8 +87,9 @@ class SearchPolicy(Protocol):
 class KnowledgeStore(Protocol):
     """Chip documents and skills for the coders; skills learned by a run go back in."""
 
-    def retrieve(self, problem: Problem, target: Target) -> tuple[list[str], list[Skill]]:
-        """Cited chip excerpts and skills for ``problem`` on ``target`` (empty when none)."""
+    def retrieve(self, problem: Problem, target: Target) -> Retrieved:
+        """Cited chip excerpts, skills and the excerpts' sources for ``problem`` on ``target``
+        (empty when none)."""
         ...
 
     def remember(self, skills: Sequence[Skill]) -> None:

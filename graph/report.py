@@ -56,9 +56,9 @@ def _resources(res: EvalResult, target: Target) -> str:
 
 
 def render_report(
-    state: RunState, best_id: str | None, is_reference: bool, message: str
+    state: RunState, best_id: str | None, is_reference: bool, message: str, prompted: bool = False
 ) -> str:
-    """The markdown report of a run."""
+    """The markdown report of a run (``prompted``: a model's prompts quoted the chip knowledge)."""
     problem, target = state.problem_record(), state.target_record()
     cands, results = state.candidate_records(), state.result_records()
     lines = [
@@ -79,6 +79,11 @@ def render_report(
         res, cand = results[best_id], cands[best_id]
         lines += [
             f"- best: `{best_id}` ({cand.language}, {cand.template or 'free-form'})",
+            *(
+                ["- origin: inductor export -- torch.compile's own kernels are the best found"]
+                if cand.author == "inductor export"
+                else []
+            ),
             f"- runtime: {_fmt(res.runtime_ms)} ms; reference eager {_fmt(res.ref_eager_ms)} ms; "
             f"torch.compile {_fmt(res.ref_compile_ms)} ms",
             f"- speedup vs eager {_fmt(res.speedup_vs_eager, '{:.2f}x')}, "
@@ -125,10 +130,34 @@ def render_report(
     if state.new_skills:
         lines += ["", "## Skills learned", ""]
         lines += [f"- {s['summary']} (gain {s['gain']:.2f}x)" for s in state.new_skills]
-    if state.documents:
-        lines += ["", "## Chip knowledge the coders saw", ""]
-        lines += [f"- {doc.splitlines()[0][:160]}" for doc in state.documents if doc]
+    lines += knowledge_lines(state, prompted)
     return "\n".join(lines) + "\n"
+
+
+def knowledge_lines(state: RunState, prompted: bool) -> list[str]:
+    """The report's list of retrieved manual chunks: source, section and page of each.
+
+    Args:
+        state: The run (``document_refs`` says where each retrieved excerpt came from).
+        prompted: Whether a model's prompt quoted them (an LLM coder ran); an offline run
+            retrieves them but no prompt uses them, and the report says so.
+    """
+    if not state.documents:
+        return []
+    how = (
+        "quoted into the coders' model prompts"
+        if prompted
+        else "retrieved, but no model prompt used them (the offline coders do not read manuals)"
+    )
+    lines = ["", "## Chip knowledge in the prompts", "", f"{len(state.documents)} chunk(s), {how}:", ""]
+    if not state.document_refs:  # a run checkpointed before references were kept
+        return lines + ["- (sources not recorded for this run)"]
+    lines += ["| source | section | page | chip |", "|---|---|---|---|"]
+    for ref in state.document_refs:
+        cells = [ref.get("source_path") or ref.get("source", ""), ref.get("section") or "—",
+                 str(ref.get("page") or "—"), ref.get("chip", "")]  # fmt: skip
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+    return lines
 
 
 def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -169,7 +198,8 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             "is_reference": is_reference,
         }
     usage = usage_summary(runtime.context.runs_dir, state.run_id, runtime.context.models)
-    text = render_report(state, best_id, is_reference, message)
+    prompted = usage.by_agent.get("coder", None) is not None and usage.by_agent["coder"].calls > 0
+    text = render_report(state, best_id, is_reference, message, prompted)
     if usage.calls:
         text += f"\n## Model usage\n\n{usage.line()}\n"
     report_path = store.write_text(state.run_id, "report.md", text)

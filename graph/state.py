@@ -63,6 +63,8 @@ class RunState(BaseModel):
     budget: int = DEFAULT_BUDGET
     documents: list[str] = Field(default_factory=list)
     """Retrieved chip-manual excerpts with citations."""
+    document_refs: list[dict[str, Any]] = Field(default_factory=list)
+    """Where each of ``documents`` came from: chip, source, source_path, section, page."""
     skills: list[dict[str, Any]] = Field(default_factory=list)
     candidates: Annotated[dict[str, dict[str, Any]], merge_dicts] = Field(default_factory=dict)
     results: Annotated[dict[str, dict[str, Any]], merge_dicts] = Field(default_factory=dict)

@@ -28,6 +28,7 @@ from graph.evaluation import SubprocessEvaluator
 from graph.planning import plan_request
 from graph.search import UCTPolicy
 from graph.state import RunRequest, RunState
+from kevolve.interrupt import RunInterrupted, drive_interruptibly, guard_events
 from kevolve.runstore import RunInfo, RunStore
 from kevolve.settings import Settings, get_settings
 from tools.errors import RunStoreError
@@ -173,10 +174,23 @@ def _drive(
         "max_concurrency": settings.max_concurrency,
         "recursion_limit": 10_000,
     }
+    context = dataclasses.replace(context, on_event=guard_events(run_id, context.on_event))
+
+    def on_interrupt(ended: bool) -> None:
+        if ended:
+            return  # every step had finished: the run keeps the status its report gave it
+        done = len(store.evaluation_log(run_id))
+        stopped = RunInterrupted(run_id, done, store.info(run_id).budget)
+        store.set_status(run_id, "interrupted", str(stopped))
+        raise stopped
+
     try:
-        final = graph.invoke(graph_input, config=config, context=context, durability="sync")
-    except KeyboardInterrupt:
-        store.set_status(run_id, "interrupted", "interrupted by the user; resume it")
+        final = drive_interruptibly(
+            run_id,
+            lambda: graph.invoke(graph_input, config=config, context=context, durability="sync"),
+            on_interrupt,
+        )
+    except RunInterrupted:
         raise
     except Exception as e:
         store.set_status(run_id, "failed", f"{type(e).__name__}: {e}")

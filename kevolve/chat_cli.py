@@ -8,13 +8,24 @@ itself is an ordinary ``kevolve.api.start_run``. Mount with :func:`register`.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from kevolve.console import RunProgress, err, fail, finish, load_settings, out, summary_table
+from kevolve.console import (
+    RunProgress,
+    err,
+    fail,
+    finish,
+    load_settings,
+    out,
+    stopped,
+    summary_table,
+)
+from kevolve.interrupt import RunInterrupted
 from tools.errors import KevolveError
 
 HELP = (
@@ -31,7 +42,9 @@ def _intake(context: Any, settings: Any) -> Any:
     return Intake(intake_context(settings, context.models))
 
 
-def _run(request: Any, settings: Any, notes: list[str], intake: Any, context: Any) -> dict[str, Any]:
+def _run(
+    request: Any, settings: Any, notes: list[str], intake: Any, context: Any
+) -> dict[str, Any]:
     """Plan and run a request; raises KevolveError with one sentence.
 
     The planner's model calls (made before the run existed) join the run's usage ledger.
@@ -111,6 +124,8 @@ def ask(
     assert step.request is not None
     try:
         summary = _run(step.request, settings, step.notes, intake, context)
+    except RunInterrupted as e:
+        stopped(e)
     except KevolveError as e:
         fail(str(e), code=1)
     summary = _with_usage(summary, context)
@@ -148,7 +163,11 @@ def chat(
     out.print(HELP)
     pending = False
     while True:
-        message = _read_message("kevolve> ")
+        try:
+            message = _read_message("kevolve> ")
+        except KeyboardInterrupt:
+            out.print("")
+            break
         if message is None or message.lower() in ("quit", "exit", ":q", "bye"):
             break
         if not message:
@@ -160,6 +179,10 @@ def chat(
             step = intake.answer(message) if pending else intake.start(message)
         except KevolveError as e:
             err.print(f"[bold red]error:[/] {e}", highlight=False)
+            pending = False
+            continue
+        except KeyboardInterrupt:
+            out.print("request dropped.", highlight=False)
             pending = False
             continue
         if step.question:
@@ -174,12 +197,50 @@ def chat(
             summary = _with_usage(
                 _run(step.request, settings, step.notes, intake, context), context
             )
+        except RunInterrupted as e:
+            out.print(f"interrupted: {e}", highlight=False, soft_wrap=True)
+            show_finished(settings.runs_dir, e.run_id)
+            continue
+        except KeyboardInterrupt:
+            out.print("interrupted before the run started; nothing to resume.", highlight=False)
+            continue
         except KevolveError as e:
             err.print(f"[bold red]error:[/] {e}", highlight=False)
             continue
         summary_table(summary)
         if "llm_usage" in summary:
             out.print(f"model usage: {summary['llm_usage']['line']}", highlight=False)
+
+
+def show_finished(runs_dir: Path, run_id: str) -> None:
+    """What a stopped run had finished: each evaluated candidate, best accepted first."""
+    from rich.table import Table
+
+    from kevolve.runstore import RunStore
+
+    store = RunStore(runs_dir)
+    rows = []
+    for cid in dict.fromkeys(store.evaluation_log(run_id)):
+        result = store.load_result(run_id, cid)
+        if result is None:
+            continue
+        cand = json.loads((store.run_dir(run_id) / "candidates" / f"{cid}.json").read_text())
+        rows.append((result.reward, cid, cand.get("language", ""), result))
+    if not rows:
+        out.print("No evaluation had finished.", highlight=False)
+        return
+    rows.sort(key=lambda r: (-r[0], r[1]))
+    table = Table(title=f"finished in run {run_id}: {len(rows)} evaluation(s)")
+    for column in ("candidate", "language", "accepted", "ms", "vs eager", "measured on"):
+        table.add_column(column)
+    for _, cid, language, res in rows:
+        table.add_row(
+            cid, language, "yes" if res.accepted else f"no ({res.stage_failed.value if res.stage_failed else 'flags'})",
+            "—" if res.runtime_ms is None else f"{res.runtime_ms:.4f}",
+            "—" if res.speedup_vs_eager is None else f"{res.speedup_vs_eager:.2f}x",
+            res.measured_on or "—",
+        )
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:

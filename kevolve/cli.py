@@ -1,7 +1,8 @@
 """The ``kevolve`` command line (typer + rich).
 
 Exit codes: 0 success (``check``: candidate accepted), 1 ``check`` rejected the candidate or a
-run failed, 2 bad input (one sentence on stderr, no traceback).
+run failed, 2 bad input (one sentence on stderr, no traceback), 130 stopped with Ctrl-C (one
+line naming the run and its resume command).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from kevolve.console import RunProgress, fail, out, print_json
+from kevolve.console import EXIT_INTERRUPTED, RunProgress, fail, out, print_json, stopped
 from kevolve.console import finish as _finish
 from kevolve.console import load_settings as _settings
+from kevolve.interrupt import RunInterrupted
 from tools.errors import KevolveError
 
 app = typer.Typer(
@@ -63,13 +65,17 @@ def optimize(
         plan = plan_run(request, settings, context=context)
     except KevolveError as e:
         fail(str(e))
-    with RunProgress(plan.budget) as progress:
-        try:
+    except KeyboardInterrupt:
+        fail("interrupted before the run started; nothing to resume", code=EXIT_INTERRUPTED)
+    try:
+        with RunProgress(plan.budget) as progress:
             summary = start_run(
                 request, settings, on_event=progress, plan=plan, context=context
             )
-        except KevolveError as e:
-            fail(str(e), code=1)
+    except RunInterrupted as e:
+        stopped(e)
+    except KevolveError as e:
+        fail(str(e), code=1)
     _finish(summary, json_out)
 
 
@@ -183,11 +189,13 @@ def runs_resume(run_id: str, data_dir: DataDir = None, json_out: JsonFlag = Fals
         info = RunStore(settings.runs_dir).info(run_id)
     except KevolveError as e:
         fail(str(e))
-    with RunProgress(info.budget) as progress:
-        try:
+    try:
+        with RunProgress(info.budget) as progress:
             summary = resume_run(run_id, settings, on_event=progress)
-        except KevolveError as e:
-            fail(str(e), code=1)
+    except RunInterrupted as e:
+        stopped(e)
+    except KevolveError as e:
+        fail(str(e), code=1)
     _finish(summary, json_out)
 
 

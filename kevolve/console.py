@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,8 +16,14 @@ from rich.table import Table
 
 from kevolve.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from kevolve.interrupt import RunInterrupted
+
 out = Console()
 err = Console(stderr=True)
+
+EXIT_INTERRUPTED = 130
+"""Exit status of a command stopped with Ctrl-C (as a shell reports it)."""
 
 
 def setup_logging(level: str) -> None:
@@ -78,6 +85,21 @@ def finish(summary: dict[str, Any], json_out: bool) -> None:
         summary_table(summary)
     if summary["status"] != "finished":
         raise typer.Exit(1)
+
+
+def stopped(e: RunInterrupted) -> NoReturn:
+    """One line naming the run and how to resume it; exit 130 (as a shell does for Ctrl-C).
+
+    The run's status is already stored. The process ends at once: interpreter shutdown would
+    wait for the stopped graph's worker threads (a model request may wait minutes for its
+    answer) and for the libraries' exit hooks, and nothing of the run is written after the
+    interrupt anyway.
+    """
+    err.print(f"interrupted: {e}", highlight=False, soft_wrap=True)
+    logging.shutdown()
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 class RunProgress:

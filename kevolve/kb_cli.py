@@ -104,6 +104,19 @@ def _resolve_chip(chip: str, data_dir: Path, *, has_spec: bool) -> tuple[str, st
     return target.name, target.vendor
 
 
+def _registry_chips(data_dir: Path) -> list[str]:
+    from tools.hardware import list_targets
+
+    return [t.name for t in list_targets(extra_dirs=_registry_dirs(data_dir))]
+
+
+def _unknown_chip(chip: str, known: list[str], what: str) -> KnowledgeBaseError:
+    return KnowledgeBaseError(
+        f"Chip {chip!r} is neither in the hardware registry nor in the knowledge base (known: "
+        f"{', '.join(known)}); {what}"
+    )
+
+
 @kb_app.command()
 def ingest(
     ctx: typer.Context,
@@ -111,15 +124,27 @@ def ingest(
     chip: str = typer.Option(..., "--chip", help="Chip the manual describes (registry name or alias)."),
     version: str | None = typer.Option(None, "--version", help="Document version label."),
     spec: Path | None = typer.Option(None, "--spec", help="spec.yaml for a chip the registry does not know yet."),
+    new_chip: bool = typer.Option(
+        False, "--new-chip", help="File the manual under a chip that has no spec yet (add it later with --spec)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the ingest report as JSON."),
 ) -> None:
-    """Add a manual; the same file ingested again replaces its previous version."""
+    """Add a manual for a chip; the same file ingested again for that chip changes nothing.
+
+    CHIP must name a registry chip (or alias) or a chip that already has documents; a new chip
+    comes with --spec spec.yaml, or with --new-chip when its spec does not exist yet.
+    """
     from vectorstore.ingest import ingest_file
 
     settings = _settings(ctx)
     try:
         name, vendor = _resolve_chip(chip, settings.data_dir, has_spec=spec is not None)
         with open_store(settings, shipped=False) as store:
+            if spec is None and vendor is None and not new_chip and name not in store.chips():
+                known = sorted({*_registry_chips(settings.data_dir), *store.chips()})
+                raise _unknown_chip(
+                    chip, known, "pass --spec spec.yaml to add it, or --new-chip to file a manual before its spec exists."
+                )
             report = ingest_file(
                 store, file, name, version, spec, data_dir=Path(settings.data_dir), vendor=vendor
             )
@@ -134,6 +159,13 @@ def ingest(
         typer.echo(report.model_dump_json(indent=2))
         return
     console = Console()
+    if report.unchanged:
+        console.print(
+            f"[bold]{escape(report.source_path)}[/] is already stored for chip [bold]{escape(report.chip)}[/] "
+            f"({report.chunks} chunks); nothing changed.",
+            highlight=False,
+        )
+        return
     action = f"replaced {report.replaced} old chunks" if report.replaced else "new document"
     console.print(
         f"Ingested [bold]{escape(report.source)}[/] for chip [bold]{escape(report.chip)}[/]: {report.chunks} chunks, "
@@ -159,10 +191,11 @@ def list_documents(
         typer.echo(json.dumps([d.model_dump() for d in docs], indent=2))
         return
     table = Table(title=f"{len(docs)} document(s)")
-    for column in ("source", "chip", "vendor", "version", "chunks", "pages"):
+    for column in ("source", "chip", "vendor", "version", "chunks", "pages", "path"):
         table.add_column(column, justify="right" if column in ("chunks", "pages") else "left")
     for d in docs:
-        table.add_row(*(Text(v) for v in (d.source, d.chip, d.vendor, d.version or "-", str(d.chunks), str(d.pages or "-"))))
+        cells = (d.source, d.chip, d.vendor, d.version or "-", str(d.chunks), str(d.pages or "-"), d.source_path)
+        table.add_row(*(Text(v) for v in cells))
     Console().print(table)
 
 
@@ -178,8 +211,11 @@ def search(
     """Search the manuals, closest chunks first."""
     settings = _settings(ctx)
     try:
-        name = _resolve_chip(chip, settings.data_dir, has_spec=False)[0] if chip else None
+        name, vendor = _resolve_chip(chip, settings.data_dir, has_spec=False) if chip else (None, None)
         with open_store(settings) as store:
+            if chip and vendor is None and name not in store.chips():
+                known = sorted({*_registry_chips(settings.data_dir), *store.chips()})
+                raise _unknown_chip(chip, known, "check the name (`kevolve kb list` shows the documents).")
             hits = store.search(query, chip=name, k=k, section_prefix=section)
     except KevolveError as e:
         _fail(e)
@@ -202,11 +238,17 @@ def search(
 
 
 @kb_app.command()
-def remove(ctx: typer.Context, source: str = typer.Argument(..., help="Source name, as `kevolve kb list` shows it.")) -> None:
+def remove(
+    ctx: typer.Context,
+    source: str = typer.Argument(..., help="Source name or path, as `kevolve kb list` shows it."),
+    chip: str | None = typer.Option(None, "--chip", help="Only this chip's document of that name."),
+) -> None:
     """Remove a document and all its chunks."""
     try:
-        with open_store(_settings(ctx), shipped=False) as store:
-            removed = store.remove_document(source)
+        settings = _settings(ctx)
+        name = _resolve_chip(chip, settings.data_dir, has_spec=False)[0] if chip else None
+        with open_store(settings, shipped=False) as store:
+            removed = store.remove_document(source, chip=name)
         if not removed:
             raise KnowledgeBaseError(f"No document {source!r} is stored; `kevolve kb list` shows the sources.")
     except KevolveError as e:

@@ -146,7 +146,16 @@ class RunStore:
         return EvalResult.model_validate_json(path.read_text(encoding="utf-8"))
 
     def save_result(self, run_id: str, result: EvalResult) -> None:
-        """Keep an EvalResult and append to the audit trail of evaluations."""
+        """Keep an EvalResult and append to the audit trail of evaluations.
+
+        Raises:
+            RunInterrupted: The run was stopped in this process: an evaluation that ends
+                after that was cut short (its sandbox killed) and must not be cached.
+        """
+        from kevolve.interrupt import RunInterrupted, is_cancelled
+
+        if is_cancelled(run_id):
+            raise RunInterrupted(run_id, len(self.evaluation_log(run_id)), self.info(run_id).budget)
         d = self.run_dir(run_id)
         atomic_write(d / "results" / f"{result.candidate_id}.json", result.model_dump_json(indent=2))
         with open(d / "evaluations.log", "a", encoding="utf-8") as f:

@@ -8,6 +8,8 @@ import pytest
 
 # Tests never read a user's ~/.kevolve or a settings file.
 os.environ.pop("KEVOLVE_CONFIG", None)
+# The Inductor-export seed costs a torch.compile per problem; only its own tests turn it on.
+os.environ["KEVOLVE_INDUCTOR_SEED"] = "0"
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 ``parse_document`` reads PDF, Markdown, HTML or text into verbatim chunks whose
 ``section_path`` follows the document's headings (and ``page`` its PDF pages).
-``ingest_file`` parses, then replaces any stored version of the same document, and for a new
+``ingest_file`` parses, then replaces any stored version of the same document (same chip,
+same source path; the same content is not written again), and for a new
 chip copies its ``spec.yaml`` to ``<data_dir>/hardware_docs/<chip>/`` where the hardware
 registry (``tools.hardware.load_target(chip, extra_dirs=[data_dir / "hardware_docs"])``) finds
 it. A failure at any step leaves the knowledge base and the data dir as they were.
@@ -112,6 +113,7 @@ def parse_document(
     *,
     vendor: str | None = None,
     source: str | None = None,
+    source_path: str | None = None,
     max_bytes: int = MAX_FILE_BYTES,
     max_chars: int = MAX_CHARS,
 ) -> list[Chunk]:
@@ -122,7 +124,9 @@ def parse_document(
         chip: Registry name of the chip the manual describes (stored lower-case).
         version: Document version; default the front-matter ``version``, else empty.
         vendor: Chip vendor; default the front-matter ``vendor``, else ``unknown``.
-        source: The document's identity in the store; default the file name.
+        source: The document's short name (citations); default the file name.
+        source_path: Where it was read from, part of its identity; default the file's
+            resolved path (``source`` when that is given).
         max_bytes: Largest file accepted.
         max_chars: Target chunk length in characters.
 
@@ -145,6 +149,7 @@ def parse_document(
         "chip": chip.strip().lower(),
         "vendor": str(vendor or meta.get("vendor") or "unknown").lower(),
         "source": source or path.name,
+        "source_path": source_path or source or str(path.resolve()),
         "version": str(version if version is not None else meta.get("version", "")),
         "file_sha": file_sha256(path),
     }
@@ -208,7 +213,12 @@ def ingest_file(
     vendor: str | None = None,
     max_bytes: int = MAX_FILE_BYTES,
 ) -> IngestReport:
-    """Parse a manual and make it the stored version of its document (same file name = same document).
+    """Parse a manual and make it the stored version of its document.
+
+    A document is its chip and the file's resolved path; its version is the file's SHA-256
+    (and the version label). Ingesting the same file for the same chip again writes nothing;
+    a changed file replaces the previous version; the same file name in another folder, or
+    for another chip, is another document.
 
     Args:
         store: Where the chunks go.
@@ -237,7 +247,10 @@ def ingest_file(
         vendor = vendor or spec_vendor
     try:
         chunks = parse_document(path, chip, version, vendor=vendor, max_bytes=max_bytes)
-        replaced = store.replace_document(chunks[0].source, chunks)
+        first = chunks[0]
+        stored = store.find_document(chip, first.source_path)
+        unchanged = stored is not None and (stored.file_sha, stored.version) == (first.file_sha, first.version)
+        replaced = 0 if unchanged else store.replace_document(first.source, chunks)
         spec_path = None
         if staged is not None:
             spec_path = staged.with_name(SPEC_FILE)
@@ -250,11 +263,11 @@ def ingest_file(
                 staged.parent.rmdir()  # only succeeds when the folder was made for this spec
     pages = max((c.page for c in chunks), default=0) or 1
     sections = list(dict.fromkeys(c.section_path for c in chunks))
-    first = chunks[0]
     return IngestReport(
         source=first.source, chip=first.chip, vendor=first.vendor, version=first.version, chunks=len(chunks),
         replaced=replaced, pages=pages, seconds=time.perf_counter() - started,
         spec_path=str(spec_path) if spec_path else None, sections=sections,
+        unchanged=unchanged, source_path=first.source_path,
     )
 
 
@@ -272,7 +285,7 @@ def load_shipped_docs(store: KnowledgeStore, docs_dir: Path) -> list[str]:
     for guide in sorted(Path(docs_dir).glob("*/guide.md")):
         chip = guide.parent.name
         source = f"hardware_docs/{chip}/guide.md"
-        if store.document_sha(source) == file_sha256(guide):
+        if store.document_sha(chip, source) == file_sha256(guide):
             continue
         vendor = None
         spec = guide.parent / SPEC_FILE

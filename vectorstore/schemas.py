@@ -33,7 +33,12 @@ class Chunk(BaseModel):
     section_path: str = ""
     """Headings above the chunk, outermost first, joined by ``" > "``; empty when none."""
     source: str
-    """The document's identity: a file name (``newchip_manual.pdf``) or ``hardware_docs/h100/guide.md``."""
+    """The document's short name for citations: its file name (``newchip_manual.pdf``), or
+    ``hardware_docs/h100/guide.md`` for a shipped guide."""
+    source_path: str = ""
+    """Where the document was read from (the uploaded file's resolved path; the shipped guide's
+    ``source``). With ``chip`` it identifies the document; empty only in stores written before
+    it existed (``source`` then stands in for it)."""
     version: str = ""
     page: int = 0
     """1-based PDF page; 0 when the document is not paged."""
@@ -43,6 +48,11 @@ class Chunk(BaseModel):
     """SHA-256 of ``text``; filled in when left empty."""
     file_sha: str = ""
     """SHA-256 of the whole source file's bytes, shared by every chunk of one version."""
+
+    @property
+    def document_key(self) -> tuple[str, str]:
+        """(chip, source path): the document this chunk belongs to."""
+        return self.chip, self.source_path or self.source
 
     @model_validator(mode="before")
     @classmethod
@@ -83,6 +93,10 @@ class DocumentInfo(BaseModel):
     chunks: int
     pages: int
     """Highest page number seen; 0 for documents without pages."""
+    source_path: str = ""
+    """Where it was read from; with ``chip`` it identifies the document."""
+    file_sha: str = ""
+    """SHA-256 of the stored version's file."""
 
 
 class IngestReport(BaseModel):
@@ -98,6 +112,10 @@ class IngestReport(BaseModel):
     """Chunks now stored for the document."""
     replaced: int
     """Chunks of the previous version that were removed (0 for a new document)."""
+    unchanged: bool = False
+    """The same file (same content, same version label) was already stored for this chip:
+    nothing was written."""
+    source_path: str = ""
     pages: int
     """PDF pages read; 1 for an unpaged document."""
     seconds: float

@@ -265,23 +265,36 @@ class KnowledgeStore(SkillsMixin):
             self._upsert(self.docs, [_chunk_id(c) for c in items], [c.text for c in items], [c.metadata() for c in items], vectors)
         return len(items)
 
-    def replace_document(self, source: str, chunks: Sequence[Chunk]) -> int:
-        """Make ``chunks`` the only stored version of document ``source``, all or nothing.
+    def _document_rows(self, chip: str, source: str, source_path: str, include: list[str]) -> dict[str, list[Any]]:
+        """Stored rows of the document ``(chip, source_path)`` (``source`` is its file name)."""
+        rows = self._get_all(self.docs, {"$and": [{"chip": chip}, {"source": source}]}, [*include, "metadatas"])
+        keep = [i for i, m in enumerate(rows["metadatas"]) if (m.get("source_path") or m.get("source")) == source_path]
+        return {key: [values[i] for i in keep] for key, values in rows.items()}
 
-        The new chunks are embedded first, written next, and only then are the previous
-        version's chunks deleted; if any write fails the store is put back exactly as it was.
+    def replace_document(self, source: str, chunks: Sequence[Chunk]) -> int:
+        """Make ``chunks`` the only stored version of their document, all or nothing.
+
+        A document is its chip and its source path (``Chunk.document_key``): the same file
+        name for another chip, or from another folder, is another document. The new chunks
+        are embedded first, written next, and only then are the previous version's chunks
+        deleted; if any write fails the store is put back exactly as it was.
+
+        Args:
+            source: The document's file name (every chunk's ``source``).
+            chunks: Every chunk of the new version (one chip, one source path).
 
         Returns:
             The number of chunks of the previous version that were removed.
 
         Raises:
-            KnowledgeBaseError: No chunks, chunks of another source, or the write failed
+            KnowledgeBaseError: No chunks, chunks of several documents, or the write failed
                 (the store is unchanged).
         """
         if not chunks:
             raise KnowledgeBaseError(f"Document {source} has no text to store.")
-        if any(c.source != source for c in chunks):
-            raise KnowledgeBaseError(f"Every chunk given to replace {source} must have that source.")
+        if any(c.source != source for c in chunks) or len({c.document_key for c in chunks}) != 1:
+            raise KnowledgeBaseError(f"Every chunk given to replace {source} must belong to that one document.")
+        chip, source_path = chunks[0].document_key
         try:
             vectors = self.embed_chunks(chunks)  # fails before anything is written
         except KnowledgeBaseError:
@@ -290,7 +303,7 @@ class KnowledgeStore(SkillsMixin):
             raise KnowledgeBaseError(f"Embedding {source} failed ({type(e).__name__}: {e}); nothing was stored.") from e
         new_ids = [_chunk_id(c) for c in chunks]
         with self._write_lock:
-            old = self._get_all(self.docs, {"source": source}, ["documents", "metadatas", "embeddings"])
+            old = self._document_rows(chip, source, source_path, ["documents", "embeddings"])
             old_ids = set(old["ids"])
             stale = [i for i in old["ids"] if i not in set(new_ids)]
             try:
@@ -301,7 +314,7 @@ class KnowledgeStore(SkillsMixin):
                 raise KnowledgeBaseError(
                     f"Storing {source} failed ({type(e).__name__}: {_brief(e)}); the knowledge base was left as it was."
                 ) from e
-        logger.info("stored %s: %d chunks, %d replaced", source, len(chunks), len(stale))
+        logger.info("stored %s for %s: %d chunks, %d replaced", source_path, chip, len(chunks), len(stale))
         return len(stale)
 
     def _restore(self, old: dict[str, list[Any]], added: list[str]) -> None:
@@ -319,38 +332,70 @@ class KnowledgeStore(SkillsMixin):
                 f"Rolling back a failed write also failed ({_brief(e)}); remove the document with `kevolve kb remove` and ingest it again."
             ) from e
 
-    def remove_document(self, source: str) -> int:
-        """Delete every chunk of ``source``; return how many there were (0 when unknown)."""
+    def remove_document(self, source: str, chip: str | None = None) -> int:
+        """Delete every chunk of one document; return how many there were (0 when none matches).
+
+        Args:
+            source: The document's source path, or its file name when that names one document.
+            chip: Only this chip's documents.
+
+        Raises:
+            KnowledgeBaseError: ``source`` names several documents (other chips or folders).
+        """
+        matches = [
+            d for d in self.list_documents()
+            if source in (d.source_path, d.source) and (chip is None or d.chip == chip.lower())
+        ]  # fmt: skip
+        if len(matches) > 1:
+            names = "; ".join(f"{d.source_path} for {d.chip}" for d in matches)
+            raise KnowledgeBaseError(
+                f"{source} names {len(matches)} documents ({names}); pass --chip or the full source path."
+            )
+        if not matches:
+            return 0
+        doc = matches[0]
         with self._write_lock:
-            ids = self._get_all(self.docs, {"source": source}, [])["ids"]
+            ids = self._document_rows(doc.chip, doc.source, doc.source_path, [])["ids"]
             self._delete(self.docs, ids)
         return len(ids)
 
-    def document_sha(self, source: str) -> str | None:
-        """The ``file_sha`` of the stored version of ``source``, or ``None`` when it is not stored."""
-        found = self.docs.get(where={"source": source}, limit=1, include=["metadatas"])
-        return str(found["metadatas"][0].get("file_sha", "")) if found["ids"] else None
+    def find_document(self, chip: str, source_path: str) -> DocumentInfo | None:
+        """The stored document ``(chip, source_path)``, or ``None``."""
+        chip = chip.lower()
+        found = [d for d in self.list_documents() if (d.chip, d.source_path) == (chip, source_path)]
+        return found[0] if found else None
+
+    def document_sha(self, chip: str, source_path: str) -> str | None:
+        """The ``file_sha`` of the stored version of ``(chip, source_path)``, or ``None``."""
+        doc = self.find_document(chip, source_path)
+        return doc.file_sha if doc else None
 
     def count(self) -> int:
         """Number of document chunks stored."""
         return int(self.docs.count())
 
+    def chips(self) -> list[str]:
+        """Chips that have at least one stored document, sorted."""
+        return sorted({str(m["chip"]) for m in self._get_all(self.docs, None, ["metadatas"])["metadatas"]})
+
     def list_documents(self) -> list[DocumentInfo]:
-        """One entry per stored document, sorted by chip then source."""
-        rows: dict[str, dict[str, Any]] = {}
+        """One entry per stored document (chip + source path), sorted by chip then source."""
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
         for meta in self._get_all(self.docs, None, ["metadatas"])["metadatas"]:
-            row = rows.setdefault(str(meta["source"]), {"meta": meta, "chunks": 0, "pages": 0})
+            key = (str(meta["chip"]), str(meta.get("source_path") or meta["source"]))
+            row = rows.setdefault(key, {"meta": meta, "chunks": 0, "pages": 0})
             row["chunks"] += 1
             row["pages"] = max(row["pages"], int(meta.get("page", 0)))
         return sorted(
             (
                 DocumentInfo(
-                    source=source, chip=str(r["meta"]["chip"]), vendor=str(r["meta"].get("vendor", "")),
+                    source=str(r["meta"]["source"]), chip=chip, vendor=str(r["meta"].get("vendor", "")),
                     version=str(r["meta"].get("version", "")), chunks=r["chunks"], pages=r["pages"],
+                    source_path=path, file_sha=str(r["meta"].get("file_sha", "")),
                 )
-                for source, r in rows.items()
+                for (chip, path), r in rows.items()
             ),
-            key=lambda d: (d.chip, d.source),
+            key=lambda d: (d.chip, d.source, d.source_path),
         )
 
     def section_paths(self, chip: str | None = None) -> list[str]:

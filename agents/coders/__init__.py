@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from agents.coders.base import Coder, CoderContext, Draft, fingerprint
 from agents.coders.composite import LanguageCoder
-from agents.coders.cpp_offline import CppOfflineCoder
-from agents.coders.forward import torch_forward_source
-from agents.coders.hybrid import HybridCoder
-from agents.coders.reference import model_new_block
-from agents.coders.spec import analyze
-from agents.coders.triton_offline import TritonOfflineCoder
+from agents.coders.generators.cpp.coder import CppOfflineCoder
+from agents.coders.generators.pointwise.coder import TritonOfflineCoder
+from agents.coders.generators.pointwise.hybrid import HybridCoder
+from agents.coders.kit.forward import torch_forward_source
+from agents.coders.kit.opspec import analyze
+from agents.coders.kit.reference import model_new_block
 from tools.errors import ConfigError, ProblemError
 from tools.records import Problem
 
@@ -33,13 +33,16 @@ import torch.nn.functional as F
 
 def offline_coders() -> list[Coder]:
     """Every offline generator, in priority order within each language."""
-    from agents.coders.attention import AttentionCoder
-    from agents.coders.gemm import GemmCoder
-    from agents.coders.pooling import PoolingCoder
-    from agents.coders.rowfused import RowFusedCoder
-    from agents.coders.scans import ColumnReduceCoder, GatherCoder, ScanCoder
+    from agents.coders.generators.attention import AttentionCoder
+    from agents.coders.generators.gemm import GemmCoder
+    from agents.coders.generators.inductor.coder import InductorCoder
+    from agents.coders.generators.pooling import PoolingCoder
+    from agents.coders.generators.rowfused import RowFusedCoder
+    from agents.coders.generators.scans import ColumnReduceCoder, GatherCoder, ScanCoder
 
     return [
+        InductorCoder("triton"),
+        InductorCoder("cpp"),
         TritonOfflineCoder(),
         GemmCoder(),
         ColumnReduceCoder(),

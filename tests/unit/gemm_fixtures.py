@@ -369,7 +369,7 @@ TORCH_OPS: dict[str, Any] = {
 
 
 def _kv_reshape(t: torch.Tensor, spec: Any) -> torch.Tensor:
-    from agents.coders.gemm.shapes import eval_spec
+    from agents.coders.generators.gemm.shapes import eval_spec
 
     return t.reshape(eval_spec(tuple(t.shape), spec))
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from agents.coders.attention import AttentionCoder, AttentionSpec, analyze_attention
-from agents.coders.attention.lazy import causal_offset, constant, lazy_node
 from agents.coders.base import Coder, CoderContext
 from agents.coders.composite import LanguageCoder
+from agents.coders.generators.attention import AttentionCoder, AttentionSpec, analyze_attention
+from agents.coders.generators.attention.lazy import causal_offset, constant, lazy_node
 from tools.errors import ProblemError
 from tools.evaluator.static_checks import check_source
 from tools.records import Candidate, Problem
@@ -324,9 +324,9 @@ def test_undecomposed_attention_ops_are_recognised(fused: str) -> None:
     import torch.nn.functional as F
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    from agents.coders.attention.aten import output_node
-    from agents.coders.attention.recognize import recognise
-    from agents.coders.attention.spec import spec_from
+    from agents.coders.generators.attention.aten import output_node
+    from agents.coders.generators.attention.recognize import recognise
+    from agents.coders.generators.attention.spec import spec_from
 
     if fused == "sdpa":
         inputs = [torch.empty(2, 3, 17, 32, device="meta") for _ in range(3)]

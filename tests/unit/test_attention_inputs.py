@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from agents.coders.attention import AttentionSpec, analyze_attention
+from agents.coders.generators.attention import AttentionSpec, analyze_attention
 from tools.errors import ProblemError
 from tools.problems.loader import load_problem_file
 from tools.problems.resize import resize_source

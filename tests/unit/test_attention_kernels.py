@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agents.coders.space import Params
+from agents.coders.kit.space import Params
 from tools.records import Problem
 
 _spec = importlib.util.spec_from_file_location(

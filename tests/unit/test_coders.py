@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from agents.coders import TritonOfflineCoder
-from agents.coders.space import Params
+from agents.coders.kit.space import Params
 
 _spec = importlib.util.spec_from_file_location(
     "coders_fixtures", Path(__file__).with_name("coders_fixtures.py")

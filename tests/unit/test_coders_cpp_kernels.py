@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from agents.coders import CppOfflineCoder
-from agents.coders.cpp_offline import cpp_safer
+from agents.coders.generators.cpp.coder import cpp_safer
 
 _spec = importlib.util.spec_from_file_location(
     "coders_fixtures", Path(__file__).with_name("coders_fixtures.py")

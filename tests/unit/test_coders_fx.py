@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from agents.coders.chain import Chain, Operand, Step, chain_lines, step_expression
-from agents.coders.fx_trace import bcast_geometry, trace_chain
-from agents.coders.reference import forward_arg_names, model_new_block
+from agents.coders.kit.chain import Chain, Operand, Step, chain_lines, step_expression
+from agents.coders.kit.chain_trace import bcast_geometry, trace_chain
+from agents.coders.kit.reference import forward_arg_names, model_new_block
 from tools.errors import ProblemError
 
 _spec = importlib.util.spec_from_file_location(

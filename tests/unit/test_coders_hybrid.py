@@ -1,4 +1,4 @@
-"""Vendor head + fused pointwise tail (``agents.coders.hybrid``)."""
+"""Vendor head + fused pointwise tail (``agents.coders.generators.pointwise.hybrid``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.coders.hybrid import HybridCoder, split
+from agents.coders.generators.pointwise.hybrid import HybridCoder, split
 from tools.errors import ProblemError
 from tools.records import Problem
 

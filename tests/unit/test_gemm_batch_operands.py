@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from agents.coders.gemm import GemmCoder
-from agents.coders.gemm.match import analyze_gemm
+from agents.coders.generators.gemm import GemmCoder
+from agents.coders.generators.gemm.match import analyze_gemm
 from tools.hardware import load_target
 from tools.problems.loader import load_problem_file
 from tools.problems.resize import resize_source

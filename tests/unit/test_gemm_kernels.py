@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from agents.coders.gemm import GemmCoder
+from agents.coders.generators.gemm import GemmCoder
 
 
 def _load(name: str) -> Any:

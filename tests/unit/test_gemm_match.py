@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.coders.gemm import analyze_gemm
-from agents.coders.gemm.trace import trace_aten
+from agents.coders.generators.gemm import analyze_gemm
+from agents.coders.generators.gemm.trace import trace_aten
 from tools.errors import ProblemError
 
 _spec = importlib.util.spec_from_file_location(

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import torch
 
-from agents.coders.gemm import GemmCoder, analyze_gemm
-from agents.coders.gemm.shapes import eval_spec, shape_spec
+from agents.coders.generators.gemm import GemmCoder, analyze_gemm
+from agents.coders.generators.gemm.shapes import eval_spec, shape_spec
 from tools.errors import ProblemError
 from tools.hardware import load_target
 from tools.problems.loader import load_problem_file

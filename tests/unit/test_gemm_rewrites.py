@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import torch
 
-from agents.coders.gemm import GemmCoder, analyze_gemm
-from agents.coders.gemm.space import gemm_space
+from agents.coders.generators.gemm import GemmCoder, analyze_gemm
+from agents.coders.generators.gemm.space import gemm_space
 from tools.errors import ProblemError
 
 

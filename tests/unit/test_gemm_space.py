@@ -10,9 +10,9 @@ import pytest
 
 from agents.coders.base import CoderContext, fingerprint
 from agents.coders.composite import LanguageCoder
-from agents.coders.gemm import GemmCoder, analyze_gemm
-from agents.coders.gemm.space import GEMV_MAX_THIN, gemm_space
-from agents.coders.triton_offline import TritonOfflineCoder
+from agents.coders.generators.gemm import GemmCoder, analyze_gemm
+from agents.coders.generators.gemm.space import GEMV_MAX_THIN, gemm_space
+from agents.coders.generators.pointwise.coder import TritonOfflineCoder
 from tools.records import Candidate, EvalResult
 
 

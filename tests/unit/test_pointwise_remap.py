@@ -1,4 +1,4 @@
-"""Slices and concatenations fused into one pointwise kernel (``agents.coders.remap``)."""
+"""Slices and concatenations fused into one pointwise kernel (``agents.coders.generators.pointwise.remap``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.coders.hybrid import HybridCoder
-from agents.coders.remap import analyze_remap
+from agents.coders.generators.pointwise.hybrid import HybridCoder
+from agents.coders.generators.pointwise.remap import analyze_remap
 from tools.errors import ProblemError
 from tools.problems.loader import load_problem_file
 from tools.records import Problem

@@ -14,8 +14,8 @@ import pytest
 
 from agents.coders.base import Coder, CoderContext
 from agents.coders.composite import LanguageCoder
-from agents.coders.pooling import PoolingCoder, PoolSpec, analyze_pool
-from agents.coders.pooling.recognize import _groups
+from agents.coders.generators.pooling import PoolingCoder, PoolSpec, analyze_pool
+from agents.coders.generators.pooling.recognize import _groups
 from tools.errors import ProblemError
 from tools.evaluator.static_checks import check_source
 from tools.records import Candidate, Problem
@@ -202,8 +202,8 @@ def pre_dispatch_spec(fn: Any, shape: tuple[int, ...]) -> PoolSpec:
     import torch
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    from agents.coders.attention.aten import output_node
-    from agents.coders.pooling.recognize import recognise_pool
+    from agents.coders.generators.attention.aten import output_node
+    from agents.coders.generators.pooling.recognize import recognise_pool
 
     gm = make_fx(fn, pre_dispatch=True)(torch.empty(shape, device="meta"))
     gm.graph.eliminate_dead_code()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agents.coders.pooling.space import pair_ok
+from agents.coders.generators.pooling.space import pair_ok
 from tools.problems.loader import load_problem_file
 from tools.records import Problem
 

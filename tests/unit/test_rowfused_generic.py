@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from agents.coders.rowfused import RowFusedCoder
-from agents.coders.rowfused.generic import generalise
+from agents.coders.generators.rowfused import RowFusedCoder
+from agents.coders.generators.rowfused.generic import generalise
 from tools.errors import ProblemError
 
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from agents.coders.rowfused import RowFusedCoder, recognise
-from agents.coders.rowfused.geometry import wrap_terms
-from agents.coders.rowfused.ir import Load, Term
-from agents.coders.rowfused.values import squeeze_map
+from agents.coders.generators.rowfused import RowFusedCoder, recognise
+from agents.coders.generators.rowfused.geometry import wrap_terms
+from agents.coders.generators.rowfused.ir import Load, Term
+from agents.coders.generators.rowfused.values import squeeze_map
 from tools.errors import ProblemError
 from tools.problems.resize import resize_source
 from tools.records import Problem

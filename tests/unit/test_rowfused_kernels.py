@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from agents.coders.offline import clamp_params
-from agents.coders.rowfused import RowFusedCoder, recognise
-from agents.coders.rowfused import params as rp
+from agents.coders.generators.rowfused import RowFusedCoder, recognise
+from agents.coders.generators.rowfused import params as rp
+from agents.coders.kit.generator import clamp_params
 
 
 def _load(name: str) -> Any:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import torch
 
-from agents.coders.rowfused import RowFusedCoder, recognise
-from agents.coders.rowfused.geometry import (
+from agents.coders.generators.rowfused import RowFusedCoder, recognise
+from agents.coders.generators.rowfused.geometry import (
     Geometry,
     is_row_identity,
     reduced_block,
@@ -25,7 +25,7 @@ from agents.coders.rowfused.geometry import (
     tile_terms,
     whole_geometry,
 )
-from agents.coders.rowfused.ir import Reduce, Term
+from agents.coders.generators.rowfused.ir import Reduce, Term
 from tools.errors import ProblemError
 from tools.problems.loader import load_problem
 from tools.records import Problem

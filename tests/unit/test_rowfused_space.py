@@ -10,9 +10,9 @@ import pytest
 
 from agents.coders.base import Coder, CoderContext, fingerprint
 from agents.coders.composite import LanguageCoder
-from agents.coders.rowfused import TEMPLATE, RowFusedCoder, recognise
-from agents.coders.rowfused import params as rp
-from agents.coders.triton_offline import TritonOfflineCoder
+from agents.coders.generators.pointwise.coder import TritonOfflineCoder
+from agents.coders.generators.rowfused import TEMPLATE, RowFusedCoder, recognise
+from agents.coders.generators.rowfused import params as rp
 from tools.evaluator.static_checks import check_source
 from tools.records import Candidate
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from agents.coders.rowfused import RowFusedCoder, recognise
-from agents.coders.rowfused import params as rp
-from agents.coders.rowfused.emit_split import split_ok
+from agents.coders.generators.rowfused import RowFusedCoder, recognise
+from agents.coders.generators.rowfused import params as rp
+from agents.coders.generators.rowfused.emit_split import split_ok
 from tools.hardware import load_target
 from tools.records import Problem
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from agents.coders.scans import ScanCoder, analyze_scan
-from agents.coders.scans.aten import trace_aten
-from agents.coders.space import Params
+from agents.coders.generators.scans import ScanCoder, analyze_scan
+from agents.coders.generators.scans.aten import trace_aten
+from agents.coders.kit.space import Params
 from tools.errors import ProblemError
 
 _spec = importlib.util.spec_from_file_location(

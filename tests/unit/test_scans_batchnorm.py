@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from agents.coders import TritonOfflineCoder
-from agents.coders.fx_trace import trace_chain
+from agents.coders.kit.chain_trace import trace_chain
 from tools.errors import ProblemError
 
 _spec = importlib.util.spec_from_file_location(

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from agents.coders.scans import ScanCoder, analyze_scan
-from agents.coders.scans.colreduce_coder import ColumnReduceCoder
-from agents.coders.scans.colreduce_spec import analyze_colreduce
+from agents.coders.generators.scans import ScanCoder, analyze_scan
+from agents.coders.generators.scans.colreduce_coder import ColumnReduceCoder
+from agents.coders.generators.scans.colreduce_spec import analyze_colreduce
 from tools.errors import ProblemError
 from tools.problems.loader import load_problem_file
 

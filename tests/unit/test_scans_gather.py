@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from agents.coders.scans import GatherCoder, analyze_gather
+from agents.coders.generators.scans import GatherCoder, analyze_gather
 from tools.errors import ProblemError
 
 _spec = importlib.util.spec_from_file_location(

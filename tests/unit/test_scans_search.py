@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agents.coders import CoderContext, LanguageCoder, TritonOfflineCoder, fingerprint
-from agents.coders.scans import GatherCoder, ScanCoder
+from agents.coders.generators.scans import GatherCoder, ScanCoder
 from tools.records import Candidate, EvalResult, Stage
 
 _spec = importlib.util.spec_from_file_location(

@@ -10,8 +10,8 @@ from langgraph.runtime import Runtime
 
 from agents.coders import CppOfflineCoder, TritonOfflineCoder
 from agents.coders.base import CoderContext, Draft
-from agents.coders.offline import clamp_params
-from agents.coders.spec import analyze
+from agents.coders.kit.generator import clamp_params
+from agents.coders.kit.opspec import analyze
 from graph.nodes import seed
 from graph.skills import (
     DEFAULT_SEEDS_WITH_SKILLS,

@@ -99,17 +99,17 @@ def test_ingest_with_spec_registers_the_new_chip(settings: SimpleNamespace, lexi
 
 def test_ingesting_twice_leaves_one_copy(settings: SimpleNamespace, lexical: None, tmp_path: Path) -> None:
     path = write(tmp_path, "zx9.md", MANUAL)
-    assert kb(settings, "ingest", str(path), "--chip", "zx9").exit_code == 0
+    assert kb(settings, "ingest", str(path), "--chip", "zx9", "--new-chip").exit_code == 0
     once = stored_chunks(settings)
-    again = kb(settings, "ingest", str(path), "--chip", "zx9")
-    assert again.exit_code == 0 and "Ingested zx9.md" in again.stdout
+    again = kb(settings, "ingest", str(path), "--chip", "zx9")  # a chip with documents is known
+    assert again.exit_code == 0 and "nothing changed" in again.stdout
     assert stored_chunks(settings) == once == 3
 
 
 def test_corrupt_pdf_exits_2_with_one_sentence_and_changes_nothing(
     settings: SimpleNamespace, lexical: None, tmp_path: Path
 ) -> None:
-    assert kb(settings, "ingest", str(write(tmp_path, "zx9.md", MANUAL)), "--chip", "zx9").exit_code == 0
+    assert kb(settings, "ingest", str(write(tmp_path, "zx9.md", MANUAL)), "--chip", "zx9", "--new-chip").exit_code == 0
     before = stored_chunks(settings)
     broken = tmp_path / "manual.pdf"
     broken.write_bytes(pdf_bytes([["Scratchpad facts."]])[:150])
@@ -136,8 +136,8 @@ def test_a_failed_ingest_does_not_install_the_spec(settings: SimpleNamespace, le
     assert not (settings.data_dir / "hardware_docs" / "zx9").exists()
 
 
-def test_unknown_chip_without_spec_is_stored_with_a_note(settings: SimpleNamespace, lexical: None, tmp_path: Path) -> None:
-    result = kb(settings, "ingest", str(write(tmp_path, "notes.txt", "Some facts.")), "--chip", "Mystery")
+def test_new_chip_without_spec_is_stored_with_a_note(settings: SimpleNamespace, lexical: None, tmp_path: Path) -> None:
+    result = kb(settings, "ingest", str(write(tmp_path, "notes.txt", "Some facts.")), "--chip", "Mystery", "--new-chip")
     assert result.exit_code == 0 and "--spec" in result.stderr
     assert json.loads(kb(settings, "list", "--json").stdout)[0]["chip"] == "mystery"
 
@@ -150,7 +150,7 @@ def test_known_alias_resolves_to_the_registry_name(settings: SimpleNamespace, le
 
 
 def test_remove(settings: SimpleNamespace, lexical: None, tmp_path: Path) -> None:
-    assert kb(settings, "ingest", str(write(tmp_path, "zx9.md", MANUAL)), "--chip", "zx9").exit_code == 0
+    assert kb(settings, "ingest", str(write(tmp_path, "zx9.md", MANUAL)), "--chip", "zx9", "--new-chip").exit_code == 0
     gone = kb(settings, "remove", "zx9.md")
     assert gone.exit_code == 0 and "3 chunks" in gone.stdout and stored_chunks(settings) == 0
     missing = kb(settings, "remove", "zx9.md")
@@ -158,7 +158,7 @@ def test_remove(settings: SimpleNamespace, lexical: None, tmp_path: Path) -> Non
 
 
 def test_tables_render(settings: SimpleNamespace, lexical: None, tmp_path: Path) -> None:
-    assert kb(settings, "ingest", str(write(tmp_path, "zx9.md", MANUAL)), "--chip", "zx9").exit_code == 0
+    assert kb(settings, "ingest", str(write(tmp_path, "zx9.md", MANUAL)), "--chip", "zx9", "--new-chip").exit_code == 0
     listing = kb(settings, "list")
     assert listing.exit_code == 0 and "zx9.md" in listing.stdout and "1 document(s)" in listing.stdout
     found = kb(settings, "search", "L2 cache size", "--chip", "zx9", "--k", "1")
@@ -176,7 +176,7 @@ def test_real_model_answers_from_the_new_chips_manuals(settings: SimpleNamespace
         [("2.2 DRAM", 13), "The QQ1 uses LPDDR6 with 800 GB/s of peak bandwidth."],
     ])
     assert kb(settings, "ingest", str(md), "--chip", "zx9", "--spec", str(write(tmp_path, "spec.yaml", SPEC))).exit_code == 0
-    result = kb(settings, "ingest", str(pdf), "--chip", "qq1", "--json")
+    result = kb(settings, "ingest", str(pdf), "--chip", "qq1", "--new-chip", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["pages"] == 3
     top = json.loads(kb(settings, "search", "How much on-chip memory does a single tile have?", "--chip", "zx9", "--json").stdout)[0]
@@ -186,3 +186,47 @@ def test_real_model_answers_from_the_new_chips_manuals(settings: SimpleNamespace
     assert top["chunk"]["section_path"] == "2 Memory system > 2.2 DRAM"
     assert kb(settings, "ingest", str(pdf), "--chip", "qq1").exit_code == 0
     assert stored_chunks(settings) == 3 + 3
+
+
+def test_a_typo_for_an_uploaded_chip_is_refused_with_the_known_chips(
+    settings: SimpleNamespace, lexical: None, tmp_path: Path
+) -> None:
+    assert kb(settings, "ingest", str(write(tmp_path, "tpu8.md", MANUAL)), "--chip", "tpu8", "--new-chip").exit_code == 0
+    before = json.loads(kb(settings, "list", "--json").stdout)
+    other = tmp_path / "other"
+    other.mkdir()
+    result = kb(settings, "ingest", str(write(other, "tpu8.md", MANUAL.replace("48", "64"))), "--chip", "tpu9")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "'tpu9'" in result.stderr
+    assert "tpu8" in result.stderr and "h100" in result.stderr  # uploaded and registry chips listed
+    assert "--spec" in result.stderr and "--new-chip" in result.stderr
+    assert json.loads(kb(settings, "list", "--json").stdout) == before  # nothing moved or added
+    search = kb(settings, "search", "scratchpad", "--chip", "tpu9")
+    assert search.exit_code == 2 and "'tpu9'" in search.stderr
+
+
+def test_documents_are_chip_plus_path_plus_content(settings: SimpleNamespace, lexical: None, tmp_path: Path) -> None:
+    ours = write(tmp_path, "manual.md", "# Guide\n\n## Notes\n\nThe H100 note says 50 MiB of L2.")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    theirs = write(elsewhere, "manual.md", "# Guide\n\n## Notes\n\nThe A100 note says 40 MiB of L2.")
+    assert kb(settings, "ingest", str(ours), "--chip", "h100").exit_code == 0
+    assert kb(settings, "ingest", str(theirs), "--chip", "h100").exit_code == 0  # same name, other file
+    assert kb(settings, "ingest", str(ours), "--chip", "a100").exit_code == 0  # same file, other chip
+    again = kb(settings, "ingest", str(ours), "--chip", "h100", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["unchanged"] is True
+    docs = json.loads(kb(settings, "list", "--json").stdout)
+    assert sorted((d["chip"], d["source_path"]) for d in docs) == sorted(
+        [("h100", str(ours.resolve())), ("h100", str(theirs.resolve())), ("a100", str(ours.resolve()))]
+    )
+    assert all(d["chunks"] == 1 for d in docs)
+    h100 = json.loads(kb(settings, "search", "L2", "--chip", "h100", "--k", "5", "--json").stdout)
+    assert {h["chunk"]["source_path"] for h in h100} == {str(ours.resolve()), str(theirs.resolve())}
+    ambiguous = kb(settings, "remove", "manual.md")
+    assert ambiguous.exit_code == 2 and "--chip" in ambiguous.stderr
+    assert kb(settings, "remove", str(ours.resolve()), "--chip", "a100").exit_code == 0
+    assert stored_chunks(settings) == 2
+    ours.write_text("# Guide\n\n## Notes\n\nThe H100 note now says 60 MiB.\n\n## More\n\nText.", encoding="utf-8")
+    updated = json.loads(kb(settings, "ingest", str(ours), "--chip", "h100", "--json").stdout)
+    assert (updated["unchanged"], updated["replaced"], updated["chunks"]) == (False, 1, 2)
+    assert stored_chunks(settings) == 3  # the other folder's manual.md is untouched

@@ -143,19 +143,22 @@ def knowledge(request, tmp_path):
 
 def test_knowledge_retrieves_cited_chip_documents_and_remembered_skills(knowledge):
     problem, h100 = load_problem("softmax", shape="32x256"), load_target("h100")
-    documents, skills = knowledge.retrieve(problem, h100)
-    assert documents and all("h100" in d.lower() for d in documents) and skills == []
+    found = knowledge.retrieve(problem, h100)
+    assert found.documents and all("h100" in d.lower() for d in found.documents)
+    assert found.skills == [] and len(found.refs) == len(found.documents)
+    assert {ref["chip"] for ref in found.refs} == {"h100"}
     skill = SKILL.model_copy(update={"op_family": problem.op_family})
     knowledge.remember([skill])
-    assert [s.id for s in knowledge.retrieve(problem, h100)[1]] == ["s1"]
-    assert knowledge.retrieve(problem, load_target("mi300x"))[1] == []
+    assert [s.id for s in knowledge.retrieve(problem, h100).skills] == ["s1"]
+    assert knowledge.retrieve(problem, load_target("mi300x")).skills == []
 
 
 def test_knowledge_that_cannot_open_its_store_degrades_to_nothing(tmp_path):
     broken = ChromaKnowledge(data_dir=tmp_path / "file",
                              settings=KnowledgeSettings(chroma_url="http://256.0.0.1:1"))  # fmt: skip
     problem = load_problem("softmax", shape="32x256")
-    assert broken.retrieve(problem, load_target("h100")) == ([], [])
+    found = broken.retrieve(problem, load_target("h100"))
+    assert found.documents == found.skills == found.refs == []
     broken.remember([SKILL])
 
 

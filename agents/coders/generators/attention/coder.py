@@ -1,0 +1,143 @@
+"""The offline attention generator: a flash-attention forward kernel for KernelBench files.
+
+A reference computing ``F.scaled_dot_product_attention(q, k, v[, attn_mask, is_causal,
+scale])`` or the explicit ``softmax(q @ k.transpose(-2, -1) * scale [masks]) @ v`` is
+recognised from its ATen graph (see ``recognize``) and written as one Triton kernel that
+never stores the score matrix (``templates/attention.py.j2``). k/v heads repeated to the
+query heads (grouped-query attention) are read in place (head ``h // group``); a mask
+passed as an input (boolean or additive, broadcast over heads/queries) is read per key
+block, and key blocks past a key-padding mask's last visible key are skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from agents.coders.generators.attention.aten import output_node, trace_aten
+from agents.coders.generators.attention.recognize import recognise
+from agents.coders.generators.attention.space import (
+    TEMPLATE,
+    attention_safer,
+    attention_seeds,
+    attention_space,
+)
+from agents.coders.generators.attention.spec import AttentionSpec, spec_from
+from agents.coders.kit.cache import cached_recogniser
+from agents.coders.kit.chip import is_hip
+from agents.coders.kit.generator import TemplateCoder
+from agents.coders.kit.opspec import FAMILIES
+from agents.coders.kit.reference import model_new_block
+from agents.coders.kit.render import render_template
+from agents.coders.kit.space import Params, Space
+from tools.errors import ProblemError
+from tools.records import Language, Problem, Target
+
+TEMPLATES = Path(__file__).parent / "templates"
+LAUNCH_KEYS = ("num_warps", "num_stages", "waves_per_eu", "matrix_instr_nonkdim")
+MASK_CODES = {"keep": 1, "drop": 2, "add": 3}
+"""The kernel's ``MASK`` constexpr per mask-input kind."""
+
+
+def _analyze(problem: Problem) -> AttentionSpec:
+    if problem.op in FAMILIES or problem.op == "pointwise_chain":
+        raise ProblemError(f"{problem.op} is a named op of the row and matmul templates.")
+    trace = trace_aten(problem.source)
+    out = output_node(trace.gm)
+    result, offset = recognise(trace.gm, trace.placeholders, out)
+    return spec_from(result, offset, trace.placeholders, out, trace.forward_args)
+
+
+analyze_attention = cached_recogniser(_analyze, "attention")
+"""Recognise attention in a KernelBench problem (cached per problem content).
+
+Raises ``ProblemError`` when the problem is a named op of the other templates, does not
+trace, or is not attention the template handles; the message says which.
+"""
+
+
+def _scale_expr(spec: AttentionSpec) -> str:
+    """SDPA's default ``1/sqrt(D)`` follows the runtime head dim; any other scale is a literal."""
+    if math.isclose(spec.scale, spec.head_dim**-0.5, rel_tol=1e-6):
+        return "head_dim ** -0.5"
+    return repr(spec.scale)
+
+
+def forward_source(spec: AttentionSpec) -> str:
+    """``forward`` handing q, k, v (by their names in the reference) to the kernel wrapper."""
+    q, k, v = (spec.forward_args[i] for i in spec.args)
+    mask = f", {spec.forward_args[spec.mask_arg]}" if spec.mask_arg is not None else ""
+    return (
+        f"def forward(self, {', '.join(spec.forward_args)}):\n"
+        f"    return _kv_attention({q}, {k}, {v}{mask})\n"
+    )
+
+
+class AttentionCoder(TemplateCoder):
+    """Writes flash-attention Triton kernels for attention references; tunes their tiles."""
+
+    language: Language = "triton"
+    name = "triton-attention"
+
+    def analyze(self, problem: Problem) -> Any:
+        """The problem's :class:`AttentionSpec` (see :func:`analyze_attention`)."""
+        return analyze_attention(problem)
+
+    def target_ok(self, target: Target) -> bool:
+        """A GPU target with a Triton compile target."""
+        return target.triton_target is not None
+
+    def spec_ok(self, spec: Any) -> bool:
+        """fp32, fp16 or bf16 attention with a supported head dim (checked by the analysis)."""
+        return isinstance(spec, AttentionSpec)
+
+    def space(self, spec: Any, target: Target) -> Space:
+        """See :func:`attention_space`."""
+        return attention_space(spec, target)
+
+    def seed_params(self, spec: Any, target: Target) -> list[Params]:
+        """See :func:`attention_seeds`."""
+        return attention_seeds(spec, target)
+
+    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:
+        """See :func:`attention_safer`."""
+        return attention_safer(params, spec, target)
+
+    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
+        """The ``ModelNew`` module for one configuration."""
+        hip = is_hip(target)
+        launch = {
+            k: params[k] for k in LAUNCH_KEYS if k in params and (hip or k in LAUNCH_KEYS[:2])
+        }
+        mask = f"causal (key j <= query i + {spec.causal_offset})" if spec.causal else "no mask"
+        if spec.mask_kind:
+            mask += f", {spec.mask_kind} mask input"
+        if spec.group > 1:
+            mask += f", {spec.group} query heads per k/v head"
+        doc = (
+            f"softmax(q @ k^T * scale{' + causal mask' if spec.causal else ''}) @ v in one"
+            " kernel; the score matrix is never stored."
+        )
+        return render_template(
+            TEMPLATES,
+            "attention.py.j2",
+            title=f"Flash attention for {problem.name} ({spec.form}, {mask}, {spec.dtype},"
+            f" head dim {spec.head_dim}) on {target.display_name}.",
+            template=TEMPLATE,
+            params_text=", ".join(f"{k}={v}" for k, v in params.items()),
+            hip=hip,
+            num_cus=target.compute_units,
+            target_name=target.name,
+            launch=repr(launch),
+            doc=doc,
+            out_dtype="q.dtype" if spec.out_dtype == spec.dtype else f"torch.{spec.out_dtype}",
+            scale_expr=_scale_expr(spec),
+            causal=spec.causal,
+            causal_offset=spec.causal_offset,
+            mask_code=MASK_CODES.get(spec.mask_kind, 0),
+            mask_scale=repr(float(spec.mask_scale)),
+            guard=spec.form == "sdpa" and bool(spec.mask_kind),
+            model_block=model_new_block(problem.source, forward_source(spec)),
+            **params,
+        )

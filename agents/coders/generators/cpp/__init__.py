@@ -1,0 +1,2 @@
+"""The CPU C++ generator: the named ops and pointwise chains as ``torch.utils.cpp_extension``
+modules."""

@@ -1,0 +1,1 @@
+"""Inductor export: torch.compile's own kernels as a standalone ``ModelNew`` seed."""

@@ -1,0 +1,139 @@
+"""The offline Triton coder: op-family templates plus parameter search (no LLM needed).
+
+Families and their templates (``templates/triton/``):
+
+- ``pointwise``: named gelu/silu/relu and any traced elementwise chain, fused into one kernel;
+- ``softmax``: softmax/log_softmax, ``single`` tile or ``looped`` online max/sum;
+- ``reduce``: sum/mean/max over the last dim, ``single`` or ``looped``;
+- ``norm``: layer_norm/rms_norm, ``single`` or ``looped`` multi-pass;
+- ``cumsum``: ``single`` ``tl.cumsum`` or ``looped`` with a carry;
+- ``matmul``: matmul and linear+bias+relu, tiled ``tl.dot`` with grouped ordering.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agents.coders.generators.pointwise.spaces import (
+    matmul_safer,
+    matmul_seeds,
+    matmul_space,
+    pointwise_safer,
+    pointwise_seeds,
+    pointwise_space,
+    row_safer,
+    row_seeds,
+    row_space,
+)
+from agents.coders.kit.chain import chain_lines
+from agents.coders.kit.chip import is_hip
+from agents.coders.kit.forward import forward_source
+from agents.coders.kit.generator import TemplateCoder
+from agents.coders.kit.opspec import OpSpec
+from agents.coders.kit.reference import model_new_block
+from agents.coders.kit.render import render_template
+from agents.coders.kit.space import Params, Space
+from tools.records import Language, Problem, Target
+
+TEMPLATES = Path(__file__).parent / "templates"
+"""This generator's templates (they extend the kit's ``triton/_base.py.j2``)."""
+
+SUPPORTED_DTYPES = frozenset({"float32", "float16", "bfloat16"})
+LAUNCH_KEYS = ("num_warps", "num_stages", "waves_per_eu", "matrix_instr_nonkdim")
+"""Params passed to the launch as keyword options (the AMD ones exist only on hip targets)."""
+
+_TITLES = {
+    "pointwise": "Fused pointwise kernel",
+    "softmax": "Row-wise softmax kernel",
+    "reduce": "Row reduction kernel",
+    "norm": "Row normalisation kernel",
+    "cumsum": "Row prefix-sum kernel",
+    "matmul": "Tiled matrix-multiply kernel",
+}
+
+
+class TritonOfflineCoder(TemplateCoder):
+    """Writes Triton ``ModelNew`` modules from templates; tunes their meta-parameters."""
+
+    language: Language = "triton"
+    name = "triton-offline"
+
+    def target_ok(self, target: Target) -> bool:
+        """Triton kernels need a GPU target with a Triton compile target."""
+        return target.triton_target is not None
+
+    def spec_ok(self, spec: OpSpec) -> bool:
+        """Every family has a template; fp32/fp16/bf16 inputs."""
+        return spec.dtype in SUPPORTED_DTYPES
+
+    def space(self, spec: OpSpec, target: Target) -> Space:
+        """The family's space (see ``triton_spaces``)."""
+        if spec.family == "pointwise":
+            return pointwise_space(spec, target)
+        if spec.family == "matmul":
+            return matmul_space(spec, target)
+        return row_space(spec, target)
+
+    def seed_params(self, spec: OpSpec, target: Target) -> list[Params]:
+        """Two to four first configurations from the shape and the target."""
+        if spec.family == "pointwise":
+            return pointwise_seeds(spec, target)
+        if spec.family == "matmul":
+            return matmul_seeds(spec, target)
+        return row_seeds(spec, target)
+
+    def safer(self, params: Params, spec: OpSpec, target: Target) -> list[Params]:
+        """Smaller tiles, looped variants, shallower pipelines."""
+        if spec.family == "pointwise":
+            return pointwise_safer(params, spec, target)
+        if spec.family == "matmul":
+            return matmul_safer(params, spec, target)
+        return row_safer(params, spec, target)
+
+    def render(self, problem: Problem, spec: OpSpec, target: Target, params: Params) -> str:
+        """Render the family template for one configuration."""
+        hip = is_hip(target)
+        launch = {
+            k: params[k]
+            for k in LAUNCH_KEYS
+            if k in params and (hip or k in ("num_warps", "num_stages"))
+        }
+        common: dict[str, Any] = {
+            "title": f"{_TITLES[spec.family]} for {problem.name} ({spec.op}, {spec.dtype})"
+            f" on {target.display_name}.",
+            "template": f"triton.{spec.family}",
+            "params_text": ", ".join(f"{k}={v}" for k, v in params.items()),
+            "hip": hip,
+            "num_cus": target.compute_units,
+            "target_name": target.name,
+            "launch": repr(launch),
+            "op": spec.op,
+            **params,
+        }
+        if spec.family == "pointwise":
+            assert spec.chain is not None
+            chain = spec.chain
+            wrapper = "_kv_fused"
+            variables = {
+                "operands": chain.operands,
+                "lines": chain_lines(chain, "triton"),
+                "result": chain.result,
+                "summary": chain.summary,
+                "n_full": sum(o.kind == "full" for o in chain.operands),
+            }
+        elif spec.family == "matmul":
+            wrapper = "_kv_linear" if spec.op in ("linear", "linear_relu") else "_kv_matmul"
+            variables = {
+                "linear": spec.op in ("linear", "linear_relu"),
+                "relu": spec.op == "linear_relu",
+            }
+        else:
+            wrapper = f"_kv_{spec.op}"
+            variables = {
+                "log": spec.op == "log_softmax",
+                "keepdim": spec.keepdim,
+                "eps": repr(spec.eps),
+            }
+        model = model_new_block(problem.source, forward_source(spec, wrapper))
+        return render_template(TEMPLATES, f"triton/{spec.family}.py.j2", model_block=model, **common, **variables)

@@ -1,0 +1,379 @@
+"""Vendor head + fused pointwise tail: what no generator covers keeps its library call.
+
+Many real forwards are one op no template writes (a convolution, an embedding, a sort)
+followed by a chain of elementwise ops (bias, activation, scaling, clamp, residual). Eager
+PyTorch launches one kernel per tail op and re-reads the intermediate each time. This
+generator keeps the head exactly as the reference writes it (the ``torch.fx`` code of the
+nodes before the tail, run on ``ModelNew``'s own modules) and fuses the whole tail into one
+Triton kernel, reusing the pointwise template, its space and its search moves.
+
+The tail is the largest set of pointwise nodes ending at the output whose values are used
+only inside the tail. Its operands are head values, forward inputs, parameters or buffers.
+The transformation text names the ops kept as library calls, so the report says plainly
+what was not rewritten.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.fx
+from torch.fx.passes.shape_prop import ShapeProp
+
+from agents.coders.generators.pointwise.coder import LAUNCH_KEYS, TEMPLATES, TritonOfflineCoder
+from agents.coders.generators.pointwise.remap import RemapGraph, analyze_remap
+from agents.coders.generators.pointwise.remap_render import (
+    forward_source,
+    kernel_source,
+    wrapper_source,
+)
+from agents.coders.kit.chain import BOOLEAN_OPS, Chain
+from agents.coders.kit.chain_trace import _bind, _Builder, _canonical, _lower
+from agents.coders.kit.chip import is_hip
+from agents.coders.kit.opspec import OpSpec
+from agents.coders.kit.reference import model_new_block
+from agents.coders.kit.render import render_template
+from agents.coders.kit.space import Params, Space
+from tools.errors import ProblemError
+from tools.records import Problem, Target
+
+logger = logging.getLogger(__name__)
+
+HEAD_VAR = "_kv_h"
+MIN_TAIL_STEPS = 2
+"""A tail of one op saves nothing over eager (one kernel either way)."""
+
+
+@dataclass(frozen=True)
+class HybridSpec:
+    """A problem split into a library head and a fused pointwise tail."""
+
+    spec: OpSpec
+    """The tail as a pointwise ``OpSpec`` (its chain's operands read ``_kv_h[i]``)."""
+    head_body: str
+    """Statements of ``forward`` computing the head; they end by assigning ``_kv_h``."""
+    kept: tuple[str, ...]
+    """Names of the ops kept as library calls (for the report)."""
+    remap: RemapGraph | None = None
+    """Set when the whole forward fuses as strided loads and cat selects (no head at all)."""
+
+
+def _is_pointwise(node: torch.fx.Node, gm: torch.fx.GraphModule) -> bool:
+    if node.op not in ("call_function", "call_method", "call_module"):
+        return False
+    try:
+        _canonical(node, gm)
+    except ProblemError:
+        return False
+    meta = node.meta.get("tensor_meta")
+    return meta is not None and getattr(meta, "dtype", None) is not None
+
+
+def _tail(gm: torch.fx.GraphModule, result: torch.fx.Node) -> set[torch.fx.Node]:
+    """Pointwise nodes feeding the output whose every user is in the tail (or the output)."""
+    tail: set[torch.fx.Node] = set()
+    frontier = [result]
+    while frontier:
+        node = frontier.pop()
+        if node in tail or not _is_pointwise(node, gm):
+            continue
+        if any(u.op != "output" and u not in tail for u in node.users):
+            continue  # needed by the head too: recompute nothing, keep it in the head
+        tail.add(node)
+        frontier.extend(a for a in node.all_input_nodes)
+    # a node admitted before one of its users was rejected would leak: drop until stable
+    changed = True
+    while changed:
+        changed = False
+        for node in list(tail):
+            if any(u.op != "output" and u not in tail for u in node.users):
+                tail.discard(node)
+                changed = True
+    return tail
+
+
+def _op_name(node: torch.fx.Node, gm: torch.fx.GraphModule) -> str:
+    if node.op == "call_module":
+        return type(gm.get_submodule(str(node.target))).__name__
+    return str(getattr(node.target, "__name__", node.target))
+
+
+def trace_module(source: str) -> torch.fx.GraphModule:
+    """``Model`` built on the meta device, traced with ``torch.fx`` and shape-propagated.
+
+    Raises:
+        ProblemError: The reference does not build, trace or run on the meta device.
+    """
+    namespace: dict[str, Any] = {"__name__": "kevolve_reference"}
+    try:
+        exec(compile(source, "<reference>", "exec"), namespace)  # noqa: S102 - the user's reference
+        with torch.device("meta"):
+            model = namespace["Model"](*namespace["get_init_inputs"]())
+            inputs = list(namespace["get_inputs"]())
+        tracer = torch.fx.Tracer()
+        tracer.proxy_buffer_attributes = True  # ``self.cos[:seq]`` slices a proxy, not a tensor
+        gm = torch.fx.GraphModule(model, tracer.trace(model))
+        ShapeProp(gm).propagate(*inputs)
+    except Exception as e:
+        raise ProblemError(
+            f"The reference could not be traced on the meta device ({type(e).__name__}: {e})."
+        ) from e
+    return gm
+
+
+def split(source: str) -> HybridSpec:
+    """Split a reference into a head kept as written and a fusable pointwise tail.
+
+    Raises:
+        ProblemError: The reference does not trace, has no pointwise tail of at least
+            ``MIN_TAIL_STEPS`` ops after a library call, or the tail cannot be fused.
+    """
+    gm = trace_module(source)
+    nodes = list(gm.graph.nodes)
+    output = next(n for n in nodes if n.op == "output")
+    result = output.args[0]
+    if not isinstance(result, torch.fx.Node) or "tensor_meta" not in result.meta:
+        raise ProblemError("The reference does not return a single tensor.")
+    if any(str(n.target).startswith("*") for n in nodes if n.op == "placeholder"):
+        raise ProblemError("forward takes *args; cannot split it.")
+    tail = _tail(gm, result)
+    head = [n for n in nodes if n.op in ("call_function", "call_method", "call_module")
+            and n not in tail]  # fmt: skip
+    if not head:
+        raise ProblemError("The whole forward is pointwise; the pointwise coder fuses it.")
+    if len(tail) < MIN_TAIL_STEPS:
+        raise ProblemError(
+            f"The pointwise tail after the library calls has {len(tail)} op(s); fusing fewer "
+            f"than {MIN_TAIL_STEPS} saves nothing."
+        )
+    tail_nodes = [n for n in nodes if n in tail]
+    boundary: list[torch.fx.Node] = []
+    for node in tail_nodes:
+        for arg in node.all_input_nodes:
+            if arg not in tail and arg not in boundary:
+                boundary.append(arg)
+    chain = _tail_chain(gm, tail_nodes, boundary, result)
+    head_body = _head_body(gm, boundary)
+    forward_args = tuple(str(n.target) for n in nodes if n.op == "placeholder")
+    meta = result.meta["tensor_meta"]
+    numel = 1
+    for s in meta.shape:
+        numel *= int(s)
+    kept = tuple(dict.fromkeys(_op_name(n, gm) for n in head))
+    spec = OpSpec(
+        family="pointwise",
+        op="hybrid",
+        dtype=str(meta.dtype).removeprefix("torch."),
+        rows=1,
+        cols=numel,
+        forward_args=forward_args,
+        chain=chain,
+        options={"kept": kept},
+    )
+    return HybridSpec(spec=spec, head_body=head_body, kept=kept)
+
+
+def _tail_chain(
+    gm: torch.fx.GraphModule,
+    tail_nodes: list[torch.fx.Node],
+    boundary: list[torch.fx.Node],
+    result: torch.fx.Node,
+) -> Chain:
+    b = _Builder(tuple(result.meta["tensor_meta"].shape))
+    for i, node in enumerate(boundary):
+        b.operand(node, f"{HEAD_VAR}[{i}]")
+    for node in tail_nodes:
+        op, args, kwargs = _canonical(node, gm)
+        if op == "where":
+            if len(args) != 3 or kwargs:
+                raise ProblemError("torch.where is fused only in its three-argument form.")
+            value = b.emit("where", b.value(args[0]), b.value(args[1]), b.value(args[2]))
+        else:
+            value = _lower(b, op, _bind(op, args, kwargs))
+        b.names[node.name] = value
+    out = b.names.get(result.name)
+    if not isinstance(out, str) or any(s.var == out and s.op in BOOLEAN_OPS for s in b.steps):
+        raise ProblemError("The tail does not yield a float tensor.")
+    return Chain(
+        operands=tuple(b.operands),
+        steps=tuple(b.steps),
+        result=out,
+        forward_args=tuple(str(n.target) for n in gm.graph.nodes if n.op == "placeholder"),
+        summary=" -> ".join(b.ops),
+    )
+
+
+def _head_body(gm: torch.fx.GraphModule, boundary: list[torch.fx.Node]) -> str:
+    """The fx-generated statements computing the boundary values, ending in ``_kv_h = (...)``."""
+    graph = torch.fx.Graph()
+    env: dict[torch.fx.Node, torch.fx.Node] = {}
+    needed: set[torch.fx.Node] = set()
+    stack = list(boundary)
+    while stack:
+        node = stack.pop()
+        if node not in needed:
+            needed.add(node)
+            stack.extend(node.all_input_nodes)
+    for node in gm.graph.nodes:
+        if node.op == "placeholder" or node in needed:
+            env[node] = graph.node_copy(node, lambda n: env[n])
+    graph.output(tuple(env[n] for n in boundary))
+    head = torch.fx.GraphModule(gm, graph)
+    tree = ast.parse(head.code.strip())
+    fn = next(s for s in tree.body if isinstance(s, ast.FunctionDef))
+    body = fn.body
+    if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None:
+        raise ProblemError("The head of the forward could not be rendered as code.")
+    body[-1] = ast.Assign(targets=[ast.Name(id=HEAD_VAR, ctx=ast.Store())], value=body[-1].value)
+    # fx frees inputs after their last use in the head (``x = None``); the tail may still read
+    # them, so those statements are dropped.
+    kept = [s for s in body if not _is_none_assign(s)]
+    module = ast.Module(body=kept, type_ignores=[])
+    ast.fix_missing_locations(module)
+    return ast.unparse(module)
+
+
+def _is_none_assign(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Assign)
+        and isinstance(stmt.value, ast.Constant)
+        and stmt.value.value is None
+    )
+
+
+_CACHE: dict[str, HybridSpec | ProblemError] = {}
+REMAP_TEMPLATE = "triton.remap"
+
+
+def _remap_spec(source: str) -> HybridSpec:
+    """The whole forward as one kernel of strided loads and cat selects (no library head)."""
+    graph = analyze_remap(source)
+    numel = 1
+    for s in graph.out_shape:
+        numel *= s
+    spec = OpSpec(
+        family="pointwise",
+        op="remap",
+        dtype=graph.dtype,
+        rows=1,
+        cols=numel,
+        forward_args=graph.chain.forward_args,
+        chain=graph.chain,
+    )
+    return HybridSpec(spec=spec, head_body="", kept=(), remap=graph)
+
+
+def _variant(params: list[Params], spec: HybridSpec) -> list[Params]:
+    if spec.remap is None:
+        return params
+    return [{**p, "variant": "tile"} for p in params]
+
+
+def _render_remap(problem: Problem, spec: HybridSpec, target: Target, params: Params) -> str:
+    """The one-kernel module: views in ``forward``, every load strided, cats as selects."""
+    graph = spec.remap
+    assert graph is not None
+    hip = is_hip(target)
+    launch = {
+        k: params[k]
+        for k in LAUNCH_KEYS
+        if k in params and (hip or k in ("num_warps", "num_stages"))
+    }
+    cats = ", ".join(f"cat along dim {c.dim} of {len(c.pieces)} pieces" for c in graph.cats)
+    return render_template(
+        TEMPLATES,
+        "triton/remap.py.j2",
+        title=f"One fused kernel for {problem.name} ({graph.chain.summary}, {graph.dtype})"
+        f" on {target.display_name}: slices are strided loads"
+        f"{', ' + cats + ' as selects' if cats else ''}; no library call kept.",
+        template=REMAP_TEMPLATE,
+        params_text=", ".join(f"{k}={v}" for k, v in params.items()),
+        hip=hip,
+        num_cus=target.compute_units,
+        target_name=target.name,
+        launch=repr(launch),
+        kernel=kernel_source(graph),
+        wrapper=wrapper_source(graph, int(params["BLOCK_SIZE"]), int(params["persistent"])),
+        model_block=model_new_block(problem.source, forward_source(graph)),
+    )
+
+
+class HybridCoder(TritonOfflineCoder):
+    """Library head kept as written, pointwise tail fused into one Triton kernel."""
+
+    name = "triton-hybrid"
+
+    def analyze(self, problem: Problem) -> HybridSpec:  # type: ignore[override]
+        """Split ``problem`` (cached per source); named ops are left to their own templates."""
+        if problem.op not in (None, "pointwise_chain"):
+            raise ProblemError(f"{problem.op} is a named op; its own template writes it.")
+        key = hashlib.sha1(problem.source.encode()).hexdigest()
+        if key not in _CACHE:
+            try:
+                _CACHE[key] = _remap_spec(problem.source)
+            except ProblemError as remap_error:
+                logger.debug("no one-kernel remap for %s: %s", problem.name, remap_error)
+                try:
+                    _CACHE[key] = split(problem.source)
+                except ProblemError as e:
+                    _CACHE[key] = e
+        found = _CACHE[key]
+        if isinstance(found, ProblemError):
+            raise ProblemError(str(found)) from found
+        return found
+
+    def spec_ok(self, spec: Any) -> bool:  # type: ignore[override]
+        """Float tails of a supported dtype."""
+        return super().spec_ok(spec.spec)
+
+    def space(self, spec: Any, target: Target) -> Space:  # type: ignore[override]
+        """The pointwise space, under this generator's own template name."""
+        base = super().space(spec.spec, target)
+        if spec.remap is not None:
+            return Space(REMAP_TEMPLATE, {"tile": base.variants["flat"]}, base.check)
+        return Space("triton.hybrid", base.variants, base.check)
+
+    def seed_params(self, spec: Any, target: Target) -> list[Params]:  # type: ignore[override]
+        """The pointwise seeds for the tail's size."""
+        return _variant(super().seed_params(spec.spec, target), spec)
+
+    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:  # type: ignore[override]
+        """The pointwise fallbacks."""
+        return _variant(super().safer(params, spec.spec, target), spec)
+
+    def _draft(self, problem, spec, target, space, params, text):  # type: ignore[no-untyped-def, override]
+        """Every draft's transformation names the library calls kept, so the report says so."""
+        draft = super()._draft(problem, spec, target, space, params, text)
+        kept = ", ".join(spec.kept) or "none (one kernel)"
+        return draft.model_copy(
+            update={"transformation": f"{draft.transformation}; library calls kept: {kept}"}
+        )
+
+    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:  # type: ignore[override]
+        """The pointwise kernel, with a forward that first runs the head as written."""
+        if spec.remap is not None:
+            return _render_remap(problem, spec, target, params)
+        source = super().render(problem, spec.spec, target, params)
+        kept = ", ".join(spec.kept)
+        source = source.replace("``triton.pointwise``", "``triton.hybrid``", 1).replace(
+            "\n\nGenerated by",
+            f"\nLibrary calls kept as written: {kept}; the pointwise tail after them is fused."
+            "\n\nGenerated by",
+            1,
+        )
+        return _splice_head(source, spec.head_body)
+
+
+def _splice_head(source: str, head_body: str) -> str:
+    """Insert the head statements at the top of ``ModelNew.forward`` (text, comments kept)."""
+    match = re.search(r"^(    def forward\(self.*\):\n)", source, flags=re.MULTILINE)
+    if match is None:
+        raise ProblemError("The rendered module has no ModelNew.forward to put the head into.")
+    lines = "".join(f"        {line}\n" for line in head_body.splitlines())
+    return source[: match.end()] + lines + source[match.end() :]
