@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
-# Tests never read a user's ~/.kevolve or a settings file.
+# Tests never read a user's ~/.kevolve or a settings file; each test process (each xdist
+# worker too) gets its own default data dir, so parallel workers never share a run store,
+# checkpoint database or knowledge base by accident.
 os.environ.pop("KEVOLVE_CONFIG", None)
+os.environ["KEVOLVE_DATA_DIR"] = tempfile.mkdtemp(prefix="kevolve-tests-")
 # The Inductor-export seed costs a torch.compile per problem; only its own tests turn it on.
 os.environ["KEVOLVE_INDUCTOR_SEED"] = "0"
 
@@ -19,6 +23,23 @@ def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("KEVOLVE_DATA_DIR", str(d))
     monkeypatch.setenv("KEVOLVE_CONFIG", str(tmp_path / "no-config.toml"))
     return d
+
+
+MAX_WORKERS = 4
+"""Parallel test processes for the whole suite (each imports torch and compiles: ~2 GB)."""
+
+
+def pytest_xdist_auto_num_workers(config):
+    """Workers for ``-n auto`` (set in pyproject's addopts).
+
+    The whole suite (``pytest`` with no paths, as CI runs it) is spread over the machine's
+    cores, up to :data:`MAX_WORKERS`; a run of chosen files or tests stays in one process
+    (``-n 2`` on the command line still asks for workers).
+    """
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(cores or 1, MAX_WORKERS) if (cores or 1) > 1 else 0
 
 
 def pytest_collection_modifyitems(config, items):

@@ -14,7 +14,7 @@ import pytest
 from agents.coders.generators.inductor.render import clean_output_code, export_source
 from tools.errors import ProblemError
 from tools.evaluator.static_checks import check_source
-from tools.records import Problem, Target
+from tools.records import Problem
 
 FIXTURE = Path(__file__).parent / "inductor_fixtures" / "bias_relu_softmax.py"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ KIT_TEMPLATES = Path(__file__).parent / "templates"
 """The shared base templates every generator's templates may extend (``triton/_base.py.j2``)."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def template_environment(folder: str) -> jinja2.Environment:
     """The one Jinja2 environment of a generator's template folder (cached per folder).
 
