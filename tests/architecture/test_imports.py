@@ -65,6 +65,21 @@ def test_no_private_name_is_imported_from_another_module(tree):
     )
 
 
+def test_langgraph_graphs_and_nodes_live_in_graph(tree):
+    """Agents export plain functions: below graph/ only LangGraph's RetryPolicy is used."""
+    imports, _ = tree
+    allowed = {("langgraph.types", "RetryPolicy")}
+    bad = [
+        i for i in imports
+        if i.module.split(".")[0] == "langgraph"
+        and i.importer.split(".")[0] in ("agents", "tools", "vectorstore")
+        and (i.module, i.name) not in allowed
+    ]  # fmt: skip
+    assert not bad, "LangGraph used below graph/:\n" + "\n".join(
+        f"{i.path.relative_to(ROOT)}:{i.line}: from {i.module} import {i.name}" for i in bad
+    )
+
+
 # The checkers themselves, on a tree that breaks each rule ------------------------------
 def _write(root: Path, files: dict[str, str]) -> None:
     for rel, text in files.items():
