@@ -1,7 +1,7 @@
 """The run's seams: what the graph's nodes need from the world, as Protocols.
 
 Each port has a real offline implementation and a behavioural conformance test
-(``tests/unit/graph/test_ports.py``):
+(``tests/unit/graph/test_graph_ports.py``):
 
 | port | offline implementation | at scale |
 |---|---|---|
