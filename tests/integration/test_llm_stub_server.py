@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from llm_stub import PROSE_ONLY_ANSWER, TRITON_SOFTMAX_ANSWER, StubServer
+from tests.integration.llm_stub import PROSE_ONLY_ANSWER, TRITON_SOFTMAX_ANSWER, StubServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "kevolve.cli"]
