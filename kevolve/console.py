@@ -62,8 +62,8 @@ def summary_table(summary: dict[str, Any]) -> None:
     """A run's summary as a table on stdout."""
     best = summary.get("best") or {}
     table = Table(title=f"run {summary['run_id']} — {summary['status']}")
-    table.add_column("field")
-    table.add_column("value")
+    table.add_column("field", overflow="fold")
+    table.add_column("value", overflow="fold")  # ids and paths fold, never cut
     table.add_row("target", summary["target"])
     table.add_row("candidates evaluated", str(summary["candidates_evaluated"]))
     for key in ("candidate_id", "language", "runtime_ms", "speedup_vs_eager",
