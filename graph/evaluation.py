@@ -34,12 +34,15 @@ class SubprocessEvaluator:
     """Further ``EvalOptions`` fields for every evaluation (``measure_compile=False`` skips the
     ``torch.compile`` reference for a quick check)."""
 
-    def options(self, run_id: str, cand_id: str, allow_lower_precision: bool) -> EvalOptions:
-        """Evaluation options for one candidate."""
+    def options(
+        self, run_id: str, cand_id: str, allow_lower_precision: bool, remeasure: int | None = None
+    ) -> EvalOptions:
+        """Evaluation options for one candidate (or its ``remeasure``-th re-measurement)."""
+        key = cand_id if remeasure is None else f"{cand_id}/confirm-{remeasure}"
         options = EvalOptions.in_data_dir(
             self.data_dir,
             timeout_s=self.settings.eval_timeout_s,
-            seeds=correctness_seeds(run_id, cand_id, self.settings.eval_seeds),
+            seeds=correctness_seeds(run_id, key, self.settings.eval_seeds),
             rep_ms=self.settings.eval_rep_ms,
             allow_lower_precision=allow_lower_precision,
         )
@@ -53,7 +56,8 @@ class SubprocessEvaluator:
         *,
         run_id: str,
         allow_lower_precision: bool = False,
+        remeasure: int | None = None,
     ) -> EvalResult:
         """Evaluate in a fresh sandboxed subprocess (see ``tools.evaluator.evaluate``)."""
-        options = self.options(run_id, candidate.id, allow_lower_precision)
+        options = self.options(run_id, candidate.id, allow_lower_precision, remeasure)
         return sandboxed_evaluate(problem, candidate, target, options)

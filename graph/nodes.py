@@ -18,7 +18,7 @@ from agents.memory.context import assemble_context
 from graph.context import RunContext
 from graph.skills import as_skills, merge_seed_drafts, skill_seed_drafts
 from graph.state import CodeTask, EvalTask, RunState
-from graph.tree import draft_to_candidate
+from graph.tree import draft_to_candidate, reference_failure
 from tools.records import Candidate, EvalResult, Problem, Target
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,10 @@ def update(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     plateau = ctx.search.plateau_generations
     stop = ""
     kernel_langs = [lang for lang in state.languages if lang != "pytorch"]
-    if len(cands) >= state.budget:
+    ref_failed = reference_failure(cands, results)
+    if ref_failed:
+        stop = ref_failed
+    elif len(cands) >= state.budget:
         stop = f"budget of {state.budget} evaluations used"
     elif not kernel_langs:
         stop = "no kernel language is available for this problem on this target"

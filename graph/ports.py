@@ -45,9 +45,11 @@ class Evaluator(Protocol):
         *,
         run_id: str,
         allow_lower_precision: bool = False,
+        remeasure: int | None = None,
     ) -> EvalResult:
         """The candidate's result; a failure is a result with ``stage_failed`` set, not an
-        exception. The same ``run_id`` and candidate give the same correctness seeds."""
+        exception. The same ``run_id``, candidate and ``remeasure`` give the same correctness
+        seeds; ``remeasure=i`` is the i-th fresh re-measurement (other seeds) of a winner."""
         ...
 
 
@@ -110,6 +112,22 @@ class RunRecorder(Protocol):
 
     def load_result(self, run_id: str, cand_id: str) -> EvalResult | None:
         """The stored result of a candidate, or ``None``."""
+        ...
+
+    def evaluation_log(self, run_id: str) -> list[str]:
+        """Candidate ids in the order their evaluations were stored."""
+        ...
+
+    def save_remeasurement(self, run_id: str, cand_id: str, index: int, result: EvalResult) -> None:
+        """Keep the ``index``-th re-measurement of a winner."""
+        ...
+
+    def load_remeasurement(self, run_id: str, cand_id: str, index: int) -> EvalResult | None:
+        """A stored re-measurement, or ``None``."""
+        ...
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of the run's files (figures and exports go there)."""
         ...
 
     def write_text(self, run_id: str, name: str, text: str) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,9 +11,15 @@ from langgraph.runtime import Runtime
 
 from agents.llm import usage_summary
 from graph import search
+from graph.confirm import Confirmation, confirm_best
 from graph.context import RunContext
-from graph.ports import RunStatus
+from graph.noise import Speedup, passthrough_warning, speedup
+from graph.ports import RunRecorder, RunStatus
+from graph.report_extras import extra_sections, write_extras
+from graph.report_plots import write_figures
 from graph.state import RunState
+from graph.tree import passthrough_id as _passthrough
+from graph.tree import reference_failure
 from tools.records import Candidate, EvalResult, Target
 
 
@@ -23,20 +30,70 @@ def choose_best(
 
     A custom kernel is returned only when it is accepted and faster than the reference
     passthrough measured in the same run; otherwise the passthrough itself is the answer.
+    Without a measured reference (its evaluation failed, or ran out of memory) nothing is
+    returned: no speedup can be believed without the reference measured beside it.
     """
-    passthrough = next(
-        (cid for cid, c in sorted(cands.items()) if c.language == "pytorch" and cid in results),
-        None,
-    )
+    passthrough = _passthrough(cands, results)
+    if passthrough is None or not results[passthrough].accepted:
+        return None, False
     kernels = {cid: c for cid, c in cands.items() if c.language != "pytorch"}
     best_kernel = search.best_candidate(kernels, results)
     if best_kernel is not None:
-        ref = results[passthrough].reward if passthrough and results[passthrough].accepted else 1.0
-        if results[best_kernel].reward > max(1.0, ref):
+        if results[best_kernel].reward > max(1.0, results[passthrough].reward):
             return best_kernel, False
-    if passthrough is not None and results[passthrough].accepted:
-        return passthrough, True
-    return best_kernel, False
+    return passthrough, True
+
+
+def best_message(
+    best_id: str, cand: Candidate, res: EvalResult, vs_eager: Speedup | None, vs_compile: Speedup | None
+) -> str:
+    """The result sentence for a generated kernel, each speedup with its interval.
+
+    A speedup whose interval contains 1.0 is called a tie, whatever its median says.
+    """
+    where = "modeled" if res.measured_on == "modeled" else f"measured on {res.measured_on}"
+    if vs_eager is None:
+        eager_text = _fmt(res.speedup_vs_eager, "{:.2f}x")
+        compile_text = _fmt(res.speedup_vs_compile, "{:.2f}x")
+        return (f"Best kernel `{best_id}` ({cand.language}) runs {eager_text} vs eager and "
+                f"{compile_text} vs torch.compile ({where}).")  # fmt: skip
+    times = f"{vs_eager.samples} measurement{'s' if vs_eager.samples > 1 else ''}"
+    text = (
+        f"Best kernel `{best_id}` ({cand.language}) runs {vs_eager.text()} vs eager and "
+        f"{vs_compile.text() if vs_compile else '—'} vs torch.compile ({where}, median of {times})."
+    )
+    if vs_eager.tie:
+        text += " Against eager it is a tie: the interval contains 1.0, so it is not shown to be faster."
+    if vs_compile is not None and vs_compile.tie:
+        text += " Against torch.compile it is a tie."
+    return text
+
+
+def change_text(cand: Candidate, parent: Candidate | None) -> str:
+    """What changed from the parent, read from the two kernels' own parameters.
+
+    For a child of the same template the change is computed from the recorded parameters
+    (``BLOCK 256 -> 512``), so it cannot contradict them; otherwise the coder's description.
+    """
+    if parent is None or not cand.template or cand.template != parent.template:
+        return cand.transformation
+    old, new = dict(parent.params), dict(cand.params)
+    parts = [
+        f"{key} {old.get(key, '-')} -> {new.get(key, '-')}"
+        for key in [*new, *(k for k in old if k not in new)]
+        if old.get(key, "-") != new.get(key, "-")
+    ]
+    return ", ".join(parts) if parts else "no parameter change"
+
+
+def _with_spread(value: float | None, res: EvalResult) -> str:
+    """``1.42x ±3%`` from the timing spread (see ``graph.noise``); a bare figure when unknown."""
+    if value is None:
+        return "—"
+    s = speedup(value, res.runtime_ms, res.runtime_spread_ms)
+    if s.high == s.low:
+        return f"{value:.2f}x"
+    return f"{value:.2f}x ±{(s.high - s.value) / s.value:.0%}" + (" (tie)" if s.tie else "")
 
 
 def _fmt(value: float | None, pattern: str = "{:.4f}") -> str:
@@ -94,6 +151,13 @@ def render_report(
             f"{_fmt(res.diagnostics.roofline_fraction, '{:.0%}')}",
             "",
         ]
+    probe = next(
+        (results[cid].speedup_vs_eager for cid, c in sorted(cands.items())
+         if c.language == "pytorch" and cid in results and results[cid].measured_on != "modeled"),
+        None,
+    )  # fmt: skip
+    if warning := passthrough_warning(probe):
+        lines += [f"> Warning: {warning}.", ""]
     if any(r.measured_on == "modeled" for r in results.values()):
         lines += [
             "> Times marked `modeled` were not measured: this machine does not have the target "
@@ -119,11 +183,12 @@ def render_report(
         res = found
         note = res.stage_failed.value if res.stage_failed else ", ".join(res.flags)
         insight = state.insights.get(cid, {}).get("explanation", "")
+        change = change_text(cand, cands.get(cand.parent_ids[0]) if cand.parent_ids else None)
         lines.append(
             f"| {cid} | {','.join(cand.parent_ids) or '—'} | {cand.memory_mode} | {cand.language} "
-            f"| {cand.template or '—'} | {cand.transformation.replace('|', '/')} "
+            f"| {cand.template or '—'} | {change.replace('|', '/')} "
             f"| {'yes' if res.correct else 'no'} | {_fmt(res.runtime_ms)} "
-            f"| {_fmt(res.speedup_vs_eager, '{:.2f}x')} | {_fmt(res.speedup_vs_compile, '{:.2f}x')} "
+            f"| {_with_spread(res.speedup_vs_eager, res)} | {_with_spread(res.speedup_vs_compile, res)} "
             f"| {res.measured_on or '—'} | {_resources(res, target)} "
             f"| {(note + ' ' + insight).strip().replace('|', '/')[:160]} |"
         )
@@ -132,6 +197,21 @@ def render_report(
         lines += [f"- {s['summary']} (gain {s['gain']:.2f}x)" for s in state.new_skills]
     lines += knowledge_lines(state, prompted)
     return "\n".join(lines) + "\n"
+
+
+def _figures_and_extras(store: RunRecorder, state: RunState, best_id: str | None) -> str:
+    """Write the report's figures; the markdown sections that show them and the rest."""
+    cands, results = state.candidate_records(), state.result_records()
+    try:
+        figures = write_figures(
+            store.run_dir(state.run_id), cands, results, store.evaluation_log(state.run_id),
+            state.target_record(), state.problem_record().dtype, best_id,
+        )
+    except Exception as e:  # noqa: BLE001 - a figure must never cost the run its report
+        logging.getLogger(__name__).warning("report figures failed: %s", e, exc_info=True)
+        return extra_sections(cands, results, best_id, []) + \
+            f"\n> The figures could not be drawn: {type(e).__name__}: {e}\n"  # fmt: skip
+    return extra_sections(cands, results, best_id, figures)
 
 
 def knowledge_lines(state: RunState, prompted: bool) -> list[str]:
@@ -161,48 +241,78 @@ def knowledge_lines(state: RunState, prompted: bool) -> list[str]:
 
 
 def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Write best_kernel.py, report.md and summary.json; mark the run finished."""
-    store = runtime.context.recorder
+    """Re-measure the winner, then write best_kernel.py, report.md and summary.json."""
+    ctx = runtime.context
+    store = ctx.recorder
     cands, results = state.candidate_records(), state.result_records()
     best_id, is_reference = choose_best(cands, results)
+    confirmation: Confirmation | None = None
+    dropped = ""
+    if best_id is not None and not is_reference:
+        confirmation = confirm_best(
+            state.run_id, cands[best_id], results[best_id], state.problem_record(),
+            state.target_record(), ctx, state.request.allow_lower_precision,
+        )  # fmt: skip
+        if not confirmation.accepted:
+            failed = confirmation.failed
+            stage = failed.stage_failed.value if failed and failed.stage_failed else "flags"
+            dropped = (
+                f"The search's best, `{best_id}`, failed when measured again ({stage}: "
+                f"{(failed.error if failed else '')[:160]}); it is not reported as the winner. "
+            )
+            rest = {cid: r for cid, r in results.items() if cid != best_id}
+            best_id, is_reference = choose_best(cands, rest)
+            confirmation = None
     best: dict[str, Any] | None = None
     status: RunStatus
     if best_id is None:
         status = "failed"
-        message = "No candidate was correct, not even the PyTorch passthrough; see the tree below."
+        why = reference_failure(cands, results)
+        message = dropped + (
+            f"Stopped: {why}; without the reference measured no candidate is returned."
+            if why
+            else "No candidate was correct, not even the PyTorch passthrough; see the tree below."
+        )
     else:
         status = "finished"
         res = results[best_id]
         path = store.write_text(state.run_id, "best_kernel.py", cands[best_id].source)
+        vs_eager = confirmation.vs("eager") if confirmation else None
+        vs_compile = confirmation.vs("compile") if confirmation else None
         if is_reference:
-            message = (
+            message = dropped + (
                 "No generated kernel beat the PyTorch reference on this target; the best kernel "
                 "is the reference itself (a plain PyTorch passthrough)."
             )
         else:
-            where = "modeled" if res.measured_on == "modeled" else f"measured on {res.measured_on}"
-            message = (
-                f"Best kernel `{best_id}` ({cands[best_id].language}) runs "
-                f"{res.speedup_vs_eager:.2f}x vs eager and "
-                f"{_fmt(res.speedup_vs_compile, '{:.2f}x')} vs torch.compile ({where})."
-            )
+            message = dropped + best_message(best_id, cands[best_id], res, vs_eager, vs_compile)
         best = {
             "candidate_id": best_id,
             "language": cands[best_id].language,
             "path": str(path),
             "correct": res.correct,
-            "runtime_ms": res.runtime_ms,
-            "speedup_vs_eager": res.speedup_vs_eager,
-            "speedup_vs_compile": res.speedup_vs_compile,
+            "runtime_ms": confirmation.runtime_ms if confirmation else res.runtime_ms,
+            "speedup_vs_eager": vs_eager.value if vs_eager else res.speedup_vs_eager,
+            "speedup_vs_compile": vs_compile.value if vs_compile else res.speedup_vs_compile,
             "measured_on": res.measured_on,
             "is_reference": is_reference,
         }
-    usage = usage_summary(runtime.context.runs_dir, state.run_id, runtime.context.models)
+        if vs_eager is not None:
+            best["speedup_vs_eager_interval"] = [vs_eager.low, vs_eager.high]
+            best["verdict_vs_eager"] = vs_eager.verdict
+            best["measurements"] = vs_eager.samples
+        if vs_compile is not None:
+            best["speedup_vs_compile_interval"] = [vs_compile.low, vs_compile.high]
+            best["verdict_vs_compile"] = vs_compile.verdict
+    usage = usage_summary(ctx.runs_dir, state.run_id, ctx.models)
     prompted = usage.by_agent.get("coder", None) is not None and usage.by_agent["coder"].calls > 0
     text = render_report(state, best_id, is_reference, message, prompted)
     if usage.calls:
         text += f"\n## Model usage\n\n{usage.line()}\n"
+    text += _figures_and_extras(store, state, best_id)
     report_path = store.write_text(state.run_id, "report.md", text)
+    write_extras(store.run_dir(state.run_id), text, f"kevolve run {state.run_id}",
+                 state.documents, state.document_refs)  # fmt: skip
     summary = {
         "run_id": state.run_id,
         "status": status,

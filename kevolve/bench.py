@@ -7,17 +7,22 @@ A bench killed half way resumes with ``resume=True``: finished problems are skip
 problem whose run was cut short continues from its last checkpoint when its run is still in
 the data dir (else it starts again).
 
-The per-problem time limit: the graph has no wall-clock limit of its own, so the bench
-listens to the run's progress events and stops the run at the first event after the limit
-that comes *between* evaluations (an evaluation already running finishes and is kept).
-The answer is then the best candidate among those evaluated, chosen by the same rule as the
-run's report.
+The per-problem time limit is hard (``kevolve.bench_limit``): when it is reached the
+evaluations in flight are killed and the run stops at its next event; the row says
+``time limit``. The answer is then the best candidate among those fully evaluated, chosen by
+the same rule as the run's report. ``deadline_s`` only decides whether a problem starts:
+a problem started before it keeps its whole time limit.
+
+Each problem is classified from its own counts (``tools.problems.counts``: the traced
+reference's bytes floor and FLOPs against the measured ceilings, ``tools.ceilings.bound_kind``)
+and judged against that ceiling, whatever its name or family.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -29,11 +34,12 @@ from pydantic import BaseModel, Field
 from evals.record import commit
 from graph.report import choose_best
 from graph.state import RunRequest
+from kevolve.bench_limit import Watchdog
 from kevolve.bench_stats import ProblemRow, fill_row, summarize, with_fraction
 from kevolve.bench_suite import Suite, SuiteEntry, prepare_file, resolve_suite, select
 from kevolve.runstore import RunStore, atomic_write
 from kevolve.settings import Settings
-from tools.ceilings import Ceilings, ceilings_for
+from tools.ceilings import Ceilings, bound_kind, ceilings_for
 from tools.evaluator.devlock import DeviceLock
 from tools.errors import ConfigError, KevolveError, ProblemError
 from tools.hardware import load_target
@@ -59,7 +65,8 @@ class BenchConfig(BaseModel):
     time_limit_s: float | None = Field(default=600.0, gt=0)
     """Per-problem wall-clock limit in seconds (None: none)."""
     deadline_s: float | None = Field(default=None, gt=0)
-    """Stop starting problems after this many seconds of the whole invocation."""
+    """Start no problem after this many seconds of the whole invocation (a problem already
+    started keeps its whole time limit)."""
     resume: bool = False
     rerun: bool = False
     """With ``resume``: run the selected problems again even when ``bench.json`` has them."""
@@ -97,7 +104,7 @@ def _now() -> str:
 
 
 class _RunHook:
-    """The run's ``on_event`` listener: remembers the run id, enforces the time limit."""
+    """The run's ``on_event`` listener: remembers the run id, stops the run once expired."""
 
     def __init__(
         self, limit_s: float | None, on_start: Callable[[str], None], say: Progress, name: str
@@ -108,25 +115,46 @@ class _RunHook:
         self.say = say
         self.name = name
         self.stopped = False
+        self.expired = False
+        """Set by the watchdog when the time limit is reached."""
+        self.in_flight: set[str] = set()
+        """Candidates whose evaluation started and has not reported back."""
+        self.killed: set[str] = set()
+        """Candidates in flight when the limit was reached (their evaluations were killed)."""
+        self._lock = threading.Lock()
+
+    def expire(self) -> None:
+        """The watchdog's first action: from now on every event stops the run."""
+        with self._lock:
+            self.expired = True
+            self.killed = set(self.in_flight)
 
     def __call__(self, event: str, data: dict[str, Any]) -> None:
         if event in ("started", "resumed"):
             self.run_id = data["run_id"]
             self.on_start(self.run_id)
+        elif event == "evaluating":
+            with self._lock:
+                self.in_flight.add(data["candidate_id"])
         elif event == "evaluated":
-            result: EvalResult = data["result"]
-            verdict = (
-                f"{result.speedup_vs_eager:.2f}x vs eager"
-                if result.accepted and result.speedup_vs_eager
-                else f"rejected ({result.stage_failed.value if result.stage_failed else 'flags'})"
-            )
-            self.say(f"  {self.name} {data['candidate_id']}: {verdict}")
-        if event in ("evaluating", "generation", "seeded") and self.over():
+            with self._lock:
+                self.in_flight.discard(data["candidate_id"])
+            if not self.expired:
+                result: EvalResult = data["result"]
+                verdict = (
+                    f"{result.speedup_vs_eager:.2f}x vs eager"
+                    if result.accepted and result.speedup_vs_eager
+                    else "rejected ("
+                    + (result.stage_failed.value if result.stage_failed else "flags")
+                    + ")"
+                )
+                self.say(f"  {self.name} {data['candidate_id']}: {verdict}")
+        if event in ("evaluating", "evaluated", "generation", "seeded") and self.over():
             self.stopped = True
-            raise _TimeLimitReached(f"time limit reached before {event}")
+            raise _TimeLimitReached(f"time limit reached at {event}")
 
     def over(self) -> bool:
-        return self.deadline is not None and time.monotonic() >= self.deadline
+        return self.expired or (self.deadline is not None and time.monotonic() >= self.deadline)
 
 
 def bench_path(out_dir: Path) -> Path:
@@ -237,15 +265,18 @@ def run_bench(config: BenchConfig, settings: Settings, say: Progress | None = No
         ):
             say(f"[{i}/{len(entries)}] {entry.name}: already {previous.status}, skipped")
             continue
-        limit = config.time_limit_s
-        if config.deadline_s is not None:
-            left = config.deadline_s - (time.monotonic() - started)
-            if left <= 0:
-                say(f"deadline of {config.deadline_s:g} s reached; resume to run the rest")
-                break
-            limit = left if limit is None else min(limit, left)
-        say(f"[{i}/{len(entries)}] {entry.name} ({entry.family}, {entry.kind}) ...")
-        row = _run_problem(doc, suite, entry, config, settings, limit, previous, say)
+        if config.deadline_s is not None and time.monotonic() - started >= config.deadline_s:
+            rest = [e.name for e in entries[i - 1 :]]
+            doc.sessions[-1]["not_started"] = rest
+            say(
+                f"deadline of {config.deadline_s:g} s reached: {len(rest)} problem(s) not "
+                "started; resume to run them"
+            )
+            break
+        say(f"[{i}/{len(entries)}] {entry.name} ...")
+        row = _run_problem(
+            doc, suite, entry, config, settings, config.time_limit_s, previous, say
+        )
         doc.problems[entry.name] = row
         write_doc(doc, config.out_dir)
         say(f"[{i}/{len(entries)}] {entry.name}: {_row_line(row)}")
@@ -259,11 +290,14 @@ def _extra_chip_dirs(settings: Settings) -> list[Path]:
 
 
 def _row_line(row: ProblemRow) -> str:
+    cut = f" ({row.stop_reason})" if row.time_limited and row.stop_reason else ""
     if row.status == "failed":
-        return f"failed: {row.error}"
+        return f"failed: {row.error or row.stop_reason}{cut}"
     if not row.correct:
-        return f"not correct ({row.error or 'no accepted candidate'})"
+        return f"not correct ({row.error or 'no accepted candidate'}){cut}"
     what = "reference kept" if row.is_reference else f"{row.language} kernel"
+    if row.is_reference and row.triton.candidates == 0 and row.stop_reason:
+        what += f" ({row.stop_reason})"  # no generated kernel at all: say why
     parts = [what]
     for label, value in (("eager", row.speedup_vs_eager), ("compile", row.speedup_vs_compile)):
         if value is not None:
@@ -272,7 +306,7 @@ def _row_line(row: ProblemRow) -> str:
         parts.append(f"{row.fraction_of_ceiling:.0%} of {row.ceiling}")
     parts.append(
         f"{row.evaluations} evals, {row.wall_s:.0f} s"
-        + (", time-limited" if row.time_limited else "")
+        + (f", stopped: {row.stop_reason}" if row.time_limited else "")
     )
     return "; ".join(parts)
 
@@ -289,7 +323,6 @@ def _run_problem(
 ) -> ProblemRow:
     """Optimize one problem and return its row; never raises for the problem's own failure."""
     from kevolve.api import plan_run, resume_run, start_run
-    from tools.problems import load_problem_file
 
     store = RunStore(settings.runs_dir)
     row = ProblemRow(name=entry.name, file=entry.file, family=entry.family, kind=entry.kind)
@@ -311,13 +344,12 @@ def _run_problem(
         write_doc(doc, config.out_dir)
 
     hook = _RunHook(limit, on_start, say, entry.name)
+    watchdog = Watchdog(limit, hook.expire)
     t0 = time.monotonic()
     error = ""
     try:
-        path, factor = prepare_file(
-            suite, entry, config.out_dir / "problems", scale=config.scale, max_mb=config.max_mb
-        )
-        row = row.model_copy(update={"scale": factor, "dtype": load_problem_file(path).dtype})
+        watchdog.start()
+        row, path = _prepare_row(row, suite, entry, config, doc.ceilings, say)
         if resumable:
             say(f"  resuming run {resumable}")
             hook.run_id = resumable
@@ -333,31 +365,97 @@ def _run_problem(
                 use_knowledge=settings.use_knowledge,
             )
             start_run(request, settings, on_event=hook, plan=plan_run(request, settings))
-    except _TimeLimitReached:
+        watchdog.cancel()
+    except (_TimeLimitReached, KeyboardInterrupt) as e:
+        watchdog.cancel()
+        if isinstance(e, KeyboardInterrupt) and not watchdog.fired:
+            doc.problems[entry.name] = row.model_copy(
+                update={"run_id": hook.run_id, "wall_s": prior_wall + time.monotonic() - t0}
+            )
+            write_doc(doc, config.out_dir)
+            raise
         hook.stopped = True
         if hook.run_id:
             store.set_status(
                 hook.run_id, "interrupted", "stopped by kevolve bench's per-problem time limit"
             )
-    except KeyboardInterrupt:
-        doc.problems[entry.name] = row.model_copy(
-            update={"run_id": hook.run_id, "wall_s": prior_wall + time.monotonic() - t0}
-        )
-        write_doc(doc, config.out_dir)
-        raise
+            _forget_killed(store, hook.run_id, hook.killed)
     except Exception as e:  # noqa: BLE001 - one problem's failure must not stop the bench
-        error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-        if not isinstance(e, KevolveError):
-            logger.exception("problem %s failed", entry.name)
+        watchdog.cancel()
+        if watchdog.fired:  # the run failed because its evaluations were killed
+            hook.stopped = True
+            if hook.run_id:
+                _forget_killed(store, hook.run_id, hook.killed)
+        else:
+            error = f"{type(e).__name__}: " + (
+                str(e).strip().splitlines()[0] if str(e).strip() else ""
+            )
+            if not isinstance(e, KevolveError):
+                logger.exception("problem %s failed", entry.name)
+    if watchdog.fired and limit is not None:
+        say(
+            f"  time limit of {limit:g} s reached: {watchdog.killed} evaluation(s) in flight "
+            "stopped"
+        )
     row = row.model_copy(update={
         "run_id": hook.run_id, "wall_s": prior_wall + time.monotonic() - t0,
         "time_limited": hook.stopped, "commit": commit(), "measured_at": _now(),
     })  # fmt: skip
-    return _finish_row(row, store, error, doc.ceilings)
+    return _finish_row(row, store, error, doc.ceilings, limit)
+
+
+def _forget_killed(store: RunStore, run_id: str, killed: set[str]) -> None:
+    """Drop the stored results of evaluations the time limit killed (a resume redoes them)."""
+    for cid in killed:
+        (store.run_dir(run_id) / "results" / f"{cid}.json").unlink(missing_ok=True)
+
+
+def _prepare_row(
+    row: ProblemRow,
+    suite: Suite,
+    entry: SuiteEntry,
+    config: BenchConfig,
+    ceilings: Ceilings | None,
+    say: Progress,
+) -> tuple[ProblemRow, Path]:
+    """Resize the problem to the bench's size, classify it from its counts, fill the row.
+
+    Returns:
+        The row and the file to run.
+    """
+    from tools.problems import load_problem_file
+    from tools.problems.counts import problem_counts
+
+    path, factor, note = prepare_file(
+        suite, entry, config.out_dir / "problems", scale=config.scale, max_mb=config.max_mb
+    )
+    if note:
+        say(f"  {note}")
+    problem = load_problem_file(path)
+    family = entry.family if entry.family != "unknown" else problem.op_family
+    update: dict[str, Any] = {
+        "scale": factor, "dtype": problem.dtype, "size_note": note, "family": family,
+    }  # fmt: skip
+    counts = problem_counts(path.read_text(encoding="utf-8"))
+    if counts is None:
+        say(f"  cannot count the reference; judged as {row.kind}-bound (its suite entry)")
+    else:
+        update.update(bytes_moved=counts.bytes_floor, flops=counts.flops)
+        if ceilings is not None:
+            update["kind"] = bound_kind(counts.bytes_floor, counts.flops, problem.dtype, ceilings)
+        say(
+            f"  {family}, {update.get('kind', row.kind)}-bound from its counts: "
+            f"{counts.bytes_floor / 1e6:.3g} MB, {counts.flops / 1e9:.3g} GFLOP"
+        )
+    return row.model_copy(update=update), path
 
 
 def _finish_row(
-    row: ProblemRow, store: RunStore, error: str, ceilings: Ceilings | None
+    row: ProblemRow,
+    store: RunStore,
+    error: str,
+    ceilings: Ceilings | None,
+    limit: float | None = None,
 ) -> ProblemRow:
     """Fill a row from the run store (whatever the run left there)."""
     if not row.run_id or not (store.run_dir(row.run_id) / "run.json").exists():
@@ -370,8 +468,11 @@ def _finish_row(
     summary = store.read_summary(row.run_id) or {}
     row = row.model_copy(update={
         "evaluations": len(store.evaluation_log(row.run_id)),
-        "stop_reason": summary.get("stop_reason")
-        or ("per-problem time limit" if row.time_limited else info.error),
+        "stop_reason": (
+            f"time limit of {limit:g} s reached" if row.time_limited and limit is not None
+            else "time limit reached" if row.time_limited
+            else summary.get("stop_reason") or info.error
+        ),
         "error": error,
     })  # fmt: skip
     filled = fill_row(row, cands, results, best_id, is_reference, ceilings)

@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tools.ceilings import Ceilings
+from graph.noise import COMPILE_BASELINE_SLOWDOWN, passthrough_warning
+from tools.ceilings import Ceilings, bound_kind
 from tools.records import Candidate, EvalResult
 
 RowStatus = Literal["running", "done", "failed"]
@@ -60,6 +61,8 @@ class ProblemRow(BaseModel):
     scale: float = 1.0
     """Overall size factor applied to the file's declared sizes (1.0: as written)."""
     dtype: str = ""
+    size_note: str = ""
+    """Empty when the file runs at the requested size; else why it could not be resized."""
     correct: bool = False
     is_reference: bool = False
     """True when no kernel beat the reference and the reference itself is the answer."""
@@ -93,6 +96,11 @@ class ProblemRow(BaseModel):
     measured_at: str = ""
     """When the row was finished (UTC, ISO 8601)."""
     triton: TritonStats = Field(default_factory=TritonStats)
+    passthrough_vs_eager: float | None = None
+    """The PyTorch passthrough's own ratio vs eager in this run: it *is* eager, so anything
+    far from 1.0 measures the machine's load and noise, not a kernel (the load probe)."""
+    warnings: list[str] = Field(default_factory=list)
+    """Why a figure of this row is not to be trusted as a headline (see :func:`row_warnings`)."""
 
 
 def _speedups(
@@ -142,6 +150,12 @@ def fill_row(
 ) -> ProblemRow:
     """A copy of ``row`` with the answer's numbers, the speedups and the ceiling fraction."""
     update: dict[str, Any] = {"triton": triton_stats(cands, results), "status": "done"}
+    probe = next(
+        (results[cid].speedup_vs_eager for cid, c in sorted(cands.items())
+         if c.language == "pytorch" and cid in results and results[cid].measured_on != "modeled"),
+        None,
+    )  # fmt: skip
+    update["passthrough_vs_eager"] = probe
     res = results.get(best_id) if best_id else None
     if res is None:
         update.update(correct=False, error=row.error or "no candidate was evaluated")
@@ -158,23 +172,63 @@ def fill_row(
         ours_ms=ours,
         speedup_vs_eager=vs_eager,
         speedup_vs_compile=vs_compile,
-        bytes_moved=d.bytes_moved,
-        flops=d.flops,
+        bytes_moved=d.bytes_moved or row.bytes_moved,
+        flops=d.flops or row.flops,
         bound=d.bound,
         measured_on=res.measured_on,
     )
     if ours:
         seconds = ours * 1e-3
-        update["achieved_gbps"] = d.bytes_moved / seconds / 1e9 if d.bytes_moved else None
-        update["achieved_tflops"] = d.flops / seconds / 1e12 if d.flops else None
-    filled = row.model_copy(update=update)
-    return with_fraction(filled, ceilings)
+        moved, flops = update["bytes_moved"], update["flops"]
+        update["achieved_gbps"] = moved / seconds / 1e9 if moved else None
+        update["achieved_tflops"] = flops / seconds / 1e12 if flops else None
+    filled = with_fraction(row.model_copy(update=update), ceilings)
+    return filled.model_copy(update={"warnings": row_warnings(filled)})
+
+
+def row_warnings(row: ProblemRow) -> list[str]:
+    """Reasons a row's figures are implausible or too noisy to headline (empty: none).
+
+    - the load probe: the passthrough (eager itself) did not measure ~1.0x vs eager;
+    - above the ceiling: more than the measured copy bandwidth or matmul rate is impossible,
+      so the time or the bytes/FLOPs count is wrong;
+    - a broken compile baseline: ``torch.compile`` ran far slower than eager, so a speedup
+      "vs compile" measures the baseline's failure, not the kernel.
+    """
+    out = []
+    if warning := passthrough_warning(row.passthrough_vs_eager):
+        out.append(warning)
+    if row.fraction_of_ceiling is not None and row.fraction_of_ceiling > 1.0:
+        out.append(
+            f"{row.fraction_of_ceiling:.0%} of the measured {row.ceiling} is above what the chip did "
+            "in its own ceiling test: the time or the counted bytes/FLOPs are wrong"
+        )
+    if row.compile_ms and row.eager_ms and row.compile_ms > COMPILE_BASELINE_SLOWDOWN * row.eager_ms:
+        out.append(
+            f"torch.compile ran {row.compile_ms / row.eager_ms:.1f}x slower than eager "
+            f"({row.compile_ms:.4g} ms vs {row.eager_ms:.4g} ms): the vs-compile figure "
+            f"({_x(row.speedup_vs_compile)}) measures a broken baseline"
+        )
+    return out
+
+
+def _x(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}x"
+
+
+def compile_baseline_ok(row: ProblemRow) -> bool:
+    """Whether the row's torch.compile time is a usable baseline (see :func:`row_warnings`)."""
+    return not (row.compile_ms and row.eager_ms and row.compile_ms > COMPILE_BASELINE_SLOWDOWN * row.eager_ms)
 
 
 def with_fraction(row: ProblemRow, ceilings: Ceilings | None) -> ProblemRow:
     """``row`` with its fraction of the ceiling its kind is judged against."""
     if ceilings is None:
         return row
+    if row.bytes_moved:  # classified from its own counts, whatever its suite entry says
+        row = row.model_copy(
+            update={"kind": bound_kind(row.bytes_moved, row.flops, row.dtype, ceilings)}
+        )
     if row.kind == "compute":
         key = {"float16": "fp16", "bfloat16": "bf16"}.get(row.dtype, "fp32")
         peak = ceilings.tflops_for(key)
@@ -223,6 +277,7 @@ def summarize(rows: list[ProblemRow], ceilings: Ceilings | None) -> dict[str, An
     memory = [r for r in correct if r.kind == "memory" and r.fraction_of_ceiling is not None]
     compute = [r for r in correct if r.kind == "compute" and r.fraction_of_ceiling is not None]
     vs_compile = geomean(r.speedup_vs_compile for r in correct)
+    vs_compile_sound = geomean(r.speedup_vs_compile for r in correct if compile_baseline_ok(r))
     slower = [r.name for r in correct if (r.speedup_vs_eager or 1.0) < 1.0]
     at_goal = sum((r.fraction_of_ceiling or 0) >= MEMORY_GOAL for r in memory)
     triton = TritonStats()
@@ -244,6 +299,8 @@ def summarize(rows: list[ProblemRow], ceilings: Ceilings | None) -> dict[str, An
         "fast_1_vs_compile": fast_p(rows, 1.0, "compile"),
         "geomean_speedup_vs_eager": geomean(r.speedup_vs_eager for r in correct),
         "geomean_speedup_vs_compile": vs_compile,
+        "geomean_speedup_vs_compile_sound_baselines": vs_compile_sound,
+        "warnings": suite_warnings(rows),
         "memory_bound": {
             "problems": len(memory),
             "at_or_above_goal": at_goal,
@@ -269,6 +326,34 @@ def summarize(rows: list[ProblemRow], ceilings: Ceilings | None) -> dict[str, An
             and vs_compile >= COMPILE_GEOMEAN_GOAL,
         },
     }
+
+
+def suite_warnings(rows: Iterable[ProblemRow]) -> list[str]:
+    """One line per kind of untrustworthy figure in the suite, naming the problems."""
+    rows = [r for r in rows if r.status == "done"]
+    out = []
+    probes = [(r.name, r.passthrough_vs_eager) for r in rows if passthrough_warning(r.passthrough_vs_eager)]
+    if probes:
+        ratios = [p for _, p in probes if p is not None]
+        out.append(
+            f"machine loaded: on {len(probes)} problem(s) the PyTorch passthrough (eager itself) measured "
+            f"{min(ratios):.2f}x to {max(ratios):.2f}x vs eager instead of 1.00x; their ratios carry that "
+            f"much noise ({', '.join(n for n, _ in probes[:6])}{', ...' if len(probes) > 6 else ''})"
+        )
+    above = [r for r in rows if r.fraction_of_ceiling is not None and r.fraction_of_ceiling > 1.0]
+    if above:
+        out.append(
+            f"{len(above)} problem(s) above the measured ceiling (impossible; time or byte count wrong): "
+            + ", ".join(f"{r.name} {r.fraction_of_ceiling:.0%} of {r.ceiling}" for r in above[:6])
+        )
+    broken = [r for r in rows if not compile_baseline_ok(r)]
+    if broken:
+        out.append(
+            f"{len(broken)} problem(s) whose torch.compile ran over {COMPILE_BASELINE_SLOWDOWN:g}x slower "
+            "than eager (a broken baseline; left out of the sound vs-compile geomean): "
+            + ", ".join(f"{r.name} {_x(r.speedup_vs_compile)}" for r in broken[:6])
+        )
+    return out
 
 
 def _median(values: list[float | None]) -> float | None:

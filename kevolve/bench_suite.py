@@ -8,8 +8,11 @@ A suite is a folder of KernelBench files, usually with a ``suite.yaml``::
 
 ``family`` is the op family (also the first word of each file's docstring, before a colon);
 ``kind`` says which ceiling the problem is judged against: ``memory`` (copy bandwidth) or
-``compute`` (the matmul rate of its dtype). A folder without ``suite.yaml`` is read from its
-``*.py`` files: the family from the docstring, the kind ``compute`` for matmul and attention.
+``compute`` (the matmul rate of its dtype); the bench replaces that kind with the one its
+counted bytes and FLOPs give (``tools.ceilings.bound_kind``). A folder without
+``suite.yaml`` is read from its ``*.py`` files (KernelBench's ``level1/`` ...), or from those
+of its subfolders when it has none (KernelBench's ``KernelBench/`` folder): the family from
+the docstring (``unknown`` for KernelBench files; the bench then uses the traced op family).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from tools.errors import ProblemError
-from tools.problems.resize import fit_source, resize_source
+from tools.problems.fit import fit_problem, validate_source
+from tools.problems.resize import resize_source
 
 SUITE_FILE = "suite.yaml"
 FAMILIES = frozenset({
@@ -45,8 +49,8 @@ class SuiteEntry(BaseModel):
 
     @property
     def name(self) -> str:
-        """The problem's name: its file stem (``001_relu``)."""
-        return Path(self.file).stem
+        """The problem's name: its path without ``.py`` (``001_relu``, ``level1/23_Softmax``)."""
+        return Path(self.file).with_suffix("").as_posix()
 
 
 class Suite(BaseModel):
@@ -104,9 +108,9 @@ def resolve_suite(suite: str | Path) -> Suite:
         name = yaml.safe_load(index.read_text(encoding="utf-8")).get("suite") or folder.name
     else:
         entries = [
-            SuiteEntry(file=p.name, family=(fam := docstring_family(p)),
+            SuiteEntry(file=p.relative_to(folder).as_posix(), family=(fam := docstring_family(p)),
                        kind="compute" if fam in _COMPUTE_FAMILIES else "memory")
-            for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")
+            for p in _problem_files(folder)
         ]  # fmt: skip
         name = folder.name
     if not entries:
@@ -115,6 +119,28 @@ def resolve_suite(suite: str | Path) -> Suite:
         if not (folder / entry.file).is_file():
             raise ProblemError(f"suite {folder} lists {entry.file}, which does not exist")
     return Suite(name=str(name), folder=folder.resolve(), entries=entries)
+
+
+def _natural(path: Path) -> tuple[int, str]:
+    """KernelBench order: ``2_x.py`` before ``10_x.py`` (leading number, then name)."""
+    head = path.name.split("_", 1)[0]
+    return (int(head) if head.isdigit() else 1 << 30, path.name)
+
+
+def _problem_files(folder: Path) -> list[Path]:
+    """The problem files of a folder without ``suite.yaml``.
+
+    Its own ``*.py`` files; or, for a folder that has none (a KernelBench checkout's
+    ``KernelBench/`` folder), those of its subfolders (``level1/``, ``level2/``...), each
+    level in KernelBench's numeric order.
+    """
+    def own(d: Path) -> list[Path]:
+        return sorted((p for p in d.glob("*.py") if not p.name.startswith("_")), key=_natural)
+
+    files = own(folder)
+    if files:
+        return files
+    return [p for sub in sorted(x for x in folder.iterdir() if x.is_dir()) for p in own(sub)]
 
 
 def _read_index(index: Path) -> list[SuiteEntry]:
@@ -155,31 +181,42 @@ def prepare_file(
     *,
     scale: float = 1.0,
     max_mb: float | None = None,
-) -> tuple[Path, float]:
+) -> tuple[Path, float, str]:
     """The file a bench runs for ``entry``: the original, or a resized copy in ``out_dir``.
 
     Args:
         suite: The suite.
         entry: The problem.
         out_dir: Where resized copies go (``<out>/problems/``).
-        scale: Factor applied to every declared size (``tools.problems.resize``).
+        scale: Factor applied to every size (``tools.problems.resize``: the declared
+            ``KEVOLVE_SIZES``, or the module-level size constants of a KernelBench file).
         max_mb: After scaling, shrink further until inputs plus parameters take at most
-            this many MiB.
+            this many MiB; the resized file is validated by running its reference
+            (``tools.problems.fit``).
 
     Returns:
-        The path to run and the overall size factor applied (1.0: the original file).
+        The path to run, the overall size factor applied (1.0: the original file), and a
+        note (empty, or one sentence saying why the file is not within the budget).
     """
     path = suite.folder / entry.file
     if scale == 1.0 and max_mb is None:
-        return path, 1.0
+        return path, 1.0, ""
     source = path.read_text(encoding="utf-8")
-    factor = scale
+    factor, note = scale, ""
     if scale != 1.0:
-        source = resize_source(source, scale)
+        scaled = resize_source(source, scale)
+        if scaled == source:
+            note = f"not scaled by {scale:g}: no size constant found"
+        elif error := validate_source(scaled):
+            note = f"not scaled by {scale:g}: the scaled file fails to run ({error})"
+            factor = 1.0
+        else:
+            source = scaled
     if max_mb is not None:
-        source, extra = fit_source(source, int(max_mb * 2**20))
-        factor *= extra
-    out_dir.mkdir(parents=True, exist_ok=True)
+        fit = fit_problem(source, int(max_mb * 2**20))
+        source, factor = fit.source, factor * fit.factor
+        note = "; ".join(x for x in (note, fit.note) if x)
     target = out_dir / entry.file
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(source, encoding="utf-8")
-    return target, factor
+    return target, factor, note

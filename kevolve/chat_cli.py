@@ -136,11 +136,19 @@ def ask(
 
 
 def _read_message(prompt: str) -> str | None:
-    """One message from stdin: a line, or a fenced block of pasted code; ``None`` at EOF."""
+    """One message from stdin: a line, a fenced block of pasted code, or an unfenced function
+    up to its first blank line; ``None`` at EOF."""
     out.print(prompt, end="", highlight=False)
     line = sys.stdin.readline()
     if not line:
         return None
+    if line.rstrip().endswith(":") and line.lstrip().startswith(("def ", "class ")):
+        lines = [line]  # an unfenced function: it runs to the first blank line
+        for more in sys.stdin:
+            if not more.strip():
+                break
+            lines.append(more)
+        return "".join(lines)
     if not line.strip().startswith("```"):
         return line.strip()
     lines = [line]
@@ -156,12 +164,16 @@ def chat(
         Path | None, typer.Option("--data-dir", help="Where runs and caches live.")
     ] = None,
 ) -> None:
-    """A conversation: describe what to optimize, answer the planner's questions, see results."""
+    """A conversation: describe what to optimize, answer the planner's questions, see results;
+    ask about the last run ("why is it slower than torch.compile?")."""
+    from kevolve.chat_session import ChatSession
+
     settings = load_settings(data_dir=data_dir)
     context = _context(settings)
-    intake = _intake(context, settings)
+    session = ChatSession(settings, context.models)
     out.print(HELP)
-    pending = False
+    out.print(f"default chip: {settings.target} (used when a request names none)",
+              highlight=False)  # fmt: skip
     while True:
         try:
             message = _read_message("kevolve> ")
@@ -176,29 +188,27 @@ def chat(
             out.print(HELP)
             continue
         try:
-            step = intake.answer(message) if pending else intake.start(message)
-        except KevolveError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False)
-            pending = False
-            continue
+            reply = session.handle(message)
         except KeyboardInterrupt:
             out.print("request dropped.", highlight=False)
-            pending = False
+            session.pending = False
             continue
-        if step.question:
-            out.print(step.question, highlight=False)
-            pending = True
+        if reply.kind == "error":
+            err.print(f"[bold red]error:[/] {reply.text}", highlight=False)
             continue
-        pending = False
-        assert step.request is not None
-        out.print(f"optimizing {step.request.problem} on {step.request.target} "
-                  f"(budget {step.request.budget})", highlight=False)  # fmt: skip
+        if reply.kind in ("question", "answer"):
+            out.print(reply.text, highlight=False, soft_wrap=True)
+            continue
+        request = reply.request
+        out.print(f"optimizing {request.problem} on {request.target} "
+                  f"(budget {request.budget})", highlight=False)  # fmt: skip
         try:
             summary = _with_usage(
-                _run(step.request, settings, step.notes, intake, context), context
+                _run(request, settings, reply.notes, session.intake, context), context
             )
         except RunInterrupted as e:
             out.print(f"interrupted: {e}", highlight=False, soft_wrap=True)
+            session.ran(e.run_id)
             show_finished(settings.runs_dir, e.run_id)
             continue
         except KeyboardInterrupt:
@@ -207,7 +217,10 @@ def chat(
         except KevolveError as e:
             err.print(f"[bold red]error:[/] {e}", highlight=False)
             continue
+        session.ran(summary["run_id"])
         summary_table(summary)
+        out.print("run id (for `kevolve runs show` / `kevolve export`):", highlight=False)
+        out.print(summary["run_id"], highlight=False, soft_wrap=True)
         if "llm_usage" in summary:
             out.print(f"model usage: {summary['llm_usage']['line']}", highlight=False)
 

@@ -144,7 +144,7 @@ def runs_list(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
         return
     table = Table(title=f"runs in {settings.runs_dir}")
     for col in ("run_id", "problem", "target", "status", "created"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # ids fold onto more lines, never cut
     for i in infos:
         table.add_row(i.run_id, i.problem, i.target, i.status, i.created_at)
     out.print(table)
@@ -210,8 +210,8 @@ def doctor(json_out: JsonFlag = False) -> None:
         return
     for section, items in report.items():
         table = Table(title=section)
-        table.add_column("item")
-        table.add_column("status")
+        table.add_column("item", overflow="fold")
+        table.add_column("status", overflow="fold")
         for key, value in items.items():
             table.add_row(key, str(value))
         out.print(table)
@@ -238,6 +238,9 @@ _register_chat(app)
 from kevolve.data_export import register_data as _register_data
 
 _register_data(app)
+from kevolve.surfaces import register_surfaces  # noqa: E402
+
+register_surfaces(app)
 
 
 if __name__ == "__main__":

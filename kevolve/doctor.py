@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 import subprocess
 from typing import Any
@@ -16,8 +17,11 @@ def _version(cmd: list[str]) -> str:
         text = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False).stdout
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"found at {exe}, but it did not answer: {e}"
-    lines = [line for line in text.splitlines() if line.strip()]
-    return f"{lines[-1].strip() if lines else 'unknown version'} ({exe})"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # The line that carries the version (g++ ends with its licence, nvcc with a build id).
+    versioned = [line for line in lines if re.search(r"\d+\.\d+", line)]
+    line = versioned[0] if versioned else (lines[0] if lines else "unknown version")
+    return f"{line} ({exe})"
 
 
 def devices() -> dict[str, Any]:
@@ -88,6 +92,24 @@ def sandbox() -> dict[str, Any]:
     return dict(protections())
 
 
+PACKAGES = ("kevolve", "torch", "triton", "numpy", "pydantic", "langgraph", "langchain-core",
+            "chromadb", "sentence-transformers", "fastapi", "uvicorn", "sqlalchemy", "matplotlib")
+
+
+def versions() -> dict[str, Any]:
+    """Installed versions of Python and the packages kevolve runs on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, Any] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
 def collect() -> dict[str, dict[str, Any]]:
     """Everything ``kevolve doctor`` reports, by section."""
-    return {"devices": devices(), "toolchains": toolchains(), "sandbox": sandbox()}
+    return {"versions": versions(), "devices": devices(), "toolchains": toolchains(),
+            "sandbox": sandbox()}  # fmt: skip

@@ -88,6 +88,15 @@ class Settings(LLMSettings, KnowledgeSettings, EvalSettings, SearchSettings, Bas
     max_concurrency: int = Field(default=2, ge=1)
     """Graph tasks run at once (coders and sandboxed evaluations)."""
     log_level: str = "WARNING"
+    database_url: str | None = None
+    """SQLAlchemy URL of the ticket queue (``postgresql+psycopg://...``); unset: SQLite in data_dir."""
+    ticket_lease_s: float = Field(default=60.0, gt=0)
+    """A worker's lease on a running ticket, renewed every third of it; a lost worker's ticket
+    is taken over once its lease has expired, in seconds."""
+    ticket_max_attempts: int = Field(default=4, ge=1)
+    """Claims a ticket may get (transient failures and lost workers) before it fails."""
+    ticket_retry_s: float = Field(default=5.0, ge=0)
+    """Backoff before a ticket's first retry, doubled on each later one, in seconds."""
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -121,6 +130,16 @@ class Settings(LLMSettings, KnowledgeSettings, EvalSettings, SearchSettings, Bas
     def checkpoint_db(self) -> Path:
         """SQLite file of LangGraph checkpoints (thread_id = run id)."""
         return self.data_dir / "checkpoints.sqlite"
+
+    @property
+    def tickets_url(self) -> str:
+        """The ticket queue's database: ``database_url`` or ``tickets.sqlite`` in data_dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'tickets.sqlite'}"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """Watched folder: YAML files dropped here become tickets."""
+        return self.data_dir / "inbox"
 
     @property
     def kb_dir(self) -> Path:

@@ -58,6 +58,7 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 __all__ = [
     "Ceilings",
+    "bound_kind",
     "ceilings_for",
     "measure_cpu",
     "measure_cuda",
@@ -325,3 +326,24 @@ def ceilings_for(target: Target) -> Ceilings:
 
 if __name__ == "__main__":  # the measuring subprocess of measure_cuda_isolated
     sys.stdout.write(json.dumps(measure_cuda().model_dump(mode="json")) + "\n")
+
+
+def bound_kind(bytes_floor: int, flops: int, dtype: str, ceilings: Ceilings) -> str:
+    """``memory`` or ``compute``: which of the chip's ceilings bounds a problem.
+
+    Decided from the problem's own counts (``tools.evaluator.counting.count_reference``),
+    never from its name: ``compute`` when its FLOPs at the matmul ceiling of its dtype take
+    longer than its bytes floor at the copy ceiling (the problem sits right of the ridge).
+
+    Args:
+        bytes_floor: Bytes the problem must move (inputs, outputs and weights once).
+        flops: FLOPs of its formulation.
+        dtype: Its dtype (``float16``, ``fp32``...): which matmul ceiling applies.
+        ceilings: The chip's ceilings.
+    """
+    peak = ceilings.tflops_for(dtype)
+    if not flops or not peak or not ceilings.copy_gbps:
+        return "memory"
+    compute_s = flops / (peak * 1e12)
+    memory_s = bytes_floor / (ceilings.copy_gbps * 1e9)
+    return "compute" if compute_s > memory_s else "memory"

@@ -94,8 +94,8 @@ def distil_skills(
             continue
         text = (
             f"{cand.template or 'free-form code'} with {cand.params} was the best {language} "
-            f"kernel, {gain:.2f}x faster than the best default seed ({res.reward:.3g}x vs eager, "
-            f"{res.measured_on})"
+            f"kernel, {gain:.2f}x faster than the best default seed ({baseline:.4g}x -> "
+            f"{res.reward:.4g}x vs eager, {res.measured_on})"
         )
         keep(_skill(run_id, problem, target, cand, res, gain, text))
     return sorted(found.values(), key=lambda s: s.gain, reverse=True)
@@ -123,10 +123,15 @@ def _best_kernel(
 
 
 def _evidence(parent_id: str, parent: EvalResult, child_id: str, child: EvalResult) -> str:
-    def ms(res: EvalResult) -> str:
-        return f"{res.runtime_ms:.4g} ms" if res.runtime_ms is not None else "untimed"
+    """The numbers the gain is the ratio of: each kernel's speedup vs eager timed beside it.
 
-    return f"{parent_id} {ms(parent)} -> {child_id} {ms(child)}, {child.measured_on}"
+    (Not the two runtimes: they come from two processes, possibly under different load, and
+    their ratio can differ from the gain; a text must show what its figure is computed from.)
+    """
+    return (
+        f"{parent_id} {parent.reward:.4g}x -> {child_id} {child.reward:.4g}x vs eager, "
+        f"{child.measured_on}"
+    )
 
 
 def _skill(

@@ -2,9 +2,9 @@
 
 Plain functions over the planner's own records; the intake graph that asks at most one
 question with LangGraph ``interrupt()`` lives in ``graph.intake``. :func:`read_request` parses
-the text (the planner's model if one is configured, else the rules); :func:`clarify_request`
-folds the answer to a question in (parsed the same way); :func:`to_run_request` applies the
-defaults and builds the ``RunRequest``.
+the text (the planner's model if one is configured, else the rules); :func:`question_for`
+says what to ask; :func:`clarify_request` folds the answer in (parsed the same way);
+:func:`to_run_request` applies the defaults and builds the ``RunRequest``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from agents.llm.session import LLMSession
 from agents.llm.usage import UsageLine
 from agents.planner.llm import merge, parse_text_llm
 from agents.planner.schemas import DEFAULT_BUDGET, PlanRequest, RunRequest
-from agents.planner.text import parse_text
+from agents.planner.snippet import forward_of, snippet_problem
+from agents.planner.text import parse_text, shape_in
 from tools.errors import ProblemError
 from tools.hardware import list_targets
-from tools.problems.ops import list_ops
+from tools.problems.ops import list_ops, parse_shape
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,24 @@ def read_request(text: str, ctx: IntakeContext) -> PlanRequest:
     return parse_text(text, extra_chip_dirs=ctx.extra_chip_dirs)
 
 
+def question_for(req: PlanRequest, ctx: IntakeContext) -> str | None:
+    """The one question to ask about ``req``, or ``None`` when nothing is missing."""
+    chips = [t.name for t in list_targets(ctx.extra_chip_dirs)]
+    probe = req
+    if req.target is None and not req.target_choices and ctx.default_target:
+        # No chip named: `to_run_request` uses the default target and says so; no question.
+        probe = req.model_copy(update={"target": ctx.default_target})
+    return probe.question(chips, list_ops())
+
+
 def clarify_request(req: PlanRequest, answer: str, ctx: IntakeContext) -> PlanRequest:
-    """The request with the user's ``answer`` to :meth:`PlanRequest.question` folded in."""
+    """The request with the user's ``answer`` to :func:`question_for`'s question folded in."""
     reply = parse_text(answer, extra_chip_dirs=ctx.extra_chip_dirs)
+    if req.snippet and not req.shape and reply.snippet is None and not reply.problem_code:
+        shape = _shape_of(answer)  # the answer to "what shape should each input have"
+        if shape:
+            req = req.model_copy(update={"shape": shape})
+            reply = reply.model_copy(update={"shape": None})
     if not reply.has_problem and req.op_choices:
         reply.op = pick(req.op_choices, answer)
     if reply.target is None and req.target_choices:
@@ -72,18 +88,16 @@ def clarify_request(req: PlanRequest, answer: str, ctx: IntakeContext) -> PlanRe
     merged = merge(reply, req) if reply.has_problem or reply.target else req
     merged.text = req.text
     if req.has_problem and not reply.has_problem:
-        merged.op, merged.problem_file, merged.problem_code = (
+        merged.op, merged.problem_file, merged.problem_code, merged.snippet = (
             req.op,
             req.problem_file,
             req.problem_code,
+            req.snippet,
         )
+        merged.shape = req.shape or merged.shape
+    if reply.has_problem:
+        merged.snippet_error = ""
     return merged
-
-
-def question_for(req: PlanRequest, ctx: IntakeContext) -> str | None:
-    """The one question to ask about ``req``, or ``None`` when nothing is missing."""
-    chips = [t.name for t in list_targets(ctx.extra_chip_dirs)]
-    return req.question(chips, list_ops())
 
 
 ORDINALS = {"first": 0, "1": 0, "one": 0, "second": 1, "2": 1, "two": 1, "third": 2, "3": 2,
@@ -124,7 +138,19 @@ def to_run_request(req: PlanRequest, ctx: IntakeContext) -> tuple[RunRequest, li
         TargetError: No chip is named and there is no default.
     """
     notes = list(req.notes)
-    if req.problem_code:
+    if req.snippet:
+        if not req.shape:
+            raise ProblemError(
+                "The pasted code needs the shape of its inputs; say it, e.g. `over 4096x8192`."
+            )
+        source = snippet_problem(req.snippet, parse_shape(req.shape), req.dtype or "float32")
+        problem = str(pasted_problem_file(source, ctx.requests_dir))
+        args = ", ".join(forward_of(req.snippet)[0])
+        notes.append(
+            f"the pasted code is the problem as written; its inputs {args} are random "
+            f"{req.dtype or 'float32'} tensors of shape {req.shape} each"
+        )
+    elif req.problem_code:
         problem = str(pasted_problem_file(req.problem_code, ctx.requests_dir))
     elif req.problem_file:
         problem = req.problem_file
@@ -161,13 +187,19 @@ def to_run_request(req: PlanRequest, ctx: IntakeContext) -> tuple[RunRequest, li
     )
 
 
-def intake_context(settings: Any, llm: LLMConfig) -> IntakeContext:
-    """An IntakeContext from ``kevolve.settings.Settings`` and the run's model access."""
+def _shape_of(text: str) -> str | None:
+    """A shape written in an answer (``4096x8192``, ``(64, 128)``), or ``None``."""
+    return shape_in(text, None)[0]
+
+
+def intake_context(settings: Any, llm: LLMConfig | None = None) -> IntakeContext:
+    """An IntakeContext from ``kevolve.settings.Settings`` and the model access a caller built
+    already (default: the settings' own)."""
     return IntakeContext(
         requests_dir=settings.data_dir / "requests",
         default_target=settings.target,
         default_budget=settings.budget,
         use_knowledge=settings.use_knowledge,
-        llm=llm,
+        llm=llm or LLMConfig.from_settings(settings),
         extra_chip_dirs=[d for d in [settings.data_dir / "hardware_docs"] if d.is_dir()],
     )

@@ -120,17 +120,20 @@ def parse_text_llm(
         LLMError: A subclass; the caller decides whether to use the rules alone.
     """
     offline = parse_text(text, extra_chip_dirs=extra_chip_dirs)
-    if offline.problem_code:
+    pasted = offline.problem_code or offline.snippet
+    if pasted:
         # The model sees the prose, not the pasted code.
-        prose = text.replace(offline.problem_code.strip(), "[pasted KernelBench code]")
+        prose = text.replace(pasted.strip(), "[pasted code]")
     else:
         prose = text
     answer = session.structured(RequestAnswer, [("human", request_prompt(prose, extra_chip_dirs))])
     checked = _checked(answer, text, extra_chip_dirs)
-    if offline.problem_code or offline.problem_file:
+    if offline.problem_code or offline.problem_file or offline.snippet or offline.snippet_error:
+        # Pasted code is the problem as written: a model never swaps in an operator for it.
         checked.op, checked.op_choices = None, []
         checked.problem_file = offline.problem_file
         checked.problem_code = offline.problem_code
+        checked.snippet, checked.snippet_error = offline.snippet, offline.snippet_error
     out = merge(checked, offline)
     out.author = session.spec
     return out

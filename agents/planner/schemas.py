@@ -68,8 +68,14 @@ class PlanRequest(BaseModel):
     """Path of a KernelBench ``.py`` file."""
     problem_code: str | None = None
     """Pasted KernelBench source (``class Model`` with ``get_inputs``)."""
+    snippet: str | None = None
+    """Pasted code that is not a KernelBench file (an expression, ``return`` line or function):
+    it becomes ``Model.forward`` verbatim once the inputs' shape is known."""
+    snippet_error: str = ""
+    """Why the pasted fragment cannot be made into a faithful problem (asked about, never
+    replaced by an operator named inside it)."""
     shape: str | None = None
-    """``4096x8192`` style, for a named op."""
+    """``4096x8192`` style, for a named op or the inputs of a pasted fragment."""
     dtype: str | None = None
     """torch dtype name, for a named op."""
     target: str | None = None
@@ -88,7 +94,7 @@ class PlanRequest(BaseModel):
     @property
     def has_problem(self) -> bool:
         """True when the problem is named unambiguously."""
-        return bool(self.op or self.problem_file or self.problem_code)
+        return bool(self.op or self.problem_file or self.problem_code or self.snippet)
 
     def question(self, chips: list[str], ops: list[str]) -> str | None:
         """The one question to ask, or ``None`` when nothing is missing or ambiguous.
@@ -98,8 +104,15 @@ class PlanRequest(BaseModel):
             ops: Known op names, to offer when the op is missing.
         """
         parts: list[str] = []
+        if self.snippet and not self.shape:
+            parts.append("what shape should each input of the pasted code have (for example 4096x8192)")
         if not self.has_problem:
-            if self.op_choices:
+            if self.snippet_error:
+                parts.append(
+                    f"{self.snippet_error.rstrip('.')}; what should I optimize instead (the corrected code, "
+                    "an op name or a KernelBench file path)"
+                )
+            elif self.op_choices:
                 parts.append(f"which operator do you mean: {_or(self.op_choices)}")
             else:
                 parts.append(

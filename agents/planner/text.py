@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agents.planner.schemas import Constraints, PlanRequest
+from agents.planner.snippet import find_snippet, forward_of
 from tools.errors import KevolveError
 from tools.hardware import list_targets, normalize_chip_name
 from tools.problems.ops import ROW_DEFAULT, canonical_op, normalize_dtype
@@ -146,7 +147,8 @@ def _chips(words: list[str], extra_dirs: Sequence[Path]) -> tuple[list[str], lis
     return strong or weak, choices
 
 
-def _shape(text: str, op: str | None) -> tuple[str | None, list[str]]:
+def shape_in(text: str, op: str | None) -> tuple[str | None, list[str]]:
+    """The shape written in ``text`` (``4096x8192``, ``(64, 128)``) and notes on defaults."""
     notes: list[str] = []
     m = _SHAPE_X.search(text)
     if m:
@@ -212,19 +214,27 @@ def parse_text(text: str, *, extra_chip_dirs: Sequence[Path] = ()) -> PlanReques
         The parsed request; what is missing or ambiguous is left empty.
     """
     code = _code_of(text)
-    prose = text.replace(code.strip(), " ") if code else text
+    snippet = None if code else find_snippet(text)
+    fragment = code or snippet
+    prose = text.replace(fragment.strip(), " ") if fragment else text
     lowered = prose.lower()
     words = [w.strip(".,;:!?()[]'\"").lower() for w in _TOKEN.findall(prose)]
     words = [w for w in words if w]
     req = PlanRequest(text=text, constraints=_constraints(prose))
     if code:
         req.problem_code = code
+    elif snippet:  # pasted code is the problem as written; never an op named inside it
+        try:
+            forward_of(snippet)
+            req.snippet = snippet
+        except KevolveError as e:
+            req.snippet_error = str(e)
     else:
         file = next((f for f in _FILE.findall(prose) if not f.startswith("torch.")), None)
         if file:
             req.problem_file = file
     ops, op_choices = _ops(words, lowered)
-    if not req.has_problem:
+    if not req.has_problem and not req.snippet_error:
         if len(ops) == 1:
             req.op = ops[0]
         elif len(ops) > 1:
@@ -238,8 +248,14 @@ def parse_text(text: str, *, extra_chip_dirs: Sequence[Path] = ()) -> PlanReques
         req.target = chips[0]
     else:
         req.target_choices = chips or chip_choices
+    if req.snippet is not None:
+        req.shape, notes = shape_in(prose, None)
+        req.notes += [n for n in notes if "not given" not in n] if req.shape else []
+        dtype = _DTYPE.search(prose)
+        if dtype:
+            req.dtype = normalize_dtype(dtype.group(1))
     if req.op is not None:
-        req.shape, notes = _shape(prose, req.op)
+        req.shape, notes = shape_in(prose, req.op)
         req.notes += notes
         dtype = _DTYPE.search(prose)
         if dtype:

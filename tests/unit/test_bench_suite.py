@@ -75,8 +75,8 @@ def _forward(source: str, name: str) -> float:
 @pytest.mark.parametrize("name", sorted(ENTRIES))
 def test_problem_loads_and_runs_on_cpu_at_a_tiny_scale(name, tmp_path):
     entry = ENTRIES[name]
-    path, factor = prepare_file(SUITE, entry, tmp_path, scale=TINY)
-    assert path.parent == tmp_path and factor == TINY
+    path, factor, note = prepare_file(SUITE, entry, tmp_path, scale=TINY)
+    assert path.parent == tmp_path and factor == TINY and note == ""
     problem = load_problem_file(path)
     assert problem.name == name and problem.shapes
     assert _forward(path.read_text(), path.name) < 1.0
@@ -104,9 +104,10 @@ def test_a_folder_without_index_reads_families_from_docstrings(tmp_path):
 
 def test_unscaled_problem_runs_from_the_suite_itself(tmp_path):
     entry = ENTRIES["001_relu"]
-    path, factor = prepare_file(SUITE, entry, tmp_path)
+    path, factor, _ = prepare_file(SUITE, entry, tmp_path)
     assert path == SUITE.folder / entry.file and factor == 1.0
-    small, factor = prepare_file(SUITE, entry, tmp_path, max_mb=1)
+    small, factor, note = prepare_file(SUITE, entry, tmp_path, max_mb=1)
+    assert note == ""
     assert small.parent == tmp_path and factor < 1
     assert _footprint(small.read_text()) <= 2**20
 

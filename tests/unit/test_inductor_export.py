@@ -158,3 +158,37 @@ def test_cpu_export_is_correct_in_the_evaluator(tmp_path, monkeypatch):
     result = evaluate(problem, cand, CPU, opts)
     assert result.accepted, result.error
     assert any("also correct at the irregular shape" in n for n in result.diagnostics.notes)
+
+
+def test_an_exhausted_parent_generator_hands_over_to_the_others(monkeypatch):
+    """Once every Inductor setting is in the tree, a child of an export comes from another
+    generator of the language instead of ending the run."""
+    from agents.coders.base import CoderContext, Draft, fingerprint
+    from agents.coders.composite import LanguageCoder
+    from agents.coders.generators.inductor.coder import TEMPLATE, VARIANTS, InductorCoder
+    from tests.unit.coders_fixtures import CPU
+    from tools.records import Candidate
+
+    class Other:
+        language = "cpp"
+        name = "other"
+        templates = ("cpp.other",)
+
+        def supports(self, problem, target):
+            return True
+
+        def seed(self, problem, target):
+            return []
+
+        def propose(self, ctx):
+            return Draft(language="cpp", source="x", transformation="other", template="cpp.other")
+
+    problem = Problem(name="relu", source=REFERENCE)
+    parent = Candidate(id="p", language="cpp", source="x", template=TEMPLATE)
+    tried = [fingerprint(TEMPLATE, {"variant": i, **v}) for i, v in enumerate(VARIANTS)]
+    ctx = CoderContext(
+        problem=problem, target=CPU, memory_mode="inherit", parent=parent, tried=tried
+    )
+    monkeypatch.setenv("KEVOLVE_INDUCTOR_SEED", "1")
+    coder = LanguageCoder("cpp", [InductorCoder("cpp"), Other()])
+    assert coder.propose(ctx).template == "cpp.other"

@@ -19,6 +19,7 @@ from graph.context import RunContext
 from graph.state import ChildPlan, CodeTask, RunRequest, RunState
 from kevolve.api import run_context
 from kevolve.settings import get_settings
+from tools.errors import KevolveError
 from tools.hardware import load_target
 from tools.problems import load_problem
 from tools.records import Candidate, EvalResult
@@ -166,3 +167,18 @@ def test_code_node_is_offline_without_a_model(tmp_path):
     ctx, _ = run_ctx(tmp_path)
     coder = ctx.coders.coder("triton", run_id="run1")
     assert not isinstance(coder, LLMCoder) and coder.language == "triton"
+
+
+def test_code_node_writes_no_child_when_every_generator_is_exhausted(tmp_path, monkeypatch):
+    from agents.synthesizer import node as synth_node
+
+    class Exhausted:
+        language = "triton"
+        name = "exhausted"
+
+        def propose(self, ctx):
+            raise KevolveError("every setting has been tried")
+
+    ctx, _ = run_ctx(tmp_path)
+    monkeypatch.setattr(synth_node, "coder_for_run", lambda *a, **k: Exhausted())
+    assert code(code_task(), Runtime(context=ctx)) == {}

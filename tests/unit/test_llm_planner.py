@@ -174,3 +174,38 @@ def test_resolve_request_reads_words_and_keeps_llm_languages(tmp_path):
 def test_resolve_request_keeps_the_one_word_error():
     with pytest.raises(ProblemError, match="softmax"):
         resolve_request(RunRequest(problem="no_such_op_xyz", target="h100"))
+
+
+def test_pasted_expression_is_optimized_as_written(tmp_path):
+    # The issue: this optimized plain torch.tanh(x), losing "* y + 1.0".
+    intake = Intake(ctx(tmp_path))
+    step = intake.start("optimize this on the host: return torch.tanh(x) * y + 1.0")
+    assert step.question and "shape" in step.question  # the inputs' shape is asked for
+    step = intake.answer("4096x512")
+    source = Path(step.request.problem).read_text()
+    assert "        return torch.tanh(x) * y + 1.0\n" in source
+    assert "def forward(self, x, y):" in source and source.count("torch.randn(4096, 512") == 2
+    assert step.request.target == "cpu" and step.request.shape is None
+    plan = resolve_request(step.request)  # a loadable, faithful problem
+    assert plan.problem.op != "tanh"
+
+
+def test_pasted_function_with_its_shape_needs_no_question(tmp_path):
+    text = "speed up on h100 over (64, 128) in fp16:\n```\ndef f(a, b):\n    c = a * b\n    return torch.relu(c) + a\n```"
+    step = Intake(ctx(tmp_path)).start(text)
+    source = Path(step.request.problem).read_text()
+    assert "        c = a * b\n        return torch.relu(c) + a\n" in source
+    assert "torch.randn(64, 128, dtype=torch.float16)" in source and step.request.target == "h100"
+
+
+def test_pasted_code_that_cannot_be_a_faithful_problem_gets_a_question(tmp_path):
+    intake = Intake(ctx(tmp_path))
+    step = intake.start("make this fast on h100: return my_gelu(x) * torch.tanh(x)")
+    assert step.question and "my_gelu" in step.question  # not the tanh named inside it
+    assert intake.answer("softmax").request.problem == "softmax"
+
+
+def test_llm_planner_never_swaps_pasted_code_for_an_op(tmp_path):
+    model = ScriptedChatModel(responses=[{"op": "tanh", "target": "h100", "shape": "256x256"}])
+    step = Intake(ctx(tmp_path, model)).start("on h100 over 256x256: return torch.tanh(x) * y + 1.0")
+    assert "return torch.tanh(x) * y + 1.0" in Path(step.request.problem).read_text()

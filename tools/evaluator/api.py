@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from tools.evaluator import fsisolation, protocol
-from tools.evaluator.device import target_present_isolated
+from tools.evaluator.admission import Ledger, default_ledger, footprint_key, reservation_bytes
+from tools.evaluator.device import free_memory_bytes, target_present_isolated
 from tools.evaluator.options import EvalOptions
 from tools.evaluator.sandbox import child_env, run_sandboxed, trim
 from tools.evaluator.shapes import NOT_RESHAPED_NOTE, irregular_variant
@@ -27,6 +28,10 @@ from tools.records.problem import Problem
 from tools.records.target import Target
 
 logger = logging.getLogger(__name__)
+
+_REFERENCE_COMPILE: dict[str, tuple[float, float]] = {}
+"""``(compile_ms, eager_ms)`` of the reference per problem, target and device, measured by
+this process's first evaluation of it (``EvalOptions.reuse_reference_compile``)."""
 
 _STAGE_ORDER = [Stage.STATIC, Stage.COMPILE, Stage.CORRECTNESS, Stage.TIMING, Stage.RECHECK]
 
@@ -93,6 +98,12 @@ def evaluate(
         target: The chip to judge it for.
         options: Limits and policy; defaults when ``None``.
 
+    Memory: with ``options.admit_by_memory`` the worker starts only once the problem's
+    footprint fits beside the evaluations already running (``tools.evaluator.admission``).
+    An out-of-memory is the machine's limit, not a wrong answer: ``stage_failed`` is
+    ``environment`` with the flag ``out_of_memory``; an evaluation that ran side by side is
+    retried alone, and one that runs out of memory alone is reported as "does not fit".
+
     Returns:
         The EvalResult. Every failure, the sandbox's own included (timeout, crash, killed
         for memory), comes back as a result with ``stage_failed`` set; this function does not
@@ -101,12 +112,16 @@ def evaluate(
     options = _resolve_dirs(options or EvalOptions())
     mode = resolve_mode(target, options)
     start = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix=f"cand-{candidate.id[:24]}-", dir=options.work_dir))
-    try:
-        result = _run_worker(problem, candidate, target, options, mode, workdir)
-    finally:
-        if not options.keep_work_dir:
-            shutil.rmtree(workdir, ignore_errors=True)
+    if options.admit_by_memory:
+        result = _admitted(problem, candidate, target, options, mode)
+    else:
+        result = _attempt(problem, candidate, target, options, mode)
+    if result.out_of_memory:
+        result.error = trim(
+            "does not fit: the evaluation ran out of memory on this machine"
+            + (" even alone" if options.admit_by_memory else "")
+            + f"; {result.error}"
+        )
     result.duration_s = time.monotonic() - start
     logger.info(
         "evaluated %s on %s (%s): stage_failed=%s in %.1f s",
@@ -119,6 +134,65 @@ def evaluate(
     return result
 
 
+def _attempt(
+    problem: Problem, candidate: Candidate, target: Target, options: EvalOptions, mode: str
+) -> EvalResult:
+    """One worker run in a fresh directory (removed afterwards unless kept); the reference's
+    ``torch.compile`` time is measured once per problem and reused after that."""
+    reuse = options.reuse_reference_compile and options.measure_compile and mode == "measure"
+    key = footprint_key(problem.source, target.name, device_kind(target, mode))
+    cached = _REFERENCE_COMPILE.get(key) if reuse else None
+    workdir = Path(tempfile.mkdtemp(prefix=f"cand-{candidate.id[:24]}-", dir=options.work_dir))
+    try:
+        result = _run_worker(problem, candidate, target, options, mode, workdir, cached)
+    finally:
+        if not options.keep_work_dir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if reuse and cached is None and result.ref_compile_ms and result.ref_eager_ms:
+        _REFERENCE_COMPILE[key] = (result.ref_compile_ms, result.ref_eager_ms)
+    return result
+
+
+def device_kind(target: Target, mode: str) -> str:
+    """The memory an evaluation uses: ``cuda`` when measured on a GPU, else ``cpu``."""
+    return "cuda" if target.kind == "gpu" and mode == "measure" else "cpu"
+
+
+def _admitted(
+    problem: Problem, candidate: Candidate, target: Target, options: EvalOptions, mode: str
+) -> EvalResult:
+    """``_attempt`` inside a memory admission; an out-of-memory side by side is retried alone."""
+    ledger = Ledger(Path(options.admission_ledger or default_ledger()), free_memory_bytes)
+    device = device_kind(target, mode)
+    key = footprint_key(problem.source, target.name, device)
+    peak = ledger.footprint(key)
+    alone = peak is None or peak < 0
+    need = 0 if alone else reservation_bytes(peak or 0, device)
+    with ledger.hold(device, need, exclusive=alone) as grant:
+        result = _attempt(problem, candidate, target, options, mode)
+    if grant.waited_s >= 1.0:
+        result.diagnostics.notes.append(
+            f"waited {grant.waited_s:.1f} s for device memory (memory admission)"
+        )
+    if not result.out_of_memory:
+        ledger.record(key, result.peak_memory_bytes)
+        return result
+    ledger.record(key, None, alone=True)
+    if alone:
+        return result
+    logger.info("%s ran out of memory side by side; retrying it alone", candidate.id)
+    first_error = result.error.splitlines()[0] if result.error else ""
+    with ledger.hold(device, 0, exclusive=True):
+        result = _attempt(problem, candidate, target, options, mode)
+    result.diagnostics.notes.append(
+        f"ran out of memory side by side with other evaluations ({first_error[:200]}); "
+        "retried alone"
+    )
+    if not result.out_of_memory and result.peak_memory_bytes is not None:
+        ledger.record(key, result.peak_memory_bytes)
+    return result
+
+
 def _run_worker(
     problem: Problem,
     candidate: Candidate,
@@ -126,6 +200,7 @@ def _run_worker(
     options: EvalOptions,
     mode: str,
     workdir: Path,
+    reference_times: tuple[float, float] | None = None,
 ) -> EvalResult:
     """Write the request, start the worker, and read its result back."""
     problem_file = f"_kref_{secrets.token_hex(8)}.py"
@@ -150,6 +225,8 @@ def _run_worker(
         fs_isolation=fsisolation.LANDLOCK if fs_abi else "",
         protected_paths=protected,
         reference_cache_dir=reference_cache,
+        reference_compile_ms=reference_times[0] if reference_times else None,
+        reference_eager_ms=reference_times[1] if reference_times else None,
     )
     (workdir / problem_file).write_text(problem.source)
     (workdir / protocol.CANDIDATE_FILE).write_text(candidate.source)

@@ -229,3 +229,56 @@ class OpCounter(TorchDispatchMode):
             )
         )
         return out
+
+
+@dataclass(kw_only=True)
+class ReferenceCounts:
+    """What a problem's reference must do, counted from one traced forward call."""
+
+    bytes_floor: int
+    """Inputs read once, outputs written once, parameters and buffers read once: no
+    formulation of the problem can move fewer bytes (to and from memory)."""
+    flops: int
+    """FLOPs of the reference's own formulation (``OpTrace.flops``)."""
+    matmul_flops: int
+    """The part of ``flops`` done by matmul-class ops (mm, bmm, convolution, attention)."""
+    launches: int
+    """ATen ops that did work (kernel launches of the eager reference)."""
+
+
+def _distinct_bytes(tensors: list[torch.Tensor]) -> int:
+    """Bytes of distinct tensors; meta tensors (no storage address) are told apart by id."""
+    seen: dict[Any, int] = {}
+    for t in tensors:
+        if t.device.type == "meta":
+            key: Any = ("meta", id(t._base if t._base is not None else t))
+        else:
+            try:
+                key = t.untyped_storage().data_ptr()
+            except (RuntimeError, NotImplementedError):
+                key = id(t)
+        seen[key] = max(seen.get(key, 0), tensor_bytes(t))
+    return sum(seen.values())
+
+
+def count_reference(model: torch.nn.Module, inputs: list[Any]) -> ReferenceCounts:
+    """Count one forward call of ``model`` (meta tensors work: nothing is allocated).
+
+    Args:
+        model: The problem's ``Model``, on the same device as ``inputs``.
+        inputs: What ``get_inputs()`` returned.
+
+    Returns:
+        The bytes floor, FLOPs and launches of the reference.
+    """
+    with torch.no_grad(), OpCounter() as counter:
+        out = model(*inputs)
+    tensors = _flat_tensors(inputs, []) + _flat_tensors(out, [])
+    tensors += list(model.parameters()) + list(model.buffers())
+    trace = counter.trace
+    return ReferenceCounts(
+        bytes_floor=_distinct_bytes(tensors),
+        flops=trace.flops,
+        matmul_flops=trace.matmul_flops,
+        launches=trace.launches,
+    )

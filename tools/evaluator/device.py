@@ -113,3 +113,37 @@ def target_present_isolated(target: Target) -> tuple[bool, str]:
     if not torch.cuda.is_available():
         return False, ""
     return _probe(target.model_dump_json())
+
+
+_FREE_PROBE = (
+    "import json, torch\n"
+    "free, total = torch.cuda.mem_get_info(0)\n"
+    "print(json.dumps([free, total]))\n"
+)
+
+
+def free_memory_bytes(device: str) -> int:
+    """Free memory of ``device`` (``cuda``: GPU 0 by ``torch.cuda.mem_get_info`` in a short
+    subprocess, so the orchestrator holds no CUDA context; ``cpu``: ``MemAvailable``).
+    A failed GPU probe answers 0: admission then runs one evaluation at a time."""
+    from tools.evaluator.admission import cpu_free_bytes
+
+    if device != "cuda":
+        return cpu_free_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-c", _FREE_PROBE],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+        env={
+            **{k: v for k, v in os.environ.items() if k in PASSTHROUGH_VARS},
+            "PYTHONPATH": python_path(os.environ),
+        },
+    )
+    try:
+        free, _total = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        logger.warning("device memory probe failed: %s", proc.stderr[-500:])
+        return 0
+    return int(free)

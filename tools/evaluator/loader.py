@@ -7,6 +7,7 @@ never registered in ``sys.modules``, so the candidate has no name to import it b
 from __future__ import annotations
 
 import importlib.util
+import random
 import secrets
 import sys
 from pathlib import Path
@@ -63,11 +64,57 @@ def clone_tree(obj: Any) -> Any:
     return map_tensors(obj, lambda t: t.detach().clone())
 
 
-def draw_inputs(reference: ModuleType, seed: int, device: str) -> list[Any]:
-    """Fresh inputs: ``torch.manual_seed(seed); get_inputs()``, moved to ``device``."""
+def seed_everything(seed: int) -> None:
+    """Seed torch (every device), Python's ``random`` and NumPy's global generator, so a
+    ``get_inputs`` that draws lengths with any of them draws the same again for a seed."""
     torch.manual_seed(seed)
+    random.seed(seed)
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy ships with torch's usual installs
+        return
+    np.random.seed(seed % (2**32))
+
+
+def draw_inputs(reference: ModuleType, seed: int, device: str) -> list[Any]:
+    """Fresh inputs for ``seed``: ``get_inputs()`` with every generator seeded
+    (``seed_everything``), created on ``device`` directly where ``get_inputs`` allows it.
+
+    Factory calls (``torch.randn``, ``torch.randint``, ...) run under ``torch.device(device)``
+    so a multi-GB input is drawn on the GPU, never built on the host and copied; a
+    ``get_inputs`` that fails there (host-only code) is drawn on the host and moved. The
+    same seed gives the same inputs on the same device, sizes included (jagged problems).
+    """
+    if device != "cpu":
+        seed_everything(seed)
+        try:
+            with torch.device(device):
+                inputs = list(reference.get_inputs())
+            return map_tensors(inputs, lambda t: t.to(device))
+        except Exception as e:  # noqa: BLE001 - host-only get_inputs: draw on the host below
+            from tools.evaluator.memory import is_out_of_memory
+
+            if is_out_of_memory(e):
+                raise
+    seed_everything(seed)
     inputs = list(reference.get_inputs())
     return map_tensors(inputs, lambda t: t.to(device))
+
+
+def _layout(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return ("T", tuple(obj.shape), obj.dtype, obj.device.type)
+    if isinstance(obj, (tuple, list)):
+        return [_layout(o) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _layout(v) for k, v in sorted(obj.items())}
+    return repr(obj)
+
+
+def same_layout(a: Any, b: Any) -> bool:
+    """True when two input nests differ only in tensor values: same structure, tensor
+    shapes, dtypes and devices, and equal non-tensor leaves (lengths, flags)."""
+    return _layout(a) == _layout(b)
 
 
 STAT_BUFFERS = ("running_mean", "running_var")

@@ -38,6 +38,11 @@ class EvalOptions(BaseModel):
     """Size of the buffer written between GPU repetitions to flush the L2 cache, MiB."""
     measure_compile: bool = True
     """Also time the reference under ``torch.compile`` in the same process."""
+    reuse_reference_compile: bool = True
+    """Compile and time the reference under ``torch.compile`` in the first measured
+    evaluation of a problem (per target and device, in this process) only; later ones skip
+    the compile and report its time scaled by their own eager time (a note says so). The
+    candidate and eager reference are still timed, interleaved, in every evaluation."""
     allow_reference_ops: bool = True
     """Default policy: PyTorch ops are allowed in ModelNew (never the reference Model itself)."""
     allow_lower_precision: bool = False
@@ -67,6 +72,17 @@ class EvalOptions(BaseModel):
     eager reference (measured CUDA evaluations only; ``Diagnostics.ncu_kernels``)."""
     keep_work_dir: bool = False
     """Keep the per-candidate temp dir (request, sources, logs) for debugging."""
+    admission_ledger: str = ""
+    """Path of the machine-wide memory admission ledger (``tools.evaluator.admission``):
+    evaluations run side by side only as far as their measured footprints fit in the
+    device's free memory (empty: ``kevolve-memory.json`` in the system temp dir)."""
+    admit_by_memory: bool = True
+    """Wait for room in device memory before starting the worker; an out-of-memory is
+    retried alone. Off: start at once, as many side by side as the caller runs."""
+    simulated_memory_limit_bytes: int = 0
+    """Testing: the worker raises ``torch.OutOfMemoryError`` once the tensors its compile,
+    correctness and recheck stages hold pass this many bytes, as a device of that size
+    would (0: off). Lets out-of-memory handling be tested without a GPU."""
 
     @classmethod
     def in_data_dir(

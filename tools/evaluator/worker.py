@@ -18,14 +18,15 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from tools.evaluator import correctness as corr
-from tools.evaluator import diagnose, fsisolation, protocol
+from tools.evaluator import diagnose, fsisolation, memory, protocol
 from tools.evaluator.counting import OpCounter, OpTrace, unique_bytes
 from tools.evaluator.devlock import DeviceLock
 from tools.evaluator.launches import LaunchRecorder, pick_first_autotune_config
@@ -34,11 +35,13 @@ from tools.evaluator.loader import (
     clone_tree,
     draw_inputs,
     load_module,
+    same_layout,
     tensors_in,
 )
 from tools.evaluator.sandbox import cap_address_space, cap_files, trim
 from tools.evaluator.stages import StageFailure
 from tools.evaluator.static_checks import check_source
+from tools.evaluator.tolerances import ReductionProbe, tolerance_for
 from tools.records.eval_result import EvalResult, Stage
 
 logger = logging.getLogger("tools.evaluator.worker")
@@ -79,6 +82,13 @@ class Worker:
         self.fs_active = False
         """True once Landlock confines this process (``isolate``)."""
         self.request_file = protocol.REQUEST_FILE
+        self.reduction_length = 1
+        """Longest sum the traced reference computes (``tolerances.ReductionProbe``)."""
+        limit = self.opts.simulated_memory_limit_bytes
+        self.tracker = memory.LiveTensorBytes(limit)
+        """Live tensor bytes: the footprint estimate on the CPU, a simulated device limit
+        when ``simulated_memory_limit_bytes`` is set."""
+        self.tracking = self.device == "cpu" or bool(limit)
 
     # -- plumbing ---------------------------------------------------------------------
     def _stage(self, stage: Stage, fn: Callable[[], Any], label: Stage | None = None) -> Any:
@@ -89,9 +99,30 @@ class Worker:
             blocked = self._denied(f.__cause__) if f.__cause__ is not None else None
             if blocked:
                 raise blocked from f
+            if f.stage != Stage.ENVIRONMENT and memory.is_out_of_memory(f.__cause__):
+                raise self._out_of_memory(stage, f.__cause__) from f
             raise
         except BaseException as e:
+            if memory.is_out_of_memory(e):
+                raise self._out_of_memory(stage, e) from e
             raise self._denied(e) or StageFailure(stage, describe_exception(e)) from e
+
+    def _out_of_memory(self, stage: Stage, e: BaseException | None) -> StageFailure:
+        """An ``environment`` failure: the device ran out of memory in ``stage``."""
+        self.state.clear()  # drop what can be dropped before the result is written
+        why = describe_exception(e) if e is not None else "out of memory"
+        return StageFailure(
+            Stage.ENVIRONMENT,
+            f"out of memory in stage {stage.value} (the machine's limit, not a wrong answer): "
+            f"{why}",
+            ["out_of_memory"],
+        )
+
+    @contextmanager
+    def _tracked(self) -> Iterator[None]:
+        """Count live tensor bytes inside (CPU footprint, simulated device limit)."""
+        with self.tracker if self.tracking else nullcontext():
+            yield
 
     def _denied(self, e: BaseException) -> StageFailure | None:
         """A ``sandbox`` failure flagged ``filesystem_access`` when ``e`` is the run-time
@@ -105,12 +136,14 @@ class Worker:
         if self.device == "cuda":
             torch.cuda.synchronize()
 
-    def _poison(self, nbytes: int) -> None:
-        """Fill freed allocator blocks with NaN bits so ``torch.empty`` cannot return a stale
-        correct answer (CUDA caching allocator; on CPU large blocks come back zeroed)."""
-        if self.device == "cuda" and nbytes:
-            junk = torch.empty(2 * nbytes, dtype=torch.uint8, device="cuda").fill_(0xFF)
-            del junk
+    def _poison(self) -> None:
+        """Fill the CUDA caching allocator's free blocks with ``POISON_BYTE`` (NaN bits in
+        every float dtype) so ``torch.empty`` cannot return a stale correct answer, and an
+        output the candidate never wrote is recognised (``output_not_written``). The poison
+        reuses those blocks exactly (``memory.poison_block_sizes``): no new device memory.
+        On the CPU, large blocks come back from the system zeroed."""
+        if self.device == "cuda":
+            memory.poison_free_blocks(corr.POISON_BYTE)
 
     def _call(self, model: Any, inputs: list[Any]) -> Any:
         with torch.no_grad():
@@ -127,7 +160,7 @@ class Worker:
             r.static_ok = True
             self._stage(Stage.SANDBOX, self.warm_reference_compile, label=Stage.TIMING)
             self._stage(Stage.SANDBOX, self.isolate, label=Stage.COMPILE)
-            with self.lock.shared():
+            with self.lock.shared(), self._tracked():
                 self._stage(Stage.COMPILE, self.compile)
                 r.compiled = True
                 self._stage(Stage.CORRECTNESS, self.correctness)
@@ -136,8 +169,10 @@ class Worker:
                 self._stage(Stage.DIAGNOSTICS, lambda: diagnose.modeled(self))
             else:
                 self._stage(Stage.TIMING, lambda: diagnose.timing(self))
+                self._reused_compile_time()
                 with self.lock.shared():
-                    self._stage(Stage.RECHECK, self.recheck)
+                    with self._tracked():
+                        self._stage(Stage.RECHECK, self.recheck)
                     self._stage(Stage.DIAGNOSTICS, lambda: diagnose.measured(self))
             if self.opts.profile == "ncu":
                 diagnose.profile_ncu(self)
@@ -150,7 +185,31 @@ class Worker:
                 r.correct = False
             r.flags.extend(f.flags)
         r.flags = list(dict.fromkeys(r.flags))
+        r.peak_memory_bytes = self.peak_memory_bytes()
         return r
+
+    def _reused_compile_time(self) -> None:
+        """The reference's ``torch.compile`` time from the problem's first evaluation, scaled
+        by the ratio of this evaluation's eager time to the eager time measured beside it."""
+        r, cached, eager = self.result, self.req.reference_compile_ms, self.req.reference_eager_ms
+        if cached is None or not eager or r.ref_eager_ms is None or not r.runtime_ms:
+            return
+        r.ref_compile_ms = cached * r.ref_eager_ms / eager
+        r.speedup_vs_compile = r.ref_compile_ms / r.runtime_ms
+        r.diagnostics.notes.append(
+            f"torch.compile(reference) not compiled again: {cached:.4g} ms measured beside "
+            f"eager {eager:.4g} ms in this problem's first evaluation, scaled by this "
+            f"evaluation's eager {r.ref_eager_ms:.4g} ms"
+        )
+
+    def peak_memory_bytes(self) -> int:
+        """The evaluation's footprint: ``torch.cuda.max_memory_allocated`` on a GPU; on the
+        CPU the peak of live tensor bytes (``memory.LiveTensorBytes``) plus the timed input
+        sets (cloned outside the tracker)."""
+        if self.device == "cuda" and torch.cuda.is_initialized():
+            return int(torch.cuda.max_memory_allocated())
+        timed = self.state.get("timing_sets")
+        return int(self.tracker.peak + (unique_bytes(timed) if timed else 0))
 
     # -- stages -----------------------------------------------------------------------
     def check_device(self) -> None:
@@ -168,6 +227,8 @@ class Worker:
                 f"(found {name or 'no GPU'}); evaluate with mode='interpret' instead",
             )
         self.device_name = name
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
 
     def warm_reference_compile(self) -> None:
         """``torch.compile`` the reference and run it once, before any candidate code is
@@ -175,6 +236,9 @@ class Worker:
         it may use the shared inductor/Triton caches (warm after the first evaluation of a
         problem) without letting a candidate write into them. Timing reuses this module."""
         if self.interpret or not self.opts.measure_compile:
+            return
+        if self.req.reference_compile_ms is not None:
+            self.state["compiled_reference"] = None  # timed once per problem: see run()
             return
         shared = self.req.reference_cache_dir
         saved = {k: os.environ.get(k) for k in _REFERENCE_CACHE_VARS}
@@ -193,8 +257,8 @@ class Worker:
             with self.lock.shared():
                 compiled = torch.compile(model)
                 out = self._call(compiled, inputs)
-                for t in tensors_in(out):
-                    t.fill_(float("nan")) if t.is_floating_point() else t.fill_(-1)
+                for t in tensors_in(out):  # the poison bytes: recognised if handed back
+                    memory.wipe(t, corr.POISON_BYTE)
                 del out, inputs
                 if self.device == "cuda":
                     torch.cuda.synchronize()
@@ -269,7 +333,7 @@ class Worker:
                 ["not_checked"],
             )
         pristine = clone_tree(inputs)
-        self._poison(unique_bytes(inputs))
+        self._poison()
         counter = OpCounter()
         self.recorder.on_enter.append(lambda: setattr(counter, "paused", counter.paused + 1))
         self.recorder.on_exit.append(lambda: setattr(counter, "paused", counter.paused - 1))
@@ -282,8 +346,15 @@ class Worker:
         self.state.update(ref=ref, ref_model=ref_model, new_model=new_model)
         self.state["first"] = (inputs, pristine, out)
 
-    def _check_call(self, seed: int, inputs: Any, pristine: Any, out: Any, count_ref: bool) -> Any:
-        """Checks of one candidate call against the reference on the same inputs."""
+    def _check_call(
+        self, seed: int, inputs: Any, pristine: Any, out: Any, count_ref: bool
+    ) -> int:
+        """Checks of one candidate call against the reference on the same inputs.
+
+        The inputs are first proven bit for bit equal to ``pristine``, so the reference
+        then runs on them directly (no third copy); its output is freed before this
+        returns. Returns the reference output's bytes.
+        """
         changed = corr.mutated_inputs(inputs, pristine)
         if changed:
             raise StageFailure(
@@ -297,57 +368,81 @@ class Worker:
                 f"seed {seed}: the output shares storage with an input",
                 ["output_aliases_input"],
             )
-        ref_inputs = clone_tree(pristine)
         if count_ref:
-            with OpCounter() as counter:
-                ref_out = self._call(self.state["ref_model"], ref_inputs)
+            with OpCounter() as counter, ReductionProbe() as probe:
+                ref_out = self._call(self.state["ref_model"], inputs)
             self.ref_trace = counter.trace
+            self._note_reduction(probe, ref_out)
         else:
-            ref_out = self._call(self.state["ref_model"], ref_inputs)
+            ref_out = self._call(self.state["ref_model"], inputs)
         cmp = corr.compare_outputs(
-            ref_out, out, allow_lower_precision=self.opts.allow_lower_precision
+            ref_out,
+            out,
+            allow_lower_precision=self.opts.allow_lower_precision,
+            reduction_length=self.reduction_length,
         )
+        ref_bytes = unique_bytes(ref_out)
+        del ref_out
         r = self.result
         r.max_abs_err = max(r.max_abs_err or 0.0, cmp.max_abs_err)
         r.max_rel_err = max(r.max_rel_err or 0.0, cmp.max_rel_err)
         r.flags.extend(cmp.flags)
         if not cmp.ok:
+            r.nonfinite_count = cmp.nonfinite
             raise StageFailure(Stage.CORRECTNESS, f"seed {seed}: {cmp.message}", cmp.flags)
-        return ref_out
+        return ref_bytes
+
+    def _note_reduction(self, probe: ReductionProbe, ref_out: Any) -> None:
+        """Remember the reference's longest sum; say so when it widens the tolerance."""
+        self.reduction_length = probe.longest
+        floats = [t for t in tensors_in(ref_out) if t.is_floating_point()]
+        if not floats:
+            return
+        dtype = floats[0].dtype
+        widened, base = tolerance_for(dtype, probe.longest), tolerance_for(dtype)
+        if widened.atol > base.atol:
+            self.result.diagnostics.notes.append(
+                f"tolerance atol widened from {base.atol:g} to {widened.atol:.3g} x output RMS: "
+                f"the reference sums {probe.longest} terms per output ({probe.op})"
+            )
 
     def correctness(self) -> None:
+        """Every seed: draw inputs, call the candidate and the reference, compare, then free
+        that seed's tensors before the next seed draws (peak: two input and two output
+        copies). Seed 0 also reruns the candidate on its pristine copy (determinism). The
+        timed inputs are seed 0's, drawn again afterwards (same seed, same inputs)."""
         ref, new_model = self.state["ref"], self.state["new_model"]
-        inputs0, pristine0, out0 = self.state["first"]
         seeds = self.opts.seeds or [0]
         for i, seed in enumerate(seeds):
             if i == 0:
-                inputs, pristine, out = inputs0, pristine0, out0
+                inputs, pristine, out = self.state.pop("first")
             else:
                 inputs = draw_inputs(ref, seed, self.device)
                 pristine = clone_tree(inputs)
-                self._poison(unique_bytes(inputs))
+                self._poison()
                 out = self._call(new_model, inputs)
-            ref_out = self._check_call(seed, inputs, pristine, out, count_ref=i == 0)
+            in_bytes = unique_bytes(pristine)
+            ref_bytes = self._check_call(seed, inputs, pristine, out, count_ref=i == 0)
+            inputs = None
             if i == 0:
-                self.state["out0"] = clone_tree(out)
                 params = list(self.state["ref_model"].parameters()) + list(
                     self.state["ref_model"].buffers()
                 )
-                self.state["bytes_moved"] = (
-                    unique_bytes(pristine0) + unique_bytes(ref_out) + unique_bytes(params)
-                )
+                self.state["bytes_moved"] = in_bytes + ref_bytes + unique_bytes(params)
+                again = self._call(new_model, pristine)
+                same = corr.bitwise_equal(out, again)
+                del again
+                if not same:
+                    raise StageFailure(
+                        Stage.CORRECTNESS,
+                        f"seed {seed}: two calls on the same inputs gave different bits",
+                        ["nondeterministic"],
+                    )
+            del pristine, out
             self.result.seeds_checked += 1
-        del self.state["first"]
         if self.req.irregular_problem_file:
             self.irregular(seeds[0])
-        again = self._call(new_model, clone_tree(pristine0))
-        if not corr.bitwise_equal(self.state["out0"], again):
-            raise StageFailure(
-                Stage.CORRECTNESS,
-                f"seed {seeds[0]}: two calls on the same inputs gave different bits",
-                ["nondeterministic"],
-            )
-        self.state["pristine0"] = pristine0
+        self.state["pristine0"] = draw_inputs(ref, seeds[0], self.device)
 
     def irregular(self, seed: int) -> None:
         """Correctness once at the irregular shape (``tools.evaluator.shapes``): a fresh
@@ -358,7 +453,7 @@ class Worker:
             ref_model, new_model, _ = build_models(odd, self.state["cand"], self.device, seed)
             inputs = draw_inputs(odd, seed, self.device)
             pristine = clone_tree(inputs)
-            self._poison(unique_bytes(inputs))
+            self._poison()
             out = self._call(new_model, inputs)
         except Exception as e:
             raise StageFailure(
@@ -384,14 +479,23 @@ class Worker:
     def recheck(self) -> None:
         """Correctness once more after timing, on a timed input buffer refilled in place with
         fresh values: a kernel that corrupts state, or memoizes outputs by input address,
-        shows up here."""
+        shows up here. When the fresh draw has other sizes (input sizes that depend on the
+        drawn values, such as jagged lengths), the fresh inputs are used as drawn."""
         inputs = self.state["timing_sets"][0]
         seed = max(self.opts.seeds or [0]) + 1
         fresh = draw_inputs(self.state["ref"], seed, self.device)
-        for dst, src in zip(tensors_in(inputs), tensors_in(fresh)):
-            dst.copy_(src)
+        if same_layout(inputs, fresh):
+            for dst, src in zip(tensors_in(inputs), tensors_in(fresh)):
+                dst.copy_(src)
+        else:
+            inputs = fresh
+            self.result.diagnostics.notes.append(
+                "recheck on freshly drawn inputs: their sizes differ from the timed set's "
+                "(the input sizes depend on the drawn values)"
+            )
+        del fresh
         pristine = clone_tree(inputs)
-        self._poison(unique_bytes(inputs))
+        self._poison()
         out = self._call(self.state["new_model"], inputs)
         try:
             self._check_call(seed, inputs, pristine, out, False)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ __all__ = [
     "SIZES_DICT",
     "SizeConstant",
     "declared_sizes",
+    "discovered_sizes",
     "fit_source",
     "has_declared_sizes",
     "irregular_overrides",
@@ -84,26 +86,53 @@ def _int_of(node: ast.expr, known: Mapping[str, int]) -> int | None:
     return None
 
 
-def _module_ints(tree: ast.Module) -> dict[str, tuple[int, ast.expr]]:
-    """Module-level ``UPPER_CASE = <constant int expression>`` assignments, in order."""
+def _assignments(stmt: ast.stmt) -> list[tuple[str, ast.expr]]:
+    """``(name, value expression)`` pairs a module-level statement binds.
+
+    ``a = 1``, ``a: int = 1``, ``a = b = 1`` (both names share the value) and
+    ``a, b = 1, 2`` (element by element); anything else binds nothing here.
+    """
+    if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        targets, value = [stmt.target], stmt.value
+    elif isinstance(stmt, ast.Assign):
+        targets, value = list(stmt.targets), stmt.value
+    else:
+        return []
+    pairs: list[tuple[str, ast.expr]] = []
+    for target in targets:
+        if isinstance(target, ast.Name):
+            pairs.append((target.id, value))
+        elif (
+            isinstance(target, ast.Tuple)
+            and isinstance(value, ast.Tuple)
+            and len(target.elts) == len(value.elts)
+        ):
+            pairs.extend(
+                (t.id, v) for t, v in zip(target.elts, value.elts) if isinstance(t, ast.Name)
+            )
+    return pairs
+
+
+def _module_ints(tree: ast.Module, any_case: bool = False) -> dict[str, tuple[int, ast.expr]]:
+    """Module-level ``NAME = <constant int expression>`` assignments, in order.
+
+    Args:
+        tree: The parsed module.
+        any_case: Also lower-case names (``batch_size = 16``, KernelBench's own style);
+            by default only ``UPPER_CASE`` names count.
+    """
     found: dict[str, tuple[int, ast.expr]] = {}
     known: dict[str, int] = {}
     for stmt in tree.body:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-            target, value = stmt.targets[0], stmt.value
-        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            target, value = stmt.target, stmt.value
-        else:
-            continue
-        if not isinstance(target, ast.Name) or not target.id.isupper():
-            continue
-        number = _int_of(value, known)
-        if number is None:
-            known.pop(target.id, None)
-            found.pop(target.id, None)
-            continue
-        known[target.id] = number
-        found[target.id] = (number, value)
+        for name, value in _assignments(stmt):
+            number = _int_of(value, known)
+            if number is None:
+                known.pop(name, None)
+                found.pop(name, None)
+                continue
+            known[name] = number
+            if any_case or name.isupper():
+                found[name] = (number, value)
     return found
 
 
@@ -156,7 +185,7 @@ def declared_sizes(source: str) -> list[SizeConstant]:
     ints = _module_ints(tree)
     spec = _sizes_dict(tree)
     if spec is None:
-        return [SizeConstant(n, v, 1, node) for n, (v, node) in ints.items() if v >= 1]
+        return discovered_sizes(source)
     known = {name: value for name, (value, _) in ints.items()}
     steps: dict[str, int] = {}
     for key, value in zip(spec.keys, spec.values, strict=True):
@@ -171,6 +200,52 @@ def declared_sizes(source: str) -> list[SizeConstant]:
             )
         steps[key.value] = step
     return [SizeConstant(n, v, steps[n], node) for n, (v, node) in ints.items() if n in steps]
+
+
+STRUCTURAL_NAME = re.compile(
+    r"kernel|stride|pad|dilation|group|head|eps|factor|drop|prob|axis|layers|patch|window"
+    r"|top_?k",
+    re.IGNORECASE,
+)
+"""Names of constants that shape an op rather than size its data (never resized unasked)."""
+MIN_SIZE_VALUE = 8
+"""Undeclared constants below this are taken for counts or dims (``dim = 1``), not sizes."""
+
+
+def discovered_sizes(source: str) -> list[SizeConstant]:
+    """The sizes of a file that does not declare ``KEVOLVE_SIZES`` (KernelBench's own files).
+
+    A size is a module-level int constant, in any case (``batch_size = 16``, ``N = 2048 * 2``,
+    ``height = width = 128``, ``depth, height, width = 16, 32, 32``) whose value is written
+    with literals only (``groups = in_channels`` follows ``in_channels`` by itself), is at
+    least ``MIN_SIZE_VALUE``, and whose name does not say it shapes the op (kernel size,
+    stride, padding, groups, heads, ...: ``STRUCTURAL_NAME``). Steps are 1.
+
+    Args:
+        source: Python source.
+
+    Returns:
+        The sizes, in the order they are assigned.
+
+    Raises:
+        ProblemError: The source does not parse.
+    """
+    tree = _parse(source)
+    found = dict(_module_ints(tree, any_case=True))
+    for stmt in tree.body:  # ``input_shape = (4096, 8192)``: each element is a size
+        for name, value in _assignments(stmt):
+            if isinstance(value, (ast.Tuple, ast.List)):
+                for i, elt in enumerate(value.elts):
+                    number = _int_of(elt, {})
+                    if number is not None:
+                        found[f"{name}[{i}]"] = (number, elt)
+    sizes = []
+    for name, (value, node) in found.items():
+        literal = not any(isinstance(n, ast.Name) for n in ast.walk(node))
+        if literal and value >= MIN_SIZE_VALUE and not STRUCTURAL_NAME.search(name):
+            sizes.append(SizeConstant(name, value, 1, node))
+    sizes.sort(key=lambda s: (s.node.lineno, s.node.col_offset))
+    return sizes
 
 
 def snap(value: float, granularity: int) -> int:
@@ -219,7 +294,13 @@ def resize_source(source: str, factor_or_overrides: float | Mapping[str, int]) -
     """
     sizes = declared_sizes(source)
     new = _targets(sizes, factor_or_overrides)
-    edits = [(s.node, str(new[s.name])) for s in sizes if s.name in new and new[s.name] != s.value]
+    edits = []
+    seen: set[tuple[int, int]] = set()
+    for s in sizes:
+        where = (s.node.lineno, s.node.col_offset)
+        if s.name in new and new[s.name] != s.value and where not in seen:
+            seen.add(where)  # ``height = width = 128``: one value, one edit
+            edits.append((s.node, str(new[s.name])))
     if not edits:
         return source
     lines = source.splitlines(keepends=True)
@@ -263,7 +344,7 @@ def irregular_overrides(source: str, rule: Callable[[int], int]) -> dict[str, in
     return new
 
 
-def _footprint_bytes(source: str) -> int:
+def footprint_bytes(source: str) -> int:
     """Bytes of ``get_inputs()`` tensors plus the Model's parameters and buffers (meta device)."""
     import torch
 
@@ -296,14 +377,14 @@ def fit_source(source: str, max_bytes: int, *, steps: int = 24) -> tuple[str, fl
         ProblemError: The source cannot run on the meta device.
     """
     try:
-        if _footprint_bytes(source) <= max_bytes:
+        if footprint_bytes(source) <= max_bytes:
             return source, 1.0
         lo, hi = 0.0, 1.0
         best = resize_source(source, 1e-9)
         for _ in range(steps):
             mid = (lo + hi) / 2
             candidate = resize_source(source, mid)
-            if _footprint_bytes(candidate) <= max_bytes:
+            if footprint_bytes(candidate) <= max_bytes:
                 lo, best = mid, candidate
             else:
                 hi = mid

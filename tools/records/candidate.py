@@ -32,3 +32,8 @@ class Candidate(BaseModel):
     """Offline template name (``triton.softmax_row``) or empty for free-form code."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Meta-parameters the template was rendered with (BLOCK_SIZE, num_warps, ...)."""
+    declared_flops: int | None = Field(default=None, ge=0)
+    """FLOPs per forward call of the formulation this candidate declares it computes, when
+    that differs from the reference's (an algebraic rewrite such as ``sum_to_gemv``, proven
+    equivalent by its tests). ``None``: the reference's formulation, so the reference's FLOP
+    floor binds it. The bytes floor binds every candidate whatever it declares."""

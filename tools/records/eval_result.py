@@ -23,6 +23,9 @@ class Stage(str, Enum):
     DIAGNOSTICS = "diagnostics"
     SANDBOX = "sandbox"
     """The sandbox itself failed: timeout, crash, killed for memory."""
+    ENVIRONMENT = "environment"
+    """The machine, not the candidate: the device ran out of memory (flag ``out_of_memory``).
+    Not a wrong answer: the evaluation was retried alone, and still did not fit."""
 
 
 Bound = Literal["memory", "compute", "latency", "occupancy", "unknown"]
@@ -125,6 +128,13 @@ class EvalResult(BaseModel):
     seeds_checked: int = 0
     max_abs_err: float | None = None
     max_rel_err: float | None = None
+    nonfinite_count: int = 0
+    """Output elements that were NaN or infinite where the reference's were finite (the
+    first failing call); ``max_abs_err``/``max_rel_err`` cover the elements finite in both."""
+    peak_memory_bytes: int | None = None
+    """Peak device memory of the evaluation: ``torch.cuda.max_memory_allocated`` on a GPU,
+    the peak bytes of live tensors on the CPU (an estimate); the problem's footprint for
+    memory admission (``tools.evaluator.admission``)."""
     runtime_ms: float | None = None
     """Median runtime of one forward call, in milliseconds (modeled if ``measured_on`` says so)."""
     runtime_spread_ms: float | None = None
@@ -147,6 +157,11 @@ class EvalResult(BaseModel):
         return self.compiled and self.correct and self.stage_failed is None and not any(
             f in DISQUALIFYING_FLAGS for f in self.flags
         )
+
+    @property
+    def out_of_memory(self) -> bool:
+        """True when the evaluation ran out of device memory (an environment failure)."""
+        return "out_of_memory" in self.flags
 
     @property
     def reward(self) -> float:

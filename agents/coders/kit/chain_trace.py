@@ -187,7 +187,7 @@ def bcast_geometry(shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tuple[
     return math.prod(out_shape[hi:]), math.prod(out_shape[lo:hi])
 
 
-class _Builder:
+class ChainBuilder:
     """Accumulates operands and steps while walking the graph."""
 
     def __init__(self, out_shape: tuple[int, ...]) -> None:
@@ -244,7 +244,8 @@ class _Builder:
         )
 
 
-def _bind(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+def bind_args(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    """The arguments of a canonical op in signature order, defaults filled in."""
     spec = _SIGNATURES.get(op, ())
     if op in _UNARY or op == "relu6":
         spec = ()
@@ -261,7 +262,7 @@ def _bind(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
     return [args[0], *bound]
 
 
-def _lower(b: _Builder, op: str, a: list[Any]) -> Arg:
+def lower_call(b: ChainBuilder, op: str, a: list[Any]) -> Arg:
     """Emit the steps of one canonical op; returns the value name."""
     x = b.value(a[0])
     if op in ("add", "sub"):
@@ -295,9 +296,14 @@ def _lower(b: _Builder, op: str, a: list[Any]) -> Arg:
     return b.emit(op, x, b.value(a[1]))
 
 
-def _canonical(
+def canonical_call(
     node: torch.fx.Node, gm: torch.fx.GraphModule
 ) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    """The canonical op name, args and kwargs of a call node.
+
+    Raises:
+        ProblemError: The node is not an elementwise op the chain knows.
+    """
     if node.op == "call_function":
         op = _FUNCTIONS.get(node.target)  # type: ignore[arg-type]
         if op is None:
@@ -357,7 +363,7 @@ def _walk(gm: torch.fx.GraphModule, model: nn.Module) -> Chain:
     result_node = output.args[0]
     if not isinstance(result_node, torch.fx.Node) or "tensor_meta" not in result_node.meta:
         raise ProblemError("The reference does not return a single tensor.")
-    b = _Builder(tuple(result_node.meta["tensor_meta"].shape))
+    b = ChainBuilder(tuple(result_node.meta["tensor_meta"].shape))
     attrs = dict(model.named_parameters()) | dict(model.named_buffers())
     forward_args: list[str] = []
     bn_only = batch_norm_operands(gm)
@@ -378,13 +384,13 @@ def _walk(gm: torch.fx.GraphModule, model: nn.Module) -> Chain:
         elif is_batch_norm(node, gm):
             b.names[node.name] = lower_batch_norm(b, node, gm)
         elif node.op in ("call_function", "call_method", "call_module"):
-            op, args, kwargs = _canonical(node, gm)
+            op, args, kwargs = canonical_call(node, gm)
             if op == "where":  # torch.where(condition, input, other)
                 if len(args) != 3 or kwargs:
                     raise ProblemError("torch.where is fused only in its three-argument form.")
                 value = b.emit("where", b.value(args[0]), b.value(args[1]), b.value(args[2]))
             else:
-                value = _lower(b, op, _bind(op, args, kwargs))
+                value = lower_call(b, op, bind_args(op, args, kwargs))
             b.names[node.name] = value
     result = b.names.get(result_node.name)
     if not isinstance(result, str) or not b.steps:

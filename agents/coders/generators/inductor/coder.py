@@ -1,10 +1,12 @@
 """The Inductor-export generator: torch.compile's own kernels as the first seed of a language.
 
 For a CPU target it writes ``cpp`` candidates (Inductor's C++ kernels); for a GPU target
-whose chip is on this machine, ``triton`` candidates (Inductor's Triton kernels). The seed is
-Inductor at its default settings; ``propose`` re-exports with the settings torch.compile
-itself offers for tuning (``max_autotune``, ``coordinate_descent_tuning``), one per child,
-so the search starts at compile's level and can only move up from there.
+whose chip is on this machine, ``triton`` candidates (Inductor's Triton kernels). A problem
+the evaluator also checks at an irregular shape is compiled with dynamic shapes (kernels that
+take their sizes as arguments); any other at its own shapes, as torch.compile compiles it.
+The seed is Inductor at its default settings; ``propose`` re-exports with the settings
+torch.compile itself offers for tuning (``max_autotune``, ``coordinate_descent_tuning``), one
+per child, so the search starts at compile's level and can only move up from there.
 
 A GPU target that is not on this machine (a modeled run) gets no Inductor export: Inductor
 generates Triton code only for a device it can see. The generator then declines, and says so
@@ -21,6 +23,7 @@ from agents.coders.base import CoderContext, Draft, fingerprint
 from agents.coders.generators.inductor.export import export_problem
 from tools.errors import KevolveError, ProblemError
 from tools.evaluator.device import target_present_isolated
+from tools.evaluator.shapes import irregular_variant
 from tools.records import Language, Problem, Target
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,13 @@ SWITCH = "KEVOLVE_INDUCTOR_SEED"
 setting); the test suite does, except in the tests of this generator."""
 
 _declined: set[str] = set()
+
+
+def reshaped_by_evaluator(problem: Problem) -> bool:
+    """True when the evaluator also checks this problem at an irregular shape: the export is
+    then compiled with dynamic shapes; otherwise for the problem's own shapes, exactly as
+    torch.compile compiles it by default."""
+    return irregular_variant(problem) is not None
 
 
 def enabled() -> bool:
@@ -79,8 +89,10 @@ class InductorCoder:
         return present
 
     def _draft(self, problem: Problem, target: Target, options: dict[str, Any]) -> Draft:
-        export = export_problem(problem, target.kind, options)
+        dynamic = reshaped_by_evaluator(problem)
+        export = export_problem(problem, target.kind, options, dynamic=dynamic)
         settings = ", ".join(f"{k}={v}" for k, v in options.items()) or "default settings"
+        settings += ", dynamic shapes" if dynamic else ", static shapes"
         return Draft(
             language=self.language,
             source=export.source,

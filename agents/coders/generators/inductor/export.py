@@ -40,6 +40,8 @@ class Export:
     torch_version: str
     options: tuple[tuple[str, object], ...]
     """The Inductor settings it was compiled with (empty: defaults)."""
+    dynamic: bool
+    """Compiled with symbolic sizes."""
 
 
 def _device(kind: str) -> str:
@@ -47,9 +49,12 @@ def _device(kind: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _run_worker(source: str, device: str, options_json: str) -> dict:
-    """The worker's JSON answer for one reference, device and Inductor settings (cached)."""
-    request = json.dumps({"source": source, "device": device, "options": json.loads(options_json)})
+def _run_worker(source: str, device: str, dynamic: bool, options_json: str) -> dict:
+    """The worker's JSON answer for one reference, device, shape mode and settings (cached)."""
+    options = json.loads(options_json)
+    request = json.dumps(
+        {"source": source, "device": device, "dynamic": dynamic, "options": options}
+    )
     with tempfile.TemporaryDirectory(prefix="kevolve-inductor-") as tmp:
         home = Path(tmp)
         cache = Path(tempfile.gettempdir()) / f"kevolve-inductor-export-{os.getuid()}"
@@ -74,7 +79,11 @@ def _run_worker(source: str, device: str, options_json: str) -> dict:
 
 
 def export_problem(
-    problem: Problem, target_kind: str, options: dict[str, object] | None = None
+    problem: Problem,
+    target_kind: str,
+    options: dict[str, object] | None = None,
+    *,
+    dynamic: bool = True,
 ) -> Export:
     """Inductor's kernels for ``problem`` as a standalone ``ModelNew`` module.
 
@@ -83,13 +92,15 @@ def export_problem(
         target_kind: ``"cpu"`` (C++ kernels) or ``"gpu"`` (Triton kernels; the GPU must be on
             this machine).
         options: ``torch._inductor.config`` settings to compile with (``max_autotune``...).
+        dynamic: Compile with symbolic sizes (kernels valid at every shape) rather than for
+            the problem's own shapes (torch.compile's default, and its fastest code).
 
     Raises:
         ProblemError: Inductor cannot compile the reference into one graph, or its code
             cannot be exported (the message says why).
     """
     opts = dict(sorted((options or {}).items()))
-    answer = _run_worker(problem.source, _device(target_kind), json.dumps(opts))
+    answer = _run_worker(problem.source, _device(target_kind), dynamic, json.dumps(opts))
     if not answer.get("ok"):
         raise ProblemError(f"no Inductor export for {problem.name}: {answer.get('reason')}")
     source = export_source(
@@ -108,4 +119,9 @@ def export_problem(
         hashlib.sha1(source.encode()).hexdigest()[:8],
         opts or "default settings",
     )
-    return Export(source=source, torch_version=answer["torch"], options=tuple(opts.items()))
+    return Export(
+        source=source,
+        torch_version=answer["torch"],
+        options=tuple(opts.items()),
+        dynamic=dynamic,
+    )

@@ -4,7 +4,8 @@ Run as a script (``python export_worker.py``) by :mod:`.export`, never imported 
 orchestrator: generating code runs the reference. Imports only the standard library and
 torch. Reads one JSON request on stdin::
 
-    {"source": "<reference module>", "device": "cpu" | "cuda", "options": {...inductor config}}
+    {"source": "<reference module>", "device": "cpu" | "cuda", "dynamic": true,
+     "options": {...inductor config}}
 
 and writes one JSON answer on stdout: ``{"ok": true, "code": ..., "args": [...],
 "n_outputs": k, "output": "tensor" | "tuple"}`` or ``{"ok": false, "reason": "..."}``.
@@ -13,8 +14,9 @@ and writes one JSON answer on stdout: ``{"ok": true, "code": ..., "args": [...],
 valid inside ``ModelNew.forward(self, *inputs)`` that yields it: a parameter
 (``self._modules['lin']._parameters['weight']``), an input (``inputs[0]``), a symbolic size
 (``inputs[0].size(0)``) or a module attribute Inductor kept symbolic (``self._modules['ln'].eps``).
-The reference is compiled with dynamic shapes
-(inputs *and* parameters), so the kernels take their sizes as arguments.
+With ``dynamic`` the reference is compiled with dynamic shapes (inputs *and* parameters), so
+the kernels take their sizes as arguments; without it, exactly as torch.compile compiles it
+by default (static shapes).
 """
 
 from __future__ import annotations
@@ -101,13 +103,16 @@ def main() -> None:
     torch.manual_seed(1)
     inputs = [x.to(device) if isinstance(x, torch.Tensor) else x for x in ref.get_inputs()]
     arg_names = list(inspect.signature(model.forward).parameters)
-    # every dimension symbolic (parameters too): the kernels take their sizes as arguments
-    for t in [*model.parameters(), *model.buffers(), *inputs]:
-        if isinstance(t, torch.Tensor):
-            for dim in range(t.dim()):
-                torch._dynamo.maybe_mark_dynamic(t, dim)
-    torch._dynamo.config.force_parameter_static_shapes = False
-    torch._dynamo.config.force_nn_module_property_static_shapes = False
+    dynamic = bool(request.get("dynamic", True))
+    if dynamic:  # every dimension symbolic (parameters too): kernels take sizes as arguments
+        for t in [*model.parameters(), *model.buffers(), *inputs]:
+            if isinstance(t, torch.Tensor):
+                for dim in range(t.dim()):
+                    torch._dynamo.maybe_mark_dynamic(t, dim)
+        torch._dynamo.config.force_parameter_static_shapes = False
+        torch._dynamo.config.force_nn_module_property_static_shapes = False
+        # sizes kept as module attributes (LayerNorm's normalized_shape, a hidden size)
+        torch._dynamo.config.allow_unspec_int_on_nn_module = True
     for key, value in request.get("options", {}).items():
         setattr(inductor_config, key, value)
     inductor_config.freezing = False
@@ -128,7 +133,7 @@ def main() -> None:
         seen["n_outputs"] = len(output.args[0])
         return compiled_fn
 
-    compiled = torch.compile(model, backend=backend, dynamic=True, fullgraph=True)
+    compiled = torch.compile(model, backend=backend, dynamic=dynamic, fullgraph=True)
     try:
         with torch.no_grad():
             out, codes = run_and_get_code(compiled, *inputs)

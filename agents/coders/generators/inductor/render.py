@@ -27,8 +27,8 @@ from tools.errors import ProblemError
 CALL_NAME = "_inductor_call"
 HARNESS = frozenset({"get_args", "benchmark_compiled_module"})
 
-_HEADER = '''"""{name}: torch.compile's own kernels (Inductor {torch_version}, {kernel_kind}) exported as
-a standalone module (origin: inductor export). The kernels are compiled from the source
+_HEADER = '''"""{name}: torch.compile's own kernels (Inductor {torch_version}, {kernel_kind})
+exported as a standalone module (origin: inductor export). The kernels are compiled from the source
 below when the module loads; no torch.compile or dynamo call runs."""
 '''
 
