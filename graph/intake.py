@@ -117,6 +117,7 @@ class Intake:
         """Begin with the user's message."""
         self.config = {"configurable": {"thread_id": f"intake-{secrets.token_hex(4)}"}}
         self.ctx.calls.clear()
+        self.ctx.fallbacks.clear()
         return self._step(IntakeState(text=text))
 
     def answer(self, text: str) -> IntakeStep:

@@ -30,8 +30,9 @@ if TYPE_CHECKING:  # the coders' package imports every generator: keep settings 
     from agents.coders.base import Coder
 
 
-RunStatus = Literal["running", "finished", "failed", "interrupted"]
-"""Where a run stands."""
+RunStatus = Literal["running", "finished", "failed", "interrupted", "paused"]
+"""Where a run stands. ``interrupted``: stopped with Ctrl-C; ``paused``: its model stopped
+answering. Both resume."""
 
 
 class Evaluator(Protocol):

@@ -19,6 +19,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from agents.knowledge import ChromaKnowledge, KnowledgeSettings
 from agents.llm import LLMConfig
+from agents.llm.errors import LLMTransientError, LLMUnavailableError
 from agents.planner.schemas import Plan
 from agents.synthesizer.select import RunCoders
 from graph.builder import compile_graph
@@ -28,7 +29,7 @@ from graph.evaluation import SubprocessEvaluator
 from graph.planning import plan_request
 from graph.search import UCTPolicy
 from graph.state import RunRequest, RunState
-from kevolve.interrupt import RunInterrupted, drive_interruptibly, guard_events
+from kevolve.interrupt import RunInterrupted, RunPaused, drive_interruptibly, guard_events
 from kevolve.runstore import RunInfo, RunStore
 from kevolve.settings import Settings, get_settings
 from tools.errors import RunStoreError
@@ -192,6 +193,11 @@ def _drive(
         )
     except RunInterrupted:
         raise
+    except (LLMUnavailableError, LLMTransientError) as e:
+        # A provider outage: what finished is checkpointed; the run waits to be resumed.
+        paused = RunPaused(run_id, str(e))
+        store.set_status(run_id, "paused", str(paused))
+        raise paused from e
     except Exception as e:
         store.set_status(run_id, "failed", f"{type(e).__name__}: {e}")
         raise

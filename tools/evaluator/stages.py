@@ -1,4 +1,9 @@
-"""How a stage of the sandboxed worker reports failure."""
+"""``StageFailure``: how a worker stage reports that it failed.
+
+Its own module so that the stages implemented outside ``worker.py`` (``diagnose``) raise the
+very class the worker catches: the worker runs as ``__main__``, so importing
+``tools.evaluator.worker`` from inside it would load a second copy with a second class.
+"""
 
 from __future__ import annotations
 

@@ -64,14 +64,21 @@ class FakeEvaluator:
 
     fail_after: int | None = None
     calls: Counter = field(default_factory=Counter)
+    """Search evaluations per candidate id."""
+    remeasures: Counter = field(default_factory=Counter)
+    """Re-measurements (of the winner) per candidate id."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def evaluate(self, problem: Problem, candidate: Candidate, target: Target, *, run_id: str,
-                 allow_lower_precision: bool = False) -> EvalResult:  # fmt: skip
+                 allow_lower_precision: bool = False, remeasure: int | None = None,
+                 ) -> EvalResult:  # fmt: skip
         with self.lock:
             if self.fail_after is not None and sum(self.calls.values()) >= self.fail_after:
                 raise Interrupted(f"killed before evaluating {candidate.id}")
-            self.calls[candidate.id] += 1
+            if remeasure is None:
+                self.calls[candidate.id] += 1
+            else:
+                self.remeasures[candidate.id] += 1
         if "class ModelNew" not in candidate.source:
             return EvalResult(candidate_id=candidate.id, target=target.name,
                               stage_failed=Stage.STATIC, error="no ModelNew")  # fmt: skip
@@ -93,6 +100,8 @@ class MemoryRecorder:
     forget_results: bool = False
     candidates: dict[str, Candidate] = field(default_factory=dict)
     results: dict[str, EvalResult] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    remeasured: dict[tuple[str, int], EvalResult] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     status: str = "running"
 
@@ -101,13 +110,29 @@ class MemoryRecorder:
 
     def save_result(self, run_id: str, result: EvalResult) -> None:
         self.results[result.candidate_id] = result
+        self.log.append(result.candidate_id)
+
+    def evaluation_log(self, run_id: str) -> list[str]:
+        return list(self.log)
+
+    def save_remeasurement(self, run_id: str, cand_id: str, index: int, result: EvalResult) -> None:
+        self.remeasured[cand_id, index] = result
+
+    def load_remeasurement(self, run_id: str, cand_id: str, index: int) -> EvalResult | None:
+        return self.remeasured.get((cand_id, index))
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / run_id
 
     def load_result(self, run_id: str, cand_id: str) -> EvalResult | None:
         return None if self.forget_results else self.results.get(cand_id)
 
     def write_text(self, run_id: str, name: str, text: str) -> Path:
         self.files[name] = text
-        return self.root / run_id / name
+        path = self.root / run_id / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
 
     def set_status(self, run_id: str, status: str, error: str = "") -> None:
         self.status = status

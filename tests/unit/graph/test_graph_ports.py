@@ -80,6 +80,8 @@ def test_subprocess_evaluator_draws_the_same_seeds_for_the_same_candidate(tmp_pa
     assert first.seeds == ev.options("run1", "c1", False).seeds and len(set(first.seeds)) == 4
     assert first.seeds != ev.options("run1", "c2", False).seeds
     assert first.work_dir.startswith(str(tmp_path)) and first.timeout_s == 300.0
+    again = ev.options("run1", "c1", False, remeasure=0)
+    assert again.seeds != first.seeds and again.seeds == ev.options("run1", "c1", False, 0).seeds
 
 
 # SearchPolicy ------------------------------------------------------------------------------
@@ -179,8 +181,15 @@ def test_recorder_keeps_what_a_resumed_run_reads_back(recorder):
     result = accepted("c1", 1.7)
     recorder.save_result("r1", result)
     assert recorder.load_result("r1", "c1") == result
+    recorder.save_result("r1", accepted("c2", 1.1))
+    assert recorder.evaluation_log("r1") == ["c1", "c2"]
+    assert recorder.load_remeasurement("r1", "c1", 0) is None
+    again = accepted("c1", 1.6)
+    recorder.save_remeasurement("r1", "c1", 0, again)
+    assert recorder.load_remeasurement("r1", "c1", 0) == again
+    assert recorder.load_remeasurement("r1", "c1", 1) is None
     path = recorder.write_text("r1", "report.md", "# done\n")
-    assert path.name == "report.md"
+    assert path.read_text() == "# done\n" and path.parent == recorder.run_dir("r1")
     recorder.set_status("r1", "finished")
 
 
