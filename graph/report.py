@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from agents.llm import usage_summary
+from agents.llm.parse import UNUSABLE_PREFIX
+from agents.llm.usage import read_fallbacks
 from graph import search
 from graph.confirm import Confirmation, confirm_best
 from graph.context import RunContext
@@ -219,13 +222,34 @@ def render_report(
     return "\n".join(lines) + "\n"
 
 
+def fallback_section(fallbacks: list[dict[str, str]], state: RunState) -> str:
+    """Which steps the offline rules did because a model's answer was unusable, and why.
+
+    Coder answers that could not be used are children recorded as failed (their change text
+    starts with ``unusable model answer``); they are counted here too.
+    """
+    unusable = [c for c in state.candidate_records().values() if c.transformation.startswith(UNUSABLE_PREFIX)]
+    if not fallbacks and not unusable:
+        return ""
+    lines = ["", "## Steps done by the offline rules", ""]
+    lines += [f"- {f['agent']} ({f['step']}): {f['reason']}" for f in fallbacks]
+    lines += [f"- coder: child `{c.id}` recorded as failed: {c.transformation[len(UNUSABLE_PREFIX):][:200]}"
+              for c in unusable]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def _figures_and_extras(store: RunStore, state: RunState, best_id: str | None) -> str:
     """Write the report's figures; the markdown sections that show them and the rest."""
     cands, results = state.candidate_records(), state.result_records()
-    figures = write_figures(
-        store.run_dir(state.run_id), cands, results, store.evaluation_log(state.run_id),
-        state.target_record(), state.problem_record().dtype, best_id,
-    )
+    try:
+        figures = write_figures(
+            store.run_dir(state.run_id), cands, results, store.evaluation_log(state.run_id),
+            state.target_record(), state.problem_record().dtype, best_id,
+        )
+    except Exception as e:  # noqa: BLE001 - a figure must never cost the run its report
+        logging.getLogger(__name__).warning("report figures failed: %s", e, exc_info=True)
+        return extra_sections(cands, results, best_id, []) + \
+            f"\n> The figures could not be drawn: {type(e).__name__}: {e}\n"  # fmt: skip
     return extra_sections(cands, results, best_id, figures)
 
 
@@ -323,6 +347,7 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     text = render_report(state, best_id, is_reference, message, prompted)
     if usage.calls:
         text += f"\n## Model usage\n\n{usage.line()}\n"
+    text += fallback_section(read_fallbacks(ctx.runs_dir, state.run_id), state)
     text += _figures_and_extras(store, state, best_id)
     report_path = store.write_text(state.run_id, "report.md", text)
     write_extras(store.run_dir(state.run_id), text, f"kevolve run {state.run_id}",

@@ -186,7 +186,10 @@ def _compile_headline(summary: dict[str, Any]) -> str:
 
 def bench(
     suite: Annotated[
-        str, typer.Argument(help="A folder of problems or a suite name under evals/problems.")
+        str, typer.Argument(help=(
+            "A folder of problems (a KernelBench level folder, or KernelBench/ for every "
+            "level) or a suite name under evals/problems."
+        ))
     ],
     target: Annotated[
         Optional[str], typer.Option(help="Chip name or alias (h100, mi300x, cpu).")
@@ -199,17 +202,27 @@ def bench(
         Optional[float],
         typer.Option(
             "--max-mb",
-            help="Then shrink each problem to at most this many MiB of inputs and weights.",
+            help=(
+                "Then shrink each problem to at most this many MiB of inputs and weights "
+                "(KernelBench's module-level size constants too; the row says when a file "
+                "cannot be)."
+            ),
         ),
     ] = None,
     only: Annotated[
         Optional[str], typer.Option(help="Comma-separated name globs or family names.")
     ] = None,
     time_limit: Annotated[
-        Optional[float], typer.Option("--time-limit", help="Seconds per problem (0: none).")
+        Optional[float], typer.Option(
+            "--time-limit",
+            help="Hard limit in seconds per problem: evaluations in flight are stopped (0: none).",
+        )
     ] = 600.0,
     deadline: Annotated[
-        Optional[float], typer.Option(help="Start no problem after this many seconds.")
+        Optional[float], typer.Option(
+            help="Start no problem after this many seconds (one already started keeps its "
+            "whole time limit)."
+        )
     ] = None,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for bench.json and resized problems.")

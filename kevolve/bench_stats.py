@@ -313,6 +313,7 @@ def summarize(rows: list[ProblemRow], ceilings: Ceilings | None) -> dict[str, An
         "evaluations": sum(r.evaluations for r in rows),
         "wall_s": sum(r.wall_s for r in rows),
         "time_limited": sum(r.time_limited for r in rows),
+        "size_notes": {r.name: r.size_note for r in rows if r.size_note},
         "modeled": ceilings is not None and not ceilings.measured,
         "triton": triton.model_dump(
             include={"candidates", "correct", "with_resources", "spilling"}

@@ -1,9 +1,19 @@
 """Coders: the seam (``base``), the offline template coders and the PyTorch baseline.
 
+Layout: ``base`` (the ``Coder``, ``SkillSeeder`` and ``TemplateOwner`` Protocols),
+``kit/`` (what every generator is built from: the ATen tracer and fx readers, the chain IR
+and its one formula table, the Jinja environment, chip facts, parameter spaces, the cache,
+``TemplateGenerator[SpecT]``), ``generators/<family>/`` (one package per op family, each
+importing only the kit, the seam and ``tools``), ``routes`` (the one table of which
+generators write which op family) and ``composite`` (the generators of one language behind
+one ``Coder``). A new generator family is a package under ``generators/`` and one entry in
+``routes.GENERATORS``.
+
 Public API:
 
 - :func:`offline_coders` -- every offline coder (Triton, CPU C++);
 - :func:`coder_for` -- the offline coder of one language;
+- :data:`ROUTES` -- op family -> the generators that write it (``routes``);
 - :func:`pytorch_passthrough` -- the baseline candidate: the problem in plain PyTorch,
   written as a ``ModelNew`` that never references ``Model``.
 """
@@ -12,12 +22,12 @@ from __future__ import annotations
 
 from agents.coders.base import Coder, CoderContext, Draft, fingerprint
 from agents.coders.composite import LanguageCoder
-from agents.coders.generators.cpp.coder import CppOfflineCoder
-from agents.coders.generators.pointwise.coder import TritonOfflineCoder
-from agents.coders.generators.pointwise.hybrid import HybridCoder
+from agents.coders.generators.cpp import CppOfflineCoder
+from agents.coders.generators.pointwise import HybridCoder, TritonOfflineCoder
 from agents.coders.kit.forward import torch_forward_source
 from agents.coders.kit.opspec import analyze
 from agents.coders.kit.reference import model_new_block
+from agents.coders.routes import ROUTES, build_generators
 from tools.errors import ConfigError, ProblemError
 from tools.records import Problem
 
@@ -32,30 +42,8 @@ import torch.nn.functional as F
 
 
 def offline_coders() -> list[Coder]:
-    """Every offline generator, in priority order within each language."""
-    from agents.coders.generators.attention import AttentionCoder
-    from agents.coders.generators.gemm import GemmCoder
-    from agents.coders.generators.inductor.coder import InductorCoder
-    from agents.coders.generators.pooling import PoolingCoder
-    from agents.coders.generators.rowfused import RowFusedCoder
-    from agents.coders.generators.rowfused.libgemm import LibGemmRowCoder
-    from agents.coders.generators.scans import ColumnReduceCoder, GatherCoder, ScanCoder
-
-    return [
-        InductorCoder("triton"),
-        InductorCoder("cpp"),
-        TritonOfflineCoder(),
-        GemmCoder(),
-        LibGemmRowCoder(),
-        ColumnReduceCoder(),
-        RowFusedCoder(),
-        AttentionCoder(),
-        ScanCoder(),
-        GatherCoder(),
-        PoolingCoder(),
-        HybridCoder(),
-        CppOfflineCoder(),
-    ]
+    """Every offline generator, in priority order within each language (see ``routes``)."""
+    return build_generators()
 
 
 def coder_for(language: str) -> LanguageCoder:
@@ -111,6 +99,7 @@ __all__ = [
     "Draft",
     "HybridCoder",
     "LanguageCoder",
+    "ROUTES",
     "TritonOfflineCoder",
     "coder_for",
     "fingerprint",

@@ -1,4 +1,8 @@
-"""The Coder seam: every coder (offline synthesizer or LLM) turns a context into drafts."""
+"""The Coder seam: every coder (offline synthesizer or LLM) turns a context into drafts.
+
+Optional abilities are Protocols too (``SkillSeeder``, ``TemplateOwner``), checked with
+``isinstance`` rather than looked up by attribute name.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +67,26 @@ class Coder(Protocol):
 
     def propose(self, ctx: CoderContext) -> Draft:
         """One child: fix a failed parent, improve a correct one, or write afresh."""
+        ...
+
+
+@runtime_checkable
+class SkillSeeder(Protocol):
+    """A coder that can render first drafts from retrieved skills (template + params)."""
+
+    def seed_from_skills(
+        self, problem: Problem, target: Target, skills: list[Skill]
+    ) -> list[Draft]:
+        """Drafts rendered from the skills this coder owns (their template is its), best first."""
+        ...
+
+
+@runtime_checkable
+class TemplateOwner(Protocol):
+    """A coder whose drafts are instances of named templates."""
+
+    def templates_for(self, problem: Problem, target: Target) -> list[str]:
+        """The template names it writes for ``problem`` on ``target`` (none when it refuses)."""
         ...
 
 

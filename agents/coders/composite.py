@@ -4,7 +4,8 @@ The graph asks for *the* coder of a language; a language can have several offlin
 generators (op-family templates, fused row programs, GEMMs with epilogues, attention...).
 :class:`LanguageCoder` presents them as one ``Coder``:
 
-- ``supports``: any generator supports the problem;
+- ``supports``: any generator routed to the problem's op family (``routes.ROUTES``)
+  supports the problem;
 - ``seed``: the first drafts of every supporting generator, interleaved (each generator's
   best guess first), so a small budget still tries each of them;
 - ``seed_from_skills``: the drafts of every generator that owns the skill's template;
@@ -17,7 +18,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from agents.coders.base import Coder, CoderContext, Draft
+from agents.coders.base import Coder, CoderContext, Draft, SkillSeeder, TemplateOwner
+from agents.coders.routes import routed
 from tools.errors import KevolveError, ProblemError
 from tools.records import Language, Problem, Skill, Target
 
@@ -35,8 +37,8 @@ class LanguageCoder:
         self.name = "+".join(c.name for c in self.coders)
 
     def supporting(self, problem: Problem, target: Target) -> list[Coder]:
-        """The generators that can write this problem for this target, in priority order."""
-        return [c for c in self.coders if c.supports(problem, target)]
+        """The generators routed to this problem's op family that can write it, in order."""
+        return [c for c in self.coders if routed(c.name, problem) and c.supports(problem, target)]
 
     def supports(self, problem: Problem, target: Target) -> bool:
         """True when any generator supports the problem on the target."""
@@ -71,9 +73,8 @@ class LanguageCoder:
         """Drafts rendered from skills by whichever generators own their templates."""
         out: list[Draft] = []
         for coder in self.supporting(problem, target):
-            render = getattr(coder, "seed_from_skills", None)
-            if callable(render):
-                out.extend(render(problem, target, skills))
+            if isinstance(coder, SkillSeeder):
+                out.extend(coder.seed_from_skills(problem, target, skills))
         return out
 
     def propose(self, ctx: CoderContext) -> Draft:
@@ -102,12 +103,7 @@ class LanguageCoder:
 
 
 def _templates_of(coder: Coder, problem: Problem, target: Target) -> list[str]:
-    """The template names a generator writes for a problem (its ``space``'s, if it has one)."""
-    spec_of = getattr(coder, "_spec", None)
-    space_of = getattr(coder, "space", None)
-    if callable(spec_of) and callable(space_of):
-        try:
-            return [space_of(spec_of(problem, target), target).template]
-        except (ProblemError, KevolveError):
-            return []
+    """The template names a generator writes for a problem."""
+    if isinstance(coder, TemplateOwner):
+        return coder.templates_for(problem, target)
     return list(getattr(coder, "templates", ()))

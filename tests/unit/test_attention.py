@@ -257,7 +257,7 @@ def test_sm90_fp16_seeds_follow_the_fused_attention_tutorial() -> None:
 @pytest.mark.parametrize("shape", ["1, 2, 45, 32", "2, 8, 1024, 64", "4, 4, 300, 128", "77, 16"])
 def test_seeds_are_legal_diverse_and_fit_the_target(dtype: str, shape: str) -> None:
     problem = attention_problem("sdpa_causal", shape, dtype=dtype)
-    spec = CODER._spec(problem, fx.H100)
+    spec = CODER.spec_for(problem, fx.H100)
     for target in (fx.H100, fx.MI300X):
         seeds = _seed_params(problem, target)
         space = CODER.space(spec, target)
@@ -290,7 +290,7 @@ def test_rendered_module_is_self_contained_and_exact_for_fp32() -> None:
 
 def test_moves_stay_in_the_space() -> None:
     problem = attention_problem("sdpa_causal", "2, 8, 1024, 64", dtype="float16")
-    spec = CODER._spec(problem, fx.H100)
+    spec = CODER.spec_for(problem, fx.H100)
     space = CODER.space(spec, fx.H100)
     seed = CODER.seed(problem, fx.H100)[0]
     for mode in ("inherit", "restart", "combine", "compare"):
@@ -324,9 +324,9 @@ def test_undecomposed_attention_ops_are_recognised(fused: str) -> None:
     import torch.nn.functional as F
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    from agents.coders.generators.attention.aten import output_node
     from agents.coders.generators.attention.recognize import recognise
     from agents.coders.generators.attention.spec import spec_from
+    from agents.coders.kit.fx import output_node
 
     if fused == "sdpa":
         inputs = [torch.empty(2, 3, 17, 32, device="meta") for _ in range(3)]

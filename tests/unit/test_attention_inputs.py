@@ -210,7 +210,7 @@ def _case(case_id: str, reference: str, candidate: str, dtype: str, **extra: Any
 
 
 def _render(problem: Problem, **params: Any) -> str:
-    spec = CODER._spec(problem, fx.H100)
+    spec = CODER.spec_for(problem, fx.H100)
     full = {"variant": "flash", "num_stages": 1, **params}
     assert CODER.space(spec, fx.H100).is_legal(full), full
     return CODER.render(problem, spec, fx.H100, full)

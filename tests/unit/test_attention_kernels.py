@@ -34,7 +34,7 @@ TOL = {
 
 
 def _render(problem: Problem, target: Any, **params: Any) -> str:
-    spec = CODER._spec(problem, target)
+    spec = CODER.spec_for(problem, target)
     full: Params = {"variant": "flash", "num_stages": 1, **params}
     if target is fx.MI300X:
         full |= {"waves_per_eu": 0, "matrix_instr_nonkdim": 16}
@@ -140,7 +140,7 @@ def test_every_seed_and_random_configs_match_in_interpreter(tmp_path: Path) -> N
             ("triu_bool", "93, 16", "93, 16"),
         ):
             problem = attention_problem(body, q, k, dtype=dtype)
-            spec = CODER._spec(problem, fx.H100)
+            spec = CODER.spec_for(problem, fx.H100)
             for target in (fx.H100, fx.MI300X):
                 for i, draft in enumerate(CODER.seed(problem, target)):
                     cases.append(_case(f"{dtype}-{body}-{target.name}-seed{i}", problem,

@@ -41,7 +41,7 @@ def _case(case_id: str, problem: Any, source: str, **extra: Any) -> dict[str, An
 
 
 def _render(problem: Any, target: Any, params: Params) -> str:
-    spec = CODER._spec(problem, target)
+    spec = CODER.spec_for(problem, target)
     return CODER.render(problem, spec, target, params)
 
 
@@ -223,7 +223,7 @@ def test_random_legal_configurations_match_reference(tmp_path: Path) -> None:
     cases = []
     for problem in _all_problems():
         target = rng.choice((fx.H100, fx.MI300X))
-        space = CODER.space(CODER._spec(problem, target), target)
+        space = CODER.space(CODER.spec_for(problem, target), target)
         for i in range(2):
             params = space.random_config(rng)
             assert params is not None and space.is_legal(params)

@@ -72,7 +72,7 @@ def _result(
 
 
 def _space(coder: Any, problem: Any, target: Any) -> Any:
-    return coder.space(coder._spec(problem, target), target)
+    return coder.space(coder.spec_for(problem, target), target)
 
 
 @pytest.mark.parametrize(("coder", "problem", "target"), CASES, ids=IDS)

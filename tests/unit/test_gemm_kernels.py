@@ -51,7 +51,7 @@ def _render(
     drafts = CODER.seed(problem, target)
     if params is None:
         return drafts[index].source
-    spec = CODER._spec(problem, target)
+    spec = CODER.spec_for(problem, target)
     full = {**drafts[0].params, **params}
     assert CODER.space(spec, target).is_legal(full), full
     return CODER.render(problem, spec, target, full)
@@ -71,7 +71,7 @@ def _case(case_id: str, reference: str, candidate: str, **extra: Any) -> dict[st
 def _named_irregular(op: str) -> dict[str, Any]:
     """Rendered for one size, checked at another: the kernels must not bake the shape in."""
     rendered = fx.named_problem(op, M=37, N=45, K=70)
-    spec = CODER._spec(rendered, fx.H100)
+    spec = CODER.spec_for(rendered, fx.H100)
     params = CODER.seed(rendered, fx.H100)[0].params
     candidate = CODER.render(rendered, spec, fx.H100, params)
     other = fx.named_problem(op, M=21, N=50, K=33)
@@ -178,11 +178,11 @@ def test_every_seed_and_random_configs_match_reference(tmp_path: Path) -> None:
                 cases.append(
                     _case(f"{name}-{target.name}-{i}", source, draft.source, noncontiguous=i == 0)
                 )
-            space = CODER.space(CODER._spec(problem, target), target)
+            space = CODER.space(CODER.spec_for(problem, target), target)
             for j in range(2):
                 params = space.random_config(rng)
                 assert params is not None
-                rendered = CODER.render(problem, CODER._spec(problem, target), target, params)
+                rendered = CODER.render(problem, CODER.spec_for(problem, target), target, params)
                 cases.append(_case(f"{name}-{target.name}-random{j}-{params}", source, rendered))
         half = _render(source, fx.H100, dtype="float16")
         cases.append(_case(f"{name}-fp16", source, half, **FP16))

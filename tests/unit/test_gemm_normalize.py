@@ -192,7 +192,7 @@ def test_clip_suite_file_is_claimed_with_folded_norms() -> None:
     assert (seeds[0]["BLOCK_M"], seeds[0]["BLOCK_N"], seeds[0]["BLOCK_K"]) == (128, 128, 64)
     assert seeds[0]["num_warps"] == 8 and seeds[0]["GROUP_M"] == 8
     assert all(p["variant"] == "tiled" for p in seeds)
-    space = CODER.space(CODER._spec(problem, H100), H100)
+    space = CODER.space(CODER.spec_for(problem, H100), H100)
     assert "gemv" not in space.variants
     assert not space.is_legal({**seeds[0], "variant": "splitk", "SPLIT_K": 2})
 

@@ -141,7 +141,7 @@ def get_init_inputs():
 # ---- the rendered kernels, interpreter --------------------------------------------------------
 def _render(source: str, params: dict[str, Any], dtype: str = "float32") -> str:
     problem = g.problem(source, "rw", dtype)
-    spec = CODER._spec(problem, fx.H100)
+    spec = CODER.spec_for(problem, fx.H100)
     base = CODER.seed(problem, fx.H100)[0].params
     full = {**base, **params}
     assert CODER.space(spec, fx.H100).is_legal(full), full

@@ -72,7 +72,7 @@ def test_seeds_are_few_legal_and_distinct(target: Any) -> None:
         LARGE_K,
     ):
         problem = g.problem(source, "s")
-        space = CODER.space(CODER._spec(problem, target), target)
+        space = CODER.space(CODER.spec_for(problem, target), target)
         seeds = _seeds(source, target)
         assert 1 <= len(seeds) <= 4 and all(space.is_legal(p) for p in seeds)
         assert len({fingerprint(space.template, p) for p in seeds}) == len(seeds)
@@ -146,7 +146,7 @@ def test_space_legality_follows_the_shape() -> None:
 
 def test_safer_configurations_are_smaller_and_mostly_legal() -> None:
     problem = g.problem(BIG_LINEAR, "s", "float16")
-    spec = CODER._spec(problem, fx.H100)
+    spec = CODER.spec_for(problem, fx.H100)
     space = CODER.space(spec, fx.H100)
     first = CODER.seed(problem, fx.H100)[0].params
     safer = [p for p in CODER.safer(first, spec, fx.H100) if space.is_legal(p)]
@@ -154,7 +154,7 @@ def test_safer_configurations_are_smaller_and_mostly_legal() -> None:
         p["BLOCK_M"] * p["BLOCK_N"] < first["BLOCK_M"] * first["BLOCK_N"] for p in safer
     )
     gemv = CODER.seed(g.problem(g.MATVEC), fx.H100)[0].params
-    gspace = CODER.space(CODER._spec(g.problem(g.MATVEC), fx.H100), fx.H100)
+    gspace = CODER.space(CODER.spec_for(g.problem(g.MATVEC), fx.H100), fx.H100)
     assert any(gspace.is_legal(p) for p in CODER.safer(gemv, None, fx.H100))
 
 
@@ -172,7 +172,7 @@ def _candidate(problem: Any, draft: Any) -> Candidate:
 
 def test_propose_moves_stay_legal_and_new() -> None:
     problem = g.problem(g.LINEAR_EPILOGUE)
-    spec = CODER._spec(problem, fx.H100)
+    spec = CODER.spec_for(problem, fx.H100)
     space = CODER.space(spec, fx.H100)
     seed = CODER.seed(problem, fx.H100)[0]
     parent = _candidate(problem, seed)

@@ -145,7 +145,7 @@ def test_view_groups() -> None:
 )
 def test_seeds_are_legal_and_diverse(expr: str, shape: str, dtype: str) -> None:
     problem = pool_problem(expr, shape, dtype=dtype)
-    spec = CODER._spec(problem, fx.H100)
+    spec = CODER.spec_for(problem, fx.H100)
     for target in (fx.H100, fx.MI300X):
         seeds = [d.params for d in CODER.seed(problem, target)]
         space = CODER.space(spec, target)
@@ -185,7 +185,7 @@ def test_language_coder_routes_pooling_to_this_generator() -> None:
 
 def test_moves_stay_in_the_space() -> None:
     problem = pool_problem("F.max_pool2d(x, 3, 2, 1)", "16, 64, 112, 112", dtype="float16")
-    spec = CODER._spec(problem, fx.H100)
+    spec = CODER.spec_for(problem, fx.H100)
     space = CODER.space(spec, fx.H100)
     seed = CODER.seed(problem, fx.H100)[0]
     parent = Candidate(id="p1", language="triton", source=seed.source, template=seed.template,
@@ -202,8 +202,8 @@ def pre_dispatch_spec(fn: Any, shape: tuple[int, ...]) -> PoolSpec:
     import torch
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    from agents.coders.generators.attention.aten import output_node
     from agents.coders.generators.pooling.recognize import recognise_pool
+    from agents.coders.kit.fx import output_node
 
     gm = make_fx(fn, pre_dispatch=True)(torch.empty(shape, device="meta"))
     gm.graph.eliminate_dead_code()

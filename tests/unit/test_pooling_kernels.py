@@ -124,7 +124,7 @@ def test_every_seed_and_random_configs_match_in_interpreter(tmp_path: Path) -> N
     for name, (expr, shape, init) in FORMS.items():
         for dtype in ("float32", "float16"):
             problem = pool_problem(expr, shape, init, dtype=dtype)
-            spec = CODER._spec(problem, fx.H100)
+            spec = CODER.spec_for(problem, fx.H100)
             for target in (fx.H100, fx.MI300X):
                 for i, draft in enumerate(CODER.seed(problem, target)):
                     cases.append(_case(f"{name}-{dtype}-{target.name}-seed{i}", problem,

@@ -112,7 +112,7 @@ def _source(problem: Problem, params: dict[str, Any] | None, target: Any = fx.H1
         draft = CODER.seed(problem, target)[0]
         assert draft.params["variant"] == "pair", draft.params
         return draft.source
-    spec = CODER._spec(problem, target)
+    spec = CODER.spec_for(problem, target)
     full = {"variant": "pair", **params}
     assert CODER.space(spec, target).is_legal(full), full
     return CODER.render(problem, spec, target, full)
@@ -185,7 +185,7 @@ def test_stem_seed_reads_each_row_once_with_16_byte_loads() -> None:
      ("F.max_pool2d(x, 3, 1, 1)", "1, 1, 9, 9", False)],
 )  # fmt: skip
 def test_pair_eligibility(expr: str, shape: str, eligible: bool) -> None:
-    spec = CODER._spec(pool_problem(expr, shape), fx.H100)
+    spec = CODER.spec_for(pool_problem(expr, shape), fx.H100)
     assert pair_ok(spec) is eligible
     variants = {d.params["variant"] for d in CODER.seed(pool_problem(expr, shape), fx.H100)}
     assert ("pair" in variants) is eligible
@@ -195,12 +195,12 @@ def test_3d_pooling_with_depth_window_is_rejected_in_one_sentence() -> None:
     problem = pool_problem("F.max_pool3d(x, (2, 3, 3), (1, 2, 2), (0, 1, 1))", "1, 2, 4, 8, 8")
     assert not CODER.supports(problem, fx.H100)
     with pytest.raises(Exception, match="depth window of 1"):
-        CODER._spec(problem, fx.H100)
+        CODER.spec_for(problem, fx.H100)
 
 
 def test_pair_safer_falls_back_to_the_window_kernel() -> None:
     problem = load_problem_file(SUITE / "055_maxpool2d_resnet_stem.py")
-    spec = CODER._spec(problem, fx.H100)
+    spec = CODER.spec_for(problem, fx.H100)
     first = CODER.seed(problem, fx.H100)[0].params
     safer = CODER.safer(first, spec, fx.H100)
     space = CODER.space(spec, fx.H100)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from agents.coders.generators.scans import ScanCoder, analyze_scan
-from agents.coders.generators.scans.aten import trace_aten
+from agents.coders.generators.scans.aten import trace_scan
 from agents.coders.kit.space import Params
 from tools.errors import ProblemError
 
@@ -49,7 +49,7 @@ def _case(case_id: str, problem: Any, source: str, **extra: Any) -> dict[str, An
 
 
 def _render(problem: Any, target: Any, params: Params) -> str:
-    return CODER.render(problem, CODER._spec(problem, target), target, params)
+    return CODER.render(problem, CODER.spec_for(problem, target), target, params)
 
 
 # ---- recognition (no subprocess) -------------------------------------------------------------
@@ -87,7 +87,7 @@ def test_tracer_maps_placeholders_to_forward_expressions() -> None:
         "torch.randn(4, 9)",
         init="self.scale = nn.Parameter(torch.randn(9))",
     )
-    trace = trace_aten(src)
+    trace = trace_scan(src)
     assert sorted(leaf.expr for leaf in trace.leaves.values()) == ["self.scale", "x"]
     assert trace.forward_args == ("x",) and not trace.symbolic
     spec = analyze_scan(sf.problem("scale", src))
@@ -124,7 +124,7 @@ def test_seeds_are_legal_diverse_and_fit_the_shape() -> None:
     for name in ("cumsum_last", "cumsum_long", "cols_cumsum", "cols_dim0_reverse"):
         problem = _problem(name)
         for target in (sf.H100, sf.MI300X):
-            spec = CODER._spec(problem, target)
+            spec = CODER.spec_for(problem, target)
             space = CODER.space(spec, target)
             seeds = CODER.seed_params(spec, target)
             assert 2 <= len(seeds) <= 4 and all(space.is_legal(s) for s in seeds)
@@ -136,7 +136,7 @@ def test_seeds_are_legal_diverse_and_fit_the_shape() -> None:
 
 def test_long_rows_get_looped_seeds_first() -> None:
     src = sf.source("return torch.cumsum(x, 1)", "torch.randn(8, 100000)")
-    spec = CODER._spec(sf.problem("long", src), sf.H100)
+    spec = CODER.spec_for(sf.problem("long", src), sf.H100)
     seeds = CODER.seed_params(spec, sf.H100)
     assert all(s["variant"] == "looped" for s in seeds) and seeds[0]["BLOCK_L"] == 2048
     assert "single" not in CODER.space(spec, sf.H100).variants
@@ -221,7 +221,7 @@ def test_random_legal_configurations_match(tmp_path: Path) -> None:
     cases = []
     for name in ("cumsum_long", "reverse_exclusive", "cols_dim0_reverse", "prologue_epilogue"):
         problem = _problem(name)
-        space = CODER.space(CODER._spec(problem, sf.H100), sf.H100)
+        space = CODER.space(CODER.spec_for(problem, sf.H100), sf.H100)
         for i in range(3):
             params = space.random_config(rng)
             assert params is not None

@@ -120,23 +120,23 @@ def test_other_references_are_rejected_in_one_sentence(name: str) -> None:
 
 def test_seeds_fit_the_suite_shapes() -> None:
     for stem in ("009", "010"):
-        spec = COL._spec(_suite(stem), sf.H100)
+        spec = COL.spec_for(_suite(stem), sf.H100)
         seeds = COL.seed_params(spec, sf.H100)
         space = COL.space(spec, sf.H100)
         assert 2 <= len(seeds) <= 4 and all(space.is_legal(s) for s in seeds)
         assert (seeds[0]["BLOCK_I"], seeds[0]["BLOCK_R"], seeds[0]["num_warps"]) == (128, 32, 8)
         assert all(space.is_legal(p) for p in COL.safer(seeds[0], spec, sf.H100))
-        amd = COL.seed_params(COL._spec(_suite(stem), sf.MI300X), sf.MI300X)
+        amd = COL.seed_params(COL.spec_for(_suite(stem), sf.MI300X), sf.MI300X)
         assert all("waves_per_eu" in s for s in amd)
-    fp16 = COL._spec(_col("h", "return x.sum(0)", "torch.randn(64, 512)", "float16"), sf.H100)
+    fp16 = COL.spec_for(_col("h", "return x.sum(0)", "torch.randn(64, 512)", "float16"), sf.H100)
     assert COL.seed_params(fp16, sf.H100)[0]["BLOCK_I"] == 256  # 512-byte rows in fp16
-    cols = SCAN.seed_params(SCAN._spec(_suite("033"), sf.H100), sf.H100)
+    cols = SCAN.seed_params(SCAN.spec_for(_suite("033"), sf.H100), sf.H100)
     assert [s["variant"] for s in cols] == ["chained", "tiled", "tiled", "chained"]
     assert (cols[0]["BLOCK_A"], cols[0]["BLOCK_L"]) == (32, 128)  # 16384 programs, chains of 32
     assert cols[1]["BLOCK_A"] == 32 and cols[1]["PREFETCH"] == 1  # 512 carried programs
-    short = SCAN._spec(_shrunk("033", SEQ=100), sf.H100)
+    short = SCAN.spec_for(_shrunk("033", SEQ=100), sf.H100)
     assert all(s["variant"] == "tiled" for s in SCAN.seed_params(short, sf.H100))
-    reverse = SCAN._spec(sf.problem("r", sf.source(*sf.SCANS["cols_dim0_reverse"][:2])), sf.H100)
+    reverse = SCAN.spec_for(sf.problem("r", sf.source(*sf.SCANS["cols_dim0_reverse"][:2])), sf.H100)
     assert "chained" not in SCAN.space(reverse, sf.H100).variants  # chains run forwards only
 
 
@@ -163,9 +163,9 @@ def _quick_cases() -> list[dict[str, Any]]:
     chained = {"variant": "chained", "BLOCK_A": 8, "BLOCK_L": 32, "num_warps": 2}
     return [
         _case("009-seed0", mean, COL.seed(mean, sf.H100)[0].source, noncontiguous=True),
-        _case("010-split", amax, COL.render(amax, COL._spec(amax, sf.H100), sf.H100, SPLIT)),
+        _case("010-split", amax, COL.render(amax, COL.spec_for(amax, sf.H100), sf.H100, SPLIT)),
         _case("010-seed1-mi300x", amax, COL.seed(amax, sf.MI300X)[1].source),
-        _case("maxv-split", maxv, COL.render(maxv, COL._spec(maxv, sf.H100), sf.H100, SPLIT)),
+        _case("maxv-split", maxv, COL.render(maxv, COL.spec_for(maxv, sf.H100), sf.H100, SPLIT)),
         _case("prod-seed0", prod, COL.seed(prod, sf.H100)[0].source),
         _case("sums-fp16", sums, COL.seed(sums, sf.H100)[0].source, **fp16),
         _case("031-seed0", exclusive, SCAN.seed(exclusive, sf.H100)[0].source),
@@ -176,7 +176,7 @@ def _quick_cases() -> list[dict[str, Any]]:
         _case(
             "chained-cumprod-epilogue",
             prod_minus,
-            SCAN.render(prod_minus, SCAN._spec(prod_minus, sf.H100), sf.H100, chained),
+            SCAN.render(prod_minus, SCAN.spec_for(prod_minus, sf.H100), sf.H100, chained),
         ),
     ]
 
@@ -202,11 +202,11 @@ def _exclusive_minus_cases() -> list[dict[str, Any]]:
     assert analyze_scan(cols).carry_of == "scan_c" and analyze_scan(rows).carry_of == "scan_c"
     chained = {"variant": "chained", "BLOCK_A": 16, "BLOCK_L": 32, "num_warps": 2}
     return [
-        _case("031-looped", rows, SCAN.render(rows, SCAN._spec(rows, sf.H100), sf.H100, looped)),
+        _case("031-looped", rows, SCAN.render(rows, SCAN.spec_for(rows, sf.H100), sf.H100, looped)),
         _case(
             "cols-exclusive-chained",
             cols,
-            SCAN.render(cols, SCAN._spec(cols, sf.H100), sf.H100, chained),
+            SCAN.render(cols, SCAN.spec_for(cols, sf.H100), sf.H100, chained),
         ),
     ]
 

@@ -141,7 +141,7 @@ def test_seeds_are_legal_and_fit_the_embedding_dim() -> None:
     for name in ("bag_sum", "index_sum", "segment_mean_lengths"):
         problem = _problem(name)
         for target in (sf.H100, sf.MI300X):
-            spec = CODER._spec(problem, target)
+            spec = CODER.spec_for(problem, target)
             space = CODER.space(spec, target)
             seeds = CODER.seed_params(spec, target)
             assert 2 <= len(seeds) <= 4 and all(space.is_legal(s) for s in seeds)

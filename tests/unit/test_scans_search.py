@@ -64,7 +64,7 @@ def _result(cid: str, ok: bool = True) -> EvalResult:
 
 @pytest.mark.parametrize(("coder", "problem", "target"), CASES, ids=IDS)
 def test_propose_never_repeats_and_stays_legal(coder: Any, problem: Any, target: Any) -> None:
-    space = coder.space(coder._spec(problem, target), target)
+    space = coder.space(coder.spec_for(problem, target), target)
     seeds = coder.seed(problem, target)
     tried = [fingerprint(d.template, d.params) for d in seeds]
     parent = _candidate(seeds[0], "c0")

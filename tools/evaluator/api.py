@@ -29,6 +29,10 @@ from tools.records.target import Target
 
 logger = logging.getLogger(__name__)
 
+_REFERENCE_COMPILE: dict[str, tuple[float, float]] = {}
+"""``(compile_ms, eager_ms)`` of the reference per problem, target and device, measured by
+this process's first evaluation of it (``EvalOptions.reuse_reference_compile``)."""
+
 _STAGE_ORDER = [Stage.STATIC, Stage.COMPILE, Stage.CORRECTNESS, Stage.TIMING, Stage.RECHECK]
 
 
@@ -133,13 +137,20 @@ def evaluate(
 def _attempt(
     problem: Problem, candidate: Candidate, target: Target, options: EvalOptions, mode: str
 ) -> EvalResult:
-    """One worker run in a fresh directory (removed afterwards unless kept)."""
+    """One worker run in a fresh directory (removed afterwards unless kept); the reference's
+    ``torch.compile`` time is measured once per problem and reused after that."""
+    reuse = options.reuse_reference_compile and options.measure_compile and mode == "measure"
+    key = footprint_key(problem.source, target.name, device_kind(target, mode))
+    cached = _REFERENCE_COMPILE.get(key) if reuse else None
     workdir = Path(tempfile.mkdtemp(prefix=f"cand-{candidate.id[:24]}-", dir=options.work_dir))
     try:
-        return _run_worker(problem, candidate, target, options, mode, workdir)
+        result = _run_worker(problem, candidate, target, options, mode, workdir, cached)
     finally:
         if not options.keep_work_dir:
             shutil.rmtree(workdir, ignore_errors=True)
+    if reuse and cached is None and result.ref_compile_ms and result.ref_eager_ms:
+        _REFERENCE_COMPILE[key] = (result.ref_compile_ms, result.ref_eager_ms)
+    return result
 
 
 def device_kind(target: Target, mode: str) -> str:
@@ -189,6 +200,7 @@ def _run_worker(
     options: EvalOptions,
     mode: str,
     workdir: Path,
+    reference_times: tuple[float, float] | None = None,
 ) -> EvalResult:
     """Write the request, start the worker, and read its result back."""
     problem_file = f"_kref_{secrets.token_hex(8)}.py"
@@ -213,6 +225,8 @@ def _run_worker(
         fs_isolation=fsisolation.LANDLOCK if fs_abi else "",
         protected_paths=protected,
         reference_cache_dir=reference_cache,
+        reference_compile_ms=reference_times[0] if reference_times else None,
+        reference_eager_ms=reference_times[1] if reference_times else None,
     )
     (workdir / problem_file).write_text(problem.source)
     (workdir / protocol.CANDIDATE_FILE).write_text(candidate.source)

@@ -32,12 +32,21 @@ class EvalOptions(BaseModel):
     min_reps: int = 10
     max_reps: int = 10000
     """Upper bound on timed repetitions, whatever ``rep_ms`` allows."""
+    timed_checks: int = 90
+    """Timed candidate calls whose outputs are compared with the reference, spread over the
+    timing rounds and picked at random (fewer when fewer calls are timed; 0: none). A kernel
+    wrong on a fraction p of its calls escapes with probability (1 - p) ** timed_checks."""
     input_sets: int = 4
     """Cloned input sets rotated between timed repetitions (fewer when inputs are large)."""
     l2_flush_mib: int = 256
     """Size of the buffer written between GPU repetitions to flush the L2 cache, MiB."""
     measure_compile: bool = True
     """Also time the reference under ``torch.compile`` in the same process."""
+    reuse_reference_compile: bool = True
+    """Compile and time the reference under ``torch.compile`` in the first measured
+    evaluation of a problem (per target and device, in this process) only; later ones skip
+    the compile and report its time scaled by their own eager time (a note says so). The
+    candidate and eager reference are still timed, interleaved, in every evaluation."""
     allow_reference_ops: bool = True
     """Default policy: PyTorch ops are allowed in ModelNew (never the reference Model itself)."""
     allow_lower_precision: bool = False

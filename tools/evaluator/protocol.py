@@ -60,6 +60,11 @@ class EvalRequest(BaseModel):
     reference_cache_dir: str = ""
     """The shared compile cache the worker may use for the reference's ``torch.compile``
     before it imports the candidate (empty: the candidate's own ``cache_dir``)."""
+    reference_compile_ms: float | None = None
+    """The reference's ``torch.compile`` time from an earlier evaluation of this problem on
+    this device (``EvalOptions.reuse_reference_compile``): the worker does not compile it."""
+    reference_eager_ms: float | None = None
+    """The eager reference's time measured beside ``reference_compile_ms``."""
     protected_paths: list[str] = []
     """Paths no read-only grant of the worker may contain: the directory of every
     candidate's work dir, the shared compile cache, the directory of the device lock."""

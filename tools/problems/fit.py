@@ -168,7 +168,7 @@ def _bisect(
     Sizes stop at ``min(value, MIN_FIT_SIZE)``; only when that is still over the budget may
     they go down to 1.
     """
-    cap = max(4 * max_bytes, 64 * 2**20)
+    cap = max(4 * max_bytes, CPU_VALIDATE_BYTES)
     lo, hi = 0.0, 1.0
     least = MIN_FIT_SIZE
     best = _resize(source, sizes, 1e-9, step, least)
@@ -225,7 +225,11 @@ def fit_problem(source: str, max_bytes: int) -> FitResult:
         free, pinned = list(sizes), []
         while free:
             fitted, factor, after = _bisect(source, free, step, max_bytes)
-            error = validate_source(fitted) if after is not None else "too large to measure"
+            error = (
+                validate_source(fitted) if after is not None
+                else "the meta device cannot build it and a CPU build passes "
+                f"{_mib(max(4 * max_bytes, CPU_VALIDATE_BYTES))} MiB"
+            )  # fmt: skip
             if not error:
                 assert after is not None
                 names = tuple(s.name for s in pinned)

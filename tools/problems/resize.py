@@ -13,10 +13,13 @@ The convention (used by every problem under ``evals/problems/``):
   of another int constant): a resized value is always a multiple of ``g`` and at least ``g``
   (so at least 1). Constants not listed (a head dim, a group count, a kernel size) never
   change. ``KEVOLVE_SIZES`` itself is left as written.
-* A file without ``KEVOLVE_SIZES`` may still be resized on request: then every module-level
-  ``UPPER_CASE`` int constant is a size with granularity 1. Only files that declare
-  ``KEVOLVE_SIZES`` are resized automatically (irregular-shape checks), because only their
-  author said which constants are free.
+* A file without ``KEVOLVE_SIZES`` (KernelBench's own files) may still be resized on
+  request: its sizes are found by :func:`discovered_sizes` (module-level int constants in any
+  case, ``height = width = 128`` and ``d, h, w = 16, 32, 32`` included, not kernel sizes,
+  strides, groups or heads), each with granularity 1; ``tools.problems.fit`` validates the
+  result by running the reference. Only files that declare ``KEVOLVE_SIZES`` are resized
+  automatically (irregular-shape checks), because only their author said which constants
+  are free.
 
 Rewriting goes through ``ast`` positions: only the value expressions of the resized
 constants change; comments, formatting and every other line stay byte for byte.

@@ -1,5 +1,7 @@
 """A language-neutral pointwise chain: the IR the fused templates are generated from.
 
+Its steps are written from the one formula table, :mod:`agents.coders.kit.formulas`.
+
 A chain reads some tensors (forward inputs and the model's parameters or buffers), applies
 elementwise steps and yields one tensor. Each operand is read at the output's flat index:
 ``full`` operands have the output's shape, ``bcast`` ones are indexed ``(i // inner) % size``
@@ -12,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agents.coders.kit.formulas import BOOLEAN_OPS, FORMULAS, formula
 from agents.coders.kit.render import cpp_literal, py_literal
 
 OperandKind = Literal["full", "bcast", "scalar"]
@@ -51,87 +54,6 @@ class Chain:
     """Human-readable op list, e.g. ``mul -> add -> relu -> sigmoid -> sub``."""
 
 
-# One entry per op: (Triton expression, C++ expression); {0}, {1}, {2} are the arguments.
-_TANH_TL = "_kv_tanh({0})"
-FORMULAS: dict[str, tuple[str, str]] = {
-    "identity": ("{0}", "{0}"),
-    "add": ("({0} + {1})", "({0} + {1})"),
-    "sub": ("({0} - {1})", "({0} - {1})"),
-    "mul": ("({0} * {1})", "({0} * {1})"),
-    "div": ("({0} / {1})", "({0} / {1})"),
-    "neg": ("(-{0})", "(-{0})"),
-    "relu": ("tl.where({0} < 0.0, 0.0, {0})", "({0} < 0.0f ? 0.0f : {0})"),
-    "sigmoid": ("tl.sigmoid({0})", "(1.0f / (1.0f + kv_expf(-{0})))"),
-    "tanh": (_TANH_TL, "std::tanh({0})"),
-    "exp": ("tl.exp({0})", "std::exp({0})"),
-    "log": ("tl.log({0})", "std::log({0})"),
-    # Kahan's forms: exact near zero, where log(1 + x) and exp(x) - 1 lose every digit
-    "log1p": (
-        "tl.where((1.0 + {0}) == 1.0, {0}, tl.log(1.0 + {0}) * ({0} / ((1.0 + {0}) - 1.0)))",
-        "std::log1p({0})",
-    ),
-    "expm1": (
-        (
-            "tl.where(tl.exp({0}) == 1.0, {0}, tl.where(tl.exp({0}) - 1.0 == -1.0, -1.0,"
-            " (tl.exp({0}) - 1.0) * {0} / tl.log(tl.exp({0}))))"
-        ),
-        "std::expm1({0})",
-    ),
-    "sqrt": ("tl.sqrt({0})", "std::sqrt({0})"),
-    "rsqrt": ("tl.rsqrt({0})", "(1.0f / std::sqrt({0}))"),
-    "abs": ("tl.abs({0})", "std::fabs({0})"),
-    "sin": ("tl.sin({0})", "std::sin({0})"),
-    "cos": ("tl.cos({0})", "std::cos({0})"),
-    "erf": ("tl.erf({0})", "std::erf({0})"),
-    "reciprocal": ("(1.0 / {0})", "(1.0f / {0})"),
-    "square": ("({0} * {0})", "({0} * {0})"),
-    "gelu": (
-        "(0.5 * {0} * (1.0 + tl.erf({0} * 0.7071067811865476)))",
-        "(0.5f * {0} * (1.0f + std::erf({0} * 0.70710678118654752f)))",
-    ),
-    "gelu_tanh": (
-        "(0.5 * {0} * (1.0 + _kv_tanh(0.7978845608028654 * ({0} + 0.044715 * {0} * {0} * {0}))))",
-        (
-            "(0.5f * {0} * (1.0f + std::tanh(0.79788456080286536f"
-            " * ({0} + 0.044715f * {0} * {0} * {0}))))"
-        ),
-    ),
-    "silu": ("({0} * tl.sigmoid({0}))", "({0} / (1.0f + kv_expf(-{0})))"),
-    "leaky_relu": ("tl.where({0} < 0.0, {0} * {1}, {0})", "({0} < 0.0f ? {0} * {1} : {0})"),
-    "elu": (
-        "tl.where({0} > 0.0, {0}, {1} * (tl.exp({0}) - 1.0))",
-        "({0} > 0.0f ? {0} : {1} * (std::exp({0}) - 1.0f))",
-    ),
-    "softplus": (
-        "tl.where({0} * {1} > {2}, {0}, tl.log(1.0 + tl.exp({0} * {1})) / {1})",
-        "({0} * {1} > {2} ? {0} : std::log1p(std::exp({0} * {1})) / {1})",
-    ),
-    "mish": (
-        "({0} * _kv_tanh(tl.where({0} > 20.0, {0}, tl.log(1.0 + tl.exp({0})))))",
-        "({0} * std::tanh({0} > 20.0f ? {0} : std::log1p(std::exp({0}))))",
-    ),
-    "hardsigmoid": (
-        "tl.minimum(tl.maximum({0} / 6.0 + 0.5, 0.0), 1.0)",
-        "std::fmin(std::fmax({0} / 6.0f + 0.5f, 0.0f), 1.0f)",
-    ),
-    "hardswish": (
-        "({0} * tl.minimum(tl.maximum({0} + 3.0, 0.0), 6.0) / 6.0)",
-        "({0} * std::fmin(std::fmax({0} + 3.0f, 0.0f), 6.0f) / 6.0f)",
-    ),
-    "clamp_min": ("tl.where({0} < {1}, {1}, {0})", "({0} < {1} ? {1} : {0})"),
-    "clamp_max": ("tl.where({0} > {1}, {1}, {0})", "({0} > {1} ? {1} : {0})"),
-    "maximum": ("tl.maximum({0}, {1})", "std::fmax({0}, {1})"),
-    "minimum": ("tl.minimum({0}, {1})", "std::fmin({0}, {1})"),
-    "where": ("tl.where({0}, {1}, {2})", "({0} ? {1} : {2})"),
-    "gt": ("({0} > {1})", "({0} > {1})"),
-    "ge": ("({0} >= {1})", "({0} >= {1})"),
-    "lt": ("({0} < {1})", "({0} < {1})"),
-    "le": ("({0} <= {1})", "({0} <= {1})"),
-    "eq": ("({0} == {1})", "({0} == {1})"),
-    "ne": ("({0} != {1})", "({0} != {1})"),
-    "pow": ("tl.exp2({1} * tl.log2({0}))", "std::pow({0}, {1})"),
-}
-BOOLEAN_OPS = frozenset({"gt", "ge", "lt", "le", "eq", "ne"})
 
 
 def _int_power(base: str, n: int, one: str) -> str:
@@ -151,10 +73,10 @@ def step_expression(step: Step, language: Literal["triton", "cpp"]) -> str:
         if isinstance(exponent, float) and exponent.is_integer() and abs(exponent) <= 8:
             return _int_power(args[0], int(exponent), one)
         if exponent == 0.5:
-            return FORMULAS["sqrt"][language == "cpp"].format(args[0])
+            return formula("sqrt", language).format(args[0])
         if exponent == -0.5:
-            return FORMULAS["rsqrt"][language == "cpp"].format(args[0])
-    return FORMULAS[step.op][language == "cpp"].format(*args)
+            return formula("rsqrt", language).format(args[0])
+    return formula(step.op, language).format(*args)
 
 
 def chain_lines(chain: Chain, language: Literal["triton", "cpp"]) -> list[str]:
@@ -187,3 +109,18 @@ def named_chain(op: str, params: dict[str, object], forward_args: tuple[str, ...
 def is_finite_constant(value: object) -> bool:
     """True for a finite Python int/float (bools excluded)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+__all__ = [
+    "BOOLEAN_OPS",
+    "FORMULAS",
+    "Arg",
+    "Chain",
+    "Operand",
+    "OperandKind",
+    "Step",
+    "chain_lines",
+    "is_finite_constant",
+    "named_chain",
+    "step_expression",
+]

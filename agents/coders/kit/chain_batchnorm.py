@@ -20,7 +20,7 @@ from torch import nn
 from tools.errors import ProblemError
 
 if TYPE_CHECKING:
-    from agents.coders.kit.chain_trace import _Builder
+    from agents.coders.kit.chain_trace import ChainBuilder
 
 
 _BN_ARGS = ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps")
@@ -62,14 +62,14 @@ def batch_norm_operands(gm: torch.fx.GraphModule) -> set[torch.fx.Node]:
     }
 
 
-def _channel(b: _Builder, probe: torch.fx.Node, expr: str, channels: int, rank: int) -> str:
+def _channel(b: ChainBuilder, probe: torch.fx.Node, expr: str, channels: int, rank: int) -> str:
     """A per-channel tensor viewed to broadcast along dim 1 of a rank-``rank`` input."""
     ones = (1,) * (rank - 2)
     view = f"{expr}.view(-1{', 1' * (rank - 2)})" if ones else expr
     return b.operand(probe, view, shape=(channels, *ones), key=f"{expr}@bn{rank}")
 
 
-def lower_batch_norm(b: _Builder, node: torch.fx.Node, gm: torch.fx.GraphModule) -> str:
+def lower_batch_norm(b: ChainBuilder, node: torch.fx.Node, gm: torch.fx.GraphModule) -> str:
     """``(x - mean) / sqrt(var + eps) [* weight] [+ bias]`` with per-channel operands."""
     x = node.args[0]
     meta = x.meta.get("tensor_meta") if isinstance(x, torch.fx.Node) else None

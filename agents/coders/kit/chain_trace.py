@@ -37,6 +37,7 @@ from agents.coders.kit.chain import (
     is_finite_constant,
 )
 from agents.coders.kit.chain_batchnorm import batch_norm_operands, is_batch_norm, lower_batch_norm
+from agents.coders.kit.formulas import UNARY_ACTIVATIONS
 from tools.errors import ProblemError
 
 logger = logging.getLogger(__name__)
@@ -59,29 +60,7 @@ _SIGNATURES: dict[str, tuple[tuple[str, Any], ...]] = {
     "minimum": (("other", None),),
     **{c: (("other", None),) for c in BOOLEAN_OPS},
 }
-_UNARY = [
-    "relu",
-    "sigmoid",
-    "tanh",
-    "exp",
-    "log1p",
-    "expm1",
-    "log",
-    "sqrt",
-    "rsqrt",
-    "abs",
-    "neg",
-    "sin",
-    "cos",
-    "erf",
-    "reciprocal",
-    "square",
-    "silu",
-    "mish",
-    "hardsigmoid",
-    "hardswish",
-    "identity",
-]
+_UNARY = [*UNARY_ACTIVATIONS[:15], "square", *UNARY_ACTIVATIONS[15:], "identity"]
 
 _FUNCTIONS: dict[Callable[..., Any], str] = {
     operator.add: "add",
@@ -187,7 +166,7 @@ def bcast_geometry(shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tuple[
     return math.prod(out_shape[hi:]), math.prod(out_shape[lo:hi])
 
 
-class _Builder:
+class ChainBuilder:
     """Accumulates operands and steps while walking the graph."""
 
     def __init__(self, out_shape: tuple[int, ...]) -> None:
@@ -244,7 +223,8 @@ class _Builder:
         )
 
 
-def _bind(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+def bind_args(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    """The arguments of a canonical op in signature order, defaults filled in."""
     spec = _SIGNATURES.get(op, ())
     if op in _UNARY or op == "relu6":
         spec = ()
@@ -261,7 +241,7 @@ def _bind(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
     return [args[0], *bound]
 
 
-def _lower(b: _Builder, op: str, a: list[Any]) -> Arg:
+def lower_call(b: ChainBuilder, op: str, a: list[Any]) -> Arg:
     """Emit the steps of one canonical op; returns the value name."""
     x = b.value(a[0])
     if op in ("add", "sub"):
@@ -295,9 +275,28 @@ def _lower(b: _Builder, op: str, a: list[Any]) -> Arg:
     return b.emit(op, x, b.value(a[1]))
 
 
-def _canonical(
+def lower_node(b: ChainBuilder, node: torch.fx.Node, gm: torch.fx.GraphModule) -> Arg:
+    """Emit the steps of one elementwise call node; returns its value name.
+
+    Raises:
+        ProblemError: The node is not an elementwise op the chain knows.
+    """
+    op, args, kwargs = canonical_call(node, gm)
+    if op == "where":  # torch.where(condition, input, other)
+        if len(args) != 3 or kwargs:
+            raise ProblemError("torch.where is fused only in its three-argument form.")
+        return b.emit("where", b.value(args[0]), b.value(args[1]), b.value(args[2]))
+    return lower_call(b, op, bind_args(op, args, kwargs))
+
+
+def canonical_call(
     node: torch.fx.Node, gm: torch.fx.GraphModule
 ) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    """The canonical op name, args and kwargs of a call node.
+
+    Raises:
+        ProblemError: The node is not an elementwise op the chain knows.
+    """
     if node.op == "call_function":
         op = _FUNCTIONS.get(node.target)  # type: ignore[arg-type]
         if op is None:
@@ -322,6 +321,41 @@ def _canonical(
     return op, tuple(node.args), kwargs
 
 
+def trace_module(
+    source: str, *, proxy_buffers: bool = False
+) -> tuple[torch.fx.GraphModule, nn.Module]:
+    """``Model`` built on the meta device, traced with ``torch.fx`` and shape-propagated.
+
+    Args:
+        source: The reference source; it is executed (the reference is trusted input).
+        proxy_buffers: Trace buffer reads as graph nodes (``self.cos[:seq]`` then slices a
+            proxy, not a tensor).
+
+    Returns:
+        The graph module (``tensor_meta`` on every node) and the model it traced.
+
+    Raises:
+        ProblemError: The reference does not build, trace or run on the meta device.
+    """
+    namespace: dict[str, Any] = {"__name__": "kevolve_reference"}
+    try:
+        exec(compile(source, "<reference>", "exec"), namespace)  # noqa: S102 - the user's reference
+        with torch.device("meta"):
+            model = namespace["Model"](*namespace["get_init_inputs"]())
+            inputs = list(namespace["get_inputs"]())
+        tracer = torch.fx.Tracer()
+        tracer.proxy_buffer_attributes = proxy_buffers
+        gm = torch.fx.GraphModule(model, tracer.trace(model))
+        ShapeProp(gm).propagate(*inputs)
+    except ProblemError:
+        raise
+    except Exception as e:
+        raise ProblemError(
+            f"The reference could not be traced on the meta device ({type(e).__name__}: {e})."
+        ) from e
+    return gm, model
+
+
 def trace_chain(source: str) -> Chain:
     """Trace ``Model`` from a KernelBench source into a pointwise chain.
 
@@ -335,20 +369,7 @@ def trace_chain(source: str) -> Chain:
         ProblemError: The source does not run on the meta device, does not trace, or is not
             a pure elementwise chain.
     """
-    namespace: dict[str, Any] = {"__name__": "kevolve_reference"}
-    try:
-        exec(compile(source, "<reference>", "exec"), namespace)  # noqa: S102 - the reference is the user's own code
-        with torch.device("meta"):
-            model = namespace["Model"](*namespace["get_init_inputs"]())
-            inputs = list(namespace["get_inputs"]())
-        gm = torch.fx.symbolic_trace(model)
-        ShapeProp(gm).propagate(*inputs)
-    except ProblemError:
-        raise
-    except Exception as e:
-        raise ProblemError(
-            f"The reference could not be traced on the meta device ({type(e).__name__}: {e})."
-        ) from e
+    gm, model = trace_module(source)
     return _walk(gm, model)
 
 
@@ -357,7 +378,7 @@ def _walk(gm: torch.fx.GraphModule, model: nn.Module) -> Chain:
     result_node = output.args[0]
     if not isinstance(result_node, torch.fx.Node) or "tensor_meta" not in result_node.meta:
         raise ProblemError("The reference does not return a single tensor.")
-    b = _Builder(tuple(result_node.meta["tensor_meta"].shape))
+    b = ChainBuilder(tuple(result_node.meta["tensor_meta"].shape))
     attrs = dict(model.named_parameters()) | dict(model.named_buffers())
     forward_args: list[str] = []
     bn_only = batch_norm_operands(gm)
@@ -378,14 +399,7 @@ def _walk(gm: torch.fx.GraphModule, model: nn.Module) -> Chain:
         elif is_batch_norm(node, gm):
             b.names[node.name] = lower_batch_norm(b, node, gm)
         elif node.op in ("call_function", "call_method", "call_module"):
-            op, args, kwargs = _canonical(node, gm)
-            if op == "where":  # torch.where(condition, input, other)
-                if len(args) != 3 or kwargs:
-                    raise ProblemError("torch.where is fused only in its three-argument form.")
-                value = b.emit("where", b.value(args[0]), b.value(args[1]), b.value(args[2]))
-            else:
-                value = _lower(b, op, _bind(op, args, kwargs))
-            b.names[node.name] = value
+            b.names[node.name] = lower_node(b, node, gm)
     result = b.names.get(result_node.name)
     if not isinstance(result, str) or not b.steps:
         raise ProblemError("The reference's output is not computed by a pointwise chain.")

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
 
 from agents.coders.base import CoderContext, Draft, fingerprint
-from agents.coders.kit.opspec import OpSpec, analyze
 from agents.coders.kit.space import Params, Space, describe
 from tools.errors import KevolveError, ProblemError
 from tools.records import Candidate, EvalResult, Language, Problem, Skill, Target
@@ -34,44 +35,76 @@ from tools.records import Candidate, EvalResult, Language, Problem, Skill, Targe
 logger = logging.getLogger(__name__)
 
 
-class TemplateCoder:
-    """Base class of the offline template coders (implements the ``Coder`` protocol)."""
+SpecT = TypeVar("SpecT")
+"""What a generator reads a problem into (an ``OpSpec``, a ``GemmSpec``, a ``RowProgram``...)."""
+
+
+@dataclass(frozen=True)
+class TemplateFunctions:
+    """A generator's recogniser and parameter-space functions (module-level, testable alone)."""
+
+    recognise: Callable[[Problem], Any] | None = None
+    """``Problem -> spec``, raising ``ProblemError`` (``None``: ``analyze`` is overridden)."""
+    space: Callable[[Any, Target], Space] | None = None
+    seeds: Callable[[Any, Target], list[Params]] | None = None
+    safer: Callable[[Params, Any, Target], list[Params]] | None = None
+    """Each ``None``: the generator overrides the method instead."""
+
+
+class TemplateGenerator(Generic[SpecT]):
+    """Base class of the offline template generators (implements ``Coder`` and ``SkillSeeder``).
+
+    A subclass reads a problem into its own spec type ``SpecT`` and says what the template
+    space, first drafts, safer fallbacks and rendering are for that spec.
+    """
 
     language: Language
     name: str
 
-    # ---- what subclasses provide -------------------------------------------------------
-    def analyze(self, problem: Problem) -> Any:
-        """Read ``problem`` into this coder's spec (default: the shared :func:`analyze`).
+    functions: ClassVar[TemplateFunctions | None] = None
+    """The recogniser and space functions, for the methods a subclass does not override."""
+
+    # ---- what subclasses provide (a method, or the function above) --------------------
+    def analyze(self, problem: Problem) -> SpecT:
+        """Read ``problem`` into this generator's spec (default: ``functions.recognise``).
 
         Raises:
-            ProblemError: No template of this coder fits the problem; the message says why.
+            ProblemError: No template of this generator fits the problem; the message says why.
         """
-        return analyze(problem)
+        return self._function("recognise")(problem)
 
     def target_ok(self, target: Target) -> bool:
-        """True when this coder's kernels can run on ``target``."""
+        """True when this generator's kernels can run on ``target`` (Triton: a Triton target)."""
+        if self.language == "triton":
+            return target.triton_target is not None
         raise NotImplementedError
 
-    def spec_ok(self, spec: OpSpec) -> bool:
-        """True when a template of this coder handles ``spec`` (dtype, family)."""
+    def spec_ok(self, spec: SpecT) -> bool:
+        """True when a template of this generator handles ``spec`` (dtype, family)."""
         raise NotImplementedError
 
-    def space(self, spec: OpSpec, target: Target) -> Space:
+    def space(self, spec: SpecT, target: Target) -> Space:
         """The parameter space of the template for this problem on this target."""
-        raise NotImplementedError
+        return self._function("space")(spec, target)
 
-    def seed_params(self, spec: OpSpec, target: Target) -> list[Params]:
+    def seed_params(self, spec: SpecT, target: Target) -> list[Params]:
         """Two to four diverse legal first configurations, best guess first."""
-        raise NotImplementedError
+        return self._function("seeds")(spec, target)
 
-    def safer(self, params: Params, spec: OpSpec, target: Target) -> list[Params]:
+    def safer(self, params: Params, spec: SpecT, target: Target) -> list[Params]:
         """Configurations less likely to fail than ``params``, most conservative last."""
-        raise NotImplementedError
+        return self._function("safer")(params, spec, target)
 
-    def render(self, problem: Problem, spec: OpSpec, target: Target, params: Params) -> str:
+    def render(self, problem: Problem, spec: SpecT, target: Target, params: Params) -> str:
         """The complete ``ModelNew`` module for one configuration."""
         raise NotImplementedError
+
+    def _function(self, what: str) -> Callable[..., Any]:
+        function = getattr(self.functions, what, None)
+        if function is None:
+            name = type(self).__name__
+            raise NotImplementedError(f"{name} sets no functions.{what} and overrides no method.")
+        return function
 
     # ---- the Coder protocol --------------------------------------------------------------
     def supports(self, problem: Problem, target: Target) -> bool:
@@ -84,18 +117,24 @@ class TemplateCoder:
             return False
         return self.spec_ok(spec)
 
-    def _spec(self, problem: Problem, target: Target) -> OpSpec:
+    def spec_for(self, problem: Problem, target: Target) -> SpecT:
+        """The spec of ``problem`` when this generator writes it for ``target``.
+
+        Raises:
+            ProblemError: No template of this generator fits; the message says why.
+        """
         spec = self.analyze(problem)
         if not self.target_ok(target) or not self.spec_ok(spec):
             raise ProblemError(
                 f"The {self.name} coder has no template for {problem.name}"
-                f" ({spec.op}, {spec.dtype}) on {target.name}."
+                f" ({getattr(spec, 'op', type(spec).__name__)}, {getattr(spec, 'dtype', '?')})"
+                f" on {target.name}."
             )
         return spec
 
     def seed(self, problem: Problem, target: Target) -> list[Draft]:
         """First drafts: the template's default configurations for this shape and target."""
-        spec = self._spec(problem, target)
+        spec = self.spec_for(problem, target)
         space = self.space(spec, target)
         drafts = []
         for params in self.seed_params(spec, target):
@@ -107,7 +146,16 @@ class TemplateCoder:
             drafts.append(self._draft(problem, spec, target, space, params, text))
         return drafts
 
-    def seed_from_skills(self, problem: Problem, target: Target, skills: list[Skill]) -> list[Draft]:
+    def templates_for(self, problem: Problem, target: Target) -> list[str]:
+        """The template names this generator writes for ``problem`` (none when it refuses)."""
+        try:
+            return [self.space(self.spec_for(problem, target), target).template]
+        except (ProblemError, KevolveError):
+            return []
+
+    def seed_from_skills(
+        self, problem: Problem, target: Target, skills: list[Skill]
+    ) -> list[Draft]:
         """First drafts rendered from skills' template and params, best gain first.
 
         A skill counts when its language and template are this coder's for ``problem``; params
@@ -116,7 +164,7 @@ class TemplateCoder:
         """
         if not skills or not self.supports(problem, target):
             return []
-        spec = self._spec(problem, target)
+        spec = self.spec_for(problem, target)
         space = self.space(spec, target)
         drafts: list[Draft] = []
         seen: list[Params] = []
@@ -137,7 +185,7 @@ class TemplateCoder:
 
     def propose(self, ctx: CoderContext) -> Draft:
         """One child for the context's memory mode (see the module docstring)."""
-        spec = self._spec(ctx.problem, ctx.target)
+        spec = self.spec_for(ctx.problem, ctx.target)
         space = self.space(spec, ctx.target)
         parent = ctx.parent
         rng = random.Random(f"{ctx.rng_seed}:{parent.id if parent else '-'}:{ctx.memory_mode}")
@@ -162,7 +210,7 @@ class TemplateCoder:
     # ---- moves ---------------------------------------------------------------------------
     def _fresh(
         self,
-        spec: OpSpec,
+        spec: SpecT,
         target: Target,
         space: Space,
         tried: set[str],
@@ -179,7 +227,7 @@ class TemplateCoder:
     def _fallback(
         self,
         base: Params,
-        spec: OpSpec,
+        spec: SpecT,
         target: Target,
         space: Space,
         tried: set[str],
@@ -251,7 +299,7 @@ class TemplateCoder:
     def _draft(
         self,
         problem: Problem,
-        spec: OpSpec,
+        spec: SpecT,
         target: Target,
         space: Space,
         params: Params,

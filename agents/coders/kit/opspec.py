@@ -7,12 +7,12 @@ problems by tracing ``Model`` with ``torch.fx``) and returns an :class:`OpSpec`,
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.coders.kit.cache import cached_recogniser
 from agents.coders.kit.chain import Chain, named_chain
 from agents.coders.kit.chain_trace import trace_chain
 from agents.coders.kit.reference import forward_arg_names
@@ -142,28 +142,15 @@ def _traced(problem: Problem) -> OpSpec:
     )
 
 
-_CACHE: dict[str, OpSpec | ProblemError] = {}
+def _analyze(problem: Problem) -> OpSpec:
+    if problem.op is None or problem.op == "pointwise_chain":
+        return _traced(problem)
+    return _named(problem)
 
 
-def analyze(problem: Problem) -> OpSpec:
-    """Read a problem into an :class:`OpSpec` (cached per problem content).
+analyze = cached_recogniser(_analyze, "offline")
+"""Read a problem into an :class:`OpSpec` (cached per problem content).
 
-    Raises:
-        ProblemError: No offline template fits this problem; the message says why.
-    """
-    key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest()
-    if key not in _CACHE:
-        try:
-            spec: OpSpec | ProblemError
-            if problem.op is None or problem.op == "pointwise_chain":
-                spec = _traced(problem)
-            else:
-                spec = _named(problem)
-        except ProblemError as e:
-            logger.debug("no offline template for %s: %s", problem.name, e)
-            spec = e
-        _CACHE[key] = spec
-    found = _CACHE[key]
-    if isinstance(found, ProblemError):
-        raise ProblemError(str(found)) from found
-    return found
+Raises:
+    ProblemError: No offline template fits this problem; the message says why.
+"""

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from agents.coders.kit.chip import is_hip
+from tools.records import Target
+
 KIT_TEMPLATES = Path(__file__).parent / "templates"
 """The shared base templates every generator's templates may extend (``triton/_base.py.j2``)."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def template_environment(folder: str) -> jinja2.Environment:
     """The one Jinja2 environment of a generator's template folder (cached per folder).
 
@@ -43,6 +47,44 @@ def render_template(folder: Path, name: str, **variables: Any) -> str:
     """
     text = template_environment(str(folder)).get_template(name).render(**variables)
     return text.rstrip() + "\n"
+
+
+LAUNCH_EVERYWHERE = ("num_warps", "num_stages")
+"""Launch options every backend takes; the others (``waves_per_eu``...) are AMD's alone."""
+
+
+def base_variables(
+    title: str,
+    template: str,
+    params: Mapping[str, Any],
+    target: Target,
+    launch_keys: Sequence[str],
+    hip: bool | None = None,
+) -> dict[str, Any]:
+    """The variables of the kit's base template ``triton/_base.py.j2``.
+
+    Args:
+        title: The module docstring's first line.
+        template: The template name recorded in the module (``triton.attention``).
+        params: The configuration; its ``launch_keys`` become the launch options, the
+            AMD-only ones only on an AMD target.
+        target: The chip written for.
+        launch_keys: The parameters passed to the launch, in order.
+        hip: Whether the target is AMD (default: read from ``target``).
+    """
+    hip = is_hip(target) if hip is None else hip
+    launch = {
+        k: params[k] for k in launch_keys if k in params and (hip or k in LAUNCH_EVERYWHERE)
+    }
+    return {
+        "title": title,
+        "template": template,
+        "params_text": ", ".join(f"{k}={v}" for k, v in params.items()),
+        "hip": hip,
+        "num_cus": target.compute_units,
+        "target_name": target.name,
+        "launch": repr(launch),
+    }
 
 
 def py_literal(value: float) -> str:

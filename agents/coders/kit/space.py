@@ -134,3 +134,29 @@ def describe(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> str:
 def next_pow2(n: int) -> int:
     """Smallest power of two >= n (1 for n <= 1)."""
     return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
+
+
+def matmul_tile_fallbacks(params: Params, extra: Params) -> tuple[Params, Params]:
+    """The tiled-matmul fallbacks after a failure: every tile halved (down to 16) with a
+    one-stage pipeline and 4 warps, then a small plain 32x32x32 tile; ``extra`` (chip
+    options such as AMD's) is added to both."""
+    halved = {
+        **params,
+        "BLOCK_M": max(16, params["BLOCK_M"] // 2),
+        "BLOCK_N": max(16, params["BLOCK_N"] // 2),
+        "BLOCK_K": max(16, params["BLOCK_K"] // 2),
+        "num_stages": 1,
+        "num_warps": 4,
+        **extra,
+    }
+    plain = {
+        "variant": "tiled",
+        "BLOCK_M": 32,
+        "BLOCK_N": 32,
+        "BLOCK_K": 32,
+        "GROUP_M": 8,
+        "num_warps": 4,
+        "num_stages": 1,
+        **extra,
+    }
+    return halved, plain

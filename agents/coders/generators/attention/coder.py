@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
-from agents.coders.generators.attention.aten import output_node, trace_aten
 from agents.coders.generators.attention.recognize import recognise
 from agents.coders.generators.attention.space import (
     TEMPLATE,
@@ -25,13 +23,12 @@ from agents.coders.generators.attention.space import (
 )
 from agents.coders.generators.attention.spec import AttentionSpec, spec_from
 from agents.coders.kit.cache import cached_recogniser
-from agents.coders.kit.chip import is_hip
-from agents.coders.kit.generator import TemplateCoder
-from agents.coders.kit.opspec import FAMILIES
+from agents.coders.kit.fx import output_node
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import render_template
-from agents.coders.kit.space import Params, Space
-from tools.errors import ProblemError
+from agents.coders.kit.render import base_variables, render_template
+from agents.coders.kit.space import Params
+from agents.coders.kit.trace import trace_tensor_inputs
 from tools.records import Language, Problem, Target
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -41,9 +38,7 @@ MASK_CODES = {"keep": 1, "drop": 2, "add": 3}
 
 
 def _analyze(problem: Problem) -> AttentionSpec:
-    if problem.op in FAMILIES or problem.op == "pointwise_chain":
-        raise ProblemError(f"{problem.op} is a named op of the row and matmul templates.")
-    trace = trace_aten(problem.source)
+    trace = trace_tensor_inputs(problem.source)
     out = output_node(trace.gm)
     result, offset = recognise(trace.gm, trace.placeholders, out)
     return spec_from(result, offset, trace.placeholders, out, trace.forward_args)
@@ -74,42 +69,21 @@ def forward_source(spec: AttentionSpec) -> str:
     )
 
 
-class AttentionCoder(TemplateCoder):
+class AttentionCoder(TemplateGenerator[AttentionSpec]):
     """Writes flash-attention Triton kernels for attention references; tunes their tiles."""
 
     language: Language = "triton"
     name = "triton-attention"
+    functions = TemplateFunctions(
+        analyze_attention, attention_space, attention_seeds, attention_safer
+    )
 
-    def analyze(self, problem: Problem) -> Any:
-        """The problem's :class:`AttentionSpec` (see :func:`analyze_attention`)."""
-        return analyze_attention(problem)
-
-    def target_ok(self, target: Target) -> bool:
-        """A GPU target with a Triton compile target."""
-        return target.triton_target is not None
-
-    def spec_ok(self, spec: Any) -> bool:
+    def spec_ok(self, spec: AttentionSpec) -> bool:
         """fp32, fp16 or bf16 attention with a supported head dim (checked by the analysis)."""
         return isinstance(spec, AttentionSpec)
 
-    def space(self, spec: Any, target: Target) -> Space:
-        """See :func:`attention_space`."""
-        return attention_space(spec, target)
-
-    def seed_params(self, spec: Any, target: Target) -> list[Params]:
-        """See :func:`attention_seeds`."""
-        return attention_seeds(spec, target)
-
-    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:
-        """See :func:`attention_safer`."""
-        return attention_safer(params, spec, target)
-
-    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
+    def render(self, problem: Problem, spec: AttentionSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
-        hip = is_hip(target)
-        launch = {
-            k: params[k] for k in LAUNCH_KEYS if k in params and (hip or k in LAUNCH_KEYS[:2])
-        }
         mask = f"causal (key j <= query i + {spec.causal_offset})" if spec.causal else "no mask"
         if spec.mask_kind:
             mask += f", {spec.mask_kind} mask input"
@@ -122,14 +96,14 @@ class AttentionCoder(TemplateCoder):
         return render_template(
             TEMPLATES,
             "attention.py.j2",
-            title=f"Flash attention for {problem.name} ({spec.form}, {mask}, {spec.dtype},"
-            f" head dim {spec.head_dim}) on {target.display_name}.",
-            template=TEMPLATE,
-            params_text=", ".join(f"{k}={v}" for k, v in params.items()),
-            hip=hip,
-            num_cus=target.compute_units,
-            target_name=target.name,
-            launch=repr(launch),
+            **base_variables(
+                f"Flash attention for {problem.name} ({spec.form}, {mask}, {spec.dtype},"
+                f" head dim {spec.head_dim}) on {target.display_name}.",
+                TEMPLATE,
+                params,
+                target,
+                LAUNCH_KEYS,
+            ),
             doc=doc,
             out_dtype="q.dtype" if spec.out_dtype == spec.dtype else f"torch.{spec.out_dtype}",
             scale_expr=_scale_expr(spec),

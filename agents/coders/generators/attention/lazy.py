@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import fx
 
-from agents.coders.generators.attention.aten import aten, dtype_of, op_name, shape_of
+from agents.coders.kit.fx import aten, dtype_of, op_label, static_shape
 from tools.errors import ProblemError
 
 Index = tuple[torch.Tensor, ...]
@@ -231,7 +231,7 @@ def lazy_node(node: fx.Node, args: Sequence[Any]) -> Lazy:
         LazyError: The node's op is not modelled (its name is in the message).
     """
     target, kw = node.target, dict(node.kwargs)
-    shape = shape_of(node)
+    shape = static_shape(node)
     if target in (aten.full.default, aten.ones.default, aten.zeros.default):
         fill = args[1] if target is aten.full.default else float(target is aten.ones.default)
         return _cast(constant(args[0], fill), dtype_of(node))
@@ -270,7 +270,7 @@ def lazy_node(node: fx.Node, args: Sequence[Any]) -> Lazy:
     if target in (aten.tril.default, aten.triu.default):
         diagonal = args[1] if len(args) > 1 else kw.get("diagonal", 0)
         return _triangle(_as_lazy(args[0]), int(diagonal), target is aten.tril.default)
-    raise LazyError(f"{op_name(node)} is not modelled in a constant mask")
+    raise LazyError(f"{op_label(node)} is not modelled in a constant mask")
 
 
 def rows_of(mask: Lazy, rows: torch.Tensor, n_rows: int, n_cols: int) -> torch.Tensor:

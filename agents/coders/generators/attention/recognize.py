@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from torch import fx
 
-from agents.coders.generators.attention.aten import VIEW_OPS, aten, op_name, shape_of
 from agents.coders.generators.attention.inputs import InputMask, grouped_view, settled
 from agents.coders.generators.attention.lazy import (
     Lazy,
@@ -29,6 +28,7 @@ from agents.coders.generators.attention.lazy import (
     constant,
     lazy_node,
 )
+from agents.coders.kit.fx import VIEW_OVERLOADS, aten, op_label, static_shape
 from tools.errors import ProblemError
 
 _NEG_INF = float("-inf")
@@ -306,12 +306,12 @@ def _settled(value: Value) -> Value:
 
 def _step(node: fx.Node, args: list[Value]) -> Value:
     """The abstract value of one node that depends on the forward inputs."""
-    target, shape = node.target, shape_of(node)
+    target, shape = node.target, static_shape(node)
     first = args[0] if args else None
     for value in args:
         if isinstance(value, Bad) and target is not aten.where.self:
             return value
-    if op_name(node).removeprefix("aten.") in _FUSED:
+    if op_label(node).removeprefix("aten.") in _FUSED:
         return _fused(node, args)
     if target is operator.getitem:
         if isinstance(first, Outputs) and args[1] == 0:
@@ -320,7 +320,7 @@ def _step(node: fx.Node, args: list[Value]) -> Value:
     if target is aten._to_copy.default:
         extra = set(node.kwargs) - {"dtype"}
         return first if not extra else Bad("a copy changes device or layout")
-    if target in VIEW_OPS:
+    if target in VIEW_OVERLOADS:
         if isinstance(first, Operand):
             grouped = grouped_view(first, shape)
             if isinstance(grouped, str):
@@ -367,7 +367,7 @@ def _step(node: fx.Node, args: list[Value]) -> Value:
         return Probs(scores=first, source=node.args[0], shape=shape)  # type: ignore[arg-type]
     if target in (aten.full_like.default, aten.zeros_like.default) and shape is not None:
         return constant(shape, args[1] if target is aten.full_like.default else 0.0)
-    return Bad(f"{op_name(node)} is not part of an attention pattern")
+    return Bad(f"{op_label(node)} is not part of an attention pattern")
 
 
 def walk(gm: fx.GraphModule, placeholders: tuple[fx.Node, ...]) -> dict[fx.Node, Value]:
@@ -379,7 +379,7 @@ def walk(gm: fx.GraphModule, placeholders: tuple[fx.Node, ...]) -> dict[fx.Node,
             continue
         if node.op == "placeholder":
             tainted.add(node)
-            shape = shape_of(node)
+            shape = static_shape(node)
             index = placeholders.index(node)
             env[node] = (
                 Operand(index=index, transposed=False, scale=1.0, shape=shape)
@@ -412,7 +412,7 @@ _RANDOM_WORDS = ("bernoulli", "rand", "dropout", "uniform", "normal", "multinomi
 
 
 def _is_random(node: fx.Node) -> bool:
-    name = op_name(node) if node.op == "call_function" else ""
+    name = op_label(node) if node.op == "call_function" else ""
     return any(word in name for word in _RANDOM_WORDS)
 
 
@@ -427,7 +427,7 @@ def recognise(
     random = next((n for n in gm.graph.nodes if _is_random(n)), None)
     if random is not None:
         raise ProblemError(
-            f"The reference draws random numbers ({op_name(random)}, as dropout does);"
+            f"The reference draws random numbers ({op_label(random)}, as dropout does);"
             " only deterministic attention is supported."
         )
     env = walk(gm, placeholders)

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import fx
 
-from agents.coders.generators.attention.aten import dtype_of, shape_of
 from agents.coders.generators.attention.inputs import InputMask
 from agents.coders.generators.attention.recognize import Result
+from agents.coders.kit.fx import dtype_of, static_shape
 from tools.errors import ProblemError
 
 HEAD_DIMS = (16, 32, 64, 128)
@@ -71,7 +71,7 @@ def spec_from(
     """
     scores = result.probs.scores
     q, k, v = (placeholders[i] for i in (scores.q, scores.k, result.v))
-    shapes = [shape_of(n) for n in (q, k, v)]
+    shapes = [static_shape(n) for n in (q, k, v)]
     if any(s is None for s in shapes):
         raise ProblemError("Attention inputs have no static shapes.")
     sq, sk, sv = shapes  # type: ignore[misc]
@@ -80,7 +80,7 @@ def spec_from(
     dtypes = {str(dtype_of(n)).removeprefix("torch.") for n in (q, k, v)}
     if len(dtypes) != 1 or next(iter(dtypes)) not in DTYPES:
         raise ProblemError(f"Attention inputs of dtypes {sorted(dtypes)} are not supported.")
-    out_shape = shape_of(out)
+    out_shape = static_shape(out)
     if out_shape != sq[:-1] + (sv[-1],):
         raise ProblemError(f"The attention output shape {out_shape} is not q's with v's head dim.")
     for name, d in (("q/k", sq[-1]), ("v", sv[-1])):
@@ -143,7 +143,7 @@ def _mask(
         return None
     mask = inputs[0]
     node = placeholders[mask.index]
-    shape, dtype = shape_of(node), dtype_of(node)
+    shape, dtype = static_shape(node), dtype_of(node)
     try:
         fits = shape == mask.shape and torch.broadcast_shapes(shape, scores_shape) == scores_shape
     except RuntimeError:

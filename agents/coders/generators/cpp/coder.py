@@ -27,8 +27,8 @@ from typing import Any
 
 from agents.coders.kit.chain import chain_lines
 from agents.coders.kit.forward import forward_source
-from agents.coders.kit.generator import TemplateCoder
-from agents.coders.kit.opspec import ROW_FAMILIES, OpSpec
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
+from agents.coders.kit.opspec import ROW_FAMILIES, OpSpec, analyze
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import render_template
 from agents.coders.kit.space import Params, Space
@@ -159,11 +159,12 @@ def cpp_safer(params: Params, spec: OpSpec) -> list[Params]:
     return [plain, *other]
 
 
-class CppOfflineCoder(TemplateCoder):
+class CppOfflineCoder(TemplateGenerator[OpSpec]):
     """Writes CPU C++ (OpenMP) ``ModelNew`` modules from templates; tunes schedule and tiles."""
 
     language: Language = "cpp"
     name = "cpp-offline"
+    functions = TemplateFunctions(recognise=analyze)
 
     def target_ok(self, target: Target) -> bool:
         """CPU targets (or any target that lists ``cpp`` among its languages)."""

@@ -2,7 +2,7 @@
 
 Public API:
 
-- :class:`GemmCoder` -- the ``TemplateCoder`` behind template ``triton.gemm`` (variants
+- :class:`GemmCoder` -- the ``TemplateGenerator`` behind template ``triton.gemm`` (variants
   ``tiled``, ``splitk``, ``gemv``; parameter ``rewrite`` picks a plan);
 - :func:`analyze_gemm` -- trace a problem and match it into a :class:`GemmSpec`;
 - :mod:`agents.coders.generators.gemm.rewrites` -- the algebraic rewrites (``fold_scale``,

@@ -25,7 +25,6 @@ GEMM_TEMPLATES = Path(__file__).parent / "templates"
 LAUNCH_KEYS = ("num_warps", "num_stages", "waves_per_eu", "matrix_instr_nonkdim", "kpack")
 AUX_LAUNCH = {"num_warps": 4, "num_stages": 1}
 """Launch options of the helper kernels (partial sums, summed or merged weights)."""
-EXTRA_FORMULAS = {"expm1": "(tl.exp({0}) - 1.0)", "log1p": "tl.log(1.0 + {0})"}
 NODE_SHAPES = {"mm": "(M, N)", "bmm": "(Bt, M, N)", "mv": "(M,)", "dot": "()"}
 """The product's own output shape, from the run-time sizes, per matmul kind."""
 _INDEX = {"b": "pid_b64", "m": "rows64[:, None]", "n": "offs_n[None, :]"}
@@ -64,9 +63,6 @@ def operand_load(o: Operand) -> str:
 
 def step_code(step: Step) -> str:
     """One epilogue step as a Triton expression."""
-    if step.op in EXTRA_FORMULAS:
-        args = [a if isinstance(a, str) else py_literal(a) for a in step.args if a is not None]
-        return EXTRA_FORMULAS[step.op].format(*args)
     return step_expression(step, "triton")
 
 

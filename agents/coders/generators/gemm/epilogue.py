@@ -16,53 +16,19 @@ import torch
 import torch.fx
 
 from agents.coders.generators.gemm.plan import Operand, Source, numel
-from agents.coders.generators.gemm.trace import (
-    IDENTITY_OPS,
-    REDUCTION_OPS,
-    Traced,
-    op_name,
-    shape_of,
-    val,
-    view_of,
-)
+from agents.coders.generators.gemm.trace import IDENTITY_OPS, REDUCTION_OPS, Traced, view_of
 from agents.coders.kit.chain import Arg, Step, is_finite_constant
+from agents.coders.kit.formulas import UNARY_ACTIVATIONS
+from agents.coders.kit.fx import arg, op_name, require_shape, val
 from tools.errors import ProblemError
 
-UNARY = frozenset(
-    {
-        "relu",
-        "sigmoid",
-        "tanh",
-        "exp",
-        "expm1",
-        "log",
-        "log1p",
-        "sqrt",
-        "rsqrt",
-        "abs",
-        "neg",
-        "sin",
-        "cos",
-        "erf",
-        "reciprocal",
-        "silu",
-        "mish",
-        "hardsigmoid",
-        "hardswish",
-    }
-)
+UNARY = frozenset(UNARY_ACTIVATIONS)
 BINARY = frozenset(
     {"mul", "div", "maximum", "minimum", "gt", "ge", "lt", "le", "eq", "ne", "fmax", "fmin"}
 )
 RESHAPES = frozenset({"view", "_unsafe_view", "reshape", "unsqueeze", "squeeze", "flatten"})
 CONSTANT_OPS = frozenset({"scalar_tensor", "full", "new_full", "new_zeros", "new_ones"})
 
-
-def arg(node: torch.fx.Node, index: int, name: str, default: Any = None) -> Any:
-    """Argument ``index`` (or keyword ``name``) of an ATen call, else ``default``."""
-    if len(node.args) > index:
-        return node.args[index]
-    return node.kwargs.get(name, default)
 
 
 def descendants(node: torch.fx.Node) -> set[torch.fx.Node]:
@@ -92,7 +58,7 @@ def ancestors(node: torch.fx.Node) -> set[torch.fx.Node]:
 def _order_kept(node: torch.fx.Node) -> bool:
     """True when a permute/transpose only moves size-1 dims (row-major order unchanged)."""
     name = op_name(node)
-    src = shape_of(node.args[0])  # type: ignore[arg-type]
+    src = require_shape(node.args[0])  # type: ignore[arg-type]
     if name == "permute":
         perm = [int(d) % len(src) for d in node.args[1]]  # type: ignore[union-attr]
     elif name == "transpose":
@@ -130,7 +96,7 @@ def source_of(traced: Traced, node: torch.fx.Node) -> Source | None:
     return Source(
         base=traced.exprs[current.name],
         views=tuple(reversed(views)),
-        shape=shape_of(node),
+        shape=require_shape(node),
         stable=current.name in traced.params,
     )
 
@@ -241,7 +207,7 @@ class Epilogue:
 
     def _constant(self, node: torch.fx.Node) -> float:
         name = op_name(node)
-        if numel(shape_of(node)) != 1:
+        if numel(require_shape(node)) != 1:
             raise ProblemError(f"{name} builds a constant tensor the epilogue does not index.")
         if name == "scalar_tensor":
             return float(node.args[0])  # type: ignore[arg-type]
@@ -345,7 +311,7 @@ class Epilogue:
             if name == "native_dropout":
                 self.values[node] = self._dropout(node)
                 continue
-            shape = shape_of(node) if isinstance(val(node), torch.Tensor) else None
+            shape = require_shape(node) if isinstance(val(node), torch.Tensor) else None
             if shape is None or numel(shape) != total:
                 raise ProblemError(
                     f"{name} after the product changes its element count"
@@ -380,7 +346,7 @@ class Epilogue:
         p, train = arg(node, 1, "p", 0.0), arg(node, 2, "train", True)
         if train and p:
             raise ProblemError("Dropout in training mode is random; it is not fused.")
-        return self.value(node.args[0], shape_of(node.args[0]))  # type: ignore[arg-type]
+        return self.value(node.args[0], require_shape(node.args[0]))  # type: ignore[arg-type]
 
     def _getitem(self, node: torch.fx.Node) -> Arg:
         parent, index = node.args[0], node.args[1]

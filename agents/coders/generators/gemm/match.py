@@ -32,16 +32,9 @@ from agents.coders.generators.gemm.product import (
     require_plain,
     start_epilogue,
 )
-from agents.coders.generators.gemm.trace import (
-    MATMUL_OPS,
-    REDUCTION_OPS,
-    Traced,
-    op_name,
-    shape_of,
-    trace_aten,
-    val,
-)
+from agents.coders.generators.gemm.trace import MATMUL_OPS, REDUCTION_OPS, Traced, trace_aten
 from agents.coders.kit.cache import cached_recogniser
+from agents.coders.kit.fx import op_name, require_shape, val
 from tools.errors import ProblemError
 from tools.records import Problem
 
@@ -50,17 +43,17 @@ logger = logging.getLogger(__name__)
 
 def plain_plan(traced: Traced, p: Product, out: torch.fx.Node) -> GemmPlan:
     """The product and its whole epilogue, as traced (rewrite ``none``)."""
-    ep = Epilogue(traced, p.mm3, shape_of(p.node), real_dims=p.real_dims)
+    ep = Epilogue(traced, p.mm3, require_shape(p.node), real_dims=p.real_dims)
     ep.forbidden = descendants(p.node)
     value = "acc"
     by_name = {n.name: n for n in traced.gm.graph.nodes}
     for name in (*p.a.scalars, *p.b.scalars):
-        value = ep.emit("mul", value, ep.value(by_name[name], shape_of(p.node)))
+        value = ep.emit("mul", value, ep.value(by_name[name], require_shape(p.node)))
     ep = start_epilogue(traced, p, value, ep)
     result = ep.translate(descendants(p.node), out)
     if not isinstance(result, str) or (result != "acc" and not result.startswith("v")):
         raise ProblemError("The reference's output does not depend on the product's value.")
-    out_shape = shape_of(out)
+    out_shape = require_shape(out)
     return GemmPlan(
         rewrite="none",
         kind=p.kind,
@@ -73,7 +66,7 @@ def plain_plan(traced: Traced, p: Product, out: torch.fx.Node) -> GemmPlan:
         operands=tuple(ep.operands),
         steps=tuple(ep.steps),
         result=result,
-        out_shape=None if out_shape == shape_of(p.node) else out_shape,
+        out_shape=None if out_shape == require_shape(p.node) else out_shape,
         out_dtype=str(val(out).dtype).removeprefix("torch.") if ep.cast else None,
         summary=" -> ".join([op_name(p.node), *ep.ops]),
     )

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import torch.fx
 
-from agents.coders.generators.gemm.trace import Traced, op_name, shape_of
+from agents.coders.generators.gemm.trace import Traced
+from agents.coders.kit.fx import op_name, require_shape
 
 _TRANSPOSES = (("t", ()), ("transpose", (0, 1)), ("transpose", (1, 0)), ("permute", ((1, 0),)))
 """The views that turn a (N, K) matrix normalised over K into the (K, N) factor B."""
@@ -51,8 +52,8 @@ def scalar_factor(
         if (
             isinstance(s, torch.fx.Node)
             and isinstance(other, torch.fx.Node)
-            and shape_of(s) == ()
-            and len(shape_of(other)) >= 1
+            and require_shape(s) == ()
+            and len(require_shape(other)) >= 1
             and _only_params(traced, s)
         ):
             return s, other
@@ -76,7 +77,7 @@ def row_normalised(node: torch.fx.Node) -> tuple[torch.fx.Node, float] | None:
         return None
     ord_ = norm.args[1] if len(norm.args) > 1 else norm.kwargs.get("ord", 2)
     dims = norm.args[2] if len(norm.args) > 2 else norm.kwargs.get("dim")
-    rank = len(shape_of(x))
+    rank = len(require_shape(x))
     if float(ord_) != 2.0 or dims is None or [int(d) % rank for d in dims] != [rank - 1]:
         return None
     if not isinstance(eps, (int, float)) or eps < 0:

@@ -13,20 +13,12 @@ from dataclasses import dataclass, replace
 import torch
 import torch.fx
 
-from agents.coders.generators.gemm.epilogue import Epilogue, arg, descendants
+from agents.coders.generators.gemm.epilogue import Epilogue, descendants
 from agents.coders.generators.gemm.normalize import normalised_over_k, row_normalised, scalar_factor
 from agents.coders.generators.gemm.plan import MatInput, MatmulKind, Source
-from agents.coders.generators.gemm.trace import (
-    MATMUL_OPS,
-    REDUCTION_OPS,
-    VIEW_OPS,
-    Traced,
-    op_name,
-    shape_of,
-    val,
-    view_of,
-)
+from agents.coders.generators.gemm.trace import MATMUL_OPS, REDUCTION_OPS, VIEW_OPS, Traced, view_of
 from agents.coders.kit.chain import is_finite_constant
+from agents.coders.kit.fx import arg, op_name, require_shape, val
 from tools.errors import ProblemError
 
 _KIND: dict[str, MatmulKind] = {
@@ -125,7 +117,7 @@ def mat_input(traced: Traced, node: torch.fx.Node) -> MatInput:
     source = Source(
         base=traced.exprs[current.name],
         views=tuple(reversed(views)),
-        shape=shape_of(node),
+        shape=require_shape(node),
         stable=current.name in traced.params,
     )
     return MatInput(
@@ -219,7 +211,7 @@ def start_epilogue(
         value: The accumulator's value before alpha (a rewrite may add terms to ``acc``).
         ep: An epilogue already holding those terms' operands and steps.
     """
-    node_shape = shape_of(p.node)
+    node_shape = require_shape(p.node)
     if ep is None:
         ep = Epilogue(traced, p.mm3, node_shape, real_dims=p.real_dims)
         ep.forbidden = descendants(p.node)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 import torch.fx
 
-from agents.coders.generators.gemm.epilogue import RESHAPES, Epilogue, ancestors, arg, descendants
+from agents.coders.generators.gemm.epilogue import RESHAPES, Epilogue, ancestors, descendants
 from agents.coders.generators.gemm.plan import (
     GemmPlan,
     MatInput,
@@ -42,8 +42,9 @@ from agents.coders.generators.gemm.plan import (
     numel,
 )
 from agents.coders.generators.gemm.product import Product, product, require_plain, start_epilogue
-from agents.coders.generators.gemm.trace import IDENTITY_OPS, Traced, op_name, shape_of, val
+from agents.coders.generators.gemm.trace import IDENTITY_OPS, Traced
 from agents.coders.kit.chain import Arg, Step
+from agents.coders.kit.fx import arg, op_name, require_shape, val
 from tools.errors import ProblemError
 
 COL = (False, False, True)
@@ -197,7 +198,7 @@ def sum_to_gemv(
         raise ProblemError("A sum after a batched or vector product is not rewritten.")
     src = red.args[0]
     assert isinstance(src, torch.fx.Node)
-    shape = shape_of(src)
+    shape = require_shape(src)
     dims = arg(red, 1, "dim")
     if not dims:
         raise ProblemError(
@@ -250,7 +251,7 @@ def sum_to_gemv(
     result = post.translate(descendants(red), out)
     if not isinstance(result, str):
         raise ProblemError("The reference's output does not depend on the product's value.")
-    out_shape = shape_of(out)
+    out_shape = require_shape(out)
     w_sum = Source("_kv_p0", (("unsqueeze", (1,)),), (p.k, 1), p.b.source.stable)
     return GemmPlan(
         rewrite="sum_to_gemv",
@@ -308,7 +309,7 @@ def merge_linears(
         raise ProblemError("Only a bias add between two back-to-back linears is merged.")
     if op_name(n2) not in ("mm", "addmm") or p1.kind != "mm":
         raise ProblemError("Only two plain 2-D products (linears) are merged.")
-    if shape_of(a2) != (p1.m, p1.n):
+    if require_shape(a2) != (p1.m, p1.n):
         raise ProblemError("The second product does not read the first one's rows in order.")
     p2 = require_plain(product(traced, n2, a_input=p1.a))
     if p1.b.prologue or p2.b.prologue:
@@ -325,17 +326,18 @@ def merge_linears(
             f" reduces FLOPs ({need}), which it does not here."
         )
     pre = [Precompute("_kv_p0", "matmul", (p1.b.source, p2.b.source))]
-    ep = Epilogue(traced, (1, m, n), shape_of(n2))
+    ep = Epilogue(traced, (1, m, n), require_shape(n2))
     ep.forbidden = descendants(n1)
     acc: str = "acc"
     if bias:
         pre.append(Precompute("_kv_p1", "matmul", (_as_row(bias[0].source, h), p2.b.source)))
-        acc = ep.emit("add", acc, ep.operand(Source("_kv_p1", (), (1, n), cached), shape_of(n2)))
+        bias_row = ep.operand(Source("_kv_p1", (), (1, n), cached), require_shape(n2))
+        acc = ep.emit("add", acc, bias_row)
     start_epilogue(traced, p2, acc, ep)
     result = ep.translate(descendants(n2), out)
     if not isinstance(result, str):
         raise ProblemError("The reference's output does not depend on the product's value.")
-    out_shape = shape_of(out)
+    out_shape = require_shape(out)
     return GemmPlan(
         rewrite="merge_linears",
         kind="mm",
@@ -348,7 +350,7 @@ def merge_linears(
         operands=tuple(ep.operands),
         steps=tuple(ep.steps),
         result=result,
-        out_shape=None if out_shape == shape_of(n2) else out_shape,
+        out_shape=None if out_shape == require_shape(n2) else out_shape,
         out_dtype=str(val(out).dtype).removeprefix("torch.") if ep.cast else None,
         precompute=tuple(pre),
         summary=" -> ".join(["mm", *ep.ops]),

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from agents.coders.generators.gemm.plan import GemmPlan, GemmSpec
 from agents.coders.kit.chip import is_hip, smem_bytes, warp_size
-from agents.coders.kit.space import Params, Space, next_pow2
+from agents.coders.kit.space import Params, Space, matmul_tile_fallbacks, next_pow2
 from tools.records import Target
 
 TEMPLATE = "triton.gemm"
@@ -320,25 +320,7 @@ def gemm_safer(params: Params, spec: GemmSpec, target: Target) -> list[Params]:
     amd = _amd_mma(target, spec, 0)
     if hip:
         amd["kpack"] = 1
-    halved = {
-        **params,
-        "BLOCK_M": max(16, params["BLOCK_M"] // 2),
-        "BLOCK_N": max(16, params["BLOCK_N"] // 2),
-        "BLOCK_K": max(16, params["BLOCK_K"] // 2),
-        "num_stages": 1,
-        "num_warps": 4,
-        **amd,
-    }
-    plain = {
-        "variant": "tiled",
-        "BLOCK_M": 32,
-        "BLOCK_N": 32,
-        "BLOCK_K": 32,
-        "GROUP_M": 8,
-        "num_warps": 4,
-        "num_stages": 1,
-        **amd,
-        "rewrite": rewrite,
-    }
+    halved, plain = matmul_tile_fallbacks(params, amd)
+    plain["rewrite"] = rewrite
     smallest = {**plain, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16, "num_warps": 2}
     return [halved, plain, smallest]

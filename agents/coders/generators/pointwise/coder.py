@@ -27,12 +27,11 @@ from agents.coders.generators.pointwise.spaces import (
     row_space,
 )
 from agents.coders.kit.chain import chain_lines
-from agents.coders.kit.chip import is_hip
 from agents.coders.kit.forward import forward_source
-from agents.coders.kit.generator import TemplateCoder
-from agents.coders.kit.opspec import OpSpec
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
+from agents.coders.kit.opspec import OpSpec, analyze
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import render_template
+from agents.coders.kit.render import base_variables, render_template
 from agents.coders.kit.space import Params, Space
 from tools.records import Language, Problem, Target
 
@@ -53,11 +52,12 @@ _TITLES = {
 }
 
 
-class TritonOfflineCoder(TemplateCoder):
+class TritonOfflineCoder(TemplateGenerator[OpSpec]):
     """Writes Triton ``ModelNew`` modules from templates; tunes their meta-parameters."""
 
     language: Language = "triton"
     name = "triton-offline"
+    functions = TemplateFunctions(recognise=analyze)
 
     def target_ok(self, target: Target) -> bool:
         """Triton kernels need a GPU target with a Triton compile target."""
@@ -93,21 +93,15 @@ class TritonOfflineCoder(TemplateCoder):
 
     def render(self, problem: Problem, spec: OpSpec, target: Target, params: Params) -> str:
         """Render the family template for one configuration."""
-        hip = is_hip(target)
-        launch = {
-            k: params[k]
-            for k in LAUNCH_KEYS
-            if k in params and (hip or k in ("num_warps", "num_stages"))
-        }
         common: dict[str, Any] = {
-            "title": f"{_TITLES[spec.family]} for {problem.name} ({spec.op}, {spec.dtype})"
-            f" on {target.display_name}.",
-            "template": f"triton.{spec.family}",
-            "params_text": ", ".join(f"{k}={v}" for k, v in params.items()),
-            "hip": hip,
-            "num_cus": target.compute_units,
-            "target_name": target.name,
-            "launch": repr(launch),
+            **base_variables(
+                f"{_TITLES[spec.family]} for {problem.name} ({spec.op}, {spec.dtype})"
+                f" on {target.display_name}.",
+                f"triton.{spec.family}",
+                params,
+                target,
+                LAUNCH_KEYS,
+            ),
             "op": spec.op,
             **params,
         }
@@ -136,4 +130,6 @@ class TritonOfflineCoder(TemplateCoder):
                 "eps": repr(spec.eps),
             }
         model = model_new_block(problem.source, forward_source(spec, wrapper))
-        return render_template(TEMPLATES, f"triton/{spec.family}.py.j2", model_block=model, **common, **variables)
+        return render_template(
+            TEMPLATES, f"triton/{spec.family}.py.j2", model_block=model, **common, **variables
+        )

@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 import torch.fx
-from torch.fx.passes.shape_prop import ShapeProp
 
 from agents.coders.generators.pointwise.coder import LAUNCH_KEYS, TEMPLATES, TritonOfflineCoder
 from agents.coders.generators.pointwise.remap import RemapGraph, analyze_remap
@@ -33,12 +32,17 @@ from agents.coders.generators.pointwise.remap_render import (
     kernel_source,
     wrapper_source,
 )
+from agents.coders.kit.cache import RefusalCache
 from agents.coders.kit.chain import BOOLEAN_OPS, Chain
-from agents.coders.kit.chain_trace import _bind, _Builder, _canonical, _lower
-from agents.coders.kit.chip import is_hip
+from agents.coders.kit.chain_trace import (
+    ChainBuilder,
+    canonical_call,
+    lower_node,
+)
+from agents.coders.kit.chain_trace import trace_module as kit_trace_module
 from agents.coders.kit.opspec import OpSpec
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import render_template
+from agents.coders.kit.render import base_variables, render_template
 from agents.coders.kit.space import Params, Space
 from tools.errors import ProblemError
 from tools.records import Problem, Target
@@ -68,7 +72,7 @@ def _is_pointwise(node: torch.fx.Node, gm: torch.fx.GraphModule) -> bool:
     if node.op not in ("call_function", "call_method", "call_module"):
         return False
     try:
-        _canonical(node, gm)
+        canonical_call(node, gm)
     except ProblemError:
         return False
     meta = node.meta.get("tensor_meta")
@@ -105,26 +109,12 @@ def _op_name(node: torch.fx.Node, gm: torch.fx.GraphModule) -> str:
 
 
 def trace_module(source: str) -> torch.fx.GraphModule:
-    """``Model`` built on the meta device, traced with ``torch.fx`` and shape-propagated.
+    """``Model`` traced by the kit with buffer reads as nodes (see ``kit.chain_trace``).
 
     Raises:
         ProblemError: The reference does not build, trace or run on the meta device.
     """
-    namespace: dict[str, Any] = {"__name__": "kevolve_reference"}
-    try:
-        exec(compile(source, "<reference>", "exec"), namespace)  # noqa: S102 - the user's reference
-        with torch.device("meta"):
-            model = namespace["Model"](*namespace["get_init_inputs"]())
-            inputs = list(namespace["get_inputs"]())
-        tracer = torch.fx.Tracer()
-        tracer.proxy_buffer_attributes = True  # ``self.cos[:seq]`` slices a proxy, not a tensor
-        gm = torch.fx.GraphModule(model, tracer.trace(model))
-        ShapeProp(gm).propagate(*inputs)
-    except Exception as e:
-        raise ProblemError(
-            f"The reference could not be traced on the meta device ({type(e).__name__}: {e})."
-        ) from e
-    return gm
+    return kit_trace_module(source, proxy_buffers=True)[0]
 
 
 def split(source: str) -> HybridSpec:
@@ -159,7 +149,7 @@ def split(source: str) -> HybridSpec:
             if arg not in tail and arg not in boundary:
                 boundary.append(arg)
     chain = _tail_chain(gm, tail_nodes, boundary, result)
-    head_body = _head_body(gm, boundary)
+    head_body = head_body_source(gm, boundary)
     forward_args = tuple(str(n.target) for n in nodes if n.op == "placeholder")
     meta = result.meta["tensor_meta"]
     numel = 1
@@ -185,18 +175,11 @@ def _tail_chain(
     boundary: list[torch.fx.Node],
     result: torch.fx.Node,
 ) -> Chain:
-    b = _Builder(tuple(result.meta["tensor_meta"].shape))
+    b = ChainBuilder(tuple(result.meta["tensor_meta"].shape))
     for i, node in enumerate(boundary):
         b.operand(node, f"{HEAD_VAR}[{i}]")
     for node in tail_nodes:
-        op, args, kwargs = _canonical(node, gm)
-        if op == "where":
-            if len(args) != 3 or kwargs:
-                raise ProblemError("torch.where is fused only in its three-argument form.")
-            value = b.emit("where", b.value(args[0]), b.value(args[1]), b.value(args[2]))
-        else:
-            value = _lower(b, op, _bind(op, args, kwargs))
-        b.names[node.name] = value
+        b.names[node.name] = lower_node(b, node, gm)
     out = b.names.get(result.name)
     if not isinstance(out, str) or any(s.var == out and s.op in BOOLEAN_OPS for s in b.steps):
         raise ProblemError("The tail does not yield a float tensor.")
@@ -209,7 +192,7 @@ def _tail_chain(
     )
 
 
-def _head_body(gm: torch.fx.GraphModule, boundary: list[torch.fx.Node]) -> str:
+def head_body_source(gm: torch.fx.GraphModule, boundary: list[torch.fx.Node]) -> str:
     """The fx-generated statements computing the boundary values, ending in ``_kv_h = (...)``."""
     graph = torch.fx.Graph()
     env: dict[torch.fx.Node, torch.fx.Node] = {}
@@ -247,7 +230,7 @@ def _is_none_assign(stmt: ast.stmt) -> bool:
     )
 
 
-_CACHE: dict[str, HybridSpec | ProblemError] = {}
+_SPECS: RefusalCache[str, HybridSpec] = RefusalCache("hybrid chain")
 REMAP_TEMPLATE = "triton.remap"
 
 
@@ -269,6 +252,15 @@ def _remap_spec(source: str) -> HybridSpec:
     return HybridSpec(spec=spec, head_body="", kept=(), remap=graph)
 
 
+def _remap_or_split(problem: Problem) -> HybridSpec:
+    """One remap kernel when the whole forward is one; else a library head and a chain."""
+    try:
+        return _remap_spec(problem.source)
+    except ProblemError as remap_error:
+        logger.debug("no one-kernel remap for %s: %s", problem.name, remap_error)
+    return split(problem.source)
+
+
 def _variant(params: list[Params], spec: HybridSpec) -> list[Params]:
     if spec.remap is None:
         return params
@@ -279,25 +271,19 @@ def _render_remap(problem: Problem, spec: HybridSpec, target: Target, params: Pa
     """The one-kernel module: views in ``forward``, every load strided, cats as selects."""
     graph = spec.remap
     assert graph is not None
-    hip = is_hip(target)
-    launch = {
-        k: params[k]
-        for k in LAUNCH_KEYS
-        if k in params and (hip or k in ("num_warps", "num_stages"))
-    }
     cats = ", ".join(f"cat along dim {c.dim} of {len(c.pieces)} pieces" for c in graph.cats)
     return render_template(
         TEMPLATES,
         "triton/remap.py.j2",
-        title=f"One fused kernel for {problem.name} ({graph.chain.summary}, {graph.dtype})"
-        f" on {target.display_name}: slices are strided loads"
-        f"{', ' + cats + ' as selects' if cats else ''}; no library call kept.",
-        template=REMAP_TEMPLATE,
-        params_text=", ".join(f"{k}={v}" for k, v in params.items()),
-        hip=hip,
-        num_cus=target.compute_units,
-        target_name=target.name,
-        launch=repr(launch),
+        **base_variables(
+            f"One fused kernel for {problem.name} ({graph.chain.summary}, {graph.dtype})"
+            f" on {target.display_name}: slices are strided loads"
+            f"{', ' + cats + ' as selects' if cats else ''}; no library call kept.",
+            REMAP_TEMPLATE,
+            params,
+            target,
+            LAUNCH_KEYS,
+        ),
         kernel=kernel_source(graph),
         wrapper=wrapper_source(graph, int(params["BLOCK_SIZE"]), int(params["persistent"])),
         model_block=model_new_block(problem.source, forward_source(graph)),
@@ -310,23 +296,9 @@ class HybridCoder(TritonOfflineCoder):
     name = "triton-hybrid"
 
     def analyze(self, problem: Problem) -> HybridSpec:  # type: ignore[override]
-        """Split ``problem`` (cached per source); named ops are left to their own templates."""
-        if problem.op not in (None, "pointwise_chain"):
-            raise ProblemError(f"{problem.op} is a named op; its own template writes it.")
+        """Split ``problem`` (cached per source); ``routes`` asks only for references."""
         key = hashlib.sha1(problem.source.encode()).hexdigest()
-        if key not in _CACHE:
-            try:
-                _CACHE[key] = _remap_spec(problem.source)
-            except ProblemError as remap_error:
-                logger.debug("no one-kernel remap for %s: %s", problem.name, remap_error)
-                try:
-                    _CACHE[key] = split(problem.source)
-                except ProblemError as e:
-                    _CACHE[key] = e
-        found = _CACHE[key]
-        if isinstance(found, ProblemError):
-            raise ProblemError(str(found)) from found
-        return found
+        return _SPECS.get(key, lambda: _remap_or_split(problem))
 
     def spec_ok(self, spec: Any) -> bool:  # type: ignore[override]
         """Float tails of a supported dtype."""

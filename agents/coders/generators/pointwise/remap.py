@@ -26,7 +26,12 @@ import torch.fx
 from torch.fx.passes.shape_prop import TensorMetadata
 
 from agents.coders.kit.chain import BOOLEAN_OPS, Chain, Operand
-from agents.coders.kit.chain_trace import _bind, _Builder, _canonical, _lower, trace_chain
+from agents.coders.kit.chain_trace import (
+    ChainBuilder,
+    canonical_call,
+    lower_node,
+    trace_chain,
+)
 from tools.errors import ProblemError
 
 logger = logging.getLogger(__name__)
@@ -215,7 +220,7 @@ def classify(gm: torch.fx.GraphModule) -> tuple[set[torch.fx.Node], set[torch.fx
         elif _is_cat(node) or (node.op == "call_function" and node.target is torch.full_like):
             continue
         else:
-            _canonical(node, gm)  # raises with the op that cannot be fused
+            canonical_call(node, gm)  # raises with the op that cannot be fused
             if not _tensor(node):
                 raise ProblemError(f"Node {node.name} does not yield a tensor.")
     return views, shapes
@@ -229,7 +234,7 @@ def remap_graph(gm: torch.fx.GraphModule) -> RemapGraph:
             piece is used outside its cat or holds another cat; the output is not a float.
     """
     from agents.coders.generators.pointwise.hybrid import (
-        _head_body,  # the fx code of the views, run in forward
+        head_body_source,  # the fx code of the views, run in forward
     )
 
     nodes = list(gm.graph.nodes)
@@ -265,7 +270,7 @@ def remap_graph(gm: torch.fx.GraphModule) -> RemapGraph:
             if user is not cats[c] and piece_of.get(user) != (c, j):
                 raise ProblemError(f"{node.name} is used outside its cat piece; not fused.")
     tensors = sorted(loads, key=nodes.index)
-    b = _Builder(out_shape)
+    b = ChainBuilder(out_shape)
     leaves: list[Leaf] = []
 
     def bind(context: tuple[int, int], members: list[torch.fx.Node]) -> None:
@@ -295,15 +300,7 @@ def remap_graph(gm: torch.fx.GraphModule) -> RemapGraph:
                 raise ProblemError("full_like is fused only as a float constant.")
             b.names[node.name] = float(value)  # type: ignore[assignment]
             return
-        op, args, kwargs = _canonical(node, gm)
-        if op == "where":
-            if len(args) != 3 or kwargs:
-                raise ProblemError("torch.where is fused only in its three-argument form.")
-            b.names[node.name] = b.emit(
-                "where", b.value(args[0]), b.value(args[1]), b.value(args[2])
-            )
-        else:
-            b.names[node.name] = _lower(b, op, _bind(op, args, kwargs))
+        b.names[node.name] = lower_node(b, node, gm)
 
     compute = [n for n in nodes if n.op in ("call_function", "call_method", "call_module")
                and n not in views and n not in shapes]  # fmt: skip
@@ -345,7 +342,7 @@ def remap_graph(gm: torch.fx.GraphModule) -> RemapGraph:
         chain=chain,
         leaves=tuple(leaves),
         cats=tuple(cat_info),
-        prelude=_head_body(gm, tensors),
+        prelude=head_body_source(gm, tensors),
         n_tensors=len(tensors),
         ndim=len(out_shape),
         out_shape=out_shape,

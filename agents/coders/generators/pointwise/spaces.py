@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from agents.coders.kit.chip import is_hip, smem_bytes, warp_size, warps_for
 from agents.coders.kit.opspec import OpSpec
-from agents.coders.kit.space import Params, Space, next_pow2
+from agents.coders.kit.space import Params, Space, matmul_tile_fallbacks, next_pow2
 from tools.records import Target
 
 WARPS = (1, 2, 4, 8, 16)
@@ -246,23 +246,5 @@ def matmul_seeds(spec: OpSpec, target: Target) -> list[Params]:
 def matmul_safer(params: Params, spec: OpSpec, target: Target) -> list[Params]:
     """Halved tiles and a shallow pipeline, then a small plain tile."""
     amd = _amd_defaults(target, matmul=True)
-    halved = {
-        **params,
-        "BLOCK_M": max(16, params["BLOCK_M"] // 2),
-        "BLOCK_N": max(16, params["BLOCK_N"] // 2),
-        "BLOCK_K": max(16, params["BLOCK_K"] // 2),
-        "num_stages": 1,
-        "num_warps": 4,
-        **amd,
-    }
-    plain = {
-        "variant": "tiled",
-        "BLOCK_M": 32,
-        "BLOCK_N": 32,
-        "BLOCK_K": 32,
-        "GROUP_M": 8,
-        "num_warps": 4,
-        "num_stages": 1,
-        **amd,
-    }
+    halved, plain = matmul_tile_fallbacks(params, amd)
     return [halved, plain, {**plain, "BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16, "num_warps": 2}]

@@ -2,7 +2,7 @@
 
 Public API:
 
-- :class:`PoolingCoder` -- the ``TemplateCoder`` for max/average pooling (1-D, 2-D, 3-D with a depth window of 1) and
+- :class:`PoolingCoder` -- the ``TemplateGenerator`` for max/average pooling (1-D, 2-D, 3-D with a depth window of 1) and
   global average pooling references;
 - :func:`analyze_pool` -- a problem's :class:`PoolSpec`, or ``ProblemError``.
 """

@@ -11,28 +11,23 @@ program per output tile) or ``global`` (mean over the trailing dims).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from agents.coders.generators.attention.aten import output_node, trace_aten
 from agents.coders.generators.pooling.recognize import PoolSpec, recognise_pool
 from agents.coders.generators.pooling.space import TEMPLATE, pool_safer, pool_seeds, pool_space
 from agents.coders.kit.cache import cached_recogniser
-from agents.coders.kit.chip import is_hip
-from agents.coders.kit.generator import TemplateCoder
-from agents.coders.kit.opspec import FAMILIES
+from agents.coders.kit.fx import output_node
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import render_template
-from agents.coders.kit.space import Params, Space
-from tools.errors import ProblemError
+from agents.coders.kit.render import base_variables, render_template
+from agents.coders.kit.space import Params
+from agents.coders.kit.trace import trace_tensor_inputs
 from tools.records import Language, Problem, Target
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
 def _recognise(problem: Problem) -> PoolSpec:
-    if problem.op in FAMILIES or problem.op == "pointwise_chain":
-        raise ProblemError(f"{problem.op} is a named op of the row and matmul templates.")
-    trace = trace_aten(problem.source)
+    trace = trace_tensor_inputs(problem.source)
     out = output_node(trace.gm)
     return recognise_pool(trace.gm, trace.placeholders, out, trace.forward_args)
 
@@ -66,52 +61,31 @@ def _describe(spec: PoolSpec) -> str:
     return text + (f", dilation {spec.dilation}" if spec.dilation != (1, 1) else "")
 
 
-class PoolingCoder(TemplateCoder):
+class PoolingCoder(TemplateGenerator[PoolSpec]):
     """Writes Triton pooling kernels for pooling references; tunes their tiles."""
 
     language: Language = "triton"
     name = "triton-pooling"
+    functions = TemplateFunctions(analyze_pool, pool_space, pool_seeds, pool_safer)
 
-    def analyze(self, problem: Problem) -> Any:
-        """The problem's :class:`PoolSpec` (see :func:`analyze_pool`)."""
-        return analyze_pool(problem)
-
-    def target_ok(self, target: Target) -> bool:
-        """A GPU target with a Triton compile target."""
-        return target.triton_target is not None
-
-    def spec_ok(self, spec: Any) -> bool:
+    def spec_ok(self, spec: PoolSpec) -> bool:
         """Any recognised pooling (dtype limits are checked by the analysis)."""
         return isinstance(spec, PoolSpec)
 
-    def space(self, spec: Any, target: Target) -> Space:
-        """See :func:`pool_space`."""
-        return pool_space(spec, target)
-
-    def seed_params(self, spec: Any, target: Target) -> list[Params]:
-        """See :func:`pool_seeds`."""
-        return pool_seeds(spec, target)
-
-    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:
-        """See :func:`pool_safer`."""
-        return pool_safer(params, spec, target)
-
-    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
+    def render(self, problem: Problem, spec: PoolSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
-        hip = is_hip(target)
-        launch = {k: params[k] for k in ("num_warps", "waves_per_eu") if k in params}
         what = _describe(spec)
         return render_template(
             TEMPLATES,
             "pool.py.j2",
-            title=f"{what[0].upper()}{what[1:]} for {problem.name} ({spec.dtype})"
-            f" on {target.display_name}.",
-            template=TEMPLATE,
-            params_text=", ".join(f"{k}={v}" for k, v in params.items()),
-            hip=hip,
-            num_cus=target.compute_units,
-            target_name=target.name,
-            launch=repr(launch),
+            **base_variables(
+                f"{what[0].upper()}{what[1:]} for {problem.name} ({spec.dtype})"
+                f" on {target.display_name}.",
+                TEMPLATE,
+                params,
+                target,
+                ("num_warps", "waves_per_eu"),
+            ),
             doc=f"{what[0].upper()}{what[1:]} in one kernel launch.",
             is_max=spec.kind == "max",
             kernel=spec.kernel,

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import fx
 
-from agents.coders.generators.attention.aten import VIEW_OPS, aten, dtype_of, op_name, shape_of
+from agents.coders.kit.fx import VIEW_OVERLOADS, aten, dtype_of, op_label, static_shape
 from tools.errors import ProblemError
 
 DTYPES = ("float32", "float16", "bfloat16")
@@ -158,7 +158,7 @@ def _window(node: fx.Node, is_max: bool, one_d: bool, three_d: bool = False) -> 
 
 def _behind_views(node: fx.Node) -> fx.Node:
     """Walk from the output back through views and copies to the op that computes it."""
-    while node.op == "call_function" and (node.target in VIEW_OPS or node.target in _COPIES):
+    while node.op == "call_function" and (node.target in VIEW_OVERLOADS or node.target in _COPIES):
         node = node.args[0]  # type: ignore[assignment]
     return node
 
@@ -225,13 +225,13 @@ def recognise_pool(
         for n in gm.graph.nodes
         if n.op == "call_function"
         and n is not pool
-        and n.target not in VIEW_OPS
+        and n.target not in VIEW_OVERLOADS
         and n.target not in _COPIES
         and n.target is not operator.getitem
     ]
     if others:
         raise ProblemError(
-            f"The reference computes {op_name(others[0])} besides {op_name(pool)};"
+            f"The reference computes {op_label(others[0])} besides {op_label(pool)};"
             " only a lone pooling op is supported."
         )
     source, pre = pool.args[0], []
@@ -242,8 +242,10 @@ def recognise_pool(
             break
         source = source.args[0]
     if not isinstance(source, fx.Node) or source.op != "placeholder":
-        raise ProblemError(f"{op_name(pool)} does not read a forward input through unsqueeze only.")
-    in_shape, out_shape, final = shape_of(pool.args[0]), shape_of(top), shape_of(out)
+        raise ProblemError(
+            f"{op_label(pool)} does not read a forward input through unsqueeze only."
+        )
+    in_shape, out_shape, final = static_shape(pool.args[0]), static_shape(top), static_shape(out)
     dtype = str(dtype_of(source)).removeprefix("torch.")
     if in_shape is None or out_shape is None or final is None:
         raise ProblemError("The pooling input has no static shape.")
@@ -272,13 +274,13 @@ def recognise_pool(
         )
     if target not in (*_MAX, *_MAX_1D, *_MAX_3D, *_AVG):
         raise ProblemError(
-            f"{op_name(pool)} is not a supported pooling op (max/avg pool 1-D/2-D/3-D,"
+            f"{op_label(pool)} is not a supported pooling op (max/avg pool 1-D/2-D/3-D,"
             " global average)."
         )
     one_d = target in _MAX_1D or target is aten.avg_pool1d.default
     three_d = target in _MAX_3D or target is aten.avg_pool3d.default
     if len(in_shape) < (2 if one_d else 4 if three_d else 3):
-        raise ProblemError(f"{op_name(pool)} input {list(in_shape)} has too few dims.")
+        raise ProblemError(f"{op_label(pool)} input {list(in_shape)} has too few dims.")
     is_max = target in _MAX or target in _MAX_1D or target in _MAX_3D
     window = _window(pool, is_max, one_d, three_d)
     if one_d:  # pool (..., L) as (..., 1, L)

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 import torch.fx
 
+from agents.coders.kit.fx import arg, packet_name, tensor_val
+
 UNARY = {
     "neg": "neg",
     "exp": "exp",
@@ -124,30 +126,6 @@ class Reduction:
     index: torch.fx.Node | None = None
 
 
-def packet(node: torch.fx.Node) -> str:
-    """The overload packet name of a call (``add`` for ``aten.add.Tensor``), else ``''``."""
-    target = node.target
-    overload = getattr(target, "overloadpacket", None)
-    if overload is not None:
-        return str(overload.__name__)
-    return getattr(target, "__name__", "")
-
-
-def arg(node: torch.fx.Node, index: int, name: str, default: Any = None) -> Any:
-    """A call argument by position or keyword."""
-    if len(node.args) > index:
-        return node.args[index]
-    return node.kwargs.get(name, default)
-
-
-def meta(value: Any) -> torch.Tensor | None:
-    """The meta tensor a node produced (``None`` for non-tensors and tuples)."""
-    if isinstance(value, torch.fx.Node):
-        val = value.meta.get("val")
-        return val if isinstance(val, torch.Tensor) else None
-    return None
-
-
 def _dims(raw: Any, ndim: int) -> tuple[int, ...] | None:
     if raw is None:
         return None
@@ -159,11 +137,11 @@ def _dims(raw: Any, ndim: int) -> tuple[int, ...] | None:
 
 def reduction(node: torch.fx.Node) -> Reduction | None:
     """The reduction a node computes, or ``None`` when it is not one."""
-    name = packet(node)
+    name = packet_name(node)
     x = node.args[0] if node.args else None
-    if not isinstance(x, torch.fx.Node) or meta(x) is None:
+    if not isinstance(x, torch.fx.Node) or tensor_val(x) is None:
         return None
-    ndim = meta(x).dim()  # type: ignore[union-attr]
+    ndim = tensor_val(x).dim()  # type: ignore[union-attr]
     overload = getattr(node.target, "_overloadname", "")
     if name in ("sum", "mean", "amax", "amin", "prod"):
         if overload == "default" and name in ("sum", "mean", "prod"):

@@ -20,7 +20,6 @@ import torch.fx
 from agents.coders.generators.rowfused.aten_ops import (
     is_number,
     literal_text,
-    meta,
 )
 from agents.coders.generators.rowfused.geometry import (
     Geometry,
@@ -49,6 +48,7 @@ from agents.coders.generators.rowfused.values import (
     Whole,
     join_shapes,
 )
+from agents.coders.kit.fx import require_shape, tensor_val
 from tools.errors import ProblemError
 
 _DOMAIN_RANK = {"const": 0, "row": 1, "tile": 2}
@@ -83,14 +83,6 @@ def kind_of(dtype: torch.dtype) -> Kind:
     if dtype == torch.bool:
         return "b"
     return "f" if dtype.is_floating_point else "i"
-
-
-def shape_of(node: Any) -> tuple[int, ...]:
-    """The static shape of a node's tensor."""
-    m = meta(node)
-    if m is None:
-        raise ProblemError(f"Node {getattr(node, 'name', node)} is not a tensor.")
-    return tuple(int(s) for s in m.shape)
 
 
 class Builder:
@@ -295,7 +287,7 @@ class Builder:
     def view(self, node: torch.fx.Node, name: str) -> Value:
         """A view, reshape, expand or permute: the same value under another logical shape."""
         x = self.value(node.args[0])
-        out = shape_of(node)
+        out = require_shape(node)
         if name in ("permute", "transpose", "t"):
             _check_permute(node, name)
         if name == "broadcast_in_dim":
@@ -338,9 +330,9 @@ class Builder:
 
     def _unsqueezed(self, x: Any, node: torch.fx.Node) -> Any:
         """``prims.broadcast_in_dim``: first put the kept dims in place (size-1 elsewhere)."""
-        out = shape_of(node)
+        out = require_shape(node)
         bdims = list(node.args[2])
-        src = shape_of(node.args[0])
+        src = require_shape(node.args[0])
         shape = [1] * len(out)
         for j, d in enumerate(bdims):
             shape[d] = src[j]
@@ -356,7 +348,7 @@ class Builder:
     # ---- constants -------------------------------------------------------------------------
     def constant(self, node: torch.fx.Node, name: str) -> KV:
         """``scalar_tensor``/``full``/``*_like``: a literal with a shape."""
-        m = meta(node)
+        m = tensor_val(node)
         assert m is not None
         if name == "scalar_tensor":
             raw = node.args[0]
@@ -381,14 +373,14 @@ class Builder:
                 v = self.env.get(a.name)
                 if not (isinstance(v, KV) and v.domain == "const" and not isinstance(v.var, str)):
                     return None
-                m = meta(a)
+                m = tensor_val(a)
                 assert m is not None
                 concrete.append(torch.tensor(v.var, dtype=m.dtype))
             else:
                 concrete.append(a)
         kwargs = {k: v for k, v in node.kwargs.items() if k != "device"}
         result = node.target(*concrete, **kwargs)  # type: ignore[operator]
-        m = meta(node)
+        m = tensor_val(node)
         assert m is not None
         kind = kind_of(m.dtype)
         item = result.item()
@@ -405,7 +397,7 @@ class Builder:
 
 
 def _check_permute(node: torch.fx.Node, name: str) -> None:
-    src = shape_of(node.args[0])
+    src = require_shape(node.args[0])
     if name == "t":
         perm = list(range(len(src)))[::-1]
     elif name == "transpose":

@@ -1,4 +1,4 @@
-"""``RowFusedCoder``: the row-fused program generator behind the ``TemplateCoder`` moves.
+"""``RowFusedCoder``: the row-fused program generator behind the ``TemplateGenerator`` moves.
 
 It claims problems whose forward traces to elementwise ops and reductions along one block
 of dims (softmax, norms, losses, reductions...), except generated named-op problems (the op
@@ -13,7 +13,6 @@ gets a kernel for its traced shapes.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 
@@ -22,15 +21,15 @@ from agents.coders.generators.rowfused import params as rp
 from agents.coders.generators.rowfused.emit_module import module_source
 from agents.coders.generators.rowfused.ir import RowProgram
 from agents.coders.generators.rowfused.recognise import recognise
+from agents.coders.kit.cache import cached_recogniser
 from agents.coders.kit.chip import is_hip
-from agents.coders.kit.generator import TemplateCoder
+from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.space import Params, Space
 from tools.errors import ProblemError
 from tools.records import Language, Problem, Target
 
 SUPPORTED_DTYPES = frozenset({"float32", "float16", "bfloat16"})
 TEMPLATE = "triton.rowfused"
-_GENERIC: dict[str, tuple[RowProgram, list[RowProgram] | None] | ProblemError] = {}
 _SPLIT_GENERIC: dict[RowProgram, bool] = {}
 """``False`` for a program whose ``split`` seeds could not be made shape-generic."""
 logger = logging.getLogger(__name__)
@@ -46,25 +45,6 @@ def whole_split(shape: tuple[int, ...], min_row: int = 1024) -> int:
         if math.prod(shape[len(shape) - k :]) >= min_row:
             return max(1, min(k, len(shape) - 1))
     return max(1, len(shape) - 1)
-
-
-def generic_programs(problem: Problem) -> tuple[RowProgram, list[RowProgram] | None]:
-    """The row program, and the same program at the resized sizes (``None``: no size constants).
-
-    Raises:
-        ProblemError: The problem is not one row program, or not the same one at other sizes
-            (the pattern is not generic).
-    """
-    key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest()
-    if key not in _GENERIC:
-        try:
-            _GENERIC[key] = _generic_programs(problem)
-        except ProblemError as e:
-            _GENERIC[key] = e
-    found = _GENERIC[key]
-    if isinstance(found, ProblemError):
-        raise ProblemError(str(found)) from found
-    return found
 
 
 def _generic_programs(problem: Problem) -> tuple[RowProgram, list[RowProgram] | None]:
@@ -95,6 +75,21 @@ def _generic_programs(problem: Problem) -> tuple[RowProgram, list[RowProgram] | 
         out.append(found)
     _check_seeds(problem, program, out)
     return program, out
+
+
+_generic = cached_recogniser(_generic_programs, "shape-generic row-fused")
+
+
+def generic_programs(problem: Problem) -> tuple[RowProgram, list[RowProgram] | None]:
+    """The row program, and the same program at the resized sizes (``None``: no size constants).
+
+    Cached per problem content.
+
+    Raises:
+        ProblemError: The problem is not one row program, or not the same one at other sizes
+            (the pattern is not generic).
+    """
+    return _generic(problem)
 
 
 def _check_seeds(problem: Problem, program: RowProgram, others: list[RowProgram]) -> None:
@@ -148,7 +143,7 @@ def _reshaped_by_evaluator(problem: Problem) -> bool:
     return irregular_variant(problem) is not None
 
 
-class RowFusedCoder(TemplateCoder):
+class RowFusedCoder(TemplateGenerator[RowProgram]):
     """Fuses a graph of elementwise ops and row reductions into one Triton kernel."""
 
     language: Language = "triton"

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 from agents.coders.generators.rowfused.emit_kernel import Layout, kernel_source
 from agents.coders.generators.rowfused.emit_split import combine_kernel, launch_lines, main_kernel
-from agents.coders.generators.rowfused.formulas import helpers_used
 from agents.coders.generators.rowfused.ir import RowProgram, levels
+from agents.coders.kit.formulas import helpers_used
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import render_template
+from agents.coders.kit.render import base_variables, render_template
 from agents.coders.kit.space import Params, next_pow2
 from tools.records import Problem, Target
 
@@ -162,18 +161,16 @@ def module_source(
         kernel += "\n\n" + combine_kernel(program)
     else:
         kernel = kernel_source(program, layout)
-    launch: dict[str, Any] = {
-        k: params[k] for k in LAUNCH_KEYS if k in params and (hip or k != "waves_per_eu")
-    }
     variables = {
-        "title": f"Row-fused kernel for {problem.name} ({program.summary}; {program.dtype})"
-        f" on {target.display_name}.",
-        "template": "triton.rowfused",
-        "params_text": ", ".join(f"{k}={v}" for k, v in params.items()),
-        "hip": hip,
-        "num_cus": target.compute_units,
-        "target_name": target.name,
-        "launch": repr(launch),
+        **base_variables(
+            f"Row-fused kernel for {problem.name} ({program.summary}; {program.dtype})"
+            f" on {target.display_name}.",
+            "triton.rowfused",
+            params,
+            target,
+            LAUNCH_KEYS,
+            hip,
+        ),
         "helpers": helpers_used(kernel),
         "kernel": kernel.rstrip(),
         "wrapper": wrapper_source(

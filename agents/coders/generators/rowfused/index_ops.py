@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.fx
 
-from agents.coders.generators.rowfused.aten_ops import arg, meta
 from agents.coders.generators.rowfused.geometry import tile_terms
 from agents.coders.generators.rowfused.ir import Load
 from agents.coders.generators.rowfused.values import KV, Leaf, Pend, PendOp, join_shapes
+from agents.coders.kit.fx import arg, require_shape, tensor_val
 from tools.errors import ProblemError
 
 if TYPE_CHECKING:
@@ -31,9 +31,9 @@ def lower_repeat(b: Builder, node: torch.fx.Node) -> Any:
     Raises:
         ProblemError: The repeated value is not a small operand, or a repeat is not outermost.
     """
-    from agents.coders.generators.rowfused.build import kind_of, shape_of
+    from agents.coders.generators.rowfused.build import kind_of
 
-    out = shape_of(node)
+    out = require_shape(node)
     x = b.value(node.args[0])
     if isinstance(x, KV) and x.domain == "const":
         return KV(x.var, "const", out, x.kind, "scalar", x.follows)
@@ -48,7 +48,7 @@ def lower_repeat(b: Builder, node: torch.fx.Node) -> Any:
             )
     numel = math.prod(x.shape)
     wrap = x.node.wrap or numel
-    m = meta(node)
+    m = tensor_val(node)
     kind = kind_of(m.dtype) if m is not None else x.kind
     return Pend(Leaf(x.node.operand, out, wrap), out, kind, x.follows)
 
@@ -59,9 +59,9 @@ def lower_arange(b: Builder, node: torch.fx.Node) -> Any:
     Raises:
         ProblemError: The bounds are not plain numbers.
     """
-    from agents.coders.generators.rowfused.build import kind_of, shape_of
+    from agents.coders.generators.rowfused.build import kind_of
 
-    out = shape_of(node)
+    out = require_shape(node)
     overload = getattr(node.target, "_overloadname", "default")
     start: Any = 0
     step: Any = 1
@@ -71,7 +71,7 @@ def lower_arange(b: Builder, node: torch.fx.Node) -> Any:
         start = node.args[0]
     if not all(isinstance(v, (int, float)) for v in (start, step)):
         raise ProblemError("aten.arange has tensor bounds; cannot index it.")
-    m = meta(node)
+    m = tensor_val(node)
     kind = kind_of(m.dtype) if m is not None else "i"
     if kind not in ("i", "f"):
         raise ProblemError("aten.arange of a non-numeric dtype is not indexed.")
@@ -91,9 +91,8 @@ def lower_embedding(b: Builder, node: torch.fx.Node) -> Any:
     Raises:
         ProblemError: The weight is not a 2-D operand, or the index is not integer.
     """
-    from agents.coders.generators.rowfused.build import shape_of
 
-    out = shape_of(node)
+    out = require_shape(node)
     weight = b.value(node.args[0])
     ids = b.value(node.args[1])
     if not (

@@ -21,7 +21,6 @@ The draft's description says so ("library GEMM kept ..., epilogue fused into one
 from __future__ import annotations
 
 import ast
-import hashlib
 import logging
 import operator
 import types
@@ -34,6 +33,7 @@ import torch.fx
 from agents.coders.base import CoderContext, Draft
 from agents.coders.generators.rowfused.coder import TEMPLATE as ROW_TEMPLATE
 from agents.coders.generators.rowfused.coder import RowFusedCoder
+from agents.coders.kit.cache import cached_recogniser
 from tools.errors import KevolveError, ProblemError
 from tools.records import Candidate, Language, Problem, Target
 
@@ -243,21 +243,8 @@ def wrap_module(row_source: str, split: Split) -> str:
     return ast.unparse(tree) + "\n"
 
 
-_SPLITS: dict[str, Split | ProblemError] = {}
-
-
-def cached_split(problem: Problem) -> Split:
-    """``split_after_gemm`` cached per problem content, refusals included."""
-    key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest()
-    if key not in _SPLITS:
-        try:
-            _SPLITS[key] = split_after_gemm(problem)
-        except ProblemError as e:
-            _SPLITS[key] = e
-    found = _SPLITS[key]
-    if isinstance(found, ProblemError):
-        raise ProblemError(str(found)) from found
-    return found
+cached_split = cached_recogniser(split_after_gemm, "library-GEMM split")
+"""``split_after_gemm`` cached per problem content, refusals included."""
 
 
 class LibGemmRowCoder:

@@ -20,17 +20,15 @@ from agents.coders.generators.rowfused.aten_ops import (
     REFUSED,
     UNARY,
     VIEWS,
-    arg,
     is_number,
-    meta,
-    packet,
     reduction,
 )
-from agents.coders.generators.rowfused.build import Builder, kind_of, shape_of
+from agents.coders.generators.rowfused.build import Builder, kind_of
 from agents.coders.generators.rowfused.index_ops import lower_arange, lower_embedding, lower_repeat
 from agents.coders.generators.rowfused.ir import Kind
 from agents.coders.generators.rowfused.reduce import lower_reduction
 from agents.coders.generators.rowfused.values import Value
+from agents.coders.kit.fx import arg, packet_name, require_shape, tensor_val
 from tools.errors import ProblemError
 
 
@@ -38,7 +36,7 @@ def lower_call(b: Builder, node: torch.fx.Node) -> Any:
     """Lower one ``call_function`` node (reductions go to ``reduce.lower_reduction``)."""
     if node.target is operator.getitem:
         return b.env[node.args[0].name][node.args[1]]  # type: ignore[union-attr]
-    name = packet(node)
+    name = packet_name(node)
     inplace = name.endswith("_") and not name.startswith("_")
     base = name[:-1] if inplace else name
     if base in REFUSED:
@@ -84,7 +82,7 @@ def lower_call(b: Builder, node: torch.fx.Node) -> Any:
 
 
 def _elementwise_node(b: Builder, node: torch.fx.Node, name: str) -> Value:
-    m = meta(node)
+    m = tensor_val(node)
     if m is None:
         raise ProblemError(f"aten.{name} does not return one tensor; cannot fuse it.")
     kind, shape = kind_of(m.dtype), tuple(int(s) for s in m.shape)
@@ -98,7 +96,7 @@ def _elementwise_node(b: Builder, node: torch.fx.Node, name: str) -> Value:
         x, y = (a[1], a[0]) if name == "rsub" else (a[0], a[1])
         if alpha != 1:
             y = b.elementwise(
-                "mul", [y, alpha], kind, shape_of(y) if isinstance(y, torch.fx.Node) else ()
+                "mul", [y, alpha], kind, require_shape(y) if isinstance(y, torch.fx.Node) else ()
             )
         op = "add" if name == "add" else "sub"
         return b.elementwise(op, [x, y], kind, shape)
@@ -132,7 +130,7 @@ def _elementwise_node(b: Builder, node: torch.fx.Node, name: str) -> Value:
     if name == "masked_fill":
         return b.elementwise("where", [a[1], a[2], a[0]], kind, shape)
     if name in ("_to_copy", "to", "convert_element_type", "_convert_element_type"):
-        src = meta(a[0])
+        src = tensor_val(a[0])
         follows = None
         if src is not None and src.dtype.is_floating_point and src.dtype != m.dtype:
             follows = False  # an explicit cast to another float dtype fixes the dtype

@@ -7,12 +7,11 @@ dropped, and only the operands still read are kept.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 import torch.fx
 
-from agents.coders.generators.rowfused.aten_ops import REFUSED, meta, packet
+from agents.coders.generators.rowfused.aten_ops import REFUSED
 from agents.coders.generators.rowfused.build import Builder
 from agents.coders.generators.rowfused.ir import (
     Compute,
@@ -27,12 +26,14 @@ from agents.coders.generators.rowfused.ir import (
 from agents.coders.generators.rowfused.reduce import find_geometry
 from agents.coders.generators.rowfused.trace import Traced, trace_aten
 from agents.coders.generators.rowfused.values import KV, Whole
+from agents.coders.kit.cache import RefusalCache, problem_key
+from agents.coders.kit.fx import packet_name, tensor_val
 from tools.errors import ProblemError
 from tools.records import Problem
 
 logger = logging.getLogger(__name__)
 
-_CACHE: dict[str, RowProgram | ProblemError] = {}
+_PROGRAMS: RefusalCache[tuple[str, int | None], RowProgram] = RefusalCache("row program")
 
 
 def recognise(problem: Problem, whole_split: int | None = None) -> RowProgram:
@@ -43,23 +44,19 @@ def recognise(problem: Problem, whole_split: int | None = None) -> RowProgram:
     Raises:
         ProblemError: One sentence saying what cannot be fused.
     """
-    key = hashlib.sha1(problem.model_dump_json().encode()).hexdigest() + f":{whole_split}"
-    if key not in _CACHE:
+
+    def build() -> RowProgram:
         try:
-            traced = trace_aten(problem.source)
-            _CACHE[key] = build_program(traced, problem.dtype, whole_split)
-        except ProblemError as e:
-            logger.debug("row-fused generator declines %s: %s", problem.name, e)
-            _CACHE[key] = e
+            return build_program(trace_aten(problem.source), problem.dtype, whole_split)
+        except ProblemError:
+            raise
         except Exception as e:  # a graph this reader does not expect: decline, never crash
             logger.warning("row-fused generator failed on %s", problem.name, exc_info=True)
-            _CACHE[key] = ProblemError(
+            raise ProblemError(
                 f"The row-fused generator could not read this graph ({type(e).__name__}: {e})."
-            )
-    found = _CACHE[key]
-    if isinstance(found, ProblemError):
-        raise ProblemError(str(found)) from found
-    return found
+            ) from e
+
+    return _PROGRAMS.get((problem_key(problem), whole_split), build)
 
 
 def build_program(
@@ -122,7 +119,7 @@ def build_program(
 def _refuse(graph: torch.fx.Graph) -> None:
     """Name the first op that no row program computes (a matmul, a convolution, a scan)."""
     for node in graph.nodes:
-        name = packet(node) if node.op == "call_function" else ""
+        name = packet_name(node) if node.op == "call_function" else ""
         if name.rstrip("_") in REFUSED:
             raise ProblemError(
                 f"The graph has {REFUSED[name.rstrip('_')]} (aten.{name}), which one row-fused"
@@ -149,11 +146,11 @@ def _outputs(b: Builder, node: torch.fx.Node) -> tuple[tuple[Output, ...], bool]
     items = list(result) if is_tuple else [result]  # type: ignore[arg-type]
     outputs = []
     for item in items:
-        if not isinstance(item, torch.fx.Node) or meta(item) is None:
+        if not isinstance(item, torch.fx.Node) or tensor_val(item) is None:
             raise ProblemError(
                 "The reference returns something other than tensors; cannot fuse it."
             )
-        m = meta(item)
+        m = tensor_val(item)
         assert m is not None
         dtype = str(m.dtype).removeprefix("torch.")
         shape = tuple(int(s) for s in m.shape)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from agents.coders.generators.rowfused.aten_ops import Reduction, meta
+from agents.coders.generators.rowfused.aten_ops import Reduction
 from agents.coders.generators.rowfused.geometry import (
     Geometry,
     is_row_identity,
@@ -26,6 +26,7 @@ from agents.coders.generators.rowfused.geometry import (
 )
 from agents.coders.generators.rowfused.ir import Compute, Kind, Load, Partial, Reduce
 from agents.coders.generators.rowfused.values import KV, Pend, Value, Whole
+from agents.coders.kit.fx import tensor_val
 from tools.errors import ProblemError
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def find_geometry(graph: torch.fx.Graph, whole_split: int | None = None) -> Geom
         red = reduction(node)
         if red is None:
             continue
-        shape = tuple(int(s) for s in meta(red.arg).shape)  # type: ignore[union-attr]
+        shape = tuple(int(s) for s in tensor_val(red.arg).shape)  # type: ignore[union-attr]
         if is_whole(red, shape):
             whole.append(shape)
             continue
@@ -99,8 +100,8 @@ def find_geometry(graph: torch.fx.Graph, whole_split: int | None = None) -> Geom
 def lower_reduction(b: Builder, node: torch.fx.Node, red: Reduction) -> Any:
     """The builder value of one reduction node (a tuple for ``var_mean`` and ``max.dim``)."""
     x = b.env[red.arg.name]
-    shape = tuple(int(s) for s in meta(red.arg).shape)  # type: ignore[union-attr]
-    m = meta(node)
+    shape = tuple(int(s) for s in tensor_val(red.arg).shape)  # type: ignore[union-attr]
+    m = tensor_val(node)
     out_shapes = [tuple(int(s) for s in t.shape) for t in node.meta["val"]] if m is None else []
     out = tuple(int(s) for s in m.shape) if m is not None else out_shapes[0]
     dims = set(range(len(shape))) if red.dims is None else set(red.dims)
@@ -255,7 +256,7 @@ def _whole(
     expr = f"_kv_w[{k}]"
     if kind == "mean":
         expr = f"({expr} / {float(count)!r})"
-    m = meta(node)
+    m = tensor_val(node)
     out_kind: Kind = "f" if m is None or m.dtype.is_floating_point else "i"
     return Whole(post.format(expr), out, out_kind, x.follows and out_kind == "f")
 

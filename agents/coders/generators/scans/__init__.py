@@ -9,12 +9,12 @@ Public API:
   deterministic second stage when the outputs are too few to fill the chip;
 - :class:`GatherCoder` (template ``triton.gather``): embedding-bag sums/means, fixed-size
   gathers reduced over the bag dim, and per-segment sums/means of jagged rows;
-- :func:`analyze_scan` / :func:`analyze_gather` / :func:`analyze_colreduce`: the recognisers (``ProblemError`` with one
-  sentence when a reference is not theirs);
-- :func:`trace_aten`: the shared meta-device ATen tracer.
+- :func:`analyze_scan` / :func:`analyze_gather` / :func:`analyze_colreduce`: the
+  recognisers (``ProblemError`` with one sentence when a reference is not theirs);
+- :func:`trace_scan`: the reference traced for these generators (the kit's tracer).
 """
 
-from agents.coders.generators.scans.aten import AtenTrace, trace_aten
+from agents.coders.generators.scans.aten import trace_scan
 from agents.coders.generators.scans.coders import GatherCoder, ScanCoder
 from agents.coders.generators.scans.colreduce_coder import ColumnReduceCoder
 from agents.coders.generators.scans.colreduce_spec import ColReduceSpec, analyze_colreduce
@@ -22,7 +22,6 @@ from agents.coders.generators.scans.gather_spec import GatherSpec, analyze_gathe
 from agents.coders.generators.scans.scan_spec import ScanSpec, analyze_scan
 
 __all__ = [
-    "AtenTrace",
     "ColReduceSpec",
     "ColumnReduceCoder",
     "GatherCoder",
@@ -32,5 +31,5 @@ __all__ = [
     "analyze_colreduce",
     "analyze_gather",
     "analyze_scan",
-    "trace_aten",
+    "trace_scan",
 ]

@@ -18,11 +18,11 @@ from agents.coders.generators.scans.spaces import (
     scan_seeds,
     scan_space,
 )
-from agents.coders.kit.chip import is_hip
-from agents.coders.kit.generator import TemplateCoder
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
+from agents.coders.kit.render import base_variables
 from agents.coders.kit.render import render_template as _render
-from agents.coders.kit.space import Params, Space
+from agents.coders.kit.space import Params
 from tools.errors import ProblemError
 from tools.problems.resize import has_declared_sizes
 from tools.records import Language, Problem, Target
@@ -39,19 +39,12 @@ def render_template(name: str, **variables: Any) -> str:
     return _render(Path(__file__).parent / "templates", name, **variables)
 
 
-def _common(problem: Problem, target: Target, params: Params, template: str, title: str) -> dict:
-    hip = is_hip(target)
-    launch = {k: params[k] for k in LAUNCH_KEYS if k in params and (hip or k != "waves_per_eu")}
-    return {
-        "title": f"{title} for {problem.name} on {target.display_name}.",
-        "template": template,
-        "params_text": ", ".join(f"{k}={v}" for k, v in params.items()),
-        "hip": hip,
-        "num_cus": target.compute_units,
-        "target_name": target.name,
-        "launch": repr(launch),
-        **params,
-    }
+def template_variables(
+    problem: Problem, target: Target, params: Params, template: str, title: str
+) -> dict:
+    """The variables every template of this package shares (title, launch options, target)."""
+    title = f"{title} for {problem.name} on {target.display_name}."
+    return {**base_variables(title, template, params, target, LAUNCH_KEYS), **params}
 
 
 def _split_load(line: str) -> dict[str, str]:
@@ -71,15 +64,17 @@ def _split_load(line: str) -> dict[str, str]:
     }
 
 
-def _forward(args: tuple[str, ...], wrapper: str, exprs: list[str]) -> str:
+def forward_block(args: tuple[str, ...], wrapper: str, exprs: list[str]) -> str:
+    """``ModelNew.forward`` calling ``wrapper`` on ``exprs``."""
     return f"def forward(self, {', '.join(args)}):\n    return {wrapper}({', '.join(exprs)})\n"
 
 
-class ScanCoder(TemplateCoder):
+class ScanCoder(TemplateGenerator[ScanSpec]):
     """Scans (cumsum/cumprod, reverse, exclusive, masked, with fused elementwise ops)."""
 
     language: Language = "triton"
     name = "triton-scan"
+    functions = TemplateFunctions(None, scan_space, scan_seeds, scan_safer)
 
     def analyze(self, problem: Problem) -> ScanSpec:
         """Trace the reference to ATen and recognise one scan (see ``scan_spec``).
@@ -96,31 +91,14 @@ class ScanCoder(TemplateCoder):
             )
         return spec
 
-    def target_ok(self, target: Target) -> bool:
-        """Triton kernels need a GPU target with a Triton compile target."""
-        return target.triton_target is not None
-
-    def spec_ok(self, spec: Any) -> bool:
+    def spec_ok(self, spec: ScanSpec) -> bool:
         """fp32/fp16/bf16 problems."""
         return spec.dtype in SUPPORTED_DTYPES
 
-    def space(self, spec: Any, target: Target) -> Space:
-        """``single``/``looped`` for last-dim scans; ``tiled`` (a carried loop, optionally
-        prefetching) and ``chained`` (chunks joined in one pass) for strided ones."""
-        return scan_space(spec, target)
-
-    def seed_params(self, spec: Any, target: Target) -> list[Params]:
-        """Two to four first configurations from the scan's shape."""
-        return scan_seeds(spec, target)
-
-    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:
-        """Smaller tiles, fewer warps."""
-        return scan_safer(params, spec, target)
-
-    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
+    def render(self, problem: Problem, spec: ScanSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
         operands = list(spec.operands)
-        forward = _forward(spec.forward_args, "_kv_scan", [o.expr for o in operands])
+        forward = forward_block(spec.forward_args, "_kv_scan", [o.expr for o in operands])
         extra: dict[str, Any] = {}
         if params["variant"] == "chained":
             at = next(i for i, line in enumerate(spec.body) if "(scan_p, axis=" in line)
@@ -134,7 +112,7 @@ class ScanCoder(TemplateCoder):
         return render_template(
             "scan_chained.py.j2" if params["variant"] == "chained" else "scan.py.j2",
             **extra,
-            **_common(problem, target, params, "triton.scan", f"Fused {spec.op} kernel"),
+            **template_variables(problem, target, params, "triton.scan", f"Fused {spec.op} kernel"),
             model_block=model_new_block(problem.source, forward),
             operands=operands,
             names=["out", *(o.name for o in operands)],
@@ -161,42 +139,25 @@ class ScanCoder(TemplateCoder):
         )
 
 
-class GatherCoder(TemplateCoder):
+class GatherCoder(TemplateGenerator[GatherSpec]):
     """Embedding-bag sums/means and per-segment sums/means of jagged rows."""
 
     language: Language = "triton"
     name = "triton-gather"
+    functions = TemplateFunctions(analyze_gather, gather_space, gather_seeds, gather_safer)
 
-    def analyze(self, problem: Problem) -> GatherSpec:
-        """Trace the reference to ATen and recognise one bag reduction (see ``gather_spec``)."""
-        return analyze_gather(problem)
-
-    def target_ok(self, target: Target) -> bool:
-        """Triton kernels need a GPU target with a Triton compile target."""
-        return target.triton_target is not None
-
-    def spec_ok(self, spec: Any) -> bool:
+    def spec_ok(self, spec: GatherSpec) -> bool:
         """fp32/fp16/bf16 tables."""
         return spec.dtype in SUPPORTED_DTYPES
 
-    def space(self, spec: Any, target: Target) -> Space:
-        """BLOCK_D x BLOCK_R tiles."""
-        return gather_space(spec, target)
-
-    def seed_params(self, spec: Any, target: Target) -> list[Params]:
-        """Whole-row tiles first, then narrower ones."""
-        return gather_seeds(spec, target)
-
-    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:
-        """Fewer rows per step, fewer warps."""
-        return gather_safer(params, spec, target)
-
-    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
+    def render(self, problem: Problem, spec: GatherSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
-        forward = _forward(spec.forward_args, "_kv_bags", list(spec.call_args))
+        forward = forward_block(spec.forward_args, "_kv_bags", list(spec.call_args))
         return render_template(
             "gather.py.j2",
-            **_common(problem, target, params, "triton.gather", f"Bag {spec.mode} kernel"),
+            **template_variables(
+                problem, target, params, "triton.gather", f"Bag {spec.mode} kernel"
+            ),
             model_block=model_new_block(problem.source, forward),
             spec=spec,
         )

@@ -12,17 +12,15 @@ of 128, so 64 chunks of 1024 rows make 512 programs.
 
 from __future__ import annotations
 
-from typing import Any
-
 from agents.coders.generators.scans.coders import (
     SUPPORTED_DTYPES,
-    _common,
-    _forward,
+    forward_block,
     render_template,
+    template_variables,
 )
 from agents.coders.generators.scans.colreduce_spec import ColReduceSpec, analyze_colreduce
 from agents.coders.kit.chip import is_hip
-from agents.coders.kit.generator import TemplateCoder
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.space import Params, Space, next_pow2
 from tools.records import Language, Problem, Target
@@ -112,42 +110,25 @@ def colreduce_safer(params: Params, spec: ColReduceSpec, target: Target) -> list
     return [p for p in out if space.is_legal(p)]
 
 
-class ColumnReduceCoder(TemplateCoder):
+class ColumnReduceCoder(TemplateGenerator[ColReduceSpec]):
     """Reductions over a strided (non-innermost) dim, split for the chip when outputs are few."""
 
     language: Language = "triton"
     name = "triton-colreduce"
+    functions = TemplateFunctions(
+        analyze_colreduce, colreduce_space, colreduce_seeds, colreduce_safer
+    )
 
-    def analyze(self, problem: Problem) -> ColReduceSpec:
-        """Trace the reference to ATen and recognise one strided reduction."""
-        return analyze_colreduce(problem)
-
-    def target_ok(self, target: Target) -> bool:
-        """Triton kernels need a GPU target with a Triton compile target."""
-        return target.triton_target is not None
-
-    def spec_ok(self, spec: Any) -> bool:
+    def spec_ok(self, spec: ColReduceSpec) -> bool:
         """fp32/fp16/bf16 problems."""
         return spec.dtype in SUPPORTED_DTYPES
 
-    def space(self, spec: Any, target: Target) -> Space:
-        """One ``split`` variant (a single chunk when the outputs fill the chip)."""
-        return colreduce_space(spec, target)
-
-    def seed_params(self, spec: Any, target: Target) -> list[Params]:
-        """Two to four first configurations from the shape and dtype."""
-        return colreduce_seeds(spec, target)
-
-    def safer(self, params: Params, spec: Any, target: Target) -> list[Params]:
-        """Shallower tiles, fewer warps."""
-        return colreduce_safer(params, spec, target)
-
-    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
+    def render(self, problem: Problem, spec: ColReduceSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
-        forward = _forward(spec.forward_args, "_kv_colreduce", [spec.input_expr])
+        forward = forward_block(spec.forward_args, "_kv_colreduce", [spec.input_expr])
         return render_template(
             "colreduce.py.j2",
-            **_common(problem, target, params, TEMPLATE, f"Strided {spec.op} kernel"),
+            **template_variables(problem, target, params, TEMPLATE, f"Strided {spec.op} kernel"),
             model_block=model_new_block(problem.source, forward),
             summary=spec.summary,
             op=spec.op,

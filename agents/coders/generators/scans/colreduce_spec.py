@@ -18,16 +18,9 @@ from dataclasses import dataclass
 import torch
 import torch.fx
 
-from agents.coders.generators.scans.aten import (
-    arg,
-    leaf_of,
-    replay,
-    static_shape,
-    strip_trailing,
-    trace_aten,
-    val,
-)
+from agents.coders.generators.scans.aten import leaf_of, replay, strip_trailing, trace_scan
 from agents.coders.kit.cache import cached_recogniser
+from agents.coders.kit.fx import arg, static_shape, val
 from tools.errors import ProblemError
 from tools.records import Problem
 
@@ -112,7 +105,7 @@ def recognise(problem: Problem) -> ColReduceSpec:
         ProblemError: The reference is not one strided reduction of one input; the message
             names what is not supported.
     """
-    trace = trace_aten(problem.source)
+    trace = trace_scan(problem.source)
     if trace.symbolic:
         raise ProblemError(
             "The reduction's shapes are data-dependent; the kernel needs static ones."

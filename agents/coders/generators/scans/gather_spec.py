@@ -25,18 +25,15 @@ import torch.fx
 
 from agents.coders.generators.scans.aten import (
     IDENTITY_OPS,
-    AtenTrace,
-    arg,
-    is_call,
     leaf_expr,
     leaf_of,
     require_float,
-    static_shape,
-    trace_aten,
-    val,
+    trace_scan,
 )
 from agents.coders.generators.scans.jagged import ADD_OPS, index_add, segment_reduce
 from agents.coders.kit.cache import cached_recogniser
+from agents.coders.kit.fx import arg, is_call, static_shape, val
+from agents.coders.kit.trace import AtenTrace
 from tools.errors import ProblemError
 from tools.records import Problem
 
@@ -100,7 +97,7 @@ def recognise(problem: Problem) -> GatherSpec:
     Raises:
         ProblemError: The reference is not one bag reduction of a supported form.
     """
-    trace = trace_aten(problem.source)
+    trace = trace_scan(problem.source)
     node = _only_node(trace)
     if is_call(node, *_BAG_OPS):
         return _embedding_bag(trace, node, problem)

@@ -16,16 +16,9 @@ from typing import Any
 import torch
 import torch.fx
 
-from agents.coders.generators.scans.aten import (
-    IDENTITY_OPS,
-    AtenTrace,
-    arg,
-    is_call,
-    leaf_expr,
-    leaf_of,
-    require_float,
-    static_shape,
-)
+from agents.coders.generators.scans.aten import IDENTITY_OPS, leaf_expr, leaf_of, require_float
+from agents.coders.kit.fx import arg, is_call, static_shape
+from agents.coders.kit.trace import AtenTrace
 from tools.errors import ProblemError
 
 aten = torch.ops.aten

@@ -20,18 +20,10 @@ import torch
 import torch.fx
 
 from agents.coders.generators.scans import pointwise as pw
-from agents.coders.generators.scans.aten import (
-    IDENTITY_OPS,
-    AtenTrace,
-    Leaf,
-    is_call,
-    leaf_of,
-    op_name,
-    replay,
-    static_shape,
-    val,
-)
+from agents.coders.generators.scans.aten import IDENTITY_OPS, leaf_of, replay
 from agents.coders.generators.scans.pointwise import Emitter, Val
+from agents.coders.kit.fx import is_call, op_label, packet_name, static_shape, val
+from agents.coders.kit.trace import AtenTrace, Leaf
 from tools.errors import ProblemError
 
 aten = torch.ops.aten
@@ -177,12 +169,12 @@ class ScanLowering:
             return self._cat(node, idx)
         if pw.is_pointwise(target):
             self._check_shape(node)
-            self.ops.append(op_name(node).split(".")[0])
+            self.ops.append(packet_name(node))
             args = [self._operand(a, node, idx) for a in node.args]
             kwargs = {k: self._operand(v, node, idx) for k, v in node.kwargs.items()}
             return pw.lower(self.em, target, args, kwargs)
         raise ProblemError(
-            f"{op_name(node)} is not an op the scan kernel fuses around cumsum/cumprod."
+            f"{op_label(node)} is not an op the scan kernel fuses around cumsum/cumprod."
         )
 
     def _operand(self, a: Any, user: torch.fx.Node, idx: Affine) -> Any:

@@ -17,18 +17,12 @@ from dataclasses import dataclass
 import torch
 import torch.fx
 
-from agents.coders.generators.scans.aten import (
-    AtenTrace,
-    arg,
-    is_call,
-    static_shape,
-    strip_trailing,
-    trace_aten,
-    val,
-)
+from agents.coders.generators.scans.aten import strip_trailing, trace_scan
 from agents.coders.generators.scans.pointwise import Emitter, Val, as_float
 from agents.coders.generators.scans.scan_lower import IDENT, Affine, Operand, ScanLowering
 from agents.coders.kit.cache import cached_recogniser
+from agents.coders.kit.fx import arg, is_call, static_shape, val
+from agents.coders.kit.trace import AtenTrace
 from tools.errors import ProblemError
 from tools.records import Problem
 
@@ -126,7 +120,7 @@ def recognise(problem: Problem) -> ScanSpec:
         ProblemError: The reference is not one scan with fusable surroundings; the message
             names what is not supported.
     """
-    trace = trace_aten(problem.source)
+    trace = trace_scan(problem.source)
     scan = _find_scan(trace)
     if trace.symbolic:
         raise ProblemError("The scan's shapes are data-dependent; the kernel needs static ones.")
