@@ -120,7 +120,7 @@ function drawTree(nodes, bestId) {
   const W = svg.clientWidth || 1000, H = 320;
   const pos = {};
   for (const [g, ns] of Object.entries(gens)) {
-    ns.forEach((n, i) => { pos[n.id] = [40 + (W - 160) * (maxGen ? g / maxGen : 0.5), 20 + (H - 40) * (i + 0.5) / ns.length]; });
+    ns.forEach((n, i) => { pos[n.id] = [40 + (W - 300) * (maxGen ? g / maxGen : 0.5), 20 + (H - 40) * (i + 0.5) / ns.length]; });
   }
   for (const n of nodes) for (const p of n.parent_ids) if (pos[p]) {
     const l = document.createElementNS(NS, "line");
@@ -145,7 +145,9 @@ function drawTree(nodes, bestId) {
     c.appendChild(title);
     const t = document.createElementNS(NS, "text");
     t.setAttribute("x", pos[n.id][0] + 12); t.setAttribute("y", pos[n.id][1] + 4);
-    t.textContent = n.memory_mode + (s ? " " + s.toFixed(2) + "x" : "");
+    const change = n.transformation || "initial";
+    t.textContent = n.memory_mode + (s ? " " + s.toFixed(2) + "x" : "") + " · " +
+      (change.length > 32 ? change.slice(0, 31) + "…" : change);
     g.appendChild(c); g.appendChild(t);
     g.addEventListener("click", () => { $("#node-detail").textContent = title.textContent; });
     svg.appendChild(g);

@@ -97,7 +97,7 @@ def test_fixture_is_caught_end_to_end(path, tmp_path):
     cand = Candidate(id=path.stem, language="pytorch", source=path.read_text())
     # A fixture that must time out gets a short limit; every other one a limit that a
     # loaded 2-core machine still meets (a false timeout would hide what it tests).
-    timeout = 20 if "timed out" in exp.get("error_contains", "") else 120
+    timeout = 20 if "timed out" in exp.get("error_contains", "") else 240
     opts = EvalOptions(
         work_dir=str(tmp_path), timeout_s=timeout, measure_compile=False, rep_ms=20.0
     )
@@ -108,8 +108,8 @@ def test_fixture_is_caught_end_to_end(path, tmp_path):
         assert r.accepted, (r.error, r.flags)
         return
     assert not r.accepted and r.reward == 0.0
-    for flag in filter(None, exp.get("flags", "").split(",")):
-        assert flag in r.flags, r.flags
+    for flag in filter(None, exp.get("flags", "").split(",")):  # a|b: one of them
+        assert set(flag.split("|")) & set(r.flags), r.flags
     if "error_contains" in exp:
         assert exp["error_contains"] in r.error
     for field in filter(None, exp.get("reports", "").split(",")):

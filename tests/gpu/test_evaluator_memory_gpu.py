@@ -74,8 +74,10 @@ def test_six_gb_problem_is_evaluated_and_side_by_side_only_as_far_as_it_fits(tmp
     first = api.evaluate(problem, cand, target, _options(tmp_path))
     assert first.accepted, first.error
     assert not first.out_of_memory and first.peak_memory_bytes is not None
-    # two input and two output copies per seed, one more input copy while timed
-    assert 2 * in_bytes <= first.peak_memory_bytes <= 6 * in_bytes, first.peak_memory_bytes
+    # two input and two output copies per seed and at the recheck, plus the L2 flush buffer;
+    # the peak is what the caching allocator reserved (max_memory_reserved), so a cached
+    # free block counts too
+    assert 2 * in_bytes <= first.peak_memory_bytes <= 6.5 * in_bytes, first.peak_memory_bytes
 
     ledger = Ledger(tmp_path / "ledger.json", free_memory_bytes)
     key = footprint_key(problem.source, target.name, "cuda")

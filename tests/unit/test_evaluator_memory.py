@@ -98,7 +98,8 @@ def test_reduction_probe_counts_the_longest_sum():
         (lambda: torch.randn(4, 3000) @ torch.randn(3000, 2), 3000),
         (lambda: torch.mv(torch.randn(4, 5000), torch.randn(5000)), 5000),
         (lambda: torch.nn.functional.linear(torch.randn(2, 700), torch.randn(3, 700)), 700),
-        (lambda: torch.nn.functional.conv2d(torch.randn(1, 6, 9, 9), torch.randn(4, 3, 3, 3), groups=2), 27),
+        (lambda: torch.nn.functional.conv2d(
+            torch.randn(1, 6, 9, 9), torch.randn(4, 3, 3, 3), groups=2), 27),
         (lambda: torch.nn.functional.layer_norm(torch.randn(2, 5, 7), (5, 7)), 35),
         (lambda: torch.softmax(torch.randn(3, 900), dim=-1), 900),
         (lambda: torch.randn(6, 400).sum(dim=1), 400),
@@ -145,7 +146,8 @@ def test_tf32_at_small_k_is_rejected():
         return (t.view(torch.int32) & ~0x1FFF).view(torch.float32)
 
     ref = (a.double() @ b.double()).float()
-    assert not compare_outputs(ref, (tf32(a).double() @ tf32(b).double()).float(), reduction_length=512).ok
+    low = (tf32(a).double() @ tf32(b).double()).float()
+    assert not compare_outputs(ref, low, reduction_length=512).ok
 
 
 # -- out of memory, poison, admission --------------------------------------------------------
@@ -155,7 +157,8 @@ def test_out_of_memory_is_recognised_through_causes():
     assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
     assert is_out_of_memory(RuntimeError("CUDA error: out of memory"))
     # the CPU sandbox's own address-space cap is the candidate's limit, not the machine's
-    assert not is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried"))
+    cpu_cap = RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried")
+    assert not is_out_of_memory(cpu_cap)
     wrapped = ValueError("kernel failed")
     wrapped.__cause__ = torch.OutOfMemoryError("x")
     assert is_out_of_memory(wrapped)

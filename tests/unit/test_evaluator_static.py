@@ -42,6 +42,14 @@ def test_honest_candidates_pass(name):
         ("import os\nos._exit(0)", "process_control"),
         ("import subprocess", "process_control"),
         ("from tools.evaluator import worker", "evaluator_access"),
+        ("import ctypes", "introspection"),
+        ("m = torch.sys.modules", "introspection"),
+        ("m = getattr(torch, 'sys')", "introspection"),
+        ("name = 'sys'\nm = getattr(torch, name)", "introspection"),
+        ("import statistics\nd = getattr(statistics, '__di' + 'ct__')", "introspection"),
+        ("def f():\n    pass\nc = f.__code__", "introspection"),
+        ("g = (lambda: (yield))()\nfr = g.gi_frame", "introspection"),
+        ("b = __builtins__['open']", "introspection"),
     ],
 )
 def test_rule_fires(snippet, rule):

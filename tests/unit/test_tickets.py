@@ -244,3 +244,50 @@ def test_inbox_turns_dropped_files_into_tickets(store, tmp_path):
     assert list((inbox / "submitted").iterdir())[0].name == f"{ticket.ticket_id}-a.yaml"
     assert "not a mapping" in (inbox / "rejected" / "b.yml.error").read_text()
     assert (inbox / "notes.txt").exists() and not (inbox / "a.yaml").exists()
+
+
+def test_concurrency_runs_tickets_side_by_side(store):
+    for _ in range(4):
+        store.submit(spec())
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def runner(ticket, settings, on_run, check):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        return Outcome(ok=True, run_id=f"r-{ticket.ticket_id}", best=None)
+
+    assert Worker(store, None, runner=runner, poll_s=0.05, concurrency=2).run(once=True) == 4
+    assert peak[0] == 2
+    assert all(t.status == "done" for t in store.list())
+
+
+def test_ticket_cli_submit_show_cancel(data_dir, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from kevolve.cli import app
+
+    cli = CliRunner()
+    made = cli.invoke(app, ["ticket", "submit", "--text", "optimize softmax for h100", "--json"])
+    assert made.exit_code == 0, made.output
+    created = json.loads(made.stdout)
+    assert set(created) == {"ticket_id", "status"} and created["status"] == "queued"
+    shown = json.loads(cli.invoke(app, ["ticket", "show", created["ticket_id"], "--json"]).stdout)
+    assert {"ticket_id", "status", "run_id", "best", "error"} <= set(shown)
+    listed = cli.invoke(app, ["ticket", "list"], terminal_width=80)
+    rows = [line.split("│")[1].strip() for line in listed.stdout.splitlines() if line.startswith("│")]
+    assert created["ticket_id"] in "".join(rows)  # folded, never cut
+    cancelled = cli.invoke(app, ["ticket", "cancel", created["ticket_id"], "--json"])
+    assert json.loads(cancelled.stdout)["status"] == "cancelled"
+    both = cli.invoke(app, ["ticket", "submit"])
+    assert both.exit_code == 2 and "either" in both.output
+    f = tmp_path / "t.yaml"
+    f.write_text("problem: relu\nchip: mi300x\nbudget: 3\npriority: 1\nrequester: bo\n")
+    from_file = json.loads(cli.invoke(app, ["ticket", "submit", str(f), "--json"]).stdout)
+    shown = json.loads(cli.invoke(app, ["ticket", "show", from_file["ticket_id"], "--json"]).stdout)
+    assert (shown["problem"], shown["chip"], shown["budget"], shown["requester"]) == ("relu", "mi300x", 3, "bo")

@@ -38,7 +38,9 @@ def paired_chunks(
     """
     limit = limit or CHUNK_ELEMENTS
     if tuple(a.shape) != tuple(b.shape):
-        raise ValueError(f"paired_chunks needs equal shapes, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"paired_chunks needs equal shapes, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     n = a.numel()
     if n == 0:
         return

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
+import secrets
 import statistics
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
+from tools.evaluator import correctness as corr
 from tools.evaluator import perfmodel
 from tools.evaluator.counting import unique_bytes
 from tools.evaluator.launches import LaunchRecord
-from tools.evaluator.loader import clone_tree
+from tools.evaluator.loader import clone_tree, map_tensors
 from tools.evaluator.profiling import kernel_breakdown
-from tools.evaluator.timing import Timing, time_forward
+from tools.evaluator.stages import StageFailure
+from tools.evaluator.timing import Checks, LazyOutput, Timing, time_forward
 from tools.records.eval_result import Stage
 
 if TYPE_CHECKING:
@@ -33,13 +39,146 @@ DRAM roofline from cache, so the roofline flag is not raised for them."""
 
 
 def _failure(stage: Stage, message: str, flags: list[str] | None = None) -> Exception:
-    from tools.evaluator.worker import StageFailure
-
     return StageFailure(stage, message, flags)
 
 
+class TimedCheckFailed(Exception):
+    """A sampled timed call of the candidate gave a wrong output or changed its inputs."""
+
+    def __init__(self, message: str, flags: list[str]) -> None:
+        super().__init__(message)
+        self.flags = flags
+
+
+FRESH_SLOWDOWN = 1.5
+"""Checked calls on fresh inputs may take at most this many times the median of checked
+calls on rewritten, already seen inputs, unless the difference could be chance."""
+FRESH_P_VALUE = 1e-4
+"""One-sided Mann-Whitney p-value below which fresh calls count as slower than rewritten
+ones. The two groups are assigned by a fair coin per call, so for an honest kernel (whose
+time cannot depend on whether it saw the values before) they are one distribution."""
+FRESH_MIN_SAMPLES = 8
+"""Fewest fresh and rewritten repetitions each before they are compared."""
+
+
+def slower_p_value(a: list[float], b: list[float]) -> float:
+    """One-sided p-value that ``a`` tends to be larger than ``b`` (Mann-Whitney U, normal
+    approximation with the tie correction)."""
+    values = np.asarray(a + b, dtype=np.float64)
+    order = values.argsort(kind="mergesort")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ranks = np.bincount(inverse, weights=ranks)[inverse] / counts[inverse]  # mid-ranks
+    n1, n2 = len(a), len(b)
+    u = ranks[:n1].sum() - n1 * (n1 + 1) / 2
+    n = n1 + n2
+    var = n1 * n2 / 12 * ((n + 1) - float((counts**3 - counts).sum()) / (n * (n - 1)))
+    if var <= 0:
+        return 1.0
+    z = (u - n1 * n2 / 2) / math.sqrt(var)
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def _checks(w: Worker) -> Checks:
+    """Sampled output checks for the candidate's timed series: fresh inputs from a seed
+    that mixes a secret drawn here (per evaluation) with a counter; the reference runs on a
+    clone of them after the clock stopped."""
+    secret = secrets.token_bytes(32)
+    counter = iter(range(1 << 62))
+    ref, ref_model = w.state["ref"], w.state["ref_model"]
+    allow_lower = w.opts.allow_lower_precision
+
+    def draw() -> list[Any]:
+        digest = hashlib.sha256(secret + next(counter).to_bytes(8, "little")).digest()
+        seed = int.from_bytes(digest[:8], "little") >> 1
+        torch.manual_seed(seed)
+        try:
+            with torch.device(w.device):  # drawn where they are used (no host draw of GBs)
+                inputs = list(ref.get_inputs())
+        except Exception:  # noqa: BLE001 - the reference's own code: e.g. a CPU generator
+            torch.manual_seed(seed)
+            inputs = list(ref.get_inputs())
+        return map_tensors(inputs, lambda t: t.to(w.device))
+
+    def verify(pristine: Any, inputs: Any, out: Any, where: str) -> None:
+        changed = corr.mutated_inputs(inputs, pristine)
+        if changed:
+            raise TimedCheckFailed(
+                f"{where}: the candidate changed its input(s) {changed} in place", ["input_mutated"]
+            )
+        with torch.no_grad():
+            ref_out = ref_model(*clone_tree(pristine))
+        w._sync()
+        cmp = corr.compare_outputs(
+            ref_out, out, allow_lower_precision=allow_lower, reduction_length=w.reduction_length
+        )
+        if not cmp.ok:
+            raise TimedCheckFailed(
+                f"{where} (compared with the reference while timed): {cmp.message}",
+                [*cmp.flags, "wrong_while_timed"],
+            )
+
+    samples = -(-w.opts.timed_checks // TIMING_ROUNDS)
+    return Checks(samples=samples, draw=draw, verify=verify)
+
+
+def _series_checks(w: Worker) -> dict[str, Checks]:
+    """The candidate's checks, and for the reference's series the same protocol without
+    fresh draws or comparisons (each checked call rewrites its set, the CUDA settling time
+    is measured), so that both carry similar extra work around their checked calls."""
+    if w.opts.timed_checks <= 0:
+        return {}
+    cand = _checks(w)
+    ref = Checks(samples=cand.samples, draw=None, verify=None)
+    return {"candidate": cand, "eager": ref, "compile": ref}
+
+
+SETTLE_ALLOWANCE_MS = 0.02
+"""Settling time (end event to every stream finished) a CUDA candidate's checked calls may
+exceed the eager reference's by, besides its own median runtime."""
+
+
+def _settle_rule(w: Worker, rounds: dict[str, list[Timing]], cand_ms: float) -> None:
+    """CUDA: fail a candidate whose calls leave work on another stream that outlasts the
+    timed one (the end event on the timed stream would not see it)."""
+    cand = [s for t in rounds.get("candidate", []) for s in t.settle_ms]
+    ref = [s for t in rounds.get("eager", []) for s in t.settle_ms]
+    if len(cand) < FRESH_MIN_SAMPLES or len(ref) < FRESH_MIN_SAMPLES:
+        return
+    extra = statistics.median(cand) - statistics.median(ref)
+    if extra > max(SETTLE_ALLOWANCE_MS, cand_ms):
+        w.result.correct = False
+        raise _failure(
+            Stage.TIMING,
+            f"after the end event of its timed calls the device kept working a median "
+            f"{extra:.4g} ms longer than after the reference's (its own median is "
+            f"{cand_ms:.4g} ms): the candidate leaves work on another stream, outside the "
+            "timed region; run it on the current stream",
+            ["work_outside_timed_stream"],
+        )
+
+
+def _harness_check(w: Worker, timed: dict[str, list[Timing]]) -> None:
+    """Every timing is signed by the seal and the harness is unchanged, or the stage fails."""
+    seal = w.seal
+    if seal is None:
+        return
+    why = seal.verify()
+    unsigned = [t for ts in timed.values() for t in ts if not seal.signed(t.signed_values(), t.mac)]
+    if why is None and unsigned:
+        why = (
+            "a timing result does not carry the evaluator's signature (the timing code was "
+            "replaced)"
+        )
+    if why:
+        w.result.correct = False
+        raise _failure(Stage.TIMING, why, ["harness_tampered"])
+
+
 def timing(w: Worker) -> None:
-    """Time candidate, reference eager and reference ``torch.compile`` side by side."""
+    """Time candidate, reference eager and reference ``torch.compile`` side by side, with
+    sampled output checks on the candidate's timed calls."""
     opts, r = w.opts, w.result
     pristine = w.state["pristine0"]
     n_sets = max(1, min(opts.input_sets, TIMING_SET_BYTES // max(1, unique_bytes(pristine))))
@@ -55,12 +194,23 @@ def timing(w: Worker) -> None:
         except Exception as e:  # noqa: BLE001 - not the candidate's fault: recorded, not failed
             compiled = None
             r.diagnostics.notes.append(f"torch.compile failed on the reference: {str(e)[:300]}")
-    with w.lock.exclusive():
-        timed = _time_interleaved(
-            [("candidate", new_model), ("eager", ref_model), ("compile", compiled)],
-            sets, w.device, opts, r.diagnostics.notes,
-        )
-        cand, eager, comp = timed["candidate"], timed["eager"], timed.get("compile")
+    try:
+        with w.lock.exclusive():
+            rounds = _time_interleaved(
+                [("candidate", new_model), ("eager", ref_model), ("compile", compiled)],
+                sets, w.device, opts, r.diagnostics.notes,
+                checks=_series_checks(w),
+                after=lambda timed: _harness_check(w, timed),
+                seal=w.seal,
+            )
+    except (TimedCheckFailed, LazyOutput) as e:
+        _harness_check(w, {})  # a tampered harness explains a failed check first
+        r.correct = False
+        raise _failure(Stage.TIMING, str(e), list(e.flags)) from None
+    timed = {name: _combine(ts) for name, ts in rounds.items()}
+    cand, eager, comp = timed["candidate"], timed["eager"], timed.get("compile")
+    _fresh_rule(w, rounds["candidate"])
+    _settle_rule(w, rounds, cand.median_ms)
     r.runtime_ms, r.runtime_spread_ms = cand.median_ms, cand.iqr_ms
     r.ref_eager_ms = eager.median_ms
     r.speedup_vs_eager = eager.median_ms / cand.median_ms
@@ -71,7 +221,53 @@ def timing(w: Worker) -> None:
     r.diagnostics.notes.append(
         f"timed {cand.reps}/{eager.reps}/{comp.reps if comp else 0} reps (candidate/eager/compile), "
         f"{n_sets} rotated input sets" + (", L2 flushed" if w.device == "cuda" else "")
+        + f"; {cand.checked} timed candidate calls compared with the reference "
+        f"({sum(len(t.fresh_ms) for t in rounds['candidate'])} on fresh inputs)"
     )
+    if w.seal is not None:
+        w.state["timing_mac"] = w.seal.sign(timing_fields(r))
+
+
+TIMING_FIELDS = (
+    "runtime_ms",
+    "runtime_spread_ms",
+    "ref_eager_ms",
+    "ref_compile_ms",
+    "speedup_vs_eager",
+    "speedup_vs_compile",
+)
+"""The result fields the timing stage sets (signed when it ends, verified afterwards)."""
+
+
+def timing_fields(r: Any) -> tuple[Any, ...]:
+    """The values of ``TIMING_FIELDS`` and ``measured_on`` in ``r``."""
+    return (*(getattr(r, name) for name in TIMING_FIELDS), r.measured_on)
+
+
+def _fresh_rule(w: Worker, rounds: list[Timing]) -> None:
+    """Fail a candidate that is slower on fresh inputs than on rewritten ones it has seen (it
+    reuses stored results, e.g. keyed on an address and a few sampled values)."""
+    fresh = [s for t in rounds for s in t.fresh_ms]
+    seen = [s for t in rounds for s in t.rewritten_ms]
+    if len(fresh) < FRESH_MIN_SAMPLES or len(seen) < FRESH_MIN_SAMPLES:
+        return
+    f_med, s_med = statistics.median(fresh), statistics.median(seen)
+    p = slower_p_value(fresh, seen)
+    w.result.diagnostics.notes.append(
+        f"checked calls on fresh inputs: median {f_med:.4g} ms over {len(fresh)}; on "
+        f"rewritten inputs: {s_med:.4g} ms over {len(seen)} (fresh slower: p={p:.2g})"
+    )
+    if f_med > FRESH_SLOWDOWN * s_med and p < FRESH_P_VALUE:
+        w.result.correct = False
+        raise _failure(
+            Stage.TIMING,
+            f"checked timed calls on fresh inputs took a median {f_med:.4g} ms, those on "
+            f"inputs rewritten with values it had seen {s_med:.4g} ms ({f_med / s_med:.1f}x "
+            f"faster on seen data, allowed {FRESH_SLOWDOWN:g}x; one-sided Mann-Whitney "
+            f"p={p:.1e} over {len(fresh)} and {len(seen)} calls): the candidate appears to "
+            "reuse stored results instead of computing",
+            ["faster_on_seen_inputs"],
+        )
 
 
 def _kernel_rows(
@@ -309,8 +505,14 @@ each round) so that clock or thermal drift during the measurement does not favou
 is timed first; each figure is the median of its rounds' medians."""
 
 
-def _time_interleaved(named, sets, device, opts, notes):
-    """Time each ``(name, fn)`` in ``TIMING_ROUNDS`` rotating rounds; ``None`` fns are skipped."""
+def _time_interleaved(named, sets, device, opts, notes, *, checks=None, after=None, seal=None):
+    """Time each ``(name, fn)`` in ``TIMING_ROUNDS`` rotating rounds; ``None`` fns are skipped.
+
+    ``checks`` maps a name to its series' ``Checks``; ``after(rounds)`` runs after each
+    candidate series (the harness check), before any other code times anything.
+    Returns each name's per-round timings.
+    """
+    checks = checks or {}
     sub = opts.model_copy(
         update={
             "rep_ms": opts.rep_ms / TIMING_ROUNDS,
@@ -327,18 +529,32 @@ def _time_interleaved(named, sets, device, opts, notes):
                 continue
             if name == "compile":
                 try:
-                    rounds[name].append(time_forward(fn, sets, device, sub))
+                    rounds[name].append(
+                        time_forward(fn, sets, device, sub, checks=checks.get(name), seal=seal)
+                    )
                 except Exception as e:  # noqa: BLE001 - torch.compile code may raise anything
                     notes.append(f"timing torch.compile(reference) failed: {str(e)[:300]}")
                     del rounds[name]
+            elif name == "candidate":
+                rounds[name].append(
+                    time_forward(fn, sets, device, sub, checks=checks.get(name), seal=seal)
+                )
+                if after is not None:
+                    after(rounds)
             else:
-                rounds[name].append(time_forward(fn, sets, device, sub))
-    return {
-        name: Timing(
-            median_ms=statistics.median(t.median_ms for t in ts),
-            iqr_ms=statistics.median(t.iqr_ms for t in ts),
-            reps=sum(t.reps for t in ts),
-        )
-        for name, ts in rounds.items()
-    }
+                rounds[name].append(
+                    time_forward(fn, sets, device, sub, checks=checks.get(name), seal=seal)
+                )
+    if after is not None:
+        after(rounds)
+    return rounds
 
+
+def _combine(ts: list[Timing]) -> Timing:
+    """One figure from a series' rounds: the median of the rounds' medians (and IQRs)."""
+    return Timing(
+        median_ms=statistics.median(t.median_ms for t in ts),
+        iqr_ms=statistics.median(t.iqr_ms for t in ts),
+        reps=sum(t.reps for t in ts),
+        checked=sum(t.checked for t in ts),
+    )

@@ -32,6 +32,10 @@ class EvalOptions(BaseModel):
     min_reps: int = 10
     max_reps: int = 10000
     """Upper bound on timed repetitions, whatever ``rep_ms`` allows."""
+    timed_checks: int = 90
+    """Timed candidate calls whose outputs are compared with the reference, spread over the
+    timing rounds and picked at random (fewer when fewer calls are timed; 0: none). A kernel
+    wrong on a fraction p of its calls escapes with probability (1 - p) ** timed_checks."""
     input_sets: int = 4
     """Cloned input sets rotated between timed repetitions (fewer when inputs are large)."""
     l2_flush_mib: int = 256

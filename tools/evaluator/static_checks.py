@@ -27,6 +27,9 @@ FORBIDDEN_IMPORTS = {
     "inspect": "introspection",
     "importlib": "introspection",
     "builtins": "introspection",
+    # Rationale: ctypes writes raw memory: a function's code pointer, a C function table,
+    # the evaluator's snapshot of itself; no kernel needs it (C++ builds through torch).
+    "ctypes": "introspection",
     # Rationale: child processes and signals escape the sandbox's process group and limits.
     "subprocess": "process_control",
     "signal": "process_control",
@@ -140,6 +143,31 @@ FORBIDDEN_NAMES = {
     "numpy.memmap": "filesystem_access",
 }
 
+INTROSPECTION_ATTRS = frozenset(
+    {
+        "__dict__",
+        "__code__",
+        "__globals__",
+        "__builtins__",
+        "__closure__",
+        "__defaults__",
+        "__kwdefaults__",
+        "__subclasses__",
+        "f_back",
+        "f_locals",
+        "f_globals",
+        "f_builtins",
+        "gi_frame",
+        "cr_frame",
+        "ag_frame",
+        "tb_frame",
+        "sys",
+    }
+)
+"""Attributes that reach another module's namespace, a function's code or a frame.
+Rationale: through them a candidate finds and rewrites the evaluator's timer, statistics
+or comparisons at run time (``torch.sys.modules``, ``f.__code__ = ...``, a frame's locals)."""
+
 REFERENCE_NAMES = ("Model", "get_inputs", "get_init_inputs")
 """Names the reference module defines. Rationale: calling the reference (or drawing its
 inputs) inside ModelNew is a passthrough, not a kernel."""
@@ -242,6 +270,8 @@ class _Checker(ast.NodeVisitor):
     visit_TryStar = visit_Try
 
     def visit_Name(self, node: ast.Name) -> None:
+        if node.id == "__builtins__":
+            self.flag("introspection", node, "uses '__builtins__'")
         if isinstance(node.ctx, ast.Load):
             if node.id in REFERENCE_NAMES and node.id not in self.defined:
                 self.flag("reference_model_used", node, f"refers to the reference's '{node.id}'")
@@ -260,6 +290,9 @@ class _Checker(ast.NodeVisitor):
                 self.flag("streams", node, f"uses '{name}'")
         if node.attr in REFERENCE_NAMES and isinstance(node.ctx, ast.Load):
             self.flag("reference_model_used", node, f"refers to an attribute '{node.attr}'")
+        # Rationale (introspection): see INTROSPECTION_ATTRS.
+        if node.attr in INTROSPECTION_ATTRS:
+            self.flag("introspection", node, f"uses the attribute '{node.attr}'")
         self.generic_visit(node)
 
     # Rationale (module_patching): assigning to a module attribute (time.perf_counter,
@@ -294,10 +327,18 @@ class _Checker(ast.NodeVisitor):
         func = self.dotted(node.func)
         if func in {"setattr", "delattr"} and node.args and self.root_is_module(node.args[0]):
             self.flag("module_patching", node, f"{func}() on an imported module")
-        if func in {"getattr", "setattr", "hasattr"}:
+        if func in {"getattr", "setattr", "hasattr", "delattr"}:
             for arg in node.args[1:2]:
                 if isinstance(arg, ast.Constant) and arg.value in REFERENCE_NAMES:
                     self.flag("reference_model_used", node, f"looks up '{arg.value}' by name")
+                if isinstance(arg, ast.Constant) and arg.value in INTROSPECTION_ATTRS:
+                    self.flag("introspection", node, f"looks up '{arg.value}' by name")
+                # Rationale (introspection): a module attribute whose name is built at run
+                # time hides from every rule here (getattr(torch, "s" + "ys")).
+                if not isinstance(arg, ast.Constant) and node.args and self.root_is_module(
+                    node.args[0]
+                ):
+                    self.flag("introspection", node, f"{func}() on a module with a computed name")
         # Rationale (reference_ops): with the policy off, ModelNew must compute with its own
         # kernels; a torch op doing the work is the reference in disguise.
         if not self.allow_reference_ops and func and func.startswith(TORCH_OP_PREFIXES):

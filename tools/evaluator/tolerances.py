@@ -214,7 +214,9 @@ def op_reduction_length(name: str, args: tuple[Any, ...], out: Any) -> int:
             transposed = bool(args[6]) if len(args) > 6 and isinstance(args[6], bool) else False
             groups = int(args[8]) if len(args) > 8 and isinstance(args[8], int) else 1
             extent = math.prod(int(s) for s in weight.shape[2:])
-            per_group = int(weight.shape[0]) // max(1, groups) if transposed else int(weight.shape[1])
+            per_group = (
+                int(weight.shape[0]) // max(1, groups) if transposed else int(weight.shape[1])
+            )
             return max(1, per_group * extent)
     if "scaled_dot_product" in name and len(args) >= 3:
         q, k = args[0], args[1]

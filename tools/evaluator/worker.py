@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from tools.evaluator import correctness as corr
-from tools.evaluator import diagnose, fsisolation, memory, protocol
+from tools.evaluator import diagnose, fsisolation, integrity, memory, protocol
 from tools.evaluator.counting import OpCounter, OpTrace, unique_bytes
 from tools.evaluator.devlock import DeviceLock
 from tools.evaluator.launches import LaunchRecorder, pick_first_autotune_config
@@ -39,21 +39,12 @@ from tools.evaluator.loader import (
     tensors_in,
 )
 from tools.evaluator.sandbox import cap_address_space, cap_files, trim
+from tools.evaluator.stages import StageFailure
 from tools.evaluator.static_checks import check_source
 from tools.evaluator.tolerances import ReductionProbe, tolerance_for
 from tools.records.eval_result import EvalResult, Stage
 
 logger = logging.getLogger("tools.evaluator.worker")
-
-
-class StageFailure(Exception):
-    """A stage failed: which, why, and the flags it raised."""
-
-    def __init__(self, stage: Stage, message: str, flags: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.stage = stage
-        self.message = message
-        self.flags = flags or []
 
 
 _REFERENCE_CACHE_VARS = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
@@ -91,6 +82,9 @@ class Worker:
         self.fs_active = False
         """True once Landlock confines this process (``isolate``)."""
         self.request_file = protocol.REQUEST_FILE
+        self.seal: integrity.Seal | None = None
+        """Snapshot of the harness taken before the candidate is imported (``integrity``)."""
+        self.stage_now = Stage.STATIC
         self.reduction_length = 1
         """Longest sum the traced reference computes (``tolerances.ReductionProbe``)."""
         limit = self.opts.simulated_memory_limit_bytes
@@ -101,6 +95,7 @@ class Worker:
 
     # -- plumbing ---------------------------------------------------------------------
     def _stage(self, stage: Stage, fn: Callable[[], Any], label: Stage | None = None) -> Any:
+        self.stage_now = stage
         protocol.append_progress(self.workdir / protocol.PROGRESS_FILE, (label or stage).value)
         try:
             return fn()
@@ -155,10 +150,32 @@ class Worker:
             memory.poison_free_blocks(corr.POISON_BYTE)
 
     def _call(self, model: Any, inputs: list[Any]) -> Any:
+        before = integrity.runtime_state(self.seal.code_file) if self.seal else None
         with torch.no_grad():
             out = model(*inputs)
         self._sync()
+        if self.seal is not None:
+            self._verify_harness(before)
         return out
+
+    def _verify_harness(self, before: dict[str, Any] | None = None) -> None:
+        """Fail the current stage (flag ``harness_tampered``) when candidate code changed the
+        evaluator's functions, or a call left modes, tracers or threads behind it."""
+        assert self.seal is not None
+        after = integrity.runtime_state(self.seal.code_file)  # first: a thread may end soon
+        why = self.seal.verify(state=before is None)
+        if why is None and before is not None and after != before:
+            why = "a candidate call left the process changed: " + "; ".join(
+                f"{k}: {before[k]} before, {after[k]} after" for k in after if after[k] != before[k]
+            )
+        if why is None and "timing_mac" in self.state and not self.seal.signed(
+            diagnose.timing_fields(self.result), self.state["timing_mac"]
+        ):
+            why = "the result's timing fields were changed after the timing stage set them"
+            for name in diagnose.TIMING_FIELDS:  # none of them can be believed now
+                setattr(self.result, name, None)
+        if why:
+            raise StageFailure(self.stage_now, why, ["harness_tampered"])
 
     def run(self) -> EvalResult:
         """Run every stage that applies; failures end the run with ``stage_failed`` set."""
@@ -169,6 +186,10 @@ class Worker:
             r.static_ok = True
             self._stage(Stage.SANDBOX, self.warm_reference_compile, label=Stage.TIMING)
             self._stage(Stage.SANDBOX, self.isolate, label=Stage.COMPILE)
+            self.seal = integrity.Seal.take(
+                extra=(type(self), StageFailure),
+                code_file=str(self.workdir / self.req.candidate_file),
+            )
             with self.lock.shared(), self._tracked():
                 self._stage(Stage.COMPILE, self.compile)
                 r.compiled = True
@@ -185,6 +206,7 @@ class Worker:
                     self._stage(Stage.DIAGNOSTICS, lambda: diagnose.measured(self))
             if self.opts.profile == "ncu":
                 diagnose.profile_ncu(self)
+            self._stage(self.stage_now, self._verify_harness)
         except StageFailure as f:
             r.stage_failed = f.stage
             r.error = trim(f.message)
@@ -212,11 +234,13 @@ class Worker:
         )
 
     def peak_memory_bytes(self) -> int:
-        """The evaluation's footprint: ``torch.cuda.max_memory_allocated`` on a GPU; on the
+        """The evaluation's footprint: on a GPU the peak memory the caching allocator held
+        from the device (``torch.cuda.max_memory_reserved``, at least
+        ``max_memory_allocated``: cached blocks are not free for another process); on the
         CPU the peak of live tensor bytes (``memory.LiveTensorBytes``) plus the timed input
         sets (cloned outside the tracker)."""
         if self.device == "cuda" and torch.cuda.is_initialized():
-            return int(torch.cuda.max_memory_allocated())
+            return int(max(torch.cuda.max_memory_reserved(), torch.cuda.max_memory_allocated()))
         timed = self.state.get("timing_sets")
         return int(self.tracker.peak + (unique_bytes(timed) if timed else 0))
 
@@ -322,7 +346,10 @@ class Worker:
             )
         if self.interpret:
             pick_first_autotune_config()
+        before = integrity.runtime_state(self.seal.code_file) if self.seal else None
         cand = load_module(self.workdir / self.req.candidate_file, register=True)
+        if self.seal is not None:  # importing it must not have changed the harness either
+            self._verify_harness(before)
         ref = load_module(self.workdir / self.req.problem_file, register=False)
         self.state["cand"] = cand
         seed = self.opts.seeds[0] if self.opts.seeds else 0
@@ -490,6 +517,8 @@ class Worker:
         fresh values: a kernel that corrupts state, or memoizes outputs by input address,
         shows up here. When the fresh draw has other sizes (input sizes that depend on the
         drawn values, such as jagged lengths), the fresh inputs are used as drawn."""
+        # the seed-0 inputs are drawn again afterwards: one input copy less while rechecking
+        self.state.pop("pristine0", None)
         inputs = self.state["timing_sets"][0]
         seed = max(self.opts.seeds or [0]) + 1
         fresh = draw_inputs(self.state["ref"], seed, self.device)
@@ -510,6 +539,10 @@ class Worker:
             self._check_call(seed, inputs, pristine, out, False)
         except StageFailure as f:
             raise StageFailure(Stage.RECHECK, f"after timing: {f.message}", f.flags) from None
+        del inputs, pristine, out
+        self.state["pristine0"] = draw_inputs(
+            self.state["ref"], (self.opts.seeds or [0])[0], self.device
+        )
 
 
 def main(argv: list[str]) -> int:

@@ -132,7 +132,8 @@ class EvalResult(BaseModel):
     """Output elements that were NaN or infinite where the reference's were finite (the
     first failing call); ``max_abs_err``/``max_rel_err`` cover the elements finite in both."""
     peak_memory_bytes: int | None = None
-    """Peak device memory of the evaluation: ``torch.cuda.max_memory_allocated`` on a GPU,
+    """Peak device memory of the evaluation: ``torch.cuda.max_memory_reserved`` on a GPU (what
+    the caching allocator held, at least ``max_memory_allocated``),
     the peak bytes of live tensors on the CPU (an estimate); the problem's footprint for
     memory admission (``tools.evaluator.admission``)."""
     runtime_ms: float | None = None

@@ -1,0 +1,64 @@
+"""Timing tricks that only matter on CUDA (side streams, event patches), and the GPU runs
+of the CPU ones: each fixture in ``timing_fixtures/`` is evaluated on the local GPU and
+must end as its ``Expected:`` line says (``flags`` alternatives joined by ``|``: one of
+them must be raised). Run on a CUDA machine:
+``pytest -m gpu tests/gpu/test_timing_integrity_gpu.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.gpu
+
+FIXTURES = Path(__file__).parent / "timing_fixtures"
+PROBLEM = Path(__file__).parents[1] / "unit" / "evaluator_fixtures" / "softmax_problem.py"
+FILES = sorted(FIXTURES.glob("*.py"))
+
+
+def _expected(path: Path) -> dict[str, str]:
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    for part in ("Methodology:", "Hacking scenario:", "Expected:"):
+        assert part in doc, f"{path.name}: docstring lacks '{part}'"
+    line = doc.split("Expected:", 1)[1].strip().splitlines()[0]
+    return dict(p.strip().split("=", 1) for p in line.split(";") if p.strip())
+
+
+def test_fixtures_are_well_formed():
+    assert len(FILES) >= 5
+    assert any(_expected(p)["stage_failed"] == "none" for p in FILES)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_gpu_fixture(path, tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from tools.evaluator import EvalOptions, evaluate
+    from tools.hardware import detect_local_gpu
+    from tools.records import Candidate, Problem
+
+    target = detect_local_gpu()
+    if target is None:
+        pytest.skip("the visible GPU is not in the hardware registry")
+    source = PROBLEM.read_text().replace("ROWS, COLS = 64, 1000", "ROWS, COLS = 4096, 8192")
+    exp = _expected(path)
+    r = evaluate(
+        Problem(name="softmax", source=source),
+        Candidate(id=path.stem, language="pytorch", source=path.read_text()),
+        target,
+        EvalOptions(work_dir=str(tmp_path), measure_compile=False, timeout_s=300),
+    )
+    stages = {None if s == "none" else s for s in exp["stage_failed"].split("|")}
+    assert (r.stage_failed.value if r.stage_failed else None) in stages, (r.error, r.flags)
+    if stages == {None}:
+        assert r.accepted, (r.error, r.flags)
+        assert any("compared with the reference" in n for n in r.diagnostics.notes)
+        return
+    assert not r.accepted
+    if "flags" in exp:
+        assert set(exp["flags"].split("|")) & set(r.flags), (r.flags, r.error)
