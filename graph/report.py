@@ -10,6 +10,8 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents.llm import usage_summary
+from agents.llm.parse import UNUSABLE_PREFIX
+from agents.llm.usage import read_fallbacks
 from graph import search
 from graph.confirm import Confirmation, confirm_best
 from graph.context import RunContext
@@ -220,6 +222,22 @@ def render_report(
     return "\n".join(lines) + "\n"
 
 
+def fallback_section(fallbacks: list[dict[str, str]], state: RunState) -> str:
+    """Which steps the offline rules did because a model's answer was unusable, and why.
+
+    Coder answers that could not be used are children recorded as failed (their change text
+    starts with ``unusable model answer``); they are counted here too.
+    """
+    unusable = [c for c in state.candidate_records().values() if c.transformation.startswith(UNUSABLE_PREFIX)]
+    if not fallbacks and not unusable:
+        return ""
+    lines = ["", "## Steps done by the offline rules", ""]
+    lines += [f"- {f['agent']} ({f['step']}): {f['reason']}" for f in fallbacks]
+    lines += [f"- coder: child `{c.id}` recorded as failed: {c.transformation[len(UNUSABLE_PREFIX):][:200]}"
+              for c in unusable]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def _figures_and_extras(store: RunStore, state: RunState, best_id: str | None) -> str:
     """Write the report's figures; the markdown sections that show them and the rest."""
     cands, results = state.candidate_records(), state.result_records()
@@ -329,6 +347,7 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     text = render_report(state, best_id, is_reference, message, prompted)
     if usage.calls:
         text += f"\n## Model usage\n\n{usage.line()}\n"
+    text += fallback_section(read_fallbacks(ctx.runs_dir, state.run_id), state)
     text += _figures_and_extras(store, state, best_id)
     report_path = store.write_text(state.run_id, "report.md", text)
     write_extras(store.run_dir(state.run_id), text, f"kevolve run {state.run_id}",

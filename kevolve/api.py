@@ -14,12 +14,13 @@ from typing import Any, Callable
 
 from langgraph.graph.state import CompiledStateGraph
 
+from agents.llm.errors import LLMTransientError, LLMUnavailableError
 from agents.planner.plan import resolve_request
 from agents.planner.schemas import Plan
 from graph.builder import compile_graph, sqlite_checkpointer
 from graph.context import RunContext
 from graph.state import RunRequest, RunState
-from kevolve.interrupt import RunInterrupted, drive_interruptibly, guard_events
+from kevolve.interrupt import RunInterrupted, RunPaused, drive_interruptibly, guard_events
 from kevolve.runstore import RunInfo, RunStore
 from kevolve.settings import Settings, get_settings
 from tools.errors import RunStoreError
@@ -146,6 +147,11 @@ def _drive(
         )
     except RunInterrupted:
         raise
+    except (LLMUnavailableError, LLMTransientError) as e:
+        # A provider outage: what finished is checkpointed; the run waits to be resumed.
+        paused = RunPaused(run_id, str(e))
+        store.set_status(run_id, "paused", str(paused))
+        raise paused from e
     except Exception as e:
         store.set_status(run_id, "failed", f"{type(e).__name__}: {e}")
         raise

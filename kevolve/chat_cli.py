@@ -37,11 +37,12 @@ def _run(request: Any, settings: Any, notes: list[str], intake: Any) -> dict[str
 
     The planner's model calls (made before the run existed) join the run's usage ledger.
     """
-    from agents.llm.usage import Ledger
+    from agents.llm.usage import Ledger, record_fallback
     from kevolve.api import plan_run, start_run
 
     plan = plan_run(request, settings)
     planner_calls = list(intake.ctx.calls)
+    planner_fallbacks = list(intake.ctx.fallbacks)
     with RunProgress(plan.budget) as progress:
 
         def on_event(event: str, data: dict[str, Any]) -> None:
@@ -49,6 +50,9 @@ def _run(request: Any, settings: Any, notes: list[str], intake: Any) -> dict[str
                 Ledger(settings.runs_dir, data["run_id"], intake.ctx.llm).record_lines(
                     planner_calls
                 )
+            if event == "started":
+                for f in planner_fallbacks:
+                    record_fallback(settings.runs_dir, data["run_id"], f["agent"], f["step"], f["reason"])
             progress(event, data)
 
         for note in notes:

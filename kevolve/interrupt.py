@@ -50,6 +50,17 @@ class RunInterrupted(KevolveError):
         )
 
 
+class RunPaused(KevolveError):
+    """A model the run needs stopped answering; the run waits, resumable, with all it finished."""
+
+    def __init__(self, run_id: str, why: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"{why.rstrip('.')}; run {run_id} is paused with everything it finished, and "
+            f"`kevolve runs resume {run_id}` continues it once the model answers again."
+        )
+
+
 def cancel(run_id: str) -> None:
     """Mark ``run_id`` as stopped in this process: its results are no longer stored."""
     with _cancelled_lock:

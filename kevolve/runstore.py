@@ -29,7 +29,8 @@ from pydantic import BaseModel, Field
 from tools.errors import RunStoreError
 from tools.records import Candidate, EvalResult
 
-RunStatus = Literal["running", "finished", "failed", "interrupted"]
+RunStatus = Literal["running", "finished", "failed", "interrupted", "paused"]
+"""``interrupted``: stopped with Ctrl-C; ``paused``: its model stopped answering. Both resume."""
 
 
 class RunInfo(BaseModel):

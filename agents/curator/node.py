@@ -2,8 +2,9 @@
 
 The offline rules pick the winning steps and the best kernel; with a model configured for
 the ``curator`` agent, the model writes each skill's text from the winning diff and its
-diagnostics (the rules' text stays when the model's answer is unusable or the budget is
-spent; an unreachable model stops the run unless ``llm_fallback_offline`` is set).
+diagnostics (the rules' text stays, and the run records it, when the model's answer is
+unusable twice, the budget is spent, or the model is unreachable: curation comes after
+every evaluation, so it never stops a run).
 """
 
 from __future__ import annotations
@@ -48,14 +49,14 @@ def curate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 try:
                     skill = write_skill(skill, cands, results, problem, target, session)
                 except (LLMAnswerError, LLMRequestError) as e:
-                    log.info("curator: keeping the rules' text for %s: %s", skill.id, e)
+                    session.fall_back(f"text of {skill.id}", e)
                 except LLMBudgetError as e:
-                    log.warning("%s; the rules' skill text is kept", e)
+                    session.fall_back("skill texts from here on", e)
                     use_model = False
                 except LLMUnavailableError as e:
-                    if not config.fallback_offline:
-                        raise
-                    log.warning("%s Keeping the rules' skill text.", e)
+                    # Every evaluation is done by now: an outage costs the skills' wording,
+                    # never the run (it finishes with its best; the rules' text is kept).
+                    session.fall_back("skill texts from here on", e)
                     use_model = False
             written.append(skill)
         skills = written

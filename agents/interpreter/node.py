@@ -49,14 +49,14 @@ def interpret(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             try:
                 insight = interpret_llm(cand, result, problem, target, session)
             except (LLMAnswerError, LLMRequestError) as e:
-                log.info("interpreter: keeping the rules' insight for %s: %s", cid, e)
+                session.fall_back(f"insight for {cid}", e)
             except LLMBudgetError as e:
-                log.warning("%s; the rules interpret the rest", e)
+                session.fall_back("insights from here on", e)
                 session = None
             except LLMUnavailableError as e:
                 if not config.fallback_offline:
                     raise
-                log.warning("%s Falling back to the offline rules.", e)
+                session.fall_back("insights from here on", e)
                 session = None
         fresh[cid] = insight.model_dump(mode="json")
     return {"insights": fresh}

@@ -9,6 +9,7 @@ ledger: it survives a resume, so a resumed run keeps counting against the same b
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 from pathlib import Path
@@ -181,3 +182,24 @@ def usage_summary(runs_dir: Path, run_id: str, config: LLMConfig | None = None) 
     """What run ``run_id`` spent on models (all zeros for an offline run)."""
     config = config or LLMConfig()
     return summarize(read_ledger(Path(runs_dir) / run_id / LEDGER_FILE), config)
+
+
+FALLBACKS_FILE = "llm_fallbacks.jsonl"
+"""One JSON line per step an agent did with its offline rules instead of its model."""
+
+
+def record_fallback(runs_dir: Path, run_id: str, agent: str, step: str, reason: str) -> None:
+    """Append to the run's record of steps that fell back to the offline rules."""
+    path = Path(runs_dir) / run_id / FALLBACKS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = {"agent": agent, "step": step, "reason": " ".join(reason.split())[:300]}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def read_fallbacks(runs_dir: Path, run_id: str) -> list[dict[str, str]]:
+    """The steps of a run that fell back to the offline rules, in order."""
+    path = Path(runs_dir) / run_id / FALLBACKS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -60,6 +60,8 @@ class IntakeContext:
     extra_chip_dirs: Sequence[Path] = ()
     calls: list[UsageLine] = field(default_factory=list)
     """Model calls the planner made (added to the run's ledger once the run exists)."""
+    fallbacks: list[dict[str, str]] = field(default_factory=list)
+    """Steps the planner did with its rules instead of its model (added to the run's record)."""
 
 
 class IntakeState(BaseModel):
@@ -78,15 +80,15 @@ class IntakeState(BaseModel):
 def read_request(text: str, ctx: IntakeContext) -> PlanRequest:
     """Parse ``text`` with the planner's model when configured, else with the rules."""
     if ctx.llm.enabled("planner"):
-        session = LLMSession(config=ctx.llm, agent="planner", calls=ctx.calls)
+        session = LLMSession(config=ctx.llm, agent="planner", calls=ctx.calls, fallbacks=ctx.fallbacks)
         try:
             return parse_text_llm(text, session, extra_chip_dirs=ctx.extra_chip_dirs)
         except (LLMAnswerError, LLMRequestError, LLMBudgetError) as e:
-            log.warning("the planner's model gave no usable answer (%s); using the rules", e)
+            session.fall_back("reading the request", e)
         except LLMUnavailableError as e:
             if not ctx.llm.fallback_offline:
                 raise
-            log.warning("%s Using the offline rules.", e)
+            session.fall_back("reading the request", e)
     return parse_text(text, extra_chip_dirs=ctx.extra_chip_dirs)
 
 
@@ -279,6 +281,7 @@ class Intake:
         """Begin with the user's message."""
         self.config = {"configurable": {"thread_id": f"intake-{secrets.token_hex(4)}"}}
         self.ctx.calls.clear()
+        self.ctx.fallbacks.clear()
         return self._step(IntakeState(text=text))
 
     def answer(self, text: str) -> IntakeStep:

@@ -3,7 +3,7 @@
 ``POST /v1/chat/completions`` answers:
 
 - a structured-output request (``response_format`` json_schema, or ``tools``) with the JSON
-  registered for that schema's name;
+  registered for that schema's name (or, with ``structured_as_prose``, like any other request);
 - any other request with the next scripted coder answer (the last one repeats).
 
 Every request body is kept in ``server.requests`` for assertions.
@@ -84,10 +84,19 @@ class StubServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, coder_answers: list[str], structured: dict[str, Any] | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(
+        self,
+        coder_answers: list[str],
+        structured: dict[str, Any] | None = None,
+        structured_as_prose: bool = False,
+        port: int = 0,
+    ) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.coder_answers = list(coder_answers)
         self.structured = {**STRUCTURED, **(structured or {})}
+        self.structured_as_prose = structured_as_prose
+        """Answer structured requests too with the next coder answer (prose plus a kernel),
+        as small local models do when asked for JSON."""
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
@@ -136,7 +145,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         name = _schema_name(body)
         message: dict[str, Any] = {"role": "assistant", "content": None}
-        if name is not None and body.get("tools"):
+        if name is not None and self.server.structured_as_prose:
+            message["content"] = self.server.next_coder_answer()
+        elif name is not None and body.get("tools"):
             args = json.dumps(self.server.structured[name])
             message["tool_calls"] = [
                 {"id": "call_1", "type": "function", "function": {"name": name, "arguments": args}}

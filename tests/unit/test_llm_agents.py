@@ -93,10 +93,18 @@ def test_interpreter_llm_writes_insights_for_kernels_only(tmp_path):
     assert usage_summary(ctx.runs_dir, "run1").by_agent["interpreter"].calls == 2
 
 
-def test_interpreter_keeps_rules_when_the_answer_is_malformed(tmp_path):
-    ctx, _ = run_ctx(tmp_path, [{"bottleneck": "nonsense"}, INSIGHT])
+def test_interpreter_keeps_rules_when_the_answer_is_malformed_twice(tmp_path):
+    ctx, _ = run_ctx(tmp_path, [{"bottleneck": "nonsense"}, "no JSON here", INSIGHT])
     insights = interpret(state(), Runtime(context=ctx))["insights"]
     assert insights["a"]["author"] == "offline" and insights["b"]["author"] == SPEC
+
+
+def test_a_malformed_structured_answer_is_retried_once_with_its_reason(tmp_path):
+    ctx, model = run_ctx(tmp_path, [{"bottleneck": "nonsense"}, INSIGHT, INSIGHT])
+    insights = interpret(state(), Runtime(context=ctx))["insights"]
+    assert insights["a"]["author"] == SPEC and insights["b"]["author"] == SPEC
+    retry = model.received[1][-1].content
+    assert "could not be used" in retry and "bottleneck" in retry
 
 
 def test_interpreter_unreachable_model_stops_or_falls_back(tmp_path):
@@ -168,6 +176,25 @@ def test_code_node_is_offline_without_a_model(tmp_path):
     ctx, _ = run_ctx(tmp_path)
     coder = coder_for_run("triton", ctx, run_id="run1")
     assert not isinstance(coder, LLMCoder) and coder.language == "triton"
+
+
+def test_a_structured_answer_given_as_prose_with_json_is_read(tmp_path):
+    import json as _json
+
+    prose = f"Here is my analysis.\n```json\n{_json.dumps(INSIGHT)}\n```\nHope it helps."
+    ctx, model = run_ctx(tmp_path, [prose, prose])
+    insights = interpret(state(), Runtime(context=ctx))["insights"]
+    assert insights["a"]["author"] == SPEC and len(model.received) == 2  # no retry needed
+
+
+def test_curator_outage_keeps_the_rules_text_and_is_recorded(tmp_path):
+    from agents.llm.usage import read_fallbacks
+
+    ctx, _ = run_ctx(tmp_path, [LLMUnavailableError("the model is unreachable.")])
+    skills = curate(state(), Runtime(context=ctx))["new_skills"]
+    assert skills and all("marker" not in s["summary"] for s in skills)
+    [fallback] = read_fallbacks(ctx.runs_dir, state().run_id)
+    assert fallback["agent"] == "curator" and "unreachable" in fallback["reason"]
 
 
 def test_code_node_writes_no_child_when_every_generator_is_exhausted(tmp_path, monkeypatch):

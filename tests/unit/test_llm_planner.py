@@ -208,3 +208,13 @@ def test_llm_planner_never_swaps_pasted_code_for_an_op(tmp_path):
     model = ScriptedChatModel(responses=[{"op": "tanh", "target": "h100", "shape": "256x256"}])
     step = Intake(ctx(tmp_path, model)).start("on h100 over 256x256: return torch.tanh(x) * y + 1.0")
     assert "return torch.tanh(x) * y + 1.0" in Path(step.request.problem).read_text()
+
+
+def test_planner_prose_answers_fall_back_to_the_rules_and_say_so(tmp_path):
+    prose = "Sure! I think you want to optimize a softmax kernel on an MI300."
+    intake = Intake(ctx(tmp_path, ScriptedChatModel(responses=[prose, prose])))
+    step = intake.start("optimize softmax over 64x256 fp32 for MI300")
+    assert (step.request.problem, step.request.target) == ("softmax", "mi300x")
+    assert step.parsed.author == "offline"
+    [fallback] = intake.ctx.fallbacks
+    assert fallback["agent"] == "planner" and "RequestAnswer" in fallback["reason"]
