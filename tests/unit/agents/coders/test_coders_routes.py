@@ -10,7 +10,9 @@ from agents.coders.routes import GENERATORS, GRAPH, ROUTES, Generator, op_family
 from tools.problems.loader import load_problem
 from tools.records import Problem, Target
 
-SOURCE = "import torch\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        return x\n"
+SOURCE = (
+    "import torch\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        return x\n"
+)
 
 
 def _problem(op: str | None, op_family_tag: str = "unknown") -> Problem:
