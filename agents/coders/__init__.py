@@ -1,5 +1,14 @@
 """Coders: the seam (``base``), the offline template coders and the PyTorch baseline.
 
+Layout: ``base`` (the ``Coder``, ``SkillSeeder`` and ``TemplateOwner`` Protocols),
+``kit/`` (what every generator is built from: the ATen tracer and fx readers, the chain IR
+and its one formula table, the Jinja environment, chip facts, parameter spaces, the cache,
+``TemplateGenerator[SpecT]``), ``generators/<family>/`` (one package per op family, each
+importing only the kit, the seam and ``tools``), ``routes`` (the one table of which
+generators write which op family) and ``composite`` (the generators of one language behind
+one ``Coder``). A new generator family is a package under ``generators/`` and one entry in
+``routes.GENERATORS``.
+
 Public API:
 
 - :func:`offline_coders` -- every offline coder (Triton, CPU C++);

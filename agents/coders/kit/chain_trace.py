@@ -37,6 +37,7 @@ from agents.coders.kit.chain import (
     is_finite_constant,
 )
 from agents.coders.kit.chain_batchnorm import batch_norm_operands, is_batch_norm, lower_batch_norm
+from agents.coders.kit.formulas import UNARY_ACTIVATIONS
 from tools.errors import ProblemError
 
 logger = logging.getLogger(__name__)
@@ -59,29 +60,7 @@ _SIGNATURES: dict[str, tuple[tuple[str, Any], ...]] = {
     "minimum": (("other", None),),
     **{c: (("other", None),) for c in BOOLEAN_OPS},
 }
-_UNARY = [
-    "relu",
-    "sigmoid",
-    "tanh",
-    "exp",
-    "log1p",
-    "expm1",
-    "log",
-    "sqrt",
-    "rsqrt",
-    "abs",
-    "neg",
-    "sin",
-    "cos",
-    "erf",
-    "reciprocal",
-    "square",
-    "silu",
-    "mish",
-    "hardsigmoid",
-    "hardswish",
-    "identity",
-]
+_UNARY = [*UNARY_ACTIVATIONS[:15], "square", *UNARY_ACTIVATIONS[15:], "identity"]
 
 _FUNCTIONS: dict[Callable[..., Any], str] = {
     operator.add: "add",
@@ -296,6 +275,20 @@ def lower_call(b: ChainBuilder, op: str, a: list[Any]) -> Arg:
     return b.emit(op, x, b.value(a[1]))
 
 
+def lower_node(b: ChainBuilder, node: torch.fx.Node, gm: torch.fx.GraphModule) -> Arg:
+    """Emit the steps of one elementwise call node; returns its value name.
+
+    Raises:
+        ProblemError: The node is not an elementwise op the chain knows.
+    """
+    op, args, kwargs = canonical_call(node, gm)
+    if op == "where":  # torch.where(condition, input, other)
+        if len(args) != 3 or kwargs:
+            raise ProblemError("torch.where is fused only in its three-argument form.")
+        return b.emit("where", b.value(args[0]), b.value(args[1]), b.value(args[2]))
+    return lower_call(b, op, bind_args(op, args, kwargs))
+
+
 def canonical_call(
     node: torch.fx.Node, gm: torch.fx.GraphModule
 ) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
@@ -328,6 +321,41 @@ def canonical_call(
     return op, tuple(node.args), kwargs
 
 
+def trace_module(
+    source: str, *, proxy_buffers: bool = False
+) -> tuple[torch.fx.GraphModule, nn.Module]:
+    """``Model`` built on the meta device, traced with ``torch.fx`` and shape-propagated.
+
+    Args:
+        source: The reference source; it is executed (the reference is trusted input).
+        proxy_buffers: Trace buffer reads as graph nodes (``self.cos[:seq]`` then slices a
+            proxy, not a tensor).
+
+    Returns:
+        The graph module (``tensor_meta`` on every node) and the model it traced.
+
+    Raises:
+        ProblemError: The reference does not build, trace or run on the meta device.
+    """
+    namespace: dict[str, Any] = {"__name__": "kevolve_reference"}
+    try:
+        exec(compile(source, "<reference>", "exec"), namespace)  # noqa: S102 - the user's reference
+        with torch.device("meta"):
+            model = namespace["Model"](*namespace["get_init_inputs"]())
+            inputs = list(namespace["get_inputs"]())
+        tracer = torch.fx.Tracer()
+        tracer.proxy_buffer_attributes = proxy_buffers
+        gm = torch.fx.GraphModule(model, tracer.trace(model))
+        ShapeProp(gm).propagate(*inputs)
+    except ProblemError:
+        raise
+    except Exception as e:
+        raise ProblemError(
+            f"The reference could not be traced on the meta device ({type(e).__name__}: {e})."
+        ) from e
+    return gm, model
+
+
 def trace_chain(source: str) -> Chain:
     """Trace ``Model`` from a KernelBench source into a pointwise chain.
 
@@ -341,20 +369,7 @@ def trace_chain(source: str) -> Chain:
         ProblemError: The source does not run on the meta device, does not trace, or is not
             a pure elementwise chain.
     """
-    namespace: dict[str, Any] = {"__name__": "kevolve_reference"}
-    try:
-        exec(compile(source, "<reference>", "exec"), namespace)  # noqa: S102 - the reference is the user's own code
-        with torch.device("meta"):
-            model = namespace["Model"](*namespace["get_init_inputs"]())
-            inputs = list(namespace["get_inputs"]())
-        gm = torch.fx.symbolic_trace(model)
-        ShapeProp(gm).propagate(*inputs)
-    except ProblemError:
-        raise
-    except Exception as e:
-        raise ProblemError(
-            f"The reference could not be traced on the meta device ({type(e).__name__}: {e})."
-        ) from e
+    gm, model = trace_module(source)
     return _walk(gm, model)
 
 
@@ -384,14 +399,7 @@ def _walk(gm: torch.fx.GraphModule, model: nn.Module) -> Chain:
         elif is_batch_norm(node, gm):
             b.names[node.name] = lower_batch_norm(b, node, gm)
         elif node.op in ("call_function", "call_method", "call_module"):
-            op, args, kwargs = canonical_call(node, gm)
-            if op == "where":  # torch.where(condition, input, other)
-                if len(args) != 3 or kwargs:
-                    raise ProblemError("torch.where is fused only in its three-argument form.")
-                value = b.emit("where", b.value(args[0]), b.value(args[1]), b.value(args[2]))
-            else:
-                value = lower_call(b, op, bind_args(op, args, kwargs))
-            b.names[node.name] = value
+            b.names[node.name] = lower_node(b, node, gm)
     result = b.names.get(result_node.name)
     if not isinstance(result, str) or not b.steps:
         raise ProblemError("The reference's output is not computed by a pointwise chain.")

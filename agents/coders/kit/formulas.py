@@ -116,6 +116,29 @@ FORMULAS: dict[str, Formula] = {
     "cast_b": _F("({0} != 0)"),
 }
 BOOLEAN_OPS = frozenset({"gt", "ge", "lt", "le", "eq", "ne"})
+UNARY_ACTIVATIONS = (
+    "relu",
+    "sigmoid",
+    "tanh",
+    "exp",
+    "log1p",
+    "expm1",
+    "log",
+    "sqrt",
+    "rsqrt",
+    "abs",
+    "neg",
+    "sin",
+    "cos",
+    "erf",
+    "reciprocal",
+    "silu",
+    "mish",
+    "hardsigmoid",
+    "hardswish",
+)
+"""One-argument ops with a formula in both languages that the chain readers take as they are
+(``torch.sigmoid``, ``aten.sigmoid``)."""
 
 HELPERS: dict[str, str] = {
     "_kv_tanh": '''@triton.jit

@@ -43,11 +43,12 @@ SpecT = TypeVar("SpecT")
 class TemplateFunctions:
     """A generator's recogniser and parameter-space functions (module-level, testable alone)."""
 
-    recognise: Callable[[Problem], Any] | None
+    recognise: Callable[[Problem], Any] | None = None
     """``Problem -> spec``, raising ``ProblemError`` (``None``: ``analyze`` is overridden)."""
-    space: Callable[[Any, Target], Space]
-    seeds: Callable[[Any, Target], list[Params]]
-    safer: Callable[[Params, Any, Target], list[Params]]
+    space: Callable[[Any, Target], Space] | None = None
+    seeds: Callable[[Any, Target], list[Params]] | None = None
+    safer: Callable[[Params, Any, Target], list[Params]] | None = None
+    """Each ``None``: the generator overrides the method instead."""
 
 
 class TemplateGenerator(Generic[SpecT]):
@@ -152,7 +153,9 @@ class TemplateGenerator(Generic[SpecT]):
         except (ProblemError, KevolveError):
             return []
 
-    def seed_from_skills(self, problem: Problem, target: Target, skills: list[Skill]) -> list[Draft]:
+    def seed_from_skills(
+        self, problem: Problem, target: Target, skills: list[Skill]
+    ) -> list[Draft]:
         """First drafts rendered from skills' template and params, best gain first.
 
         A skill counts when its language and template are this coder's for ``problem``; params

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 from agents.coders.generators.attention.recognize import recognise
 from agents.coders.generators.attention.space import (
@@ -79,11 +78,11 @@ class AttentionCoder(TemplateGenerator[AttentionSpec]):
         analyze_attention, attention_space, attention_seeds, attention_safer
     )
 
-    def spec_ok(self, spec: Any) -> bool:
+    def spec_ok(self, spec: AttentionSpec) -> bool:
         """fp32, fp16 or bf16 attention with a supported head dim (checked by the analysis)."""
         return isinstance(spec, AttentionSpec)
 
-    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
+    def render(self, problem: Problem, spec: AttentionSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
         mask = f"causal (key j <= query i + {spec.causal_offset})" if spec.causal else "no mask"
         if spec.mask_kind:

@@ -27,7 +27,7 @@ from typing import Any
 
 from agents.coders.kit.chain import chain_lines
 from agents.coders.kit.forward import forward_source
-from agents.coders.kit.generator import TemplateGenerator
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.opspec import ROW_FAMILIES, OpSpec, analyze
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import render_template
@@ -164,14 +164,7 @@ class CppOfflineCoder(TemplateGenerator[OpSpec]):
 
     language: Language = "cpp"
     name = "cpp-offline"
-
-    def analyze(self, problem: Problem) -> OpSpec:
-        """The problem read as a named op or a traced pointwise chain (cached).
-
-        Raises:
-            ProblemError: No template fits the problem; the message says why.
-        """
-        return analyze(problem)
+    functions = TemplateFunctions(recognise=analyze)
 
     def target_ok(self, target: Target) -> bool:
         """CPU targets (or any target that lists ``cpp`` among its languages)."""

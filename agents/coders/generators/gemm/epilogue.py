@@ -18,32 +18,11 @@ import torch.fx
 from agents.coders.generators.gemm.plan import Operand, Source, numel
 from agents.coders.generators.gemm.trace import IDENTITY_OPS, REDUCTION_OPS, Traced, view_of
 from agents.coders.kit.chain import Arg, Step, is_finite_constant
+from agents.coders.kit.formulas import UNARY_ACTIVATIONS
 from agents.coders.kit.fx import arg, op_name, require_shape, val
 from tools.errors import ProblemError
 
-UNARY = frozenset(
-    {
-        "relu",
-        "sigmoid",
-        "tanh",
-        "exp",
-        "expm1",
-        "log",
-        "log1p",
-        "sqrt",
-        "rsqrt",
-        "abs",
-        "neg",
-        "sin",
-        "cos",
-        "erf",
-        "reciprocal",
-        "silu",
-        "mish",
-        "hardsigmoid",
-        "hardswish",
-    }
-)
+UNARY = frozenset(UNARY_ACTIVATIONS)
 BINARY = frozenset(
     {"mul", "div", "maximum", "minimum", "gt", "ge", "lt", "le", "eq", "ne", "fmax", "fmin"}
 )

@@ -331,7 +331,8 @@ def merge_linears(
     acc: str = "acc"
     if bias:
         pre.append(Precompute("_kv_p1", "matmul", (_as_row(bias[0].source, h), p2.b.source)))
-        acc = ep.emit("add", acc, ep.operand(Source("_kv_p1", (), (1, n), cached), require_shape(n2)))
+        bias_row = ep.operand(Source("_kv_p1", (), (1, n), cached), require_shape(n2))
+        acc = ep.emit("add", acc, bias_row)
     start_epilogue(traced, p2, acc, ep)
     result = ep.translate(descendants(n2), out)
     if not isinstance(result, str):

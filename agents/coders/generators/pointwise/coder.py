@@ -28,7 +28,7 @@ from agents.coders.generators.pointwise.spaces import (
 )
 from agents.coders.kit.chain import chain_lines
 from agents.coders.kit.forward import forward_source
-from agents.coders.kit.generator import TemplateGenerator
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.opspec import OpSpec, analyze
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import base_variables, render_template
@@ -57,14 +57,7 @@ class TritonOfflineCoder(TemplateGenerator[OpSpec]):
 
     language: Language = "triton"
     name = "triton-offline"
-
-    def analyze(self, problem: Problem) -> OpSpec:
-        """The problem read as a named op or a traced pointwise chain (cached).
-
-        Raises:
-            ProblemError: No template fits the problem; the message says why.
-        """
-        return analyze(problem)
+    functions = TemplateFunctions(recognise=analyze)
 
     def target_ok(self, target: Target) -> bool:
         """Triton kernels need a GPU target with a Triton compile target."""
@@ -137,4 +130,6 @@ class TritonOfflineCoder(TemplateGenerator[OpSpec]):
                 "eps": repr(spec.eps),
             }
         model = model_new_block(problem.source, forward_source(spec, wrapper))
-        return render_template(TEMPLATES, f"triton/{spec.family}.py.j2", model_block=model, **common, **variables)
+        return render_template(
+            TEMPLATES, f"triton/{spec.family}.py.j2", model_block=model, **common, **variables
+        )

@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 import torch.fx
-from torch.fx.passes.shape_prop import ShapeProp
 
 from agents.coders.generators.pointwise.coder import LAUNCH_KEYS, TEMPLATES, TritonOfflineCoder
 from agents.coders.generators.pointwise.remap import RemapGraph, analyze_remap
@@ -35,7 +34,12 @@ from agents.coders.generators.pointwise.remap_render import (
 )
 from agents.coders.kit.cache import RefusalCache
 from agents.coders.kit.chain import BOOLEAN_OPS, Chain
-from agents.coders.kit.chain_trace import ChainBuilder, bind_args, canonical_call, lower_call
+from agents.coders.kit.chain_trace import (
+    ChainBuilder,
+    canonical_call,
+    lower_node,
+)
+from agents.coders.kit.chain_trace import trace_module as kit_trace_module
 from agents.coders.kit.opspec import OpSpec
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import base_variables, render_template
@@ -105,26 +109,12 @@ def _op_name(node: torch.fx.Node, gm: torch.fx.GraphModule) -> str:
 
 
 def trace_module(source: str) -> torch.fx.GraphModule:
-    """``Model`` built on the meta device, traced with ``torch.fx`` and shape-propagated.
+    """``Model`` traced by the kit with buffer reads as nodes (see ``kit.chain_trace``).
 
     Raises:
         ProblemError: The reference does not build, trace or run on the meta device.
     """
-    namespace: dict[str, Any] = {"__name__": "kevolve_reference"}
-    try:
-        exec(compile(source, "<reference>", "exec"), namespace)  # noqa: S102 - the user's reference
-        with torch.device("meta"):
-            model = namespace["Model"](*namespace["get_init_inputs"]())
-            inputs = list(namespace["get_inputs"]())
-        tracer = torch.fx.Tracer()
-        tracer.proxy_buffer_attributes = True  # ``self.cos[:seq]`` slices a proxy, not a tensor
-        gm = torch.fx.GraphModule(model, tracer.trace(model))
-        ShapeProp(gm).propagate(*inputs)
-    except Exception as e:
-        raise ProblemError(
-            f"The reference could not be traced on the meta device ({type(e).__name__}: {e})."
-        ) from e
-    return gm
+    return kit_trace_module(source, proxy_buffers=True)[0]
 
 
 def split(source: str) -> HybridSpec:
@@ -189,14 +179,7 @@ def _tail_chain(
     for i, node in enumerate(boundary):
         b.operand(node, f"{HEAD_VAR}[{i}]")
     for node in tail_nodes:
-        op, args, kwargs = canonical_call(node, gm)
-        if op == "where":
-            if len(args) != 3 or kwargs:
-                raise ProblemError("torch.where is fused only in its three-argument form.")
-            value = b.emit("where", b.value(args[0]), b.value(args[1]), b.value(args[2]))
-        else:
-            value = lower_call(b, op, bind_args(op, args, kwargs))
-        b.names[node.name] = value
+        b.names[node.name] = lower_node(b, node, gm)
     out = b.names.get(result.name)
     if not isinstance(out, str) or any(s.var == out and s.op in BOOLEAN_OPS for s in b.steps):
         raise ProblemError("The tail does not yield a float tensor.")

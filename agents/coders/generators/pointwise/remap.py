@@ -28,9 +28,8 @@ from torch.fx.passes.shape_prop import TensorMetadata
 from agents.coders.kit.chain import BOOLEAN_OPS, Chain, Operand
 from agents.coders.kit.chain_trace import (
     ChainBuilder,
-    bind_args,
     canonical_call,
-    lower_call,
+    lower_node,
     trace_chain,
 )
 from tools.errors import ProblemError
@@ -301,15 +300,7 @@ def remap_graph(gm: torch.fx.GraphModule) -> RemapGraph:
                 raise ProblemError("full_like is fused only as a float constant.")
             b.names[node.name] = float(value)  # type: ignore[assignment]
             return
-        op, args, kwargs = canonical_call(node, gm)
-        if op == "where":
-            if len(args) != 3 or kwargs:
-                raise ProblemError("torch.where is fused only in its three-argument form.")
-            b.names[node.name] = b.emit(
-                "where", b.value(args[0]), b.value(args[1]), b.value(args[2])
-            )
-        else:
-            b.names[node.name] = lower_call(b, op, bind_args(op, args, kwargs))
+        b.names[node.name] = lower_node(b, node, gm)
 
     compute = [n for n in nodes if n.op in ("call_function", "call_method", "call_module")
                and n not in views and n not in shapes]  # fmt: skip

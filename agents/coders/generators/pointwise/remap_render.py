@@ -1,4 +1,5 @@
-"""Triton source of a :class:`~agents.coders.generators.pointwise.remap.RemapGraph`: kernel, wrapper, ``forward``.
+"""Triton source of a :class:`~agents.coders.generators.pointwise.remap.RemapGraph`: kernel,
+wrapper, ``forward``.
 
 The kernel tiles the output as ``[rows, cols]`` (cols = the contiguous last dim, rows = the
 other dims flattened): a ``BLOCK_R x BLOCK_C`` tile per step of a grid-stride loop. Each row's

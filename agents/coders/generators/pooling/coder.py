@@ -11,7 +11,6 @@ program per output tile) or ``global`` (mean over the trailing dims).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from agents.coders.generators.pooling.recognize import PoolSpec, recognise_pool
 from agents.coders.generators.pooling.space import TEMPLATE, pool_safer, pool_seeds, pool_space
@@ -69,11 +68,11 @@ class PoolingCoder(TemplateGenerator[PoolSpec]):
     name = "triton-pooling"
     functions = TemplateFunctions(analyze_pool, pool_space, pool_seeds, pool_safer)
 
-    def spec_ok(self, spec: Any) -> bool:
+    def spec_ok(self, spec: PoolSpec) -> bool:
         """Any recognised pooling (dtype limits are checked by the analysis)."""
         return isinstance(spec, PoolSpec)
 
-    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
+    def render(self, problem: Problem, spec: PoolSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
         what = _describe(spec)
         return render_template(

@@ -242,7 +242,9 @@ def recognise_pool(
             break
         source = source.args[0]
     if not isinstance(source, fx.Node) or source.op != "placeholder":
-        raise ProblemError(f"{op_label(pool)} does not read a forward input through unsqueeze only.")
+        raise ProblemError(
+            f"{op_label(pool)} does not read a forward input through unsqueeze only."
+        )
     in_shape, out_shape, final = static_shape(pool.args[0]), static_shape(top), static_shape(out)
     dtype = str(dtype_of(source)).removeprefix("torch.")
     if in_shape is None or out_shape is None or final is None:

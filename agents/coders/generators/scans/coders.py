@@ -91,11 +91,11 @@ class ScanCoder(TemplateGenerator[ScanSpec]):
             )
         return spec
 
-    def spec_ok(self, spec: Any) -> bool:
+    def spec_ok(self, spec: ScanSpec) -> bool:
         """fp32/fp16/bf16 problems."""
         return spec.dtype in SUPPORTED_DTYPES
 
-    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
+    def render(self, problem: Problem, spec: ScanSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
         operands = list(spec.operands)
         forward = forward_block(spec.forward_args, "_kv_scan", [o.expr for o in operands])
@@ -146,11 +146,11 @@ class GatherCoder(TemplateGenerator[GatherSpec]):
     name = "triton-gather"
     functions = TemplateFunctions(analyze_gather, gather_space, gather_seeds, gather_safer)
 
-    def spec_ok(self, spec: Any) -> bool:
+    def spec_ok(self, spec: GatherSpec) -> bool:
         """fp32/fp16/bf16 tables."""
         return spec.dtype in SUPPORTED_DTYPES
 
-    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
+    def render(self, problem: Problem, spec: GatherSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
         forward = forward_block(spec.forward_args, "_kv_bags", list(spec.call_args))
         return render_template(

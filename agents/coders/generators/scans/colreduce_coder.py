@@ -12,8 +12,6 @@ of 128, so 64 chunks of 1024 rows make 512 programs.
 
 from __future__ import annotations
 
-from typing import Any
-
 from agents.coders.generators.scans.coders import (
     SUPPORTED_DTYPES,
     forward_block,
@@ -121,11 +119,11 @@ class ColumnReduceCoder(TemplateGenerator[ColReduceSpec]):
         analyze_colreduce, colreduce_space, colreduce_seeds, colreduce_safer
     )
 
-    def spec_ok(self, spec: Any) -> bool:
+    def spec_ok(self, spec: ColReduceSpec) -> bool:
         """fp32/fp16/bf16 problems."""
         return spec.dtype in SUPPORTED_DTYPES
 
-    def render(self, problem: Problem, spec: Any, target: Target, params: Params) -> str:
+    def render(self, problem: Problem, spec: ColReduceSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
         forward = forward_block(spec.forward_args, "_kv_colreduce", [spec.input_expr])
         return render_template(
