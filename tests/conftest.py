@@ -30,11 +30,11 @@ MAX_WORKERS = 4
 
 
 def pytest_xdist_auto_num_workers(config):
-    """Workers for ``-n auto`` (set in pyproject's addopts).
+    """Workers for ``pytest -n auto`` (opt-in; CI runs in one process).
 
-    The whole suite (``pytest`` with no paths, as CI runs it) is spread over the machine's
-    cores, up to :data:`MAX_WORKERS`; a run of chosen files or tests stays in one process
-    (``-n 2`` on the command line still asks for workers).
+    The whole suite (no paths given) is spread over the machine's cores, up to
+    :data:`MAX_WORKERS`; a run of chosen files or tests stays in one process (``-n 2`` on the
+    command line still asks for workers).
     """
     if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
         return 0
