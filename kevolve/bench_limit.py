@@ -12,6 +12,10 @@ The graph has no wall-clock limit of its own. When a problem's time is up the wa
 
 Evaluations killed this way are the time limit's doing, not the candidate's: the bench drops
 their stored results so that a resumed run evaluates them again.
+
+The kill reaches every sandboxed evaluation of this process, so one process runs one bench at
+a time (as ``kevolve bench`` does); a service running other optimizations beside a bench in
+the same process would see theirs stopped too.
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ def start_worker(data_dir: Path, name: str) -> subprocess.Popen:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_three_tickets_two_workers_one_killed(tmp_path):
     data = tmp_path / "data"
     data.mkdir()

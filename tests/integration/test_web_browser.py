@@ -74,6 +74,7 @@ class DevTools:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_request_through_the_page_renders_the_run(tmp_path):
     browser = chromium()
     port = free_port()

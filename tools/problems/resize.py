@@ -31,6 +31,7 @@ import ast
 import math
 import operator
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -155,9 +156,20 @@ def _sizes_dict(tree: ast.Module) -> ast.Dict | None:
     return node
 
 
+_PARSE_LOCK = threading.Lock()
+"""CPython 3.11's parser is not safe when threads parse at once (``SystemError: AST
+constructor recursion depth mismatch``, python/cpython#106905); the evaluator resizes
+problems from parallel evaluation threads, so every parse here is serialised."""
+
+
+def _ast_parse(source: str) -> ast.Module:
+    with _PARSE_LOCK:
+        return ast.parse(source)
+
+
 def _parse(source: str) -> ast.Module:
     try:
-        return ast.parse(source)
+        return _ast_parse(source)
     except SyntaxError as e:
         raise ProblemError(f"problem source does not parse (line {e.lineno}): {e.msg}") from e
 
@@ -165,7 +177,7 @@ def _parse(source: str) -> ast.Module:
 def has_declared_sizes(source: str) -> bool:
     """Whether ``source`` declares its resizable sizes with a ``KEVOLVE_SIZES`` dict."""
     try:
-        return _sizes_dict(ast.parse(source)) is not None
+        return _sizes_dict(_ast_parse(source)) is not None
     except (SyntaxError, ProblemError):
         return False
 
@@ -347,7 +359,7 @@ def irregular_overrides(source: str, rule: Callable[[int], int]) -> dict[str, in
     return new
 
 
-def _footprint_bytes(source: str) -> int:
+def footprint_bytes(source: str) -> int:
     """Bytes of ``get_inputs()`` tensors plus the Model's parameters and buffers (meta device)."""
     import torch
 
@@ -380,14 +392,14 @@ def fit_source(source: str, max_bytes: int, *, steps: int = 24) -> tuple[str, fl
         ProblemError: The source cannot run on the meta device.
     """
     try:
-        if _footprint_bytes(source) <= max_bytes:
+        if footprint_bytes(source) <= max_bytes:
             return source, 1.0
         lo, hi = 0.0, 1.0
         best = resize_source(source, 1e-9)
         for _ in range(steps):
             mid = (lo + hi) / 2
             candidate = resize_source(source, mid)
-            if _footprint_bytes(candidate) <= max_bytes:
+            if footprint_bytes(candidate) <= max_bytes:
                 lo, best = mid, candidate
             else:
                 hi = mid

@@ -113,6 +113,10 @@ def main() -> None:
         torch._dynamo.config.force_nn_module_property_static_shapes = False
         # sizes kept as module attributes (LayerNorm's normalized_shape, a hidden size)
         torch._dynamo.config.allow_unspec_int_on_nn_module = True
+        # a size that is 1 here (a batch of one) stays symbolic: no 0/1 specialisation
+        import torch.fx.experimental._config as fx_config
+
+        fx_config.backed_size_oblivious = True
     for key, value in request.get("options", {}).items():
         setattr(inductor_config, key, value)
     inductor_config.freezing = False
