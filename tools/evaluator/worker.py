@@ -202,6 +202,7 @@ class Worker:
     def run(self) -> EvalResult:
         """Run every stage that applies; failures end the run with ``stage_failed`` set."""
         r = self.result
+        self.baseline_rss = memory.process_rss()[0]  # Triton is imported by now (main)
         try:
             self._stage(Stage.SANDBOX, self.check_device, label=Stage.STATIC)
             self._stage(Stage.STATIC, self.static)
