@@ -22,6 +22,7 @@ from kevolve.interrupt import RunInterrupted, is_cancelled
 from kevolve.noise import Speedup, combine, speedup
 from kevolve.runstore import RunStore, atomic_write
 from tools.evaluator import evaluate as sandboxed_evaluate
+from tools.evaluator.backend import evaluator_for
 from tools.records import Candidate, EvalResult, Problem, Target
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ def confirm_best(
         else:
             options = eval_options(ctx, run_id, f"{cand.id}/confirm-{i}", allow_lower_precision)
             ctx.emit("evaluating", candidate_id=f"{cand.id} (re-measuring the winner)")
-            again = sandboxed_evaluate(problem, cand, target, options)
+            evaluator = evaluator_for(ctx.ray_address, sandboxed_evaluate)
+            again = evaluator(problem, cand, target, options)
             if is_cancelled(run_id):  # its sandbox may have been killed: not a measurement
                 raise RunInterrupted(run_id, 0, 0)
             atomic_write(path, again.model_dump_json(indent=2))

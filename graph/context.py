@@ -27,6 +27,7 @@ class RunContext:
     seed: int = 0
     use_knowledge: bool = True
     chroma_url: str | None = None
+    ray_address: str | None = None
     embedding_model: str | None = None
     llm_model: str | None = None
     llm_base_url: str | None = None
@@ -60,6 +61,7 @@ class RunContext:
             seed=settings.seed,
             use_knowledge=settings.use_knowledge,
             chroma_url=settings.chroma_url,
+            ray_address=settings.ray_address,
             embedding_model=settings.embedding_model,
             llm_model=settings.llm_model,
             llm_base_url=settings.llm_base_url,

@@ -21,6 +21,7 @@ from graph.skills import as_skills, merge_seed_drafts, skill_seed_drafts
 from graph.state import CodeTask, EvalTask, RunState
 from kevolve.runstore import RunStore
 from tools.evaluator import evaluate as sandboxed_evaluate
+from tools.evaluator.backend import evaluator_for
 from tools.evaluator.options import EvalOptions
 from tools.records import Candidate, EvalResult, Problem, Target
 
@@ -134,7 +135,8 @@ def evaluate(task: EvalTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
         problem = Problem.model_validate(task.problem)
         options = eval_options(ctx, task.run_id, cand.id, task.allow_lower_precision)
         ctx.emit("evaluating", candidate_id=cand.id)
-        result = sandboxed_evaluate(problem, cand, Target.model_validate(task.target), options)
+        evaluator = evaluator_for(ctx.ray_address, sandboxed_evaluate)
+        result = evaluator(problem, cand, Target.model_validate(task.target), options)
         store.save_result(task.run_id, result)
     else:
         log.info("reusing the stored result of %s", cand.id)

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     """Retrieve chip documents and skills into the coders' context."""
     chroma_url: str | None = None
     """Chroma server URL (``http://host:8000``); unset: embedded PersistentClient in data_dir."""
+    ray_address: str | None = None
+    """Ray cluster (``auto`` or ``host:port``) that runs each evaluation as a task; unset: local."""
     embedding_model: str = "all-MiniLM-L6-v2"
     """Sentence-transformers model for the knowledge base (shipped offline)."""
     llm_model: str | None = None
