@@ -61,7 +61,7 @@ def evaluate_task(problem_json: str, candidate_json: str, target_json: str, opti
         EvalOptions.model_validate_json(options_json),
     )
     ctx = ray.get_runtime_context()
-    result.notes.append(f"ray: node {ctx.get_node_id()} task {ctx.get_task_id()}")
+    result.diagnostics.notes.append(f"ray: node {ctx.get_node_id()} task {ctx.get_task_id()}")
     return result.model_dump_json()
 
 
