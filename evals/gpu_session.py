@@ -37,8 +37,7 @@ def main() -> None:
     ap.add_argument("--skip-tests", action="store_true")
     ap.add_argument("--noise-reps", type=int, default=10)
     ap.add_argument("--skip-optimize", action="store_true")
-    ap.add_argument("--tests", nargs="*", default=["tests/gpu", "tests/adversarial",
-                                                   "tests/unit/test_evaluator_gpu.py"])
+    ap.add_argument("--tests", nargs="*", default=["tests/gpu", "tests/adversarial"])
     ap.add_argument("--kernel", type=Path, help="ModelNew file for the evaluator bench")
     args = ap.parse_args()
     from tools.hardware import detect_local_gpu

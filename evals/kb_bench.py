@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             logger.info("queries: %s", queries)
     result = {
         "benchmark": "kb_bench",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": _commit(),
         "command": shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
         "device": _device(),
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                    "re-normalised. Latency = query embedding + Chroma search, end to end, k=5."),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
-    out = args.out or ROOT / "evals" / "results" / f"kb_bench_{datetime.now(timezone.utc):%Y%m%d}.json"
+    out = args.out or ROOT / "evals" / "results" / f"kb_bench_{datetime.now(UTC):%Y%m%d}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))

@@ -10,7 +10,7 @@ import json
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def record(name: str, command: str, payload: dict[str, Any], out_dir: Path) -> P
     doc = {
         "name": name,
         "device": device_name(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit(),
         "command": command,
         **payload,

@@ -43,9 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from agents.knowledge import open_store
+from agents.knowledge import KnowledgeSettings, open_store
 from evals.record import record
-from graph.context import RunContext
 from graph.state import RunRequest
 from kevolve.api import start_run
 from kevolve.runstore import RunStore
@@ -157,7 +156,7 @@ def fresh_data_dir(path: Path, cache: Path) -> Path:
 def learned_skills(settings: Settings, problem: str, shape: str, target: str) -> list[Skill]:
     """The skills in ``settings``' knowledge base for this problem's op family on ``target``."""
     family = load_problem(problem, shape=shape).op_family
-    store = open_store(RunContext.from_settings(settings))
+    store = open_store(settings.data_dir, settings.section(KnowledgeSettings))
     return list(store.search_skills(family, chip=target, op_family=family, k=100))
 
 
@@ -208,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in seeds:
         data_dir = fresh_data_dir(base / f"b-seed{seed}", cache)
         with_kb, without_kb = settings(data_dir, True, seed), settings(data_dir, False, seed)
-        store = open_store(RunContext.from_settings(with_kb))
+        store = open_store(with_kb.data_dir, with_kb.section(KnowledgeSettings))
         for skill in skills:
             store.add_skill(skill)
         b = (args.problem_b, args.shape_b, args.budget)

@@ -5,23 +5,17 @@
     code -> dispatch (-> evaluate ...)
 
 Exports ``builder`` (uncompiled, for LangGraph's own tools via ``langgraph.json``) and
-``compile_graph(checkpointer)``.
+``compile_graph(checkpointer)``; checkpointers are in ``graph.checkpoint``.
 """
 
 from __future__ import annotations
-
-import sqlite3
-from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agents.curator.node import curate
-from agents.interpreter.node import interpret
 from agents.llm.retry import llm_retry_policy
-from agents.planner.node import plan
-from agents.synthesizer.node import code
+from graph.agent_nodes import code, curate, interpret, plan
 from graph.context import RunContext
 from graph.nodes import (
     dispatch,
@@ -61,20 +55,8 @@ builder.add_edge("curate", "report")
 builder.add_edge("report", END)
 
 
-def sqlite_checkpointer(path: Path) -> BaseCheckpointSaver:
-    """The embedded default checkpointer: one SQLite file, thread_id = run id."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Several processes may share one data dir (queue workers, side-by-side benches): WAL lets
-    # readers and one writer proceed together, and a writer waits for the lock, not fails.
-    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=60)
-    conn.execute("PRAGMA journal_mode=WAL")
-    saver = SqliteSaver(conn)
-    saver.setup()
-    return saver
-
-
-def compile_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+def compile_graph(
+    checkpointer: BaseCheckpointSaver | None = None,
+) -> CompiledStateGraph[RunState, RunContext, RunState, RunState]:
     """The runnable graph, checkpointing every superstep when a checkpointer is given."""
     return builder.compile(checkpointer=checkpointer)

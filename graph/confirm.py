@@ -5,9 +5,9 @@ whose noise happened to favour it most. Before the report names it, the winning 
 evaluated again :data:`CONFIRM_MEASUREMENTS` time(s) in a fresh sandbox (fresh seeds, fresh
 interleaved timing rounds against eager and ``torch.compile``); its speedup is then the median
 of all its measurements, with an interval covering each one's own spread
-(:mod:`kevolve.noise`). A winner that fails its re-check is not reported as the winner.
+(:mod:`graph.noise`). A winner that fails its re-check is not reported as the winner.
 Modeled times are not re-measured (the model is deterministic). Re-measurements are kept in
-``confirm/`` of the run folder, so a resumed run reuses them.
+the run's recorder, so a resumed run reuses them.
 """
 
 from __future__ import annotations
@@ -17,12 +17,7 @@ import logging
 from pydantic import BaseModel, Field
 
 from graph.context import RunContext
-from graph.nodes import eval_options
-from kevolve.interrupt import RunInterrupted, is_cancelled
-from kevolve.noise import Speedup, combine, speedup
-from kevolve.runstore import RunStore, atomic_write
-from tools.evaluator import evaluate as sandboxed_evaluate
-from tools.evaluator.backend import evaluator_for
+from graph.noise import Speedup, combine, speedup
 from tools.records import Candidate, EvalResult, Problem, Target
 
 log = logging.getLogger(__name__)
@@ -74,19 +69,16 @@ def confirm_best(
     found = Confirmation(measurements=[result])
     if result.measured_on == "modeled":
         return found
-    folder = RunStore(ctx.runs_dir).run_dir(run_id) / "confirm"
     for i in range(CONFIRM_MEASUREMENTS):
-        path = folder / f"{cand.id}-{i}.json"
-        if path.exists():
-            again = EvalResult.model_validate_json(path.read_text(encoding="utf-8"))
-        else:
-            options = eval_options(ctx, run_id, f"{cand.id}/confirm-{i}", allow_lower_precision)
+        again = ctx.recorder.load_remeasurement(run_id, cand.id, i)
+        if again is None:
             ctx.emit("evaluating", candidate_id=f"{cand.id} (re-measuring the winner)")
-            evaluator = evaluator_for(ctx.ray_address, sandboxed_evaluate)
-            again = evaluator(problem, cand, target, options)
-            if is_cancelled(run_id):  # its sandbox may have been killed: not a measurement
-                raise RunInterrupted(run_id, 0, 0)
-            atomic_write(path, again.model_dump_json(indent=2))
+            again = ctx.evaluator.evaluate(
+                problem, cand, target, run_id=run_id,
+                allow_lower_precision=allow_lower_precision, remeasure=i,
+            )  # fmt: skip
+            # A stopped run refuses to keep it (its sandbox may have been killed).
+            ctx.recorder.save_remeasurement(run_id, cand.id, i, again)
         if not again.accepted:
             log.warning("the winner %s failed its re-measurement: %s", cand.id, again.error[:200])
             found.failed = again

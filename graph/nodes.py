@@ -1,12 +1,11 @@
 """The graph's own nodes: seed, dispatch, evaluate, update, select, and their routers.
 
-Agent nodes (plan, code, interpret, curate) live in ``agents/<name>/node.py``; the report
-node in ``graph/report.py``.
+The nodes that call the agents (plan, code, interpret, curate) are in ``graph.agent_nodes``;
+the report node in ``graph.report``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
@@ -15,42 +14,14 @@ from langgraph.types import Send
 
 from agents.coders import pytorch_passthrough
 from agents.coders.base import Draft
-from graph import search
+from agents.memory.context import assemble_context
 from graph.context import RunContext
 from graph.skills import as_skills, merge_seed_drafts, skill_seed_drafts
 from graph.state import CodeTask, EvalTask, RunState
-from kevolve.runstore import RunStore
-from tools.evaluator import evaluate as sandboxed_evaluate
-from tools.evaluator.backend import evaluator_for
-from tools.evaluator.options import EvalOptions
+from graph.tree import draft_to_candidate, reference_failure
 from tools.records import Candidate, EvalResult, Problem, Target
 
 log = logging.getLogger(__name__)
-
-
-def candidate_id(generation: int, index: int, source: str) -> str:
-    """Deterministic id: generation, slot, and a hash of the source (so reruns match)."""
-    digest = hashlib.sha1(source.encode()).hexdigest()[:6]
-    return f"g{generation:02d}-{index:02d}-{digest}"
-
-
-def draft_to_candidate(
-    draft: Draft, *, generation: int, index: int, parents: list[str], memory_mode: str
-) -> Candidate:
-    """Give a coder's draft its place in the tree."""
-    return Candidate(
-        id=candidate_id(generation, index, draft.source),
-        parent_ids=parents,
-        generation=generation,
-        language=draft.language,
-        memory_mode=memory_mode,  # type: ignore[arg-type]
-        source=draft.source,
-        transformation=draft.transformation,
-        author=draft.author,
-        template=draft.template,
-        params=draft.params,
-        declared_flops=draft.declared_flops,
-    )
 
 
 def seed(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -59,14 +30,11 @@ def seed(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         return {}
     problem, target = state.problem_record(), state.target_record()
     drafts: list[Draft] = [pytorch_passthrough(problem)]
-    from agents.synthesizer.select import coder_for_run
-
     skills = as_skills(state.skills)
     per_language = []
     for lang in state.languages:
-        coder = coder_for_run(
-            lang, runtime.context, run_id=state.run_id,
-            documents=state.documents, skills=state.skills,
+        coder = runtime.context.coders.coder(
+            lang, run_id=state.run_id, documents=state.documents, skills=skills
         )
         # Drafts rendered from retrieved skills go first: start from what worked before.
         from_skills = skill_seed_drafts(coder, problem, target, skills)
@@ -76,7 +44,7 @@ def seed(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         for queue in per_language:
             if queue and len(drafts) < state.budget:
                 drafts.append(queue.pop(0))
-    store = RunStore(runtime.context.runs_dir)
+    store = runtime.context.recorder
     cands: dict[str, dict[str, Any]] = {}
     for index, draft in enumerate(drafts):
         cand = draft_to_candidate(draft, generation=0, index=index, parents=[], memory_mode="seed")
@@ -113,31 +81,22 @@ def route_evaluations(state: RunState) -> list[Send] | str:
     ]
 
 
-def eval_options(ctx: RunContext, run_id: str, cand_id: str, allow_lower: bool) -> EvalOptions:
-    """Evaluation options for one candidate: fresh but reproducible seeds per candidate."""
-    base = int(hashlib.sha1(f"{run_id}/{cand_id}".encode()).hexdigest()[:8], 16)
-    return EvalOptions.in_data_dir(
-        ctx.data_dir,
-        timeout_s=ctx.eval_timeout_s,
-        seeds=[(base + 7919 * i) % (2**31) for i in range(ctx.eval_seeds)],
-        rep_ms=ctx.eval_rep_ms,
-        allow_lower_precision=allow_lower,
-    )
-
-
-def evaluate(task: EvalTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
+def evaluate(state: EvalTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Evaluate one candidate in the sandbox, or reuse the stored result of a resumed run."""
     ctx = runtime.context
-    cand = Candidate.model_validate(task.candidate)
-    store = RunStore(ctx.runs_dir)
-    result = store.load_result(task.run_id, cand.id)
+    cand = Candidate.model_validate(state.candidate)
+    store = ctx.recorder
+    result = store.load_result(state.run_id, cand.id)
     if result is None:
-        problem = Problem.model_validate(task.problem)
-        options = eval_options(ctx, task.run_id, cand.id, task.allow_lower_precision)
         ctx.emit("evaluating", candidate_id=cand.id)
-        evaluator = evaluator_for(ctx.ray_address, sandboxed_evaluate)
-        result = evaluator(problem, cand, Target.model_validate(task.target), options)
-        store.save_result(task.run_id, result)
+        result = ctx.evaluator.evaluate(
+            Problem.model_validate(state.problem),
+            cand,
+            Target.model_validate(state.target),
+            run_id=state.run_id,
+            allow_lower_precision=state.allow_lower_precision,
+        )
+        store.save_result(state.run_id, result)
     else:
         log.info("reusing the stored result of %s", cand.id)
     ctx.emit("evaluated", candidate_id=cand.id, result=result)
@@ -148,14 +107,13 @@ def update(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Back-propagate rewards into the bandit, track the best, decide whether to stop."""
     ctx = runtime.context
     cands, results = state.candidate_records(), state.result_records()
-    stats, newly = search.credit_modes(cands, results, state.mode_stats, state.credited)
-    best = search.best_candidate(cands, results)
+    stats, newly = ctx.policy.credit(cands, results, state.mode_stats, state.credited)
+    best = ctx.policy.best(cands, results)
     best_reward = results[best].reward if best else 0.0
     history = [*state.best_history, best_reward]
+    plateau = ctx.search.plateau_generations
     stop = ""
     kernel_langs = [lang for lang in state.languages if lang != "pytorch"]
-    from graph.report import reference_failure  # graph.report imports this module
-
     ref_failed = reference_failure(cands, results)
     if ref_failed:
         stop = ref_failed
@@ -163,10 +121,8 @@ def update(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         stop = f"budget of {state.budget} evaluations used"
     elif not kernel_langs:
         stop = "no kernel language is available for this problem on this target"
-    elif len(history) > ctx.plateau_generations and best_reward <= history[
-        -ctx.plateau_generations - 1
-    ]:
-        stop = f"no improvement in {ctx.plateau_generations} generations"
+    elif len(history) > plateau and best_reward <= history[-plateau - 1]:
+        stop = f"no improvement in {plateau} generations"
     ctx.emit("generation", generation=state.generation, best=best, best_reward=best_reward)
     return {
         "mode_stats": stats,
@@ -186,24 +142,19 @@ def select(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     remaining = state.budget - len(state.candidates)
     generation = state.generation + 1
-    frontier = search.plan_children(
+    frontier = ctx.policy.plan_children(
         state.candidate_records(),
         state.result_records(),
         state.mode_stats,
-        n=max(0, min(ctx.children_per_generation, remaining)),
+        n=max(0, min(ctx.search.children_per_generation, remaining)),
         generation=generation,
         languages=state.languages,
-        seed=ctx.seed,
-        c=ctx.uct_c,
-        evolutionary_fraction=ctx.evolutionary_fraction,
     )
     return {"frontier": frontier, "generation": generation}
 
 
 def route_children(state: RunState) -> list[Send] | str:
     """Fan out one ``code`` task per planned child."""
-    from agents.memory.context import assemble_context
-
     if not state.frontier:
         return "dispatch"
     cands, results = state.candidate_records(), state.result_records()

@@ -15,36 +15,14 @@ from agents.llm.usage import read_fallbacks
 from graph import search
 from graph.confirm import Confirmation, confirm_best
 from graph.context import RunContext
+from graph.noise import Speedup, passthrough_warning, speedup
+from graph.ports import RunRecorder, RunStatus
 from graph.report_extras import extra_sections, write_extras
 from graph.report_plots import write_figures
 from graph.state import RunState
-from kevolve.noise import Speedup, passthrough_warning, speedup
-from kevolve.runstore import RunStore
+from graph.tree import passthrough_id as _passthrough
+from graph.tree import reference_failure
 from tools.records import Candidate, EvalResult, Target
-
-
-def _passthrough(
-    cands: Mapping[str, Candidate], results: Mapping[str, EvalResult]
-) -> str | None:
-    """The PyTorch reference passthrough that was evaluated, if any."""
-    return next(
-        (cid for cid, c in sorted(cands.items()) if c.language == "pytorch" and cid in results),
-        None,
-    )
-
-
-def reference_failure(
-    cands: Mapping[str, Candidate], results: Mapping[str, EvalResult]
-) -> str | None:
-    """One sentence on why the reference passthrough's evaluation failed, or ``None``
-    (not evaluated yet, or measured)."""
-    ref = _passthrough(cands, results)
-    if ref is None or results[ref].accepted:
-        return None
-    res = results[ref]
-    stage = res.stage_failed.value if res.stage_failed else "flags " + ", ".join(res.flags)
-    first = (res.error.splitlines() or [""])[0][:240]
-    return f"the PyTorch reference could not be evaluated ({stage}: {first})"
 
 
 def choose_best(
@@ -111,7 +89,7 @@ def change_text(cand: Candidate, parent: Candidate | None) -> str:
 
 
 def _with_spread(value: float | None, res: EvalResult) -> str:
-    """``1.42x ±3%`` from the timing spread (see ``kevolve.noise``); a bare figure when unknown."""
+    """``1.42x ±3%`` from the timing spread (see ``graph.noise``); a bare figure when unknown."""
     if value is None:
         return "—"
     s = speedup(value, res.runtime_ms, res.runtime_spread_ms)
@@ -198,12 +176,13 @@ def render_report(
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for cid, cand in sorted(cands.items(), key=lambda kv: (kv[1].generation, kv[0])):
-        res = results.get(cid)
-        if res is None:
+        found = results.get(cid)
+        if found is None:
             lines.append(f"| {cid} | {','.join(cand.parent_ids)} | {cand.memory_mode} | "
                          f"{cand.language} | {cand.template} | {cand.transformation} | not evaluated "
                          "| | | | | | |")
             continue
+        res = found
         note = res.stage_failed.value if res.stage_failed else ", ".join(res.flags)
         insight = state.insights.get(cid, {}).get("explanation", "")
         change = change_text(cand, cands.get(cand.parent_ids[0]) if cand.parent_ids else None)
@@ -238,7 +217,7 @@ def fallback_section(fallbacks: list[dict[str, str]], state: RunState) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _figures_and_extras(store: RunStore, state: RunState, best_id: str | None) -> str:
+def _figures_and_extras(store: RunRecorder, state: RunState, best_id: str | None) -> str:
     """Write the report's figures; the markdown sections that show them and the rest."""
     cands, results = state.candidate_records(), state.result_records()
     try:
@@ -282,7 +261,7 @@ def knowledge_lines(state: RunState, prompted: bool) -> list[str]:
 def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Re-measure the winner, then write best_kernel.py, report.md and summary.json."""
     ctx = runtime.context
-    store = RunStore(ctx.runs_dir)
+    store = ctx.recorder
     cands, results = state.candidate_records(), state.result_records()
     best_id, is_reference = choose_best(cands, results)
     confirmation: Confirmation | None = None
@@ -303,6 +282,7 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             best_id, is_reference = choose_best(cands, rest)
             confirmation = None
     best: dict[str, Any] | None = None
+    status: RunStatus
     if best_id is None:
         status = "failed"
         why = reference_failure(cands, results)
@@ -342,7 +322,7 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         if vs_compile is not None:
             best["speedup_vs_compile_interval"] = [vs_compile.low, vs_compile.high]
             best["verdict_vs_compile"] = vs_compile.verdict
-    usage = usage_summary(ctx.runs_dir, state.run_id, ctx.llm)
+    usage = usage_summary(ctx.runs_dir, state.run_id, ctx.models)
     prompted = usage.by_agent.get("coder", None) is not None and usage.by_agent["coder"].calls > 0
     text = render_report(state, best_id, is_reference, message, prompted)
     if usage.calls:
@@ -367,5 +347,5 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         # Offline runs have nothing to account for; their summary stays as documented.
         summary["llm_usage"] = usage.model_dump(mode="json")
     store.write_text(state.run_id, "summary.json", json.dumps(summary, indent=2))
-    store.set_status(state.run_id, status)  # type: ignore[arg-type]
+    store.set_status(state.run_id, status)
     return {"summary": summary}

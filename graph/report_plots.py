@@ -170,7 +170,7 @@ def plot_roofline(target: Target, res: EvalResult | None, dtype: str, path: Path
     if res is not None and pt is not None:
         label = "best kernel" + (" (modeled)" if res.measured_on == "modeled" else "")
         ax.scatter([pt[0]], [pt[1]], c="#2e7d32", s=60, zorder=3, label=label)
-        if res.ref_eager_ms:
+        if res.ref_eager_ms and res.runtime_ms is not None:
             ax.scatter([pt[0]], [pt[1] * res.runtime_ms / res.ref_eager_ms], c="#c62828",
                        s=40, marker="s", zorder=3, label="PyTorch eager")  # fmt: skip
     ax.set_xlabel("arithmetic intensity (FLOP/byte)")

@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from graph.state import ChildPlan
+from agents.memory.schemas import MEMORY_MODES, ChildPlan
+from graph.context import SearchSettings
 from tools.records import Candidate, EvalResult
 
-MEMORY_MODES: tuple[str, ...] = ("inherit", "compare", "combine", "restart")
+__all__ = ["MEMORY_MODES", "UCTPolicy", "best_candidate", "credit_modes", "plan_children"]
 
 
 def children_of(cands: Mapping[str, Candidate]) -> dict[str, list[str]]:
@@ -128,6 +130,7 @@ def plan_children(
             scores[parent] = scores[parent] * 0.7
             if not results[parent].accepted:
                 mode = "inherit"  # repairing a failure needs the parent's own error
+        language: str
         if parent is not None:
             language = cands[parent].language
         elif kernel_langs:
@@ -185,3 +188,51 @@ def best_candidate(
     if not accepted:
         return None
     return min(accepted, key=lambda cid: (-results[cid].reward, cid))
+
+
+@dataclass(frozen=True, kw_only=True)
+class UCTPolicy:
+    """The default :class:`graph.ports.SearchPolicy`: the pure functions above, configured."""
+
+    seed: int = 0
+    c: float = 1.0
+    evolutionary_fraction: float = 0.3
+
+    @classmethod
+    def from_settings(cls, settings: SearchSettings) -> UCTPolicy:
+        """The policy a run's search settings describe."""
+        return cls(
+            seed=settings.seed, c=settings.uct_c, evolutionary_fraction=settings.evolutionary_fraction
+        )
+
+    def plan_children(
+        self,
+        cands: Mapping[str, Candidate],
+        results: Mapping[str, EvalResult],
+        mode_stats: Mapping[str, Mapping[str, float]],
+        *,
+        n: int,
+        generation: int,
+        languages: Sequence[str],
+    ) -> list[ChildPlan]:
+        """See :func:`plan_children`."""
+        return plan_children(
+            cands, results, mode_stats, n=n, generation=generation, languages=languages,
+            seed=self.seed, c=self.c, evolutionary_fraction=self.evolutionary_fraction,
+        )  # fmt: skip
+
+    def credit(
+        self,
+        cands: Mapping[str, Candidate],
+        results: Mapping[str, EvalResult],
+        mode_stats: Mapping[str, Mapping[str, float]],
+        credited: Sequence[str],
+    ) -> tuple[dict[str, dict[str, float]], list[str]]:
+        """See :func:`credit_modes`."""
+        return credit_modes(cands, results, mode_stats, credited)
+
+    def best(
+        self, cands: Mapping[str, Candidate], results: Mapping[str, EvalResult]
+    ) -> str | None:
+        """See :func:`best_candidate`."""
+        return best_candidate(cands, results)

@@ -11,7 +11,18 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from agents.memory.schemas import ChildPlan
+from agents.planner.schemas import DEFAULT_BUDGET, RunRequest
 from tools.records import Candidate, EvalResult, Problem, Target
+
+__all__ = [
+    "ChildPlan",
+    "CodeTask",
+    "EvalTask",
+    "RunRequest",
+    "RunState",
+    "merge_dicts",
+]
 
 
 def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -19,35 +30,6 @@ def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> di
     out = dict(left or {})
     out.update(right or {})
     return out
-
-
-class RunRequest(BaseModel):
-    """What the user asked for, before planning resolved it."""
-
-    problem: str
-    """A KernelBench file path or an op name."""
-    target: str = "cpu"
-    budget: int = 12
-    languages: list[str] = Field(default_factory=list)
-    """Empty: every language the target accepts and a coder supports."""
-    shape: str | None = None
-    dtype: str | None = None
-    allow_lower_precision: bool = False
-    allow_library_calls: bool | None = None
-    """None: the default policy (PyTorch ops allowed, never the reference Model)."""
-    allowed_calls: list[str] = Field(default_factory=list)
-    use_knowledge: bool = True
-
-
-class ChildPlan(BaseModel):
-    """One child the search policy asked for."""
-
-    parent_id: str | None
-    memory_mode: str
-    language: str
-    generation: int
-    index: int
-    rng_seed: int
 
 
 class CodeTask(BaseModel):
@@ -78,7 +60,7 @@ class RunState(BaseModel):
     problem: dict[str, Any] = Field(default_factory=dict)
     target: dict[str, Any] = Field(default_factory=dict)
     languages: list[str] = Field(default_factory=list)
-    budget: int = 12
+    budget: int = DEFAULT_BUDGET
     documents: list[str] = Field(default_factory=list)
     """Retrieved chip-manual excerpts with citations."""
     document_refs: list[dict[str, Any]] = Field(default_factory=list)

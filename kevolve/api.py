@@ -6,19 +6,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
+from agents.knowledge import ChromaKnowledge, KnowledgeSettings
+from agents.llm import LLMConfig
 from agents.llm.errors import LLMTransientError, LLMUnavailableError
-from agents.planner.plan import resolve_request
 from agents.planner.schemas import Plan
-from graph.builder import compile_graph, sqlite_checkpointer
-from graph.context import RunContext
+from agents.synthesizer.select import RunCoders
+from graph.builder import compile_graph
+from graph.checkpoint import sqlite_checkpointer
+from graph.context import EvalSettings, RunContext, SearchSettings
+from graph.evaluation import SubprocessEvaluator
+from graph.planning import plan_request
+from graph.search import UCTPolicy
 from graph.state import RunRequest, RunState
 from kevolve.interrupt import RunInterrupted, RunPaused, drive_interruptibly, guard_events
 from kevolve.runstore import RunInfo, RunStore
@@ -28,25 +37,53 @@ from tools.errors import RunStoreError
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[str, dict[str, Any]], None]
+RunGraph = CompiledStateGraph[RunState, RunContext, RunState, RunState]
 
 
 def new_run_id(problem_name: str) -> str:
     """A sortable, unique run id: ``<problem>-<UTC time>-<random>``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     safe = "".join(ch if ch.isalnum() else "_" for ch in problem_name)[:32]
     return f"{safe}-{stamp}-{secrets.token_hex(2)}"
 
 
-def plan_run(request: RunRequest, settings: Settings) -> Plan:
-    """Resolve a request (raises a KevolveError with one sentence on bad input)."""
-    from agents.llm import LLMConfig
+def run_context(
+    settings: Settings, on_event: EventHandler | None = None, *, models: LLMConfig | None = None
+) -> RunContext:
+    """The run's settings and ports, built once from the settings' sections.
 
-    return resolve_request(
-        request,
-        extra_chip_dirs=[settings.data_dir / "hardware_docs"],
-        llm_coder=LLMConfig.from_settings(settings).enabled("coder"),
-        requests_dir=settings.data_dir / "requests",
+    Args:
+        settings: The settings, CLI flags applied.
+        on_event: Progress callback.
+        models: Model access to use (default: ``LLMConfig.from_settings(settings)``).
+    """
+    search = settings.section(SearchSettings)
+    models = models or LLMConfig.from_settings(settings)
+    knowledge = settings.section(KnowledgeSettings)
+    return RunContext(
+        data_dir=settings.data_dir,
+        search=search,
+        policy=UCTPolicy.from_settings(search),
+        evaluator=SubprocessEvaluator(
+            data_dir=settings.data_dir, settings=settings.section(EvalSettings)
+        ),
+        recorder=RunStore(settings.runs_dir),
+        coders=RunCoders(config=models, runs_dir=settings.runs_dir),
+        models=models,
+        knowledge=(
+            ChromaKnowledge(data_dir=settings.data_dir, settings=knowledge)
+            if knowledge.use_knowledge
+            else None
+        ),
+        on_event=on_event,
     )
+
+
+def plan_run(
+    request: RunRequest, settings: Settings, *, context: RunContext | None = None
+) -> Plan:
+    """Resolve a request (raises a KevolveError with one sentence on bad input)."""
+    return plan_request(request, context or run_context(settings))
 
 
 def start_run(
@@ -54,12 +91,19 @@ def start_run(
     settings: Settings | None = None,
     on_event: EventHandler | None = None,
     plan: Plan | None = None,
+    *,
+    context: RunContext | None = None,
 ) -> dict[str, Any]:
-    """Create a run, drive it to the end, and return its summary object."""
+    """Create a run, drive it to the end, and return its summary object.
+
+    ``context`` is the run's context when the caller built it already (its ``on_event`` is
+    replaced by ``on_event`` when one is given); otherwise it is built from ``settings``.
+    """
     settings = settings or get_settings()
+    context = _with_events(context or run_context(settings), on_event)
     if Path(request.problem).is_file():
         request = request.model_copy(update={"problem": str(Path(request.problem).resolve())})
-    plan = plan or plan_run(request, settings)
+    plan = plan or plan_request(request, context)
     run_id = new_run_id(plan.problem.name)
     store = RunStore(settings.runs_dir)
     info = RunInfo(
@@ -72,9 +116,12 @@ def start_run(
     )
     store.create(info, plan.problem.source)
     initial = _initial_state(run_id, request, plan)
-    if on_event:
-        on_event("started", {"run_id": run_id, "budget": plan.budget, "notes": plan.notes})
-    return _drive(run_id, initial, settings, on_event)
+    context.emit("started", run_id=run_id, budget=plan.budget, notes=plan.notes)
+    return _drive(run_id, initial, settings, context)
+
+
+def _with_events(context: RunContext, on_event: EventHandler | None) -> RunContext:
+    return dataclasses.replace(context, on_event=on_event) if on_event else context
 
 
 def resume_run(
@@ -82,6 +129,7 @@ def resume_run(
 ) -> dict[str, Any]:
     """Continue a run from its last checkpoint; a finished run just returns its summary."""
     settings = settings or get_settings()
+    context = run_context(settings, on_event)
     store = RunStore(settings.runs_dir)
     info = store.info(run_id)
     summary = store.read_summary(run_id)
@@ -93,14 +141,12 @@ def resume_run(
     if not snapshot.values:
         # Killed before the first checkpoint: start the same request again under this id.
         request = RunRequest.model_validate(info.request)
-        graph_input = _initial_state(run_id, request, plan_run(request, settings))
+        graph_input = _initial_state(run_id, request, plan_request(request, context))
     store.set_status(run_id, "running")
-    if on_event:
-        on_event(
-            "resumed",
-            {"run_id": run_id, "budget": info.budget, "done": len(store.evaluation_log(run_id))},
-        )
-    return _drive(run_id, graph_input, settings, on_event, graph)
+    context.emit(
+        "resumed", run_id=run_id, budget=info.budget, done=len(store.evaluation_log(run_id))
+    )
+    return _drive(run_id, graph_input, settings, context, graph)
 
 
 def _initial_state(run_id: str, request: RunRequest, plan: Plan) -> RunState:
@@ -119,17 +165,17 @@ def _drive(
     run_id: str,
     graph_input: RunState | None,
     settings: Settings,
-    on_event: EventHandler | None,
-    graph: CompiledStateGraph | None = None,
+    context: RunContext,
+    graph: RunGraph | None = None,
 ) -> dict[str, Any]:
     store = RunStore(settings.runs_dir)
     graph = graph or compile_graph(sqlite_checkpointer(settings.checkpoint_db))
-    config = {
+    config: RunnableConfig = {
         "configurable": {"thread_id": run_id},
         "max_concurrency": settings.max_concurrency,
         "recursion_limit": 10_000,
     }
-    context = RunContext.from_settings(settings, on_event=guard_events(run_id, on_event))
+    context = dataclasses.replace(context, on_event=guard_events(run_id, context.on_event))
 
     def on_interrupt(ended: bool) -> None:
         if ended:

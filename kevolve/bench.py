@@ -36,7 +36,7 @@ from kevolve.bench_doc import (  # noqa: F401 - re-exported: the bench API in on
     BENCH_FILE,
     SCHEMA_VERSION,
     BenchDoc,
-    _now,
+    utc_now,
     bench_path,
     load_doc,
     merge_into,
@@ -198,7 +198,7 @@ def run_bench(config: BenchConfig, settings: Settings, say: Progress | None = No
     with DeviceLock(str(settings.data_dir / "timing.lock")).exclusive():
         doc.ceilings = ceilings_for(target)
     doc.sessions.append({
-        "started_at": _now(), "command": config.command, "only": config.only,
+        "started_at": utc_now(), "command": config.command, "only": config.only,
         "device": doc.ceilings.device, "measured": doc.ceilings.measured,
         "copy_gbps": doc.ceilings.copy_gbps, "matmul_tflops": doc.ceilings.matmul_tflops,
     })  # fmt: skip
@@ -353,7 +353,7 @@ def _run_problem(
         )
     row = row.model_copy(update={
         "run_id": hook.run_id, "wall_s": prior_wall + time.monotonic() - t0,
-        "time_limited": hook.stopped, "commit": commit(), "measured_at": _now(),
+        "time_limited": hook.stopped, "commit": commit(), "measured_at": utc_now(),
     })  # fmt: skip
     return _finish_row(row, store, error, doc.ceilings, limit)
 

@@ -29,8 +29,8 @@ class BenchDoc(BaseModel):
     scale: float
     max_mb: float | None = None
     time_limit_s: float | None = None
-    created_at: str = Field(default_factory=lambda: _now())
-    updated_at: str = Field(default_factory=lambda: _now())
+    created_at: str = Field(default_factory=lambda: utc_now())
+    updated_at: str = Field(default_factory=lambda: utc_now())
     ceilings: Ceilings | None = None
     """Ceilings of the latest invocation (fractions are taken against these)."""
     sessions: list[dict[str, Any]] = Field(default_factory=list)
@@ -39,7 +39,8 @@ class BenchDoc(BaseModel):
     summary: dict[str, Any] = Field(default_factory=dict)
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """Now, in UTC, to the second (ISO 8601)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -63,7 +64,7 @@ def load_doc(out_dir: Path) -> BenchDoc | None:
 
 def write_doc(doc: BenchDoc, out_dir: Path) -> Path:
     """Recompute the summary and write ``bench.json`` atomically."""
-    doc.updated_at = _now()
+    doc.updated_at = utc_now()
     doc.summary = summarize(list(doc.problems.values()), doc.ceilings)
     path = bench_path(out_dir)
     atomic_write(path, json.dumps(doc.model_dump(mode="json"), indent=2) + "\n")

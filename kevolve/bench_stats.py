@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from kevolve.noise import COMPILE_BASELINE_SLOWDOWN, passthrough_warning
+from graph.noise import COMPILE_BASELINE_SLOWDOWN, passthrough_warning
 from tools.ceilings import Ceilings, bound_kind
 from tools.records import Candidate, EvalResult
 

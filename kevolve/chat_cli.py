@@ -1,6 +1,6 @@
 """``kevolve ask "..."`` and ``kevolve chat``: requests in plain words.
 
-Both go through the planner's intake graph (``agents.planner.intake``): the text is parsed
+Both go through the planner's intake graph (``graph.intake``): the text is parsed
 (the planner's model if one is configured, else the offline rules); when the op or the chip
 is missing or ambiguous the intake asks one question, answered here, and resumes. The run
 itself is an ordinary ``kevolve.api.start_run``. Mount with :func:`register`.
@@ -15,7 +15,16 @@ from typing import Annotated, Any
 
 import typer
 
-from kevolve.console import RunProgress, err, fail, out
+from kevolve.console import (
+    RunProgress,
+    err,
+    fail,
+    finish,
+    load_settings,
+    out,
+    stopped,
+    summary_table,
+)
 from kevolve.interrupt import RunInterrupted
 from tools.errors import KevolveError
 
@@ -26,13 +35,16 @@ HELP = (
 )
 
 
-def _intake(settings: Any) -> Any:
-    from agents.planner.intake import Intake, intake_context
+def _intake(context: Any, settings: Any) -> Any:
+    from agents.planner.intake import intake_context
+    from graph.intake import Intake
 
-    return Intake(intake_context(settings))
+    return Intake(intake_context(settings, context.models))
 
 
-def _run(request: Any, settings: Any, notes: list[str], intake: Any) -> dict[str, Any]:
+def _run(
+    request: Any, settings: Any, notes: list[str], intake: Any, context: Any
+) -> dict[str, Any]:
     """Plan and run a request; raises KevolveError with one sentence.
 
     The planner's model calls (made before the run existed) join the run's usage ledger.
@@ -40,7 +52,7 @@ def _run(request: Any, settings: Any, notes: list[str], intake: Any) -> dict[str
     from agents.llm.usage import Ledger, record_fallback
     from kevolve.api import plan_run, start_run
 
-    plan = plan_run(request, settings)
+    plan = plan_run(request, settings, context=context)
     planner_calls = list(intake.ctx.calls)
     planner_fallbacks = list(intake.ctx.fallbacks)
     with RunProgress(plan.budget) as progress:
@@ -57,19 +69,24 @@ def _run(request: Any, settings: Any, notes: list[str], intake: Any) -> dict[str
 
         for note in notes:
             progress.progress.console.print(f"[yellow]note:[/] {note}")
-        return start_run(request, settings, on_event=on_event, plan=plan)
+        return start_run(request, settings, on_event=on_event, plan=plan, context=context)
 
 
-def _with_usage(summary: dict[str, Any], settings: Any) -> dict[str, Any]:
+def _with_usage(summary: dict[str, Any], context: Any) -> dict[str, Any]:
     """The summary with the run's model usage added when it used a model."""
-    from agents.llm.config import LLMConfig
     from agents.llm.usage import usage_summary
 
-    config = LLMConfig.from_settings(settings)
-    usage = usage_summary(settings.runs_dir, summary["run_id"], config)
+    usage = usage_summary(context.runs_dir, summary["run_id"], context.models)
     if usage.calls:
         return {**summary, "llm_usage": {**usage.model_dump(mode="json"), "line": usage.line()}}
     return summary
+
+
+def _context(settings: Any) -> Any:
+    """The run context (models, ports) every request of this command shares."""
+    from kevolve.api import run_context
+
+    return run_context(settings)
 
 
 def ask(
@@ -94,11 +111,10 @@ def ask(
     ] = False,
 ) -> None:
     """Optimize what TEXT asks for (the planner may ask one question)."""
-    from kevolve.cli import _finish, _settings, stopped
-
-    settings = _settings(data_dir=data_dir, budget=budget,
-                         use_knowledge=False if no_knowledge else None)  # fmt: skip
-    intake = _intake(settings)
+    settings = load_settings(data_dir=data_dir, budget=budget,
+                             use_knowledge=False if no_knowledge else None)  # fmt: skip
+    context = _context(settings)
+    intake = _intake(context, settings)
     try:
         step = intake.start(text)
         if step.question:
@@ -111,16 +127,16 @@ def ask(
         fail(str(e))
     assert step.request is not None
     try:
-        summary = _run(step.request, settings, step.notes, intake)
+        summary = _run(step.request, settings, step.notes, intake, context)
     except RunInterrupted as e:
         stopped(e)
     except KevolveError as e:
         fail(str(e), code=1)
-    summary = _with_usage(summary, settings)
+    summary = _with_usage(summary, context)
     summary["request"] = step.request.model_dump(mode="json")
     if not json_out and "llm_usage" in summary:
         err.print(f"model usage: {summary['llm_usage']['line']}", highlight=False)
-    _finish(summary, json_out)
+    finish(summary, json_out)
 
 
 def _read_message(prompt: str) -> str | None:
@@ -155,10 +171,10 @@ def chat(
     """A conversation: describe what to optimize, answer the planner's questions, see results;
     ask about the last run ("why is it slower than torch.compile?")."""
     from kevolve.chat_session import ChatSession
-    from kevolve.cli import _settings, _summary_table
 
-    settings = _settings(data_dir=data_dir)
-    session = ChatSession(settings)
+    settings = load_settings(data_dir=data_dir)
+    context = _context(settings)
+    session = ChatSession(settings, context.models)
     out.print(HELP)
     out.print(f"default chip: {settings.target} (used when a request names none)",
               highlight=False)  # fmt: skip
@@ -192,7 +208,7 @@ def chat(
                   f"(budget {request.budget})", highlight=False)  # fmt: skip
         try:
             summary = _with_usage(
-                _run(request, settings, reply.notes, session.intake), settings
+                _run(request, settings, reply.notes, session.intake, context), context
             )
         except RunInterrupted as e:
             out.print(f"interrupted: {e}", highlight=False, soft_wrap=True)
@@ -206,7 +222,7 @@ def chat(
             err.print(f"[bold red]error:[/] {e}", highlight=False)
             continue
         session.ran(summary["run_id"])
-        _summary_table(summary)
+        summary_table(summary)
         out.print("run id (for `kevolve runs show` / `kevolve export`):", highlight=False)
         out.print(summary["run_id"], highlight=False, soft_wrap=True)
         if "llm_usage" in summary:

@@ -35,11 +35,12 @@ class Reply:
 class ChatSession:
     """A conversation's memory: the intake's pending question and the last run's id."""
 
-    def __init__(self, settings: Any) -> None:
-        from agents.planner.intake import Intake, intake_context
+    def __init__(self, settings: Any, llm: Any = None) -> None:
+        from agents.planner.intake import intake_context
+        from graph.intake import Intake
 
         self.settings = settings
-        self.intake = Intake(intake_context(settings))
+        self.intake = Intake(intake_context(settings, llm))
         self.pending = False
         self.last_run_id: str | None = None
 

@@ -8,17 +8,16 @@ line naming the run and its resume command).
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from kevolve.console import RunProgress, err, fail, out, print_json, setup_logging
+from kevolve.console import EXIT_INTERRUPTED, RunProgress, fail, out, print_json, stopped
+from kevolve.console import finish as _finish
+from kevolve.console import load_settings as _settings
 from kevolve.interrupt import RunInterrupted
-from kevolve.settings import Settings, get_settings
 from tools.errors import KevolveError
 
 app = typer.Typer(
@@ -33,35 +32,7 @@ app.add_typer(runs_app, name="runs")
 DataDir = Annotated[
     Optional[Path], typer.Option("--data-dir", help="Where runs and caches live (~/.kevolve).")
 ]
-EXIT_INTERRUPTED = 130
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        settings = get_settings(**overrides)
-    except ValueError as e:
-        fail(f"invalid setting: {e}".splitlines()[0])
-    setup_logging(settings.log_level)
-    return settings
-
-
-def _summary_table(summary: dict[str, Any]) -> None:
-    best = summary.get("best") or {}
-    table = Table(title=f"run {summary['run_id']} — {summary['status']}")
-    table.add_column("field", overflow="fold")
-    table.add_column("value", overflow="fold")  # ids and paths fold, never cut
-    table.add_row("target", summary["target"])
-    table.add_row("candidates evaluated", str(summary["candidates_evaluated"]))
-    for key in ("candidate_id", "language", "runtime_ms", "speedup_vs_eager",
-                "speedup_vs_compile", "measured_on", "path"):
-        value = best.get(key)
-        if isinstance(value, float):
-            value = f"{value:.4f}"
-        table.add_row(f"best {key}", str(value))
-    table.add_row("report", summary["report"])
-    out.print(table)
-    out.print(summary.get("message", ""))
 
 
 @app.command()
@@ -80,7 +51,7 @@ def optimize(
 ) -> None:
     """Optimize PROBLEM for a chip and print the best kernel's speedup."""
     from graph.state import RunRequest
-    from kevolve.api import plan_run, start_run
+    from kevolve.api import plan_run, run_context, start_run
 
     settings = _settings(data_dir=data_dir, target=target, budget=budget,
                          use_knowledge=False if no_knowledge else None)
@@ -89,44 +60,23 @@ def optimize(
         languages=language or [], shape=shape, dtype=dtype,
         use_knowledge=settings.use_knowledge,
     )
+    context = run_context(settings)
     try:
-        plan = plan_run(request, settings)
+        plan = plan_run(request, settings, context=context)
     except KevolveError as e:
         fail(str(e))
     except KeyboardInterrupt:
         fail("interrupted before the run started; nothing to resume", code=EXIT_INTERRUPTED)
     try:
         with RunProgress(plan.budget) as progress:
-            summary = start_run(request, settings, on_event=progress, plan=plan)
+            summary = start_run(
+                request, settings, on_event=progress, plan=plan, context=context
+            )
     except RunInterrupted as e:
         stopped(e)
     except KevolveError as e:
         fail(str(e), code=1)
     _finish(summary, json_out)
-
-
-def stopped(e: RunInterrupted) -> NoReturn:
-    """One line naming the run and how to resume it; exit 130 (as a shell does for Ctrl-C).
-
-    The run's status is already stored. The process ends at once: interpreter shutdown would
-    wait for the stopped graph's worker threads (a model request may wait minutes for its
-    answer) and for the libraries' exit hooks, and nothing of the run is written after the
-    interrupt anyway.
-    """
-    err.print(f"interrupted: {e}", highlight=False, soft_wrap=True)
-    logging.shutdown()
-    sys.stderr.flush()
-    sys.stdout.flush()
-    os._exit(EXIT_INTERRUPTED)
-
-
-def _finish(summary: dict[str, Any], json_out: bool) -> None:
-    if json_out:
-        print_json(summary)
-    else:
-        _summary_table(summary)
-    if summary["status"] != "finished":
-        raise typer.Exit(1)
 
 
 @app.command()

@@ -17,20 +17,19 @@ Writes are atomic (temp file + rename) so a killed run never leaves half a file.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from graph.ports import RunStatus
 from tools.errors import RunStoreError
 from tools.records import Candidate, EvalResult
-
-RunStatus = Literal["running", "finished", "failed", "interrupted", "paused"]
-"""``interrupted``: stopped with Ctrl-C; ``paused``: its model stopped answering. Both resume."""
 
 
 class RunInfo(BaseModel):
@@ -50,7 +49,7 @@ class RunInfo(BaseModel):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -162,7 +161,29 @@ class RunStore:
         with open(d / "evaluations.log", "a", encoding="utf-8") as f:
             f.write(json.dumps({"candidate_id": result.candidate_id, "at": _now()}) + "\n")
 
-    def evaluation_log(self, run_id: str) -> list[str]:
+    def save_remeasurement(
+        self, run_id: str, cand_id: str, index: int, result: EvalResult
+    ) -> None:
+        """Keep the ``index``-th re-measurement of a winner (``confirm/`` of the run folder).
+
+        Raises:
+            RunInterrupted: The run was stopped in this process (see :meth:`save_result`).
+        """
+        from kevolve.interrupt import RunInterrupted, is_cancelled
+
+        if is_cancelled(run_id):
+            raise RunInterrupted(run_id, 0, 0)
+        path = self.run_dir(run_id) / "confirm" / f"{cand_id}-{index}.json"
+        atomic_write(path, result.model_dump_json(indent=2))
+
+    def load_remeasurement(self, run_id: str, cand_id: str, index: int) -> EvalResult | None:
+        """A stored re-measurement of a winner, if any."""
+        path = self.run_dir(run_id) / "confirm" / f"{cand_id}-{index}.json"
+        if not path.exists():
+            return None
+        return EvalResult.model_validate_json(path.read_text(encoding="utf-8"))
+
+    def evaluation_log(self, run_id: str) -> builtins.list[str]:
         """Candidate ids in the order their evaluations were run (duplicates would show here)."""
         path = self.run_dir(run_id) / "evaluations.log"
         if not path.exists():

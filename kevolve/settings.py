@@ -3,15 +3,21 @@
 CLI flag > settings file (``$KEVOLVE_CONFIG`` or ``<data_dir>/config.toml``) > environment
 (``KEVOLVE_*``) > default. Secrets (provider API keys) are read only from the environment by
 the providers themselves and never stored here.
+
+:class:`Settings` is made of sections, each declared (with its defaults) by the layer that
+uses it: ``graph.context.SearchSettings`` and ``EvalSettings``,
+``agents.knowledge.KnowledgeSettings`` and :class:`LLMSettings` (defaults from
+``agents.llm.LLMConfig``). Their fields stay flat (``KEVOLVE_UCT_C``, ``uct_c`` in the settings
+file); :meth:`Settings.section` gives one section as its own typed record.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,7 +25,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from agents.knowledge import KnowledgeSettings
+from agents.planner.schemas import DEFAULT_BUDGET
+from graph.context import EvalSettings, SearchSettings
+
 DEFAULT_DATA_DIR = Path("~/.kevolve")
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
 
 
 def _config_file() -> Path:
@@ -30,45 +42,12 @@ def _config_file() -> Path:
     return data_dir / "config.toml"
 
 
-class Settings(BaseSettings):
-    """kevolve's settings; each field documents its unit and default."""
+class LLMSettings(BaseModel):
+    """Which model each agent uses and the run's limits on it, as ``agents.llm.LLMConfig``
+    reads them (``LLMConfig.from_settings``); its defaults equal these (a test keeps them so)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="KEVOLVE_", extra="ignore", use_attribute_docstrings=True
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
-    data_dir: Path = DEFAULT_DATA_DIR
-    """Where runs, checkpoints, caches and the embedded knowledge base live."""
-    target: str = "cpu"
-    """Chip to optimize for when a request names none."""
-    budget: int = Field(default=12, ge=1)
-    """Candidates to evaluate per run (the reference passthrough counts as one)."""
-    children_per_generation: int = Field(default=4, ge=1)
-    """Children the search creates per generation (LangGraph ``Send`` fan-out width)."""
-    max_concurrency: int = Field(default=2, ge=1)
-    """Graph tasks run at once (coders and sandboxed evaluations)."""
-    plateau_generations: int = Field(default=4, ge=1)
-    """Stop early after this many generations without a better best candidate."""
-    eval_timeout_s: float = Field(default=300.0, gt=0)
-    """Wall-clock limit for one sandboxed evaluation, in seconds."""
-    eval_seeds: int = Field(default=3, ge=1)
-    """Random seeds each candidate is checked on."""
-    eval_rep_ms: float = Field(default=200.0, gt=0)
-    """Time spent on timed repetitions per measured kernel, in milliseconds."""
-    uct_c: float = Field(default=1.0, ge=0)
-    """Exploration constant of the UCT selection policy."""
-    evolutionary_fraction: float = Field(default=0.3, ge=0, le=1)
-    """Share of parents picked by tournament selection instead of UCT."""
-    seed: int = 0
-    """Seed of the search policy's random choices."""
-    use_knowledge: bool = True
-    """Retrieve chip documents and skills into the coders' context."""
-    chroma_url: str | None = None
-    """Chroma server URL (``http://host:8000``); unset: embedded PersistentClient in data_dir."""
-    ray_address: str | None = None
-    """Ray cluster (``auto`` or ``host:port``) that runs each evaluation as a task; unset: local."""
-    embedding_model: str = "all-MiniLM-L6-v2"
-    """Sentence-transformers model for the knowledge base (shipped offline)."""
     llm_model: str | None = None
     """``provider:model`` for LangChain ``init_chat_model``; unset: the offline path."""
     llm_base_url: str | None = None
@@ -91,6 +70,23 @@ class Settings(BaseSettings):
     """USD per million input tokens for cost reports; unset: the built-in list prices."""
     llm_price_output_per_mtok: float | None = Field(default=None, ge=0)
     """USD per million output tokens for cost reports; unset: the built-in list prices."""
+
+
+class Settings(LLMSettings, KnowledgeSettings, EvalSettings, SearchSettings, BaseSettings):
+    """kevolve's settings; each field documents its unit and default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KEVOLVE_", extra="ignore", use_attribute_docstrings=True
+    )
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    """Where runs, checkpoints, caches and the embedded knowledge base live."""
+    target: str = "cpu"
+    """Chip to optimize for when a request names none."""
+    budget: int = Field(default=DEFAULT_BUDGET, ge=1)
+    """Candidates to evaluate per run (the reference passthrough counts as one)."""
+    max_concurrency: int = Field(default=2, ge=1)
+    """Graph tasks run at once (coders and sandboxed evaluations)."""
     log_level: str = "WARNING"
     database_url: str | None = None
     """SQLAlchemy URL of the ticket queue (``postgresql+psycopg://...``); unset: SQLite in data_dir."""
@@ -119,6 +115,10 @@ class Settings(BaseSettings):
         # Precedence: CLI flags (init kwargs) > settings file > environment > defaults.
         toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
         return (init_settings, toml, env_settings)
+
+    def section(self, kind: type[SectionT]) -> SectionT:
+        """One section of these settings as its own record (``settings.section(SearchSettings)``)."""
+        return kind.model_validate({name: getattr(self, name) for name in kind.model_fields})
 
     # Paths derived from data_dir ---------------------------------------------------------
     @property

@@ -36,7 +36,7 @@ class Parsed:
     """Pages read (PDF); 0 for unpaged formats."""
 
 
-class _Outline:
+class Outline:
     """Collects body text under a stack of (level, heading) entries."""
 
     def __init__(self) -> None:
@@ -98,7 +98,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
 def parse_markdown(text: str) -> Parsed:
     """Split Markdown on ATX (``#``) and setext headings, outside fenced code blocks."""
     meta, body = split_front_matter(text.lstrip("\ufeff"))
-    outline = _Outline()
+    outline = Outline()
     headings: list[tuple[int, str]] = []
     fence: str | None = None
     for line in body.split("\n"):
@@ -152,7 +152,7 @@ _HEADINGS = {f"h{i}": i for i in range(1, 7)}
 class _HtmlSections(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.outline = _Outline()
+        self.outline = Outline()
         self.headings: list[tuple[int, str]] = []
         self.skip_depth = 0
         self.in_title = False

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.errors import KnowledgeBaseError
-from vectorstore.parsers import Parsed, _Outline
+from vectorstore.parsers import Outline, Parsed
 
 HEADING_RATIO = 1.15
 """A line at least this many times the body size may be a heading."""
@@ -166,7 +166,7 @@ def parse_pdf(path: Path) -> Parsed:
             f"{path.name} has no extractable text (a scan?); run OCR on it (for example `ocrmypdf`) and ingest it again."
         )
     _, levels = _heading_levels(pages)
-    outline = _Outline()
+    outline = Outline()
     headings: list[tuple[int, str]] = []
     for number, lines in enumerate(pages, start=1):
         outline.flush()

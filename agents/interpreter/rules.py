@@ -20,7 +20,7 @@ def interpret(cand: Candidate, result: EvalResult, target: Target) -> Insight:
     if result.stage_failed is not None:
         stage = result.stage_failed.value
         first_line = (result.error.strip().splitlines() or ["no error text"])[-1][:300]
-        moves = {
+        repairs = {
             "compile": ["reduce block size", "fall back to the looped template variant"],
             "correctness": [
                 "check masks for the tail of each row",
@@ -33,7 +33,7 @@ def interpret(cand: Candidate, result: EvalResult, target: Target) -> Insight:
             candidate_id=cand.id,
             bottleneck=stage,
             explanation=f"failed at {stage}: {first_line}",
-            next_moves=moves,
+            next_moves=repairs,
         )
     if result.flags:
         return Insight(

@@ -2,7 +2,7 @@
 
 Public API::
 
-    LLMConfig, config_from_context          # which model each agent uses, run limits
+    LLMConfig                               # which model each agent uses, run limits
     LLMSession                              # one agent's calls for one run
     chat_model, split_spec                  # LangChain init_chat_model behind a cache
     extract_model_new, ParsedAnswer         # a coder answer -> the ModelNew module
@@ -11,7 +11,7 @@ Public API::
     LLMError and subclasses                 # one-sentence errors
 """
 
-from agents.llm.config import AGENTS, Agent, LLMConfig, config_from_context
+from agents.llm.config import AGENTS, Agent, LLMConfig
 from agents.llm.errors import (
     LLMAnswerError,
     LLMBudgetError,
@@ -43,7 +43,6 @@ __all__ = [
     "ParsedAnswer",
     "chat_model",
     "classify",
-    "config_from_context",
     "extract_model_new",
     "is_transient",
     "llm_retry_policy",

@@ -1,7 +1,7 @@
 """Which model each agent uses, and the run's limits on it.
 
-An :class:`LLMConfig` is built from :class:`kevolve.settings.Settings` and travels in the
-run's ``RunContext`` (never in the checkpointed state). It holds names and numbers only;
+An :class:`LLMConfig` is built once per run from the settings (CLI flags applied) and travels
+in the run's ``RunContext`` as its ``models`` (never in the checkpointed state). It holds names and numbers only;
 API keys stay in the providers' own environment variables (``OPENAI_API_KEY``,
 ``ANTHROPIC_API_KEY``, ...), read by the provider SDKs themselves.
 """
@@ -71,19 +71,3 @@ class LLMConfig:
             overrides=overrides,
             **kw,
         )
-
-
-def config_from_context(ctx: Any) -> LLMConfig:
-    """The run's LLMConfig from a ``RunContext``.
-
-    Uses ``ctx.llm`` when the context carries one; otherwise the context's ``llm_model`` and
-    ``llm_base_url`` with the remaining fields (overrides, budget, ...) from the settings.
-    """
-    cfg = getattr(ctx, "llm", None)
-    if isinstance(cfg, LLMConfig):
-        return cfg
-    from kevolve.settings import get_settings
-
-    base = LLMConfig.from_settings(get_settings())
-    return replace(base, model=getattr(ctx, "llm_model", None),
-                   base_url=getattr(ctx, "llm_base_url", None))  # fmt: skip

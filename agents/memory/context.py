@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.coders.base import CoderContext, fingerprint
-from graph.state import ChildPlan
+from agents.memory.schemas import ChildPlan
 from tools.records import Candidate, EvalResult, Problem, Skill, Target
 
 MAX_LINEAGE = 6

@@ -1,15 +1,10 @@
-"""The intake graph: chat or ticket text -> a complete ``RunRequest``, asking at most one question.
+"""Reading a request in plain words: chat or ticket text -> a complete ``RunRequest``.
 
-A small graph of its own, run before (and apart from) the optimization graph:
-
-    START -> parse -> clarify -> finish -> END
-
-``parse`` reads the text (the planner's model if one is configured, else the rules);
-``clarify`` asks one question through LangGraph ``interrupt()`` when the op or the chip is
-missing or ambiguous, and folds the answer in (parsed the same way); ``finish`` applies the
-defaults and builds the ``RunRequest``. The chat resumes the graph with
-``Command(resume=answer)``. Keeping it separate means the run graph always starts from a
-resolved request, and a run's checkpoints never hold a pending question.
+Plain functions over the planner's own records; the intake graph that asks at most one
+question with LangGraph ``interrupt()`` lives in ``graph.intake``. :func:`read_request` parses
+the text (the planner's model if one is configured, else the rules); :func:`question_for`
+says what to ask; :func:`clarify_request` folds the answer in (parsed the same way);
+:func:`to_run_request` applies the defaults and builds the ``RunRequest``.
 """
 
 from __future__ import annotations
@@ -17,28 +12,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
-from langgraph.types import Command, interrupt
-from pydantic import BaseModel, Field
-
 from agents.llm.config import LLMConfig
 from agents.llm.errors import LLMAnswerError, LLMBudgetError, LLMRequestError, LLMUnavailableError
-from agents.llm.retry import llm_retry_policy
 from agents.llm.session import LLMSession
 from agents.llm.usage import UsageLine
 from agents.planner.llm import merge, parse_text_llm
-from agents.planner.schemas import PlanRequest
+from agents.planner.schemas import DEFAULT_BUDGET, PlanRequest, RunRequest
 from agents.planner.snippet import forward_of, snippet_problem
-from agents.planner.text import parse_text
-from graph.state import RunRequest
+from agents.planner.text import parse_text, shape_in
 from tools.errors import ProblemError
 from tools.hardware import list_targets
 from tools.problems.ops import list_ops, parse_shape
@@ -54,7 +40,7 @@ class IntakeContext:
     """Where pasted problem code is written as a KernelBench file."""
     default_target: str | None = None
     """Chip used when the request names none and the question was not answered."""
-    default_budget: int = 12
+    default_budget: int = DEFAULT_BUDGET
     use_knowledge: bool = True
     llm: LLMConfig = field(default_factory=LLMConfig)
     extra_chip_dirs: Sequence[Path] = ()
@@ -62,19 +48,6 @@ class IntakeContext:
     """Model calls the planner made (added to the run's ledger once the run exists)."""
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     """Steps the planner did with its rules instead of its model (added to the run's record)."""
-
-
-class IntakeState(BaseModel):
-    """The intake graph's state (plain data)."""
-
-    text: str
-    parsed: dict[str, Any] = Field(default_factory=dict)
-    """The ``PlanRequest`` so far."""
-    question: str = ""
-    answer: str = ""
-    request: dict[str, Any] = Field(default_factory=dict)
-    """The finished ``RunRequest``."""
-    notes: list[str] = Field(default_factory=list)
 
 
 def read_request(text: str, ctx: IntakeContext) -> PlanRequest:
@@ -92,26 +65,18 @@ def read_request(text: str, ctx: IntakeContext) -> PlanRequest:
     return parse_text(text, extra_chip_dirs=ctx.extra_chip_dirs)
 
 
-def parse(state: IntakeState, runtime: Runtime[IntakeContext]) -> dict[str, Any]:
-    """Read the request text."""
-    return {"parsed": read_request(state.text, runtime.context).model_dump(mode="json")}
-
-
-def clarify(state: IntakeState, runtime: Runtime[IntakeContext]) -> dict[str, Any]:
-    """Ask one question when the op or chip is missing or ambiguous; fold the answer in."""
-    ctx = runtime.context
-    req = PlanRequest.model_validate(state.parsed)
+def question_for(req: PlanRequest, ctx: IntakeContext) -> str | None:
+    """The one question to ask about ``req``, or ``None`` when nothing is missing."""
     chips = [t.name for t in list_targets(ctx.extra_chip_dirs)]
     probe = req
     if req.target is None and not req.target_choices and ctx.default_target:
-        # No chip named: `finish` uses the default target and says so; no question for it.
+        # No chip named: `to_run_request` uses the default target and says so; no question.
         probe = req.model_copy(update={"target": ctx.default_target})
-    question = probe.question(chips, list_ops())
-    if question is None:
-        return {}
-    answer = str(interrupt({"question": question}) or "").strip()
-    if not answer:
-        return {"question": question}
+    return probe.question(chips, list_ops())
+
+
+def clarify_request(req: PlanRequest, answer: str, ctx: IntakeContext) -> PlanRequest:
+    """The request with the user's ``answer`` to :func:`question_for`'s question folded in."""
     reply = parse_text(answer, extra_chip_dirs=ctx.extra_chip_dirs)
     if req.snippet and not req.shape and reply.snippet is None and not reply.problem_code:
         shape = _shape_of(answer)  # the answer to "what shape should each input have"
@@ -134,7 +99,7 @@ def clarify(state: IntakeState, runtime: Runtime[IntakeContext]) -> dict[str, An
         merged.shape = req.shape or merged.shape
     if reply.has_problem:
         merged.snippet_error = ""
-    return {"parsed": merged.model_dump(mode="json"), "question": question, "answer": answer}
+    return merged
 
 
 ORDINALS = {"first": 0, "1": 0, "one": 0, "second": 1, "2": 1, "two": 1, "third": 2, "3": 2,
@@ -226,71 +191,12 @@ def to_run_request(req: PlanRequest, ctx: IntakeContext) -> tuple[RunRequest, li
 
 def _shape_of(text: str) -> str | None:
     """A shape written in an answer (``4096x8192``, ``(64, 128)``), or ``None``."""
-    from agents.planner.text import _shape
-
-    return _shape(text, None)[0]
-
-
-def finish(state: IntakeState, runtime: Runtime[IntakeContext]) -> dict[str, Any]:
-    """Apply defaults and build the RunRequest."""
-    req = PlanRequest.model_validate(state.parsed)
-    request, notes = to_run_request(req, runtime.context)
-    return {"request": request.model_dump(mode="json"), "notes": notes}
-
-
-intake_builder = StateGraph(IntakeState, context_schema=IntakeContext)
-intake_builder.add_node("parse", parse, retry_policy=llm_retry_policy())
-intake_builder.add_node("clarify", clarify)
-intake_builder.add_node("finish", finish)
-intake_builder.add_edge(START, "parse")
-intake_builder.add_edge("parse", "clarify")
-intake_builder.add_edge("clarify", "finish")
-intake_builder.add_edge("finish", END)
-
-
-class IntakeStep(BaseModel):
-    """Where an intake stands: a question to answer, or the finished request."""
-
-    question: str | None = None
-    request: RunRequest | None = None
-    parsed: PlanRequest | None = None
-    notes: list[str] = Field(default_factory=list)
-
-
-class Intake:
-    """One conversation's intake: ``start(text)``, then ``answer(text)`` while it asks."""
-
-    def __init__(self, ctx: IntakeContext) -> None:
-        self.ctx = ctx
-        self.graph = intake_builder.compile(checkpointer=InMemorySaver())
-        self.config: dict[str, Any] = {}
-
-    def _step(self, graph_input: Any) -> IntakeStep:
-        out = self.graph.invoke(graph_input, config=self.config, context=self.ctx)
-        pending = out.get("__interrupt__") if isinstance(out, dict) else None
-        parsed = PlanRequest.model_validate(out["parsed"]) if out.get("parsed") else None
-        if pending:
-            return IntakeStep(question=str(pending[0].value["question"]), parsed=parsed)
-        return IntakeStep(
-            request=RunRequest.model_validate(out["request"]),
-            parsed=parsed,
-            notes=out.get("notes", []),
-        )
-
-    def start(self, text: str) -> IntakeStep:
-        """Begin with the user's message."""
-        self.config = {"configurable": {"thread_id": f"intake-{secrets.token_hex(4)}"}}
-        self.ctx.calls.clear()
-        self.ctx.fallbacks.clear()
-        return self._step(IntakeState(text=text))
-
-    def answer(self, text: str) -> IntakeStep:
-        """Answer the pending question."""
-        return self._step(Command(resume=text))
+    return shape_in(text, None)[0]
 
 
 def intake_context(settings: Any, llm: LLMConfig | None = None) -> IntakeContext:
-    """An IntakeContext from ``kevolve.settings.Settings``."""
+    """An IntakeContext from ``kevolve.settings.Settings`` and the model access a caller built
+    already (default: the settings' own)."""
     return IntakeContext(
         requests_dir=settings.data_dir / "requests",
         default_target=settings.target,

@@ -6,8 +6,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from agents.planner.schemas import Plan
-from graph.state import RunRequest
+from agents.planner.schemas import Plan, RunRequest
 from tools.errors import KevolveError, ProblemError
 from tools.hardware import load_target
 from tools.problems import load_problem

@@ -1,10 +1,33 @@
-"""The planner's records: a parsed request (from chat or ticket text) and the resolved plan."""
+"""The planner's records: a run request, a parsed request (from chat or ticket text) and the
+resolved plan."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
 from tools.records import Problem, Target
+
+DEFAULT_BUDGET = 12
+"""Candidates evaluated per run when neither the request nor the settings name a budget (the
+reference passthrough counts as one)."""
+
+
+class RunRequest(BaseModel):
+    """What the user asked for, before planning resolved it."""
+
+    problem: str
+    """A KernelBench file path or an op name."""
+    target: str = "cpu"
+    budget: int = DEFAULT_BUDGET
+    languages: list[str] = Field(default_factory=list)
+    """Empty: every language the target accepts and a coder supports."""
+    shape: str | None = None
+    dtype: str | None = None
+    allow_lower_precision: bool = False
+    allow_library_calls: bool | None = None
+    """None: the default policy (PyTorch ops allowed, never the reference Model)."""
+    allowed_calls: list[str] = Field(default_factory=list)
+    use_knowledge: bool = True
 
 
 class Plan(BaseModel):

@@ -147,7 +147,8 @@ def _chips(words: list[str], extra_dirs: Sequence[Path]) -> tuple[list[str], lis
     return strong or weak, choices
 
 
-def _shape(text: str, op: str | None) -> tuple[str | None, list[str]]:
+def shape_in(text: str, op: str | None) -> tuple[str | None, list[str]]:
+    """The shape written in ``text`` (``4096x8192``, ``(64, 128)``) and notes on defaults."""
     notes: list[str] = []
     m = _SHAPE_X.search(text)
     if m:
@@ -248,13 +249,13 @@ def parse_text(text: str, *, extra_chip_dirs: Sequence[Path] = ()) -> PlanReques
     else:
         req.target_choices = chips or chip_choices
     if req.snippet is not None:
-        req.shape, notes = _shape(prose, None)
+        req.shape, notes = shape_in(prose, None)
         req.notes += [n for n in notes if "not given" not in n] if req.shape else []
         dtype = _DTYPE.search(prose)
         if dtype:
             req.dtype = normalize_dtype(dtype.group(1))
     if req.op is not None:
-        req.shape, notes = _shape(prose, req.op)
+        req.shape, notes = shape_in(prose, req.op)
         req.notes += notes
         dtype = _DTYPE.search(prose)
         if dtype:

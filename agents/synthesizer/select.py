@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agents.coders.base import Coder
-from agents.llm.config import config_from_context
+from agents.llm.config import LLMConfig
 from agents.llm.session import LLMSession
 from tools.errors import KevolveError
 from tools.records import Skill
@@ -28,8 +30,9 @@ def offline_coder(language: str) -> Coder | None:
 
 def coder_for_run(
     language: str,
-    ctx: Any,
     *,
+    config: LLMConfig,
+    runs_dir: Path,
     run_id: str,
     documents: Sequence[str] = (),
     skills: Sequence[Mapping[str, Any] | Skill] = (),
@@ -38,7 +41,8 @@ def coder_for_run(
 
     Args:
         language: triton, cuda, hip or cpp.
-        ctx: The run's ``RunContext`` (its LLM configuration decides).
+        config: The run's model access (a model for the ``coder`` agent decides).
+        runs_dir: Where the run's token ledger lives.
         run_id: The run, for token accounting and the token budget.
         documents: Cited chip excerpts for the LLM coder's first drafts.
         skills: Retrieved skills (records or their JSON) for the LLM coder's first drafts.
@@ -50,7 +54,6 @@ def coder_for_run(
     Raises:
         KevolveError: Offline, and no offline coder exists for ``language``.
     """
-    config = config_from_context(ctx)
     offline = offline_coder(language)
     if not config.enabled("coder"):
         if offline is None:
@@ -61,7 +64,7 @@ def coder_for_run(
         return offline
     from agents.llm_coder.coder import LLMCoder
 
-    session = LLMSession(config=config, agent="coder", run_id=run_id, runs_dir=ctx.runs_dir)
+    session = LLMSession(config=config, agent="coder", run_id=run_id, runs_dir=runs_dir)
     return LLMCoder(
         language,  # type: ignore[arg-type]
         session,
@@ -69,3 +72,25 @@ def coder_for_run(
         documents=documents,
         skills=[s if isinstance(s, Skill) else Skill.model_validate(s) for s in skills],
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunCoders:
+    """The run's :class:`graph.ports.CoderSource`: :func:`coder_for_run` with its config."""
+
+    config: LLMConfig
+    runs_dir: Path
+
+    def coder(
+        self,
+        language: str,
+        *,
+        run_id: str,
+        documents: Sequence[str] = (),
+        skills: Sequence[Mapping[str, Any] | Skill] = (),
+    ) -> Coder:
+        """See :func:`coder_for_run`."""
+        return coder_for_run(
+            language, config=self.config, runs_dir=self.runs_dir, run_id=run_id,
+            documents=documents, skills=skills,
+        )  # fmt: skip

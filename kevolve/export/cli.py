@@ -25,7 +25,7 @@ def export(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Export a run's best kernel as a KernelBench package or a torch.library custom op."""
-    from kevolve.cli import _settings
+    from kevolve.console import load_settings as _settings
     from kevolve.export.bundle import load_bundle
     from kevolve.export.kernelbench import write_kernelbench
     from kevolve.export.torch_op import write_torch_op

@@ -21,7 +21,7 @@ def serve(
     """Serve the API (/docs, /openapi.json) and the web page."""
     import uvicorn
 
-    from kevolve.cli import _settings
+    from kevolve.console import load_settings as _settings
     from kevolve.service.app import create_app
     from kevolve.service.auth import check_bind
 

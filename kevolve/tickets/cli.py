@@ -21,7 +21,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on
 
 
 def _store(data_dir: Path | None):  # noqa: ANN202 - TicketStore
-    from kevolve.cli import _settings
+    from kevolve.console import load_settings as _settings
     from kevolve.tickets.store import TicketStore
 
     return TicketStore.from_settings(_settings(data_dir=data_dir))

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,7 +70,7 @@ class TicketError(KevolveError):
 
 def new_ticket_id() -> str:
     """A sortable, unique ticket id: ``t-<UTC time>-<random>``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"t-{stamp}-{secrets.token_hex(3)}"
 
 
@@ -107,7 +107,7 @@ class TicketStore:
         metadata.create_all(self.engine)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "TicketStore":
+    def from_settings(cls, settings: Any) -> TicketStore:
         """The queue named by ``kevolve.settings.Settings``."""
         return cls(settings.tickets_url, lease_s=settings.ticket_lease_s,
                    max_attempts=settings.ticket_max_attempts, retry_s=settings.ticket_retry_s)  # fmt: skip

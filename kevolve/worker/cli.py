@@ -23,7 +23,7 @@ def worker(
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where runs live.")] = None,
 ) -> None:
     """Run queued tickets; a lost worker's ticket is resumed here once its lease expires."""
-    from kevolve.cli import _settings
+    from kevolve.console import load_settings as _settings
     from kevolve.tickets.store import TicketStore
     from kevolve.worker.loop import Worker
 

@@ -55,7 +55,8 @@ def resolve_request(ticket: Ticket, settings: Any) -> tuple[Any, list[str]]:
     spec = ticket.spec
     notes: list[str] = []
     if spec.text:
-        from agents.planner.intake import Intake, intake_context
+        from agents.planner.intake import intake_context
+        from graph.intake import Intake
 
         intake = Intake(intake_context(settings))
         text = spec.text if not spec.chip else f"{spec.text} for {spec.chip}"

@@ -1,7 +1,8 @@
 """Timing tricks that only matter on CUDA (side streams, event patches), and the GPU runs
 of the CPU ones: each fixture in ``timing_fixtures/`` is evaluated on the local GPU and
 must end as its ``Expected:`` line says (``flags`` alternatives joined by ``|``: one of
-them must be raised). Run on a CUDA machine:
+them must be raised when it fails in ``timing`` or ``compile``; an earlier correctness
+failure may carry the comparison's own flags). Run on a CUDA machine:
 ``pytest -m gpu tests/gpu/test_timing_integrity_gpu.py``.
 """
 
@@ -60,5 +61,5 @@ def test_gpu_fixture(path, tmp_path):
         assert any("compared with the reference" in n for n in r.diagnostics.notes)
         return
     assert not r.accepted
-    if "flags" in exp:
+    if "flags" in exp and r.stage_failed.value in ("timing", "compile"):  # the rules named
         assert set(exp["flags"].split("|")) & set(r.flags), (r.flags, r.error)

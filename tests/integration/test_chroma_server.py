@@ -30,6 +30,9 @@ assert _spec is not None and _spec.loader is not None
 contract = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(contract)
 
+# One worker runs this module: its tests share one server (a module fixture).
+pytestmark = pytest.mark.xdist_group("chroma_server")
+
 READY_TIMEOUT_S = 60.0
 _SERVER = "import sys; from chromadb.cli.cli import app; sys.argv[0] = 'chroma'; sys.exit(app())"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from llm_stub import PROSE_ONLY_ANSWER, TRITON_SOFTMAX_ANSWER, StubServer
+from tests.integration.llm_stub import PROSE_ONLY_ANSWER, TRITON_SOFTMAX_ANSWER, StubServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "kevolve.cli"]
@@ -124,15 +124,15 @@ def test_ask_with_the_stub_model_produces_a_run_on_mi300x(tmp_path):
     assert any(c["author"] == MODEL for c in records(run_dir, "candidates").values())
 
 
-def test_ask_without_chip_asks_and_says_how_to_answer(tmp_path):
-    proc = kevolve(["ask", "optimize softmax 64x256", "--json"], tmp_path, None)
+def test_ask_with_an_ambiguous_chip_asks_and_says_how_to_answer(tmp_path):
+    proc = kevolve(["ask", "optimize softmax 64x256 for AMD", "--json"], tmp_path, None)
     assert proc.returncode == 2
     assert "Which chip is it for" in proc.stderr and "--answer" in proc.stderr
 
 
 @pytest.mark.slow
 def test_chat_answers_the_question_and_runs(tmp_path):
-    stdin = "optimize softmax over 64x256 fp32\nMI300\nquit\n"
+    stdin = "optimize softmax over 64x256 fp32 for AMD\nMI300\nquit\n"
     proc = kevolve(["chat"], tmp_path, None, stdin=stdin)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Which chip is it for" in proc.stdout

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-import coders_harness as harness
+from tests.unit import coders_harness as harness
 
 
 def main() -> None:

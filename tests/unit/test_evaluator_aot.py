@@ -34,7 +34,10 @@ def add_kernel(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
 
 def _record(n: int = 4096, block: int = 1024):
     x, y, out = torch.randn(n), torch.randn(n), torch.empty(n)
-    grid = lambda meta: (triton.cdiv(meta["n"], meta["BLOCK"]),)
+
+    def grid(meta):
+        return (triton.cdiv(meta["n"], meta["BLOCK"]),)
+
     return _describe(
         add_kernel.fn, add_kernel, (x, y, out, n), {"BLOCK": block, "num_warps": 4}, grid
     )

@@ -171,10 +171,9 @@ def test_reference_compile_time_is_measured_once_per_problem_and_reused(tmp_path
     assert seen[-1] is None
 
 
-def test_a_failed_reference_stops_the_run_with_its_reason(tmp_path):
+def test_a_failed_reference_stops_the_run_with_its_reason(tmp_path, make_run_context):
     from langgraph.runtime import Runtime
 
-    from graph.context import RunContext
     from graph.nodes import update
     from graph.state import RunRequest, RunState
 
@@ -192,5 +191,5 @@ def test_a_failed_reference_stops_the_run_with_its_reason(tmp_path):
         candidates={c.id: c.model_dump(mode="json") for c in (ref, kernel)},
         results={r.candidate_id: r.model_dump(mode="json") for r in (oom, ok)},
     )
-    out = update(state, Runtime(context=RunContext(data_dir=tmp_path)))
+    out = update(state, Runtime(context=make_run_context(tmp_path)))
     assert out["stop_reason"].startswith("the PyTorch reference could not be evaluated")

@@ -17,6 +17,7 @@ from kevolve.cli import app
 from kevolve.runstore import RunInfo, RunStore
 from tests.export_fixtures import PROBLEM, make_run
 
+
 def export(tmp_path, run_id, fmt):
     res = CliRunner().invoke(app, ["export", run_id, "--format", fmt, "--out",
                                    str(tmp_path / "out"), "--data-dir", str(tmp_path / "d"),

@@ -14,7 +14,7 @@ import pytest
 from agents.coders.generators.inductor.render import clean_output_code, export_source
 from tools.errors import ProblemError
 from tools.evaluator.static_checks import check_source
-from tools.records import Problem, Target
+from tools.records import Problem
 
 FIXTURE = Path(__file__).parent / "inductor_fixtures" / "bias_relu_softmax.py"
 
@@ -163,10 +163,9 @@ def test_cpu_export_is_correct_in_the_evaluator(tmp_path, monkeypatch):
 def test_an_exhausted_parent_generator_hands_over_to_the_others(monkeypatch):
     """Once every Inductor setting is in the tree, a child of an export comes from another
     generator of the language instead of ending the run."""
-    from agents.coders.base import CoderContext, Draft
+    from agents.coders.base import CoderContext, Draft, fingerprint
     from agents.coders.composite import LanguageCoder
     from agents.coders.generators.inductor.coder import TEMPLATE, VARIANTS, InductorCoder
-    from agents.coders.base import fingerprint
     from tests.unit.coders_fixtures import CPU
     from tools.records import Candidate
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 import time
 
@@ -12,6 +13,14 @@ from kevolve import interrupt
 from kevolve.interrupt import RunInterrupted, drive_interruptibly, guard_events
 from kevolve.runstore import RunInfo, RunStore
 from tools.records import EvalResult
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_raises(monkeypatch):
+    """Ctrl-C raises KeyboardInterrupt here even when the test run ignores SIGINT (background)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def _ctrl_c_after(seconds: float) -> None:

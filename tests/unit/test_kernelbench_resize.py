@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kevolve.bench_suite import SuiteEntry, prepare_file, resolve_suite
 from tools.problems.fit import fit_problem, validate_source
-from tools.problems.resize import _footprint_bytes, discovered_sizes
+from tools.problems.resize import discovered_sizes, footprint_bytes
 
 MIB = 2**20
 
@@ -128,7 +128,7 @@ def test_lower_case_constants_are_sizes_and_structural_ones_are_not():
 def test_a_6_gib_softmax_fits_one_mib_and_still_runs():
     fit = fit_problem(ELEMENTWISE, MIB)
     assert fit.resized and fit.note == "" and fit.bytes_before == 4096 * 393216 * 4
-    assert fit.bytes_after <= MIB and _footprint_bytes(fit.source) == fit.bytes_after
+    assert fit.bytes_after <= MIB and footprint_bytes(fit.source) == fit.bytes_after
     assert validate_source(fit.source) == ""
     assert "def get_inputs():\n    x = torch.rand(batch_size, dim)" in fit.source  # code kept
 

@@ -9,20 +9,19 @@ import pytest
 from langgraph.runtime import Runtime
 
 from agents.coders.base import CoderContext
-from agents.curator.node import curate
-from agents.interpreter.node import interpret
 from agents.llm import LLMConfig, LLMUnavailableError
 from agents.llm.fakes import ScriptedChatModel
 from agents.llm.usage import usage_summary
 from agents.llm_coder import LLMCoder
 from agents.llm_coder.fewshot import FEWSHOT_DIR
-from agents.synthesizer.node import code
-from agents.synthesizer.select import coder_for_run
+from graph.agent_nodes import code, curate, interpret
 from graph.context import RunContext
 from graph.state import ChildPlan, CodeTask, RunRequest, RunState
+from kevolve.api import run_context
+from kevolve.settings import get_settings
+from tools.errors import KevolveError
 from tools.hardware import load_target
 from tools.problems import load_problem
-from tools.errors import KevolveError
 from tools.records import Candidate, EvalResult
 
 SPEC = "openai:gpt-4.1-mini"
@@ -36,10 +35,10 @@ def softmax():
 
 def run_ctx(tmp_path: Path, responses=None, **cfg) -> tuple[RunContext, ScriptedChatModel]:
     model = ScriptedChatModel(responses=list(responses or []))
-    ctx = RunContext(data_dir=tmp_path, use_knowledge=False)
-    ctx.llm = LLMConfig(
+    models = LLMConfig(
         model=SPEC if responses is not None else None, factory=lambda spec: model, **cfg
     )
+    ctx = run_context(get_settings(data_dir=tmp_path, use_knowledge=False), models=models)
     return ctx, model
 
 
@@ -163,7 +162,7 @@ def code_task(parent="a") -> CodeTask:
 
 def test_code_node_uses_the_llm_coder_when_a_model_is_configured(tmp_path):
     ctx, _ = run_ctx(tmp_path, [f"Transformation: marker move\n```python\n{GOOD}```"])
-    assert isinstance(coder_for_run("triton", ctx, run_id="run1"), LLMCoder)
+    assert isinstance(ctx.coders.coder("triton", run_id="run1"), LLMCoder)
     out = code(code_task(), Runtime(context=ctx))
     ((cid, record),) = out["candidates"].items()
     assert record["author"] == SPEC and record["transformation"] == "marker move"
@@ -174,7 +173,7 @@ def test_code_node_uses_the_llm_coder_when_a_model_is_configured(tmp_path):
 
 def test_code_node_is_offline_without_a_model(tmp_path):
     ctx, _ = run_ctx(tmp_path)
-    coder = coder_for_run("triton", ctx, run_id="run1")
+    coder = ctx.coders.coder("triton", run_id="run1")
     assert not isinstance(coder, LLMCoder) and coder.language == "triton"
 
 
@@ -197,8 +196,8 @@ def test_curator_outage_keeps_the_rules_text_and_is_recorded(tmp_path):
     assert fallback["agent"] == "curator" and "unreachable" in fallback["reason"]
 
 
-def test_code_node_writes_no_child_when_every_generator_is_exhausted(tmp_path, monkeypatch):
-    from agents.synthesizer import node as synth_node
+def test_code_node_writes_no_child_when_every_generator_is_exhausted(tmp_path):
+    import dataclasses
 
     class Exhausted:
         language = "triton"
@@ -207,6 +206,10 @@ def test_code_node_writes_no_child_when_every_generator_is_exhausted(tmp_path, m
         def propose(self, ctx):
             raise KevolveError("every setting has been tried")
 
+    class Source:
+        def coder(self, language, **kw):
+            return Exhausted()
+
     ctx, _ = run_ctx(tmp_path)
-    monkeypatch.setattr(synth_node, "coder_for_run", lambda *a, **k: Exhausted())
+    ctx = dataclasses.replace(ctx, coders=Source())
     assert code(code_task(), Runtime(context=ctx)) == {}

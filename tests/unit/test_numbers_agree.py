@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from agents.curator.rules import distil_skills
+from graph.noise import combine, passthrough_warning, speedup
 from graph.report import best_message, change_text
-from kevolve.noise import combine, passthrough_warning, speedup
 from tools.hardware import load_target
 from tools.problems import load_problem
 from tools.records import Candidate, EvalResult
@@ -103,28 +103,36 @@ def test_the_bench_never_headlines_an_implausible_figure_without_its_reason():
     assert "2.000x over sound baselines" in text
 
 
-def test_the_winner_is_measured_again_before_it_is_reported(tmp_path, monkeypatch):
+def test_the_winner_is_measured_again_before_it_is_reported(tmp_path, make_run_context):
+    import dataclasses
+
     import graph.confirm as confirm
-    from graph.context import RunContext
 
     calls = []
 
-    def fake_evaluate(problem, cand, target, options):
-        calls.append(options.seeds)
-        return _timed(cand.id, 1.0, 1.02)  # fresh rounds: only 1.02x now
+    class Remeasure:
+        def __init__(self, answer):
+            self.answer = answer
 
-    monkeypatch.setattr(confirm, "sandboxed_evaluate", fake_evaluate)
-    ctx = RunContext(data_dir=tmp_path)
+        def evaluate(self, problem, cand, target, *, run_id, allow_lower_precision=False,
+                     remeasure=None):  # fmt: skip
+            calls.append((cand.id, remeasure))
+            return self.answer(cand)
+
+    fresh = Remeasure(lambda cand: _timed(cand.id, 1.0, 1.02))  # fresh rounds: only 1.02x now
+    ctx = dataclasses.replace(make_run_context(tmp_path), evaluator=fresh)
     cand, first = _cand("k", {"BLOCK": 1}), _timed("k", 1.0, 1.30)
     problem, target = load_problem("softmax", shape="8x64"), load_target("cpu")
     found = confirm.confirm_best("run", cand, first, problem, target, ctx)
     assert len(calls) == confirm.CONFIRM_MEASUREMENTS and found.accepted
+    assert calls[0] == ("k", 0)  # a re-measurement: fresh seeds, not the search's
     vs = found.vs("eager")
     assert vs.samples == 1 + confirm.CONFIRM_MEASUREMENTS
     assert vs.low <= 1.02 and vs.high >= 1.30  # covers every measurement
     assert confirm.confirm_best("run", cand, first, problem, target, ctx).vs("eager") == vs
     assert len(calls) == confirm.CONFIRM_MEASUREMENTS  # kept in the run folder, not re-run
-    monkeypatch.setattr(confirm, "sandboxed_evaluate",
-                        lambda *a: EvalResult(candidate_id="k2", target="cpu", error="wrong on a fresh seed"))
+    wrong = Remeasure(lambda cand: EvalResult(candidate_id="k2", target="cpu",
+                                              error="wrong on a fresh seed"))  # fmt: skip
+    ctx = dataclasses.replace(ctx, evaluator=wrong)
     failed = confirm.confirm_best("run", _cand("k2", {"BLOCK": 2}), first, problem, target, ctx)
     assert not failed.accepted

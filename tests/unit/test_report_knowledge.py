@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
-import agents.knowledge as knowledge
+from agents.knowledge import ChromaKnowledge, KnowledgeSettings
 from graph.report import render_report
 from graph.state import RunRequest, RunState
 from tools.hardware import load_target
@@ -24,14 +23,15 @@ The L2 cache is 50 MiB; row-wise reductions and softmax stream through it at ful
 """
 
 
-def test_the_report_lists_the_chunks_the_prompts_quoted(tmp_path: Path, monkeypatch) -> None:
+def test_the_report_lists_the_chunks_the_prompts_quoted(tmp_path: Path) -> None:
     store = KnowledgeStore.ephemeral(embedding_function=HashingEmbedding())
     guide = tmp_path / "h100_notes.md"
     guide.write_text(GUIDE, encoding="utf-8")
     ingest_file(store, guide, "h100")
-    monkeypatch.setattr(knowledge, "open_store", lambda ctx: store)
+    knowledge = ChromaKnowledge(data_dir=tmp_path, settings=KnowledgeSettings(), store=store)
     problem, target = load_problem("softmax", shape="64x128"), load_target("h100")
-    documents, _, refs = knowledge.retrieve_cited(problem, target, SimpleNamespace())
+    found = knowledge.retrieve(problem, target)
+    documents, refs = found.documents, found.refs
     assert documents and len(refs) == len(documents)
     assert refs[0] == {
         "chip": "h100", "source": "h100_notes.md", "source_path": str(guide.resolve()),

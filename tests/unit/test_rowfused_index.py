@@ -160,7 +160,7 @@ def get_init_inputs():
 _DIRECT = """
 import importlib.util, json, sys, torch
 sys.path.insert(0, sys.argv[2])
-import coders_harness as h
+from tests.unit import coders_harness as h
 
 def load(path):
     spec = importlib.util.spec_from_file_location(path.rsplit("/", 1)[-1][:-3], path)

@@ -12,7 +12,6 @@ from agents.coders import CppOfflineCoder, TritonOfflineCoder
 from agents.coders.base import CoderContext, Draft
 from agents.coders.kit.generator import clamp_params
 from agents.coders.kit.opspec import analyze
-from graph.context import RunContext
 from graph.nodes import seed
 from graph.skills import (
     DEFAULT_SEEDS_WITH_SKILLS,
@@ -169,7 +168,9 @@ def test_as_skills_skips_malformed_entries():
     assert [s.id for s in as_skills([good, {"id": "broken"}])] == ["skill-a"]
 
 
-def test_seed_node_puts_skill_drafts_before_the_defaults(tmp_path: Path, log_softmax, h100):
+def test_seed_node_puts_skill_drafts_before_the_defaults(
+    tmp_path: Path, log_softmax, h100, make_run_context
+):
     skill = _skill("skill-best", 1.8, params={**_skill().params, "BLOCK_M": 16, "num_warps": 8})
     state = RunState(
         run_id="r1",
@@ -180,7 +181,7 @@ def test_seed_node_puts_skill_drafts_before_the_defaults(tmp_path: Path, log_sof
         budget=12,
         skills=[skill.model_dump(mode="json")],
     )
-    out = seed(state, Runtime(context=RunContext(data_dir=tmp_path)))
+    out = seed(state, Runtime(context=make_run_context(tmp_path)))
     cands = sorted(out["candidates"].values(), key=lambda c: c["id"])
     assert cands[0]["language"] == "pytorch"
     assert "skill-best" in cands[1]["transformation"]
@@ -190,7 +191,7 @@ def test_seed_node_puts_skill_drafts_before_the_defaults(tmp_path: Path, log_sof
     defaults = TritonOfflineCoder().seed(log_softmax, h100)
     assert cands[2]["params"] == defaults[0].params
     without = seed(state.model_copy(update={"skills": []}),
-                   Runtime(context=RunContext(data_dir=tmp_path / "b")))
+                   Runtime(context=make_run_context(tmp_path / "b")))
     assert all("skill" not in c["transformation"] for c in without["candidates"].values())
 
 

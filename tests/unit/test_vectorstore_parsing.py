@@ -72,7 +72,7 @@ def test_long_section_splits_on_paragraphs_with_overlap(tmp_path: Path) -> None:
     assert all(len(c.text) <= 1000 + 200 for c in chunks)
     for paragraph in paragraphs:  # verbatim: every paragraph survives whole in some chunk
         assert any(paragraph in c.text.split("\n\n") for c in chunks)
-    for before, after in zip(chunks, chunks[1:]):  # small overlap: last paragraph repeated
+    for before, after in zip(chunks, chunks[1:], strict=False):  # small overlap: last paragraph repeated
         assert after.text.split("\n\n")[0] == before.text.split("\n\n")[-1]
 
 
@@ -101,7 +101,7 @@ def test_html_headings_become_section_path_and_scripts_are_dropped(tmp_path: Pat
 
 
 def test_plain_text_is_split_into_paragraph_chunks(tmp_path: Path) -> None:
-    paragraphs = [("Fact %d. " % i) * 30 for i in range(8)]
+    paragraphs = [(f"Fact {i}. ") * 30 for i in range(8)]
     chunks = parse_document(_write(tmp_path, "notes.txt", "\n\n".join(paragraphs)), "zx9")
     assert len(chunks) >= 2 and all(c.section_path == "" for c in chunks)
     assert all(c.text.startswith("Fact") for c in chunks)

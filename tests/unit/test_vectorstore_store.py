@@ -69,7 +69,7 @@ def write_guide(folder: Path, name: str = "zx9_guide.md", text: str = ZX9_GUIDE)
 def snapshot(store: KnowledgeStore) -> list[tuple[str, str, Any]]:
     """Everything stored in the documents collection, sorted, for exact comparisons."""
     got = store.docs.get(include=["documents", "metadatas"])
-    return sorted(zip(got["ids"], got["documents"], [sorted(m.items()) for m in got["metadatas"]]))
+    return sorted(zip(got["ids"], got["documents"], [sorted(m.items()) for m in got["metadatas"]], strict=True))
 
 
 def make_skill(skill_id: str, gain: float, summary: str = "Use one program per row; BLOCK_SIZE is the next power of two of the row length.", **extra: Any) -> Skill:

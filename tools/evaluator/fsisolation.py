@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tools.evaluator import landlock
-from tools.evaluator.sandbox import REPO_ROOT
+from tools.evaluator.paths import REPO_ROOT
 
 logger = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.evaluator.paths import REPO_ROOT
+
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-"""The directory that holds the ``tools`` package; the child's ``PYTHONPATH``."""
 
 PASSTHROUGH_VARS = (
     "PATH",

@@ -188,8 +188,9 @@ def _prepare(inputs: list[Any], fresh: bool, checks: Checks) -> tuple[list[Any],
     drawn = checks.draw() if checks.draw is not None else None
     if fresh and drawn is not None:
         return _refill(inputs, drawn), drawn
+    del drawn  # drawn for the same work as a fresh call; freed before the call
     held = [t.clone() if isinstance(t, _Tensor) else t for t in inputs]
-    return _refill(inputs, [t.clone() if isinstance(t, _Tensor) else t for t in held]), held
+    return _refill(inputs, held), held  # the set rewritten with its own values
 
 
 def _refill(inputs: list[Any], fresh: list[Any]) -> list[Any]:

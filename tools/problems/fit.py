@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from tools.errors import ProblemError
 from tools.problems.materialize import (
     AllocationCapExceeded,
     build_model,
@@ -32,8 +33,7 @@ from tools.problems.materialize import (
     exec_source,
     meta_device,
 )
-from tools.errors import ProblemError
-from tools.problems.resize import SizeConstant, _footprint_bytes, declared_sizes, resize_source
+from tools.problems.resize import SizeConstant, declared_sizes, footprint_bytes, resize_source
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def _measure(source: str, cap: int) -> int | None:
         Exception: Whatever the problem's own code raises (it does not run at this size).
     """
     try:
-        return _footprint_bytes(source)
+        return footprint_bytes(source)
     except (Exception, SystemExit) as e:  # noqa: BLE001 - the problem's own code
         meta_error = e
     namespace = None

@@ -359,7 +359,7 @@ def irregular_overrides(source: str, rule: Callable[[int], int]) -> dict[str, in
     return new
 
 
-def _footprint_bytes(source: str) -> int:
+def footprint_bytes(source: str) -> int:
     """Bytes of ``get_inputs()`` tensors plus the Model's parameters and buffers (meta device)."""
     import torch
 
@@ -392,14 +392,14 @@ def fit_source(source: str, max_bytes: int, *, steps: int = 24) -> tuple[str, fl
         ProblemError: The source cannot run on the meta device.
     """
     try:
-        if _footprint_bytes(source) <= max_bytes:
+        if footprint_bytes(source) <= max_bytes:
             return source, 1.0
         lo, hi = 0.0, 1.0
         best = resize_source(source, 1e-9)
         for _ in range(steps):
             mid = (lo + hi) / 2
             candidate = resize_source(source, mid)
-            if _footprint_bytes(candidate) <= max_bytes:
+            if footprint_bytes(candidate) <= max_bytes:
                 lo, best = mid, candidate
             else:
                 hi = mid

@@ -2,7 +2,7 @@
 first touches it (``__torch_function__``).
 Hacking scenario: timed calls return at once and the work never enters the timed region.
 Outputs must be plain tensors, materialised before the end event.
-Expected: stage_failed=timing; flags=lazy_output
+Expected: stage_failed=timing|correctness; flags=lazy_output|output_not_written
 """
 
 import torch

@@ -1,4 +1,4 @@
-"""The ``interpret`` node: turn each new result's diagnostics into an Insight.
+"""Turn each new result's diagnostics into an Insight.
 
 Offline rules are the default; with a model configured for the ``interpreter`` agent, each
 kernel's result (not the PyTorch passthrough's) is explained by the model instead. A
@@ -9,36 +9,45 @@ unreachable model stops the run unless ``llm_fallback_offline`` is set.
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from langgraph.runtime import Runtime
+from collections.abc import Container, Mapping
+from pathlib import Path
 
 from agents.interpreter.llm import interpret_llm
 from agents.interpreter.rules import interpret as interpret_offline
 from agents.interpreter.schemas import Insight
-from agents.llm.config import config_from_context
+from agents.llm.config import LLMConfig
 from agents.llm.errors import LLMAnswerError, LLMBudgetError, LLMRequestError, LLMUnavailableError
 from agents.llm.parse import UNUSABLE_PREFIX
 from agents.llm.session import LLMSession
-from graph.context import RunContext
-from graph.state import RunState
+from tools.records import Candidate, EvalResult, Problem, Target
 
 log = logging.getLogger(__name__)
 
 
-def interpret(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Interpret every result that has no insight yet."""
-    problem, target = state.problem_record(), state.target_record()
-    cands, results = state.candidate_records(), state.result_records()
-    config = config_from_context(runtime.context)
+def explain_results(
+    problem: Problem,
+    target: Target,
+    cands: Mapping[str, Candidate],
+    results: Mapping[str, EvalResult],
+    *,
+    config: LLMConfig,
+    run_id: str,
+    runs_dir: Path,
+    skip: Container[str] = (),
+) -> dict[str, Insight]:
+    """An insight for every result whose candidate is known and not in ``skip``.
+
+    Raises:
+        LLMUnavailableError: The interpreter's model is unreachable and
+            ``config.fallback_offline`` is off.
+    """
     session = (
-        LLMSession(config=config, agent="interpreter", run_id=state.run_id,
-                   runs_dir=runtime.context.runs_dir)
+        LLMSession(config=config, agent="interpreter", run_id=run_id, runs_dir=runs_dir)
         if config.enabled("interpreter") else None
     )  # fmt: skip
-    fresh: dict[str, dict[str, Any]] = {}
+    fresh: dict[str, Insight] = {}
     for cid in sorted(results):
-        if cid in state.insights or cid not in cands:
+        if cid in skip or cid not in cands:
             continue
         cand, result = cands[cid], results[cid]
         insight: Insight = interpret_offline(cand, result, target)
@@ -58,5 +67,5 @@ def interpret(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                     raise
                 session.fall_back("insights from here on", e)
                 session = None
-        fresh[cid] = insight.model_dump(mode="json")
-    return {"insights": fresh}
+        fresh[cid] = insight
+    return fresh

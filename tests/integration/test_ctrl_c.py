@@ -44,6 +44,12 @@ def _alive(pid: int) -> bool:
     return state[state.rindex(")") + 2] != "Z"
 
 
+def _ctrl_c_reaches_it() -> None:
+    """In the child: Ctrl-C as a terminal delivers it (a test run started in the background
+    would otherwise hand its ignored SIGINT down)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env(data_dir: Path) -> dict[str, str]:
     env = {
         **os.environ,
@@ -60,14 +66,17 @@ def _env(data_dir: Path) -> dict[str, str]:
 
 def _wait_for_sandbox(proc: subprocess.Popen) -> list[int]:
     """Pids of the sandboxed evaluations in flight."""
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 480
     while time.monotonic() < deadline and proc.poll() is None:
         sandboxes = [p for p, cmd in _children(proc.pid) if "tools.evaluator" in cmd]
         if sandboxes:
             time.sleep(1.0)  # well inside the evaluation
             return sandboxes
         time.sleep(0.2)
-    raise AssertionError(f"no evaluation in flight; exit {proc.poll()}")
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=30)
+    raise AssertionError(f"no evaluation in flight; exit {proc.returncode}: {err[-2000:]}")
 
 
 @pytest.mark.slow
@@ -77,7 +86,7 @@ def test_ctrl_c_stops_optimize_within_two_seconds_with_the_resume_line(tmp_path)
         [sys.executable, "-m", "kevolve.cli", "optimize", "softmax", "--target", "cpu",
          "--budget", "6", "--shape", "256x512"],
         cwd=ROOT, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=_ctrl_c_reaches_it,
     )  # fmt: skip
     try:
         sandboxes = _wait_for_sandbox(proc)
@@ -109,6 +118,7 @@ def test_ctrl_c_in_chat_stops_the_run_and_shows_what_finished(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "kevolve.cli", "chat"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=_ctrl_c_reaches_it,
     )  # fmt: skip
     try:
         proc.stdin.write("optimize softmax over 256x512 fp32 on cpu with a budget of 6\n")

@@ -9,7 +9,7 @@ import pytest
 from tools.evaluator import EvalOptions, evaluate
 from tools.records import Candidate, Problem
 
-FIXTURES = Path(__file__).parent / "evaluator_fixtures"
+FIXTURES = Path(__file__).parents[1] / "unit" / "evaluator_fixtures"
 
 
 @pytest.fixture
