@@ -54,6 +54,8 @@ class EvalSettings(BaseModel):
     """Random seeds each candidate is checked on."""
     eval_rep_ms: float = Field(default=_EVAL_DEFAULTS.rep_ms, gt=0)
     """Time spent on timed repetitions per measured kernel, in milliseconds."""
+    ray_address: str | None = None
+    """Ray cluster (``auto`` or ``host:port``) that runs each evaluation as a task; unset: local."""
 
 
 @dataclass(kw_only=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from graph.context import EvalSettings
 from tools.evaluator import evaluate as sandboxed_evaluate
+from tools.evaluator.backend import evaluator_for
 from tools.evaluator.options import EvalOptions
 from tools.records import Candidate, EvalResult, Problem, Target
 
@@ -60,4 +61,5 @@ class SubprocessEvaluator:
     ) -> EvalResult:
         """Evaluate in a fresh sandboxed subprocess (see ``tools.evaluator.evaluate``)."""
         options = self.options(run_id, candidate.id, allow_lower_precision, remeasure)
-        return sandboxed_evaluate(problem, candidate, target, options)
+        evaluate = evaluator_for(self.settings.ray_address, sandboxed_evaluate)
+        return evaluate(problem, candidate, target, options)
