@@ -29,6 +29,7 @@ MAX_WORKERS = 4
 """Parallel test processes for the whole suite (each imports torch and compiles: ~2 GB)."""
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config):
     """Workers for ``pytest -n auto`` (opt-in; CI runs in one process).
 

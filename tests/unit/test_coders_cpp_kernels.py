@@ -165,12 +165,19 @@ def test_exp_loops_vectorise_with_the_module_flags(op: str, variant: str, tmp_pa
 
 
 def test_default_flags_alone_keep_the_exp_loop_scalar(tmp_path: Path) -> None:
-    """The regression this guards: without -fno-trapping-math the same loop stays scalar."""
+    """Why the module passes -fno-trapping-math: without it GCC keeps the exp loop scalar.
+
+    Whether it does depends on the host's ISA (the flags include -march=native): on a host
+    where GCC vectorises the loop anyway the flag is merely harmless, and this premise check
+    has nothing to show there, so it skips saying so. The property that matters, the loops
+    vectorise with the module's flags, is asserted on every host above."""
     consts = _module_constants(_draft("softmax", variant="threepass"))
     flags = [f for f in consts["_KV_CFLAGS"] if f != "-fno-trapping-math"]
     vectorised, _ = _vectorised_lines(consts["_KV_KERNEL_CPP"], flags, tmp_path)
     loops = _exp_loops(consts["_KV_KERNEL_CPP"])
-    assert len(loops) == 1 and not _vectorised(vectorised, *loops[0])
+    assert len(loops) == 1
+    if _vectorised(vectorised, *loops[0]):
+        pytest.skip("GCC vectorises the exp loop on this host even without -fno-trapping-math")
 
 
 _EXP_PROBE = """
