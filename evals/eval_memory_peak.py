@@ -1,10 +1,14 @@
 """Peak memory of one CPU evaluation of a large elementwise problem (reference passthrough):
 ``python evals/eval_memory_peak.py ROWS`` (input: ROWS x 1024 fp32)."""
-import resource, sys, time
+import resource
+import sys
+import time
+
 sys.path.insert(0, '.')
-from tools.evaluator import api, EvalOptions
-from tools.records import Candidate, Problem
+from tools.evaluator import EvalOptions, api
 from tools.hardware import load_target
+from tools.records import Candidate, Problem
+
 rows = int(sys.argv[1])
 src = f'''import torch
 from torch import nn
