@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+from typing import Any
 
 from tools.evaluator.sandbox import PASSTHROUGH_VARS, python_path
 from tools.records.target import Target
@@ -77,11 +78,12 @@ _PROBE = (
 )
 
 
-@functools.lru_cache(maxsize=32)
-def _probe(target_json: str) -> tuple[bool, str]:
+def _run_probe(code: str, what: str, stdin: str | None = None) -> Any:
+    """Run ``code`` in a short subprocess (scrubbed environment) and return the JSON of its
+    last stdout line, or ``None`` (logged as a failed ``what``)."""
     proc = subprocess.run(
-        [sys.executable, "-c", _PROBE],
-        input=target_json,
+        [sys.executable, "-c", code],
+        input=stdin,
         capture_output=True,
         check=False,
         text=True,
@@ -92,10 +94,18 @@ def _probe(target_json: str) -> tuple[bool, str]:
         },
     )
     try:
-        present, name = json.loads(proc.stdout.strip().splitlines()[-1])
+        return json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        logger.warning("device probe failed: %s", proc.stderr[-500:])
+        logger.warning("%s failed: %s", what, proc.stderr[-500:])
+        return None
+
+
+@functools.lru_cache(maxsize=32)
+def _probe(target_json: str) -> tuple[bool, str]:
+    answer = _run_probe(_PROBE, "device probe", stdin=target_json)
+    if answer is None:
         return False, ""
+    present, name = answer
     return bool(present), str(name)
 
 
@@ -130,20 +140,8 @@ def free_memory_bytes(device: str) -> int:
 
     if device != "cuda":
         return cpu_free_bytes()
-    proc = subprocess.run(
-        [sys.executable, "-c", _FREE_PROBE],
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=120,
-        env={
-            **{k: v for k, v in os.environ.items() if k in PASSTHROUGH_VARS},
-            "PYTHONPATH": python_path(os.environ),
-        },
-    )
-    try:
-        free, _total = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        logger.warning("device memory probe failed: %s", proc.stderr[-500:])
+    answer = _run_probe(_FREE_PROBE, "device memory probe")
+    if answer is None:
         return 0
+    free, _total = answer
     return int(free)
