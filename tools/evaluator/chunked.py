@@ -13,9 +13,11 @@ from collections.abc import Iterator
 
 import torch
 
-CHUNK_ELEMENTS = 1 << 22
-"""Elements per piece: 4 Mi elements, 16 MiB of fp32 per temporary (a comparison holds a
-handful of them at once)."""
+CHUNK_ELEMENTS = 1 << 20
+"""Elements per piece: 1 Mi elements, 4 MiB of fp32 per temporary (a comparison holds a
+handful of them at once). Pieces of 16 MiB made the CPU footprint vary from run to run by
+over a full output's size: glibc raises its mmap threshold to the size of a freed block,
+so such temporaries came from the heap and were not always reused or returned."""
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:

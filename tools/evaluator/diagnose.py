@@ -109,8 +109,13 @@ def _checks(w: Worker) -> Checks:
             raise TimedCheckFailed(
                 f"{where}: the candidate changed its input(s) {changed} in place", ["input_mutated"]
             )
-        with torch.no_grad():  # ``pristine`` is this call's own copy, dropped afterwards
-            ref_out = ref_model(*pristine)
+        # the inputs hold what ``pristine`` held: drop the copy before the reference runs,
+        # so the check never holds two input sets beside the output and the reference's
+        # intermediates (the set may be changed by a reference that works in place, as
+        # the reference's own timed series may change it)
+        pristine.clear()
+        with torch.no_grad():
+            ref_out = ref_model(*inputs)
         w._sync()
         cmp = corr.compare_outputs(
             ref_out, out, allow_lower_precision=allow_lower, reduction_length=w.reduction_length

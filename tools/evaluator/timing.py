@@ -74,9 +74,10 @@ class Checks:
     inputs, every checked call rewrites its set with its own values."""
     verify: Callable[[Any, Any, Any, str], None] | None
     """``verify(pristine, inputs, output, where)``: raise when the output is wrong or the
-    inputs were changed; ``pristine`` is what the inputs held before the call. ``None`` for
-    the reference's series, which follow the same protocol (so that both carry the same
-    extra work) without being compared."""
+    inputs were changed; ``pristine`` (a list) is what the inputs held before the call, and
+    verify empties it once the inputs are found unchanged, so that the reference runs
+    without a second input set alive. ``None`` for the reference's series, which follow
+    the same protocol (so that both carry the same extra work) without being compared."""
 
 
 @dataclass(kw_only=True)
@@ -261,9 +262,12 @@ def time_cuda(
             done = event(enable_timing=True)
             record(done, stream)  # after every stream of the device finished
             settled.append((ends[i], done))
+            checked = _replace_tensors(out, landed)
+            del out, landed  # the landed copy is what is compared: one output alive, not two
             if checks.verify is not None:
-                where = f"timed call {i + 1} of {n}"
-                checks.verify(pristine, inputs, _replace_tensors(out, landed), where)
+                checks.verify(pristine, inputs, checked, f"timed call {i + 1} of {n}")
+            del checked
+        out = pristine = None  # else the next call runs while this output is still alive
     sync()
     t = _timing([elapsed(s, e) for s, e in zip(starts, ends)], picks, seal)
     t.settle_ms = [elapsed(e, d) for e, d in settled]
@@ -320,6 +324,7 @@ def time_cpu(
         samples.append((clock() - t0) * 1e3)
         if pristine is not None and checks is not None and checks.verify is not None:
             checks.verify(pristine, inputs, out, f"timed call {i + 1} of {n}")
+        out = pristine = None  # else the next call runs while this output is still alive
     return _timing(samples, picks, seal)
 
 
