@@ -42,9 +42,11 @@ from agents.coders.kit.chain_trace import (
 from agents.coders.kit.chain_trace import trace_module as kit_trace_module
 from agents.coders.kit.opspec import OpSpec
 from agents.coders.kit.reference import model_new_block
+from agents.coders.kit.resized import model_int_attributes, resized_literals
 from agents.coders.kit.render import base_variables, render_template
 from agents.coders.kit.space import Params, Space
 from tools.errors import ProblemError
+from tools.evaluator.shapes import irregular_variant
 from tools.records import Problem, Target
 
 logger = logging.getLogger(__name__)
@@ -117,8 +119,32 @@ def trace_module(source: str) -> torch.fx.GraphModule:
     return kit_trace_module(source, proxy_buffers=True)[0]
 
 
-def split(source: str) -> HybridSpec:
+def resized_head_literals(problem: Problem) -> dict[tuple[str, int], str]:
+    """Literals of the traced forward that change at the evaluator's irregular size, each
+    bound to the model attribute holding it (``agents.coders.kit.resized``); none when the
+    evaluator does not re-size the problem.
+
+    Raises:
+        ProblemError: A literal changes with the size and no model attribute holds it.
+    """
+    variant = irregular_variant(problem)
+    if variant is None:
+        return {}
+    here = model_int_attributes(problem.source)
+    there = model_int_attributes(variant.source)
+    candidates = {f"self.{k}": (v, there[k]) for k, v in here.items() if k in there}
+    return resized_literals(
+        trace_module(problem.source).graph.nodes,
+        trace_module(variant.source).graph.nodes,
+        candidates,
+    )
+
+
+def split(source: str, resized: dict[tuple[str, int], str] | None = None) -> HybridSpec:
     """Split a reference into a head kept as written and a fusable pointwise tail.
+
+    ``resized`` (see :func:`resized_head_literals`) names the literals the head must read
+    from the model (``self.buckets``) instead of writing the traced value.
 
     Raises:
         ProblemError: The reference does not trace, has no pointwise tail of at least
@@ -148,8 +174,14 @@ def split(source: str) -> HybridSpec:
         for arg in node.all_input_nodes:
             if arg not in tail and arg not in boundary:
                 boundary.append(arg)
+    resized = resized or {}
+    if any(name == n.name for n in tail_nodes for name, _ in resized):
+        raise ProblemError(
+            "a tail op uses a literal that changes with the problem's size; the fused kernel "
+            "would keep the traced value."
+        )
     chain = _tail_chain(gm, tail_nodes, boundary, result)
-    head_body = head_body_source(gm, boundary)
+    head_body = head_body_source(gm, boundary, resized)
     forward_args = tuple(str(n.target) for n in nodes if n.op == "placeholder")
     meta = result.meta["tensor_meta"]
     numel = 1
@@ -192,8 +224,17 @@ def _tail_chain(
     )
 
 
-def head_body_source(gm: torch.fx.GraphModule, boundary: list[torch.fx.Node]) -> str:
-    """The fx-generated statements computing the boundary values, ending in ``_kv_h = (...)``."""
+def head_body_source(
+    gm: torch.fx.GraphModule,
+    boundary: list[torch.fx.Node],
+    resized: dict[tuple[str, int], str] | None = None,
+) -> str:
+    """The fx-generated statements computing the boundary values, ending in ``_kv_h = (...)``.
+
+    A literal in ``resized`` (``(node, argument position) -> self.attr``) is read from the
+    model at run time (an attribute read in the code), not written as its traced value.
+    """
+    resized = resized or {}
     graph = torch.fx.Graph()
     env: dict[torch.fx.Node, torch.fx.Node] = {}
     needed: set[torch.fx.Node] = set()
@@ -203,11 +244,35 @@ def head_body_source(gm: torch.fx.GraphModule, boundary: list[torch.fx.Node]) ->
         if node not in needed:
             needed.add(node)
             stack.extend(node.all_input_nodes)
+    attrs: dict[str, torch.fx.Node] = {}
     for node in gm.graph.nodes:
         if node.op == "placeholder" or node in needed:
-            env[node] = graph.node_copy(node, lambda n: env[n])
+            copy = graph.node_copy(node, lambda n: env[n])
+            args = list(copy.args)
+            for (name, pos), expr in resized.items():
+                if name == node.name:
+                    attr = expr.removeprefix("self.")
+                    if attr not in attrs:
+                        with graph.inserting_before(copy):
+                            attrs[attr] = graph.get_attr(attr)
+                    args[pos] = attrs[attr]
+            copy.args = tuple(args)
+            env[node] = copy
     graph.output(tuple(env[n] for n in boundary))
-    head = torch.fx.GraphModule(gm, graph)
+    root = gm
+    if attrs:  # the model's int attributes are not on the traced module: a dict root holds all
+        root = {}
+        for n in graph.nodes:
+            if n.op == "get_attr":
+                owner, value = gm, None
+                try:
+                    for part in str(n.target).split("."):
+                        owner = getattr(owner, part)
+                    value = owner
+                except AttributeError:
+                    value = 0
+                root[str(n.target)] = value
+    head = torch.fx.GraphModule(root, graph)
     tree = ast.parse(head.code.strip())
     fn = next(s for s in tree.body if isinstance(s, ast.FunctionDef))
     body = fn.body
@@ -254,11 +319,13 @@ def _remap_spec(source: str) -> HybridSpec:
 
 def _remap_or_split(problem: Problem) -> HybridSpec:
     """One remap kernel when the whole forward is one; else a library head and a chain."""
-    try:
-        return _remap_spec(problem.source)
-    except ProblemError as remap_error:
-        logger.debug("no one-kernel remap for %s: %s", problem.name, remap_error)
-    return split(problem.source)
+    resized = resized_head_literals(problem)
+    if not resized:  # the one-kernel remap writes every literal as traced
+        try:
+            return _remap_spec(problem.source)
+        except ProblemError as remap_error:
+            logger.debug("no one-kernel remap for %s: %s", problem.name, remap_error)
+    return split(problem.source, resized)
 
 
 def _variant(params: list[Params], spec: HybridSpec) -> list[Params]:
