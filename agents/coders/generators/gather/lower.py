@@ -190,7 +190,9 @@ _NUMBER = re.compile(r"^-?[\d.e+-]+$|^float\('[-a-z]+'\)$")
 
 def f32(expr: str) -> str:
     """``expr`` as fp32: a cast for a value, the literal itself for a number."""
-    return expr if _NUMBER.match(expr) else f"({expr}).to(tl.float32)"
+    if _NUMBER.match(expr):
+        return f"{expr}.0" if re.fullmatch(r"-?\d+", expr) else expr
+    return f"({expr}).to(tl.float32)"
 
 
 def tensor_of(node: Any) -> Any:
@@ -456,6 +458,15 @@ class Lowering:
             stack.extend(x for x in n.all_input_nodes)
         return False
 
+    def _from_leaves(self, node: fx.Node, part: set[fx.Node]) -> bool:
+        """True when ``node`` is an input, a library value, or views of them (a matrix
+        product over such operands stays a library GEMM)."""
+        if node.op == "placeholder" or node in part:
+            return True
+        if node.target not in _VIEWS:
+            return False
+        return all(self._from_leaves(x, part) for x in node.all_input_nodes)
+
     def _library_part(self) -> set[fx.Node]:
         part: set[fx.Node] = set()
         changed = True
@@ -466,8 +477,7 @@ class Lowering:
                     continue
                 inputs = [x for x in n.all_input_nodes if isinstance(tensor_of(x), torch.Tensor)]
                 library = not lowerable(n) or (
-                    n.target in MATMULS
-                    and all(x.op == "placeholder" or x in part for x in inputs)
+                    n.target in MATMULS and all(self._from_leaves(x, part) for x in inputs)
                 )
                 if library or any(u in part for u in n.users):
                     part.add(n)
@@ -713,9 +723,17 @@ class Lowering:
             res = list(idx)
             res[d] = f"({start_e} + ({idx[d]}) * {step})"
             return tuple(res)
-        # view / reshape: through the flat index
+        # view / reshape: the same sizes up to size-1 dims map one to one
         if list(map(str, src.shape)) == list(map(str, out.shape)):
             return idx
+        kept_out = [(i, str(s)) for i, s in enumerate(out.shape) if not is_one(s)]
+        kept_src = [(i, str(s)) for i, s in enumerate(src.shape) if not is_one(s)]
+        if [s for _, s in kept_out] == [s for _, s in kept_src]:
+            res = ["0"] * src.dim()
+            for (i, _), (j, _) in zip(kept_out, kept_src, strict=True):
+                res[j] = idx[i]
+            return tuple(res)
+        # otherwise through the flat index
         sizes = [self.size(s) for s in out.shape]
         flat_terms = []
         for d, e in enumerate(idx):
@@ -981,7 +999,7 @@ def build_module(
             f"{var} = torch.empty(g_{var}, dtype={acc_dtype}, device=_dev)",
             f"{kern.name}[(g_{var},)]({var}, {', '.join(kern.args)}, n_{var}, "
             f"BLOCK={block}, num_warps={num_warps})",
-            f"{var} = {var}.{finish}.to({tensor_of(node).dtype})",
+            f"{var} = ({var}.{finish}).to({tensor_of(node).dtype})",
         ]
     out = tensor_of(low.output)
     main = _kernel(low, "_kv_rows", out.shape, low.output, None)
