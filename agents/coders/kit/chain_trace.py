@@ -38,6 +38,7 @@ from agents.coders.kit.chain import (
 )
 from agents.coders.kit.chain_batchnorm import batch_norm_operands, is_batch_norm, lower_batch_norm
 from agents.coders.kit.formulas import UNARY_ACTIVATIONS
+from agents.coders.kit.fx import materialize_constants
 from tools.errors import ProblemError
 
 logger = logging.getLogger(__name__)
@@ -347,6 +348,7 @@ def trace_module(
         tracer.proxy_buffer_attributes = proxy_buffers
         gm = torch.fx.GraphModule(model, tracer.trace(model))
         ShapeProp(gm).propagate(*inputs)
+        materialize_constants(gm, model)
     except ProblemError:
         raise
     except Exception as e:
