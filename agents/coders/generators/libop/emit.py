@@ -251,9 +251,10 @@ def wrapper_source(stage: Stage, block: int, max_one_pass: int, chunk: int) -> s
         lines.append(
             f"    keep = tuple(1 if k in {tuple(dims)} else n for k, n in enumerate(lshape))"
         )
-    floats = ", ".join(f"{t}.dtype" for t in ts)
+    # torch's promotion: 0-d tensors (captured constants) do not widen dimensioned ones
     lines += [
-        f"    out = torch.empty(out_shape, device=t0.device, dtype=_kv_result_dtype({floats}))",
+        f"    dtypes = [t.dtype for t in ({', '.join(ts)},) if t.dim() > 0] or [t0.dtype]",
+        "    out = torch.empty(out_shape, device=t0.device, dtype=_kv_result_dtype(*dtypes))",
         "    if out.numel() == 0:",
         "        return out",
         "    views = [out.reshape(keep)]",

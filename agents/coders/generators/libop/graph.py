@@ -159,7 +159,7 @@ def _norm_module(node: torch.fx.Node, mod: nn.Module) -> Reduction | None:
         return None
     rank = len(_shape(x))
     path = f"self.{node.target}"
-    if isinstance(mod, nn.GroupNorm) and rank >= 3:
+    if isinstance(mod, nn.GroupNorm) and rank >= 2:
         w = f"{path}.weight" if mod.affine else None
         b = f"{path}.bias" if mod.affine else None
         return Reduction("norm", x, (), groups=mod.num_groups, eps=mod.eps, weight=w, bias=b,
@@ -246,7 +246,7 @@ def reduction_of(node: torch.fx.Node, gm: torch.fx.GraphModule) -> Reduction | N
         if _global_size(_arg(node, 1, "output_size"), n) and rank >= n + 1:
             return Reduction("mean", x, tuple(range(rank - n, rank)), keepdim=True)
         return None
-    if target is F.group_norm and rank >= 3:
+    if target is F.group_norm and rank >= 2:
         groups = _arg(node, 1, "num_groups")
         if not isinstance(groups, int):
             return None
@@ -302,6 +302,15 @@ def _label(node: torch.fx.Node, gm: torch.fx.GraphModule) -> str:
     return str(getattr(node.target, "__name__", node.target))
 
 
+def _constant(node: torch.fx.Node) -> bool:
+    """A constant the tracer wrote as code (``torch.tensor(...)``, ``x.device``): no work."""
+    return (
+        node.op == "call_function"
+        and node.target in (getattr, torch.tensor)
+        and (node.target is torch.tensor or node.args[1:] == ("device",))
+    )
+
+
 def _partition(gm: torch.fx.GraphModule, cuts: set[torch.fx.Node]) -> list[_Open]:
     groups: list[_Open] = []
     cur: _Open | None = None
@@ -317,7 +326,7 @@ def _partition(gm: torch.fx.GraphModule, cuts: set[torch.fx.Node]) -> list[_Open
         return all(owner.get(a) is None or a in allowed for a in node.all_input_nodes)
 
     for node in gm.graph.nodes:
-        if node.op in ("placeholder", "get_attr", "output"):
+        if node.op in ("placeholder", "get_attr", "output") or _constant(node):
             continue
         if library_kind(node, gm) is not None:
             close()

@@ -81,6 +81,14 @@ LONG_ROW_LAYERNORM = _src(
     "torch.randn(5, 8)",
     "",
 )
+GEMM_GROUPNORM_MIN = _src(
+    "        self.fc = nn.Linear(12, 16)\n        self.gn = nn.GroupNorm(4, 16)\n",
+    "        x = self.gn(self.fc(x))\n"
+    "        x = torch.min(x, torch.tensor(0.5))\n"
+    "        return x.min(dim=1, keepdim=True)[0] * 2.0\n",
+    "torch.randn(6, 12)",
+    "",
+)
 
 
 def _problem(source: str, name: str = "libop") -> Problem:
@@ -98,6 +106,10 @@ def test_the_program_keeps_the_library_op_and_fuses_across_reductions() -> None:
     # one op alone between two kept calls stays a torch call (a kernel of one op saves nothing)
     assert program.kept == ("Conv2d", "relu", "max_pool2d")
     assert [s.kind for s in program.stages] == ["sum"]
+    program = build_program(GEMM_GROUPNORM_MIN)  # a captured constant is a stage input
+    assert program.kept == ("Linear",)
+    assert [s.kind for s in program.stages] == ["norm", "min"]
+    assert program.stages[0].summary.endswith("norm -> mul -> add -> minimum")
 
 
 def test_a_forward_without_a_library_op_is_left_to_the_other_families() -> None:
@@ -121,6 +133,7 @@ CASES = {
     "bn_softmax": GEMM_BATCHNORM_SOFTMAX,
     "maxpool_sum": CONV_MAXPOOL_SUM,
     "long_rows": LONG_ROW_LAYERNORM,
+    "gemm_groupnorm_constant": GEMM_GROUPNORM_MIN,
 }
 
 
