@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import SOFTMAX_PROBLEM
 from tools.evaluator import EvalOptions, evaluate
 from tools.evaluator.static_checks import check_source
 from tools.records import Candidate, Problem, Target
 
 FIXTURES = Path(__file__).parent / "fixtures"
-PROBLEM = Path(__file__).parents[1] / "unit" / "evaluator_fixtures" / "softmax_problem.py"
+PROBLEM = SOFTMAX_PROBLEM
 CPU = Target(
     name="cpu",
     display_name="host CPU",

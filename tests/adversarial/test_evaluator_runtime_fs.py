@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import SOFTMAX_PROBLEM
 from tools.evaluator import EvalOptions, evaluate
 from tools.evaluator.fsisolation import probe
 from tools.evaluator.static_checks import check_source
@@ -19,7 +20,7 @@ from tools.records import Candidate, Problem, Target
 from tools.records.eval_result import EvalResult, Stage
 
 FIXTURES = Path(__file__).parent / "fixtures"
-PROBLEM = Path(__file__).parents[1] / "unit" / "evaluator_fixtures" / "softmax_problem.py"
+PROBLEM = SOFTMAX_PROBLEM
 CPU = Target(
     name="cpu",
     display_name="host CPU",
