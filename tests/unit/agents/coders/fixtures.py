@@ -282,6 +282,18 @@ def chain_problem(source: str = CHAIN, name: str = "chain") -> Problem:
     )
 
 
+def case(case_id: str, reference: Any, candidate: str, **fields: Any) -> dict[str, Any]:
+    """One harness case: a reference (a problem or its source) against a candidate source.
+
+    Seed 0 unless ``seeds`` is given; a problem's dtype is the case's unless ``dtype`` is
+    given; other ``fields`` (tolerances, ``targets``, flags) are passed through.
+    """
+    if isinstance(reference, Problem):
+        fields.setdefault("dtype", reference.dtype)
+        reference = reference.source
+    return {"id": case_id, "reference": reference, "candidate": candidate, "seeds": [0], **fields}
+
+
 def run_script(
     script: str | Path, spec: Any, tmp: Path, *, interpret: bool = False, timeout: float = 600
 ) -> Any:

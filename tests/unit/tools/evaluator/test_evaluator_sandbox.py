@@ -10,6 +10,22 @@ from tools.evaluator.sandbox import child_env, run_sandboxed
 from tools.records.eval_result import EvalResult
 
 
+def _run_code(tmp_path, code, timeout_s, name="out", **options):
+    """Run ``python -c code`` in the sandbox (no interpreter, no secrets); the run and its stdout."""
+    env = child_env(home=tmp_path, cache_dir=tmp_path, interpret=False)
+    out = tmp_path / name
+    run = run_sandboxed(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        timeout_s=timeout_s,
+        stdout_path=out,
+        stderr_path=tmp_path / f"err_{name}",
+        **options,
+    )
+    return run, out.read_text() if out.exists() else ""
+
+
 def test_child_env_passes_no_secrets(tmp_path):
     parent = {
         "PATH": "/usr/bin",
@@ -36,17 +52,8 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
         "open('grandchild.pid', 'w').write(str(p.pid))\n"
         "time.sleep(60)\n"
     )
-    env = child_env(home=tmp_path, cache_dir=tmp_path, interpret=False)
     start = time.monotonic()
-    run = run_sandboxed(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=env,
-        timeout_s=2.0,
-        stdout_path=tmp_path / "out",
-        stderr_path=tmp_path / "err",
-        memory_limit_mib=2048,
-    )
+    run, stdout = _run_code(tmp_path, code, 2.0, memory_limit_mib=2048)
     assert run.timed_out and run.returncode is None
     assert time.monotonic() - start < 15
     pid = int((tmp_path / "grandchild.pid").read_text())
@@ -64,18 +71,8 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
 
 def test_memory_cap_and_stdin(tmp_path):
     code = "import sys\ntoken = sys.stdin.readline().strip()\nprint(token)\nbytearray(3 << 30)\n"
-    env = child_env(home=tmp_path, cache_dir=tmp_path, interpret=False)
-    run = run_sandboxed(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=env,
-        timeout_s=30,
-        stdout_path=tmp_path / "out",
-        stderr_path=tmp_path / "err",
-        stdin_text="tok123\n",
-        memory_limit_mib=1024,
-    )
-    assert (tmp_path / "out").read_text().strip() == "tok123"
+    run, stdout = _run_code(tmp_path, code, 30, stdin_text="tok123\n", memory_limit_mib=1024)
+    assert stdout.strip() == "tok123"
     assert run.returncode == 1 and "MemoryError" in run.stderr_tail
 
 
@@ -113,16 +110,8 @@ def test_cap_address_space_bounds_what_the_process_adds(tmp_path):
         "print('small ok')\n"
         "bytearray(1 << 30)\n"  # beyond it
     )
-    env = child_env(home=tmp_path, cache_dir=tmp_path, interpret=False)
-    run = run_sandboxed(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=env,
-        timeout_s=30,
-        stdout_path=tmp_path / "out",
-        stderr_path=tmp_path / "err",
-    )
-    assert (tmp_path / "out").read_text().strip() == "small ok"
+    run, stdout = _run_code(tmp_path, code, 30)
+    assert stdout.strip() == "small ok"
     assert run.returncode == 1 and "MemoryError" in run.stderr_tail
 
 
@@ -169,20 +158,11 @@ def test_isolated_worker_cannot_reach_a_listening_socket(tmp_path):
         "s = socket.socket(); s.settimeout(2)\n"
         f"print('reached' if s.connect_ex(('127.0.0.1', {port})) == 0 else 'blocked')\n"
     )
-    env = child_env(home=tmp_path, cache_dir=tmp_path, interpret=False)
     outcomes = {}
     for isolate in (False, True):
-        run = run_sandboxed(
-            [sys.executable, "-c", code],
-            cwd=tmp_path,
-            env=env,
-            timeout_s=20,
-            stdout_path=tmp_path / "out",
-            stderr_path=tmp_path / "err",
-            isolate_network=isolate,
-        )
+        run, stdout = _run_code(tmp_path, code, 20, isolate_network=isolate)
         assert run.returncode == 0, run.stderr_tail
-        outcomes[isolate] = (tmp_path / "out").read_text().strip()
+        outcomes[isolate] = stdout.strip()
     server.close()
     assert outcomes == {False: "reached", True: "blocked"}
 
@@ -227,21 +207,12 @@ def test_isolated_worker_cannot_read_other_processes_environment(tmp_path):
         "        pass\n"
         "print('leaked' if seen else 'hidden', len(glob.glob('/proc/[0-9]*')))\n"
     )
-    env = child_env(home=tmp_path, cache_dir=tmp_path, interpret=False)
     outcomes = {}
     try:
         for isolate in (False, True):
-            run = run_sandboxed(
-                [sys.executable, "-c", code],
-                cwd=tmp_path,
-                env=env,
-                timeout_s=30,
-                stdout_path=tmp_path / f"out{isolate}",
-                stderr_path=tmp_path / f"err{isolate}",
-                isolate_network=isolate,
-            )
+            run, stdout = _run_code(tmp_path, code, 30, name=f"out{isolate}", isolate_network=isolate)
             assert run.returncode == 0, run.stderr_tail
-            outcomes[isolate] = (tmp_path / f"out{isolate}").read_text().split()
+            outcomes[isolate] = stdout.split()
         assert holder.poll() is None
     finally:
         holder.kill()

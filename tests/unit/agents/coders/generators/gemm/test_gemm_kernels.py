@@ -48,14 +48,7 @@ def _render(
 
 
 def _case(case_id: str, reference: str, candidate: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": case_id,
-        "reference": reference,
-        "candidate": candidate,
-        "seeds": [0],
-        **FP32,
-        **extra,
-    }
+    return fx.case(case_id, reference, candidate, **FP32, **extra)
 
 
 def _named_irregular(op: str) -> dict[str, Any]:

@@ -254,6 +254,11 @@ GATHERS: dict[str, tuple[str, str, str, str]] = {
 """Embedding-bag, fixed-bag and jagged patterns the GatherCoder must get right."""
 
 
+def case(case_id: str, problem: Problem, source: str, **fields: Any) -> dict[str, Any]:
+    """A harness case of ``problem`` against ``source``, at the scan tests' tolerance (1e-4)."""
+    return base.case(case_id, problem.source, source, **({"atol": 1e-4, "rtol": 1e-4} | fields))
+
+
 def run(mode: str, cases: list[dict[str, Any]], tmp: Path, interpret: bool = False) -> dict:
     """Run this folder's ``harness.py`` over the cases in a fresh subprocess; results by case id."""
     return base.run_harness(mode, cases, tmp, interpret=interpret, harness=HARNESS)

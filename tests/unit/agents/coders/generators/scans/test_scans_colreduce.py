@@ -54,15 +54,7 @@ def _col(name: str, body: str, inputs: str, dtype: str = "float32") -> Any:
 
 
 def _case(case_id: str, problem: Any, source: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": case_id,
-        "reference": problem.source,
-        "candidate": source,
-        "seeds": [0],
-        "atol": 1e-4,
-        "rtol": 1e-4,
-        **extra,
-    }
+    return sf.case(case_id, problem, source, **extra)
 
 
 # ---- recognition on the suite files (meta tensors) -------------------------------------------

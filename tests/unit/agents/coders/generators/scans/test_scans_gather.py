@@ -25,15 +25,7 @@ def _problem(name: str, dtype: str = "float32") -> Any:
 
 
 def _case(case_id: str, problem: Any, source: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": case_id,
-        "reference": problem.source,
-        "candidate": source,
-        "seeds": [0, 1],
-        "atol": 1e-4,
-        "rtol": 1e-4,
-        **extra,
-    }
+    return sf.case(case_id, problem, source, seeds=[0, 1], **extra)
 
 
 EXPECTED = {
