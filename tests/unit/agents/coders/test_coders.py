@@ -23,7 +23,7 @@ TOL = {"atol": 1e-3, "rtol": 1e-4}
 
 
 def _case(case_id: str, problem: Any, source: str, **extra: Any) -> dict[str, Any]:
-    return fx.case(case_id, problem.source, source, **TOL, **extra)
+    return fx.case(case_id, problem.source, source, **(TOL | extra))
 
 
 def _render(problem: Any, target: Any, params: Params) -> str:

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.targets import CPU
 from tools.evaluator import EvalOptions, api
 from tools.evaluator.diagnose import timing_set_count
-from tools.records import Candidate, Problem, Target
-
-CPU = Target(
-    name="cpu", display_name="host CPU", vendor="x86", kind="cpu", arch="x86_64",
-    compute_units=2, memory_bandwidth_gbps=50, languages=["cpp"],
-)  # fmt: skip
+from tools.records import Candidate, Problem
 
 ROWS = 24576  # x 1024 fp32: 96 MiB of input, 96 MiB of output
 SOURCE = f'''import torch

@@ -12,16 +12,13 @@ import pytest
 
 from graph.report import choose_best, reference_failure
 from tests.support import EVALUATOR_FIXTURES
+from tests.targets import CPU
 from tools.evaluator import EvalOptions, api, evaluate
 from tools.evaluator.admission import Ledger, cpu_free_bytes, footprint_key
-from tools.records import Candidate, EvalResult, Problem, Target
+from tools.records import Candidate, EvalResult, Problem
 from tools.records.eval_result import Stage
 
 FIXTURES = EVALUATOR_FIXTURES
-CPU = Target(
-    name="cpu", display_name="host CPU", vendor="x86", kind="cpu", arch="x86_64",
-    compute_units=2, memory_bandwidth_gbps=50, languages=["cpp"],
-)  # fmt: skip
 
 JAGGED = '''"""Jagged sequences truncated and padded: drawn lengths, input sizes vary by seed."""
 import torch

@@ -36,7 +36,7 @@ def _render(problem: Problem, target: Any, **params: Any) -> str:
 
 
 def _case(case_id: str, problem: Problem, source: str, **extra: Any) -> dict[str, Any]:
-    return fx.case(case_id, problem, source, **TOL[problem.dtype], **extra)
+    return fx.case(case_id, problem, source, **(TOL[problem.dtype] | extra))
 
 
 def _quick_cases() -> list[dict[str, Any]]:

@@ -48,7 +48,7 @@ def _render(
 
 
 def _case(case_id: str, reference: str, candidate: str, **extra: Any) -> dict[str, Any]:
-    return fx.case(case_id, reference, candidate, **FP32, **extra)
+    return fx.case(case_id, reference, candidate, **(FP32 | extra))
 
 
 def _named_irregular(op: str) -> dict[str, Any]:
