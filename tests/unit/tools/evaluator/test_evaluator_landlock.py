@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import EVALUATOR_FIXTURES, REPO
+from tests.targets import CPU
 from tools.evaluator import fsisolation, landlock
 
 HAVE_LANDLOCK = fsisolation.probe()[0] > 0
@@ -135,19 +136,11 @@ def test_describe_matches_the_probe():
 @pytest.mark.slow
 def test_without_landlock_the_worker_runs_and_says_so(tmp_path, monkeypatch):
     from tools.evaluator import EvalOptions, evaluate
-    from tools.records import Candidate, Problem, Target
+    from tools.records import Candidate, Problem
 
     monkeypatch.setattr(fsisolation, "probe", lambda: (0, "no Landlock in this test"))
     fixtures = EVALUATOR_FIXTURES
-    cpu = Target(
-        name="cpu",
-        display_name="cpu",
-        vendor="x86",
-        kind="cpu",
-        arch="x86_64",
-        compute_units=2,
-        memory_bandwidth_gbps=50,
-    )
+    cpu = CPU
     r = evaluate(
         Problem(name="softmax", source=(fixtures / "softmax_problem.py").read_text()),
         Candidate(
