@@ -91,7 +91,10 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    parsed = sa.engine.make_url(url)
+    if parsed.drivername == "postgresql":  # psycopg 3 is the driver kevolve installs
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return sa.create_engine(parsed, pool_pre_ping=True)
 
 
 class TicketStore:
