@@ -4,19 +4,16 @@ become Triton stages, checked against the reference under the Triton interpreter
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from agents.coders.generators.libop import LibOpCoder, build_program
 from agents.coders.generators.libop.coder import CONFIGS
+from tests.unit.agents.coders import fixtures as fx
 from tools.errors import ProblemError
 from tools.evaluator.static_checks import check_source
 from tools.records import Problem
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-import coders_fixtures as fx  # noqa: E402
 
 HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
 
