@@ -26,6 +26,8 @@ import pytest
 
 pytest.importorskip("ray", reason="ray is not installed (pip install 'kevolve[scale]')")
 
+from tests.support import EVALUATOR_FIXTURES
+
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = secrets.token_hex(32)
 """The cluster's authentication token (Ray's token auth), shared by every process of the test."""
@@ -141,7 +143,7 @@ result = evaluator(load_problem("softmax", shape="16x64"), candidate, load_targe
 print(result.model_dump_json(), flush=True)
 ray.shutdown()
 """
-CANDIDATE = ROOT / "tests" / "unit" / "evaluator_fixtures" / "pytorch_softmax.py"
+CANDIDATE = EVALUATOR_FIXTURES / "pytorch_softmax.py"
 
 
 def _processes() -> dict[int, tuple[int, str, bytes]]:
