@@ -198,3 +198,21 @@ def test_readme_installs_the_full_product_and_ci_runs_its_test_command():
         if line and not line.startswith(("#", "set ", "cd "))
     ]
     assert ci == [test]
+
+
+def test_the_command_line_on_the_slim_install_names_the_full_install():
+    script = BLOCKED_PROBE.replace(
+        'for name in sys.argv[2:]:\n    importlib.import_module(name)\nprint("imported")',
+        "sys.argv = ['kevolve', '--help']\nfrom kevolve.entry import main\nmain()",
+    )
+    assert "main()" in script
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(["typer", "rich"])],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [
+        "error: the kevolve command line needs the full install, and typer is missing (this "
+        "looks like the slim evaluator install); run `pip install 'kevolve[all]'`."
+    ]
+    full = subprocess.run([sys.executable, "-c", "from kevolve.entry import main; main()", "--help"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert full.returncode == 0 and "optimize" in full.stdout, full.stderr[-2000:]
