@@ -7,6 +7,7 @@ arguments off such nodes without each generator writing them again.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -143,3 +144,26 @@ def first_line(error: BaseException) -> str:
     """``TypeName: first line of the message``, for one-sentence errors."""
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0].rstrip('.')}" if lines else type(error).__name__
+
+
+def _closure(
+    start: Iterable[fx.Node], step: Callable[[fx.Node], Iterable[fx.Node]]
+) -> set[fx.Node]:
+    seen = set(start)
+    stack = list(seen)
+    while stack:
+        for nxt in step(stack.pop()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def ancestors(*nodes: fx.Node) -> set[fx.Node]:
+    """Every node the given nodes depend on (themselves included)."""
+    return _closure(nodes, lambda n: n.all_input_nodes)
+
+
+def descendants(node: fx.Node) -> set[fx.Node]:
+    """Every node that depends on ``node`` (itself included)."""
+    return _closure([node], lambda n: n.users)
