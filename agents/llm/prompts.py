@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
-from agents.templating import template_environment
+import jinja2
+
+
+@functools.cache
+def environment(folder: str) -> jinja2.Environment:
+    """A Jinja2 environment over one prompts folder (cached per folder)."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
 
 
 def render(folder: Path, name: str, **variables: Any) -> str:
@@ -14,4 +28,4 @@ def render(folder: Path, name: str, **variables: Any) -> str:
     Raises:
         jinja2.UndefinedError: The template uses a variable that was not given.
     """
-    return template_environment(str(folder)).get_template(name).render(**variables).strip() + "\n"
+    return environment(str(folder)).get_template(name).render(**variables).strip() + "\n"
