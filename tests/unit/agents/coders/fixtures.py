@@ -61,6 +61,11 @@ _EXPR = {
     "silu": "torch.nn.functional.silu(x)",
     "relu": "torch.relu(x)",
 }
+ROW_OPS = (
+    "softmax", "log_softmax", "sum", "mean", "max", "cumsum", "gelu", "silu", "relu",
+    "layer_norm", "rms_norm", "min", "sigmoid", "tanh",
+)  # fmt: skip
+"""The row ops :func:`named_problem` builds (its expressions and the two norms)."""
 _MODULE = {
     "layer_norm": (
         "self.ln = nn.LayerNorm(n, eps=eps)",
