@@ -258,6 +258,10 @@ def chain_problem(source: str = CHAIN, name: str = "chain") -> Problem:
     )
 
 
+FP16 = {"dtype": "float16", "atol": 2e-2, "rtol": 2e-2}
+"""The fields of a half-precision harness case, at the usual fp16 tolerance."""
+
+
 def case(case_id: str, reference: Any, candidate: str, **fields: Any) -> dict[str, Any]:
     """One harness case: a reference (a problem or its source) against a candidate source.
 
