@@ -7,6 +7,7 @@ arguments off such nodes without each generator writing them again.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -208,3 +209,26 @@ def materialize_constants(gm: fx.GraphModule, model: torch.nn.Module) -> list[st
         graph.lint()
         gm.recompile()
     return replaced
+
+
+def _closure(
+    start: Iterable[fx.Node], step: Callable[[fx.Node], Iterable[fx.Node]]
+) -> set[fx.Node]:
+    seen = set(start)
+    stack = list(seen)
+    while stack:
+        for nxt in step(stack.pop()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def ancestors(*nodes: fx.Node) -> set[fx.Node]:
+    """Every node the given nodes depend on (themselves included)."""
+    return _closure(nodes, lambda n: n.all_input_nodes)
+
+
+def descendants(node: fx.Node) -> set[fx.Node]:
+    """Every node that depends on ``node`` (itself included)."""
+    return _closure([node], lambda n: n.users)
