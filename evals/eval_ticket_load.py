@@ -14,6 +14,10 @@ ticket has ended. Then it checks, from the ticket table and each run's own log:
 - no ticket was held by two workers at once (the claims of a ticket never overlap);
 - no step of a run was done twice, and every run has all its steps.
 
+The claim limit (``KEVOLVE_TICKET_MAX_ATTEMPTS``, 4 by default, which fails a ticket that keeps
+killing its worker) is raised to ``--max-attempts`` (100): here the kills are random, and a
+ticket hit four times would otherwise fail by design rather than by a defect.
+
 ``--mode synthetic`` (the default) runs each ticket through a stand-in run of ``--steps``
 steps of ``--step-s`` seconds whose progress is kept in a file, the way a run's checkpoint
 keeps its finished evaluations: a worker that takes a ticket over resumes after the last
@@ -73,7 +77,8 @@ def synthetic_runner(state_dir: Path, steps: int, step_s: float):  # noqa: ANN20
 def worker_main(args: argparse.Namespace) -> None:
     from kevolve.worker.loop import Worker
 
-    store = TicketStore(args.database_url, lease_s=args.lease_s, retry_s=1.0)
+    store = TicketStore(args.database_url, lease_s=args.lease_s, retry_s=1.0,
+                        max_attempts=args.max_attempts)  # fmt: skip
     runner = synthetic_runner(Path(args.state_dir), args.steps, args.step_s)
     Worker(store, None, runner=runner, poll_s=0.2).run(once=True)
 
@@ -89,7 +94,8 @@ def start_worker(args: argparse.Namespace, data: Path, url: str, n: int) -> subp
     else:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--database-url", url,
                "--state-dir", str(data / "runs"), "--steps", str(args.steps),
-               "--step-s", str(args.step_s), "--lease-s", str(args.lease_s)]  # fmt: skip
+               "--step-s", str(args.step_s), "--lease-s", str(args.lease_s),
+               "--max-attempts", str(args.max_attempts)]  # fmt: skip
     env = {
         **os.environ,
         "KEVOLVE_DATA_DIR": str(data),
@@ -97,6 +103,7 @@ def start_worker(args: argparse.Namespace, data: Path, url: str, n: int) -> subp
         "KEVOLVE_DATABASE_URL": url,
         "KEVOLVE_TICKET_LEASE_S": str(args.lease_s),
         "KEVOLVE_TICKET_RETRY_S": "1",
+        "KEVOLVE_TICKET_MAX_ATTEMPTS": str(args.max_attempts),
         "KEVOLVE_CHILDREN_PER_GENERATION": "1",
         "KEVOLVE_MAX_CONCURRENCY": "1",
         "KEVOLVE_USE_KNOWLEDGE": "false",
@@ -137,7 +144,7 @@ def submit(store: TicketStore, args: argparse.Namespace) -> list[str]:
 
 
 def drive(args: argparse.Namespace, url: str, data: Path) -> dict[str, Any]:
-    store = TicketStore(url, lease_s=args.lease_s)
+    store = TicketStore(url, lease_s=args.lease_s, max_attempts=args.max_attempts)
     (data / "runs").mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     ids = submit(store, args)
@@ -256,6 +263,9 @@ def main() -> None:
     p.add_argument("--kill-every", type=float, default=6.0,
                    help="mean seconds between SIGKILLs of a worker holding a ticket")
     p.add_argument("--lease-s", type=float, default=3.0)
+    p.add_argument("--max-attempts", type=int, default=100,
+                   help="claims a ticket may get; random kills can hit one ticket again and "
+                   "again, and the default limit of 4 would then fail it by design")
     p.add_argument("--steps", type=int, default=4, help="steps of a synthetic run")
     p.add_argument("--step-s", type=float, default=0.25, help="seconds of one synthetic step")
     p.add_argument("--mode", choices=("synthetic", "real"), default="synthetic")
