@@ -45,7 +45,7 @@ from kevolve.bench_doc import (  # noqa: F401 - re-exported: the bench API in on
 from kevolve.bench_limit import Watchdog
 from kevolve.bench_stats import ProblemRow, fill_row, with_fraction
 from kevolve.bench_suite import Suite, SuiteEntry, prepare_file, resolve_suite, select
-from kevolve.runstore import RunStore
+from kevolve.runstore import RunStore, open_run_store
 from kevolve.settings import Settings
 from tools.ceilings import Ceilings, bound_kind, ceilings_for
 from tools.evaluator.devlock import DeviceLock
@@ -300,7 +300,7 @@ def _run_problem(
     """Optimize one problem and return its row; never raises for the problem's own failure."""
     from kevolve.api import plan_run, resume_run, start_run
 
-    store = RunStore(settings.runs_dir)
+    store = open_run_store(settings.runs_dir, settings.database_url)
     row = ProblemRow(name=entry.name, file=entry.file, family=entry.family, kind=entry.kind)
     prior_wall = 0.0
     resumable = ""
