@@ -89,7 +89,7 @@ def test_killed_run_resumes_in_another_process_from_postgres(tmp_path, postgres_
     db = {"KEVOLVE_DATABASE_URL": postgres_db_url}
     first, second = tmp_path / "host-a", tmp_path / "host-b"
     proc = kevolve(
-        ["optimize", "softmax", "--target", "h100", "--budget", "6", "--shape", "48x256", "--json"],
+        ["optimize", "softmax", "--target", "h100", "--budget", "4", "--shape", "48x256", "--json"],
         first, db,
     )
     deadline = time.time() + 600
