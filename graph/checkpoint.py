@@ -97,7 +97,7 @@ def postgres_checkpointer(url: str) -> BaseCheckpointSaver:
         ) from e
     try:
         conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row)
-        saver = PostgresSaver(conn, serde=checkpoint_serde())  # type: ignore[arg-type]
+        saver = PostgresSaver(conn, serde=checkpoint_serde())
         saver.setup()
     except psycopg.Error as e:
         raise RunStoreError(

@@ -383,7 +383,7 @@ def _run_problem(
 def _forget_killed(store: RunStore, run_id: str, killed: set[str]) -> None:
     """Drop the stored results of evaluations the time limit killed (a resume redoes them)."""
     for cid in killed:
-        (store.run_dir(run_id) / "results" / f"{cid}.json").unlink(missing_ok=True)
+        store.forget_result(run_id, cid)
 
 
 def _prepare_row(

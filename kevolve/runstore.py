@@ -72,9 +72,10 @@ def atomic_write(path: Path, text: str) -> None:
 class RunStore:
     """Files of all runs under one folder.
 
-    Every read and write goes through a few primitives (``_put``, ``_get``, ``_append_evaluation``,
-    ``_evaluations``, ``_run_ids``), which :class:`kevolve.runstore_pg.PostgresRunStore` moves to
-    a Postgres server; :func:`open_run_store` picks the store from the settings.
+    Every read and write goes through a few primitives (``_put``, ``_get``, ``_delete``,
+    ``_append_evaluation``, ``_evaluations``, ``_run_ids``), which
+    :class:`kevolve.runstore_pg.PostgresRunStore` moves to a Postgres server;
+    :func:`open_run_store` picks the store from the settings.
     """
 
     def __init__(self, runs_dir: Path) -> None:
@@ -87,6 +88,9 @@ class RunStore:
     def _get(self, run_id: str, name: str) -> str | None:
         path = self.run_dir(run_id) / name
         return path.read_text(encoding="utf-8") if path.exists() else None
+
+    def _delete(self, run_id: str, name: str) -> None:
+        (self.run_dir(run_id) / name).unlink(missing_ok=True)
 
     def _append_evaluation(self, run_id: str, line: str) -> None:
         with open(self.run_dir(run_id) / "evaluations.log", "a", encoding="utf-8") as f:
@@ -190,6 +194,13 @@ class RunStore:
         self._append_evaluation(
             run_id, json.dumps({"candidate_id": result.candidate_id, "at": _now()})
         )
+
+    def forget_result(self, run_id: str, cand_id: str) -> None:
+        """Drop a candidate's stored result, so a resumed run evaluates it again.
+
+        The audit trail keeps the line of the dropped evaluation.
+        """
+        self._delete(run_id, f"results/{cand_id}.json")
 
     def save_remeasurement(
         self, run_id: str, cand_id: str, index: int, result: EvalResult

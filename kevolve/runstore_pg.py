@@ -107,6 +107,10 @@ class PostgresRunStore(RunStore):
         )
         return rows[0][0] if rows else None
 
+    def _delete(self, run_id: str, name: str) -> None:
+        self._sql("DELETE FROM kevolve_run_files WHERE run_id = %s AND name = %s", (run_id, name))
+        super()._delete(run_id, name)
+
     def _append_evaluation(self, run_id: str, line: str) -> None:
         self._sql("INSERT INTO kevolve_evaluations (run_id, line) VALUES (%s, %s)", (run_id, line))
         super()._append_evaluation(run_id, line)

@@ -51,6 +51,8 @@ def test_run_store_contract_and_a_second_host_sees_the_run(tmp_path, postgres_db
     for name in ("run.json", "problem.py", "candidates/c1.py", "results/c2.json", "report.md",
                  "confirm/c1-0.json", "evaluations.log"):  # fmt: skip
         assert (other.run_dir("r1") / name).read_text() == (store.run_dir("r1") / name).read_text()
+    other.forget_result("r1", "c2")
+    assert store.load_result("r1", "c2") is None and not (other.run_dir("r1") / "results/c2.json").exists()
 
 
 def test_checkpointer_contract(postgres_db_url):
