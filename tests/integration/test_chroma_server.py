@@ -8,7 +8,6 @@ mode), and stops the server by its process id.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -20,15 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.vectorstore import test_vectorstore_store as contract
 from vectorstore.embeddings import HashingEmbedding
 from vectorstore.ingest import ingest_file
 from vectorstore.store import KnowledgeStore
-
-_UNIT = Path(__file__).resolve().parents[1] / "unit" / "test_vectorstore_store.py"
-_spec = importlib.util.spec_from_file_location("vectorstore_store_contract", _UNIT)
-assert _spec is not None and _spec.loader is not None
-contract = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(contract)
 
 # One worker runs this module: its tests share one server (a module fixture).
 pytestmark = pytest.mark.xdist_group("chroma_server")
