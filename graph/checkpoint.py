@@ -13,6 +13,7 @@ database cannot make the loader construct arbitrary objects.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -31,6 +32,10 @@ state must be registered here, or a resumed run gets it back as a dict.
 """
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
+SETUP_LOCK_KEY = 74271
+"""Postgres advisory lock held while the checkpoint tables are created or migrated."""
+SETUP_WAIT_S = 120.0
+"""Longest wait for another process's checkpoint table setup, in seconds."""
 
 
 def checkpoint_serde() -> JsonPlusSerializer:
@@ -98,7 +103,23 @@ def postgres_checkpointer(url: str) -> BaseCheckpointSaver:
     try:
         conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row)
         saver = PostgresSaver(conn, serde=checkpoint_serde())
-        saver.setup()
+        # Processes opening a new database at once would each run the migrations and all but
+        # one fail on a duplicate migration row: one migrates, the others wait and find it done.
+        # They poll for the lock outside any transaction: a migration's CREATE INDEX
+        # CONCURRENTLY waits for every open transaction, a blocked lock request included.
+        deadline = time.monotonic() + SETUP_WAIT_S
+        try_lock = "SELECT pg_try_advisory_lock(%s) AS ok"
+        while not (conn.execute(try_lock, (SETUP_LOCK_KEY,)).fetchone() or {}).get("ok"):
+            if time.monotonic() > deadline:
+                raise RunStoreError(
+                    f"another process has been creating the checkpoint tables in {redacted(dsn)} "
+                    f"for over {SETUP_WAIT_S:.0f} s; check the database's activity."
+                )
+            time.sleep(0.1)
+        try:
+            saver.setup()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))
     except psycopg.Error as e:
         raise RunStoreError(
             f"cannot use the checkpoint database {redacted(dsn)}: {e}".strip()

@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS kevolve_evaluations (
 CREATE INDEX IF NOT EXISTS kevolve_evaluations_run ON kevolve_evaluations (run_id, seq);
 """
 
+_SCHEMA_LOCK_KEY = 74272
+"""Postgres advisory lock held while the run store's tables are created."""
+
 _connections: dict[tuple[int, str], tuple[Any, threading.Lock]] = {}
 _connections_lock = threading.Lock()
 
@@ -58,7 +61,7 @@ def _connection(dsn: str) -> tuple[Any, threading.Lock]:
             conn = psycopg.connect(dsn, autocommit=True)
             with conn.transaction():
                 # Several processes may create the tables at once: one does it, others wait.
-                conn.execute("SELECT pg_advisory_xact_lock(74271)")
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
                 conn.execute(_SCHEMA)
         except psycopg.Error as e:
             raise RunStoreError(

@@ -8,6 +8,7 @@ killed mid-way resumes in another process, with another data dir, from what Post
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import time
@@ -24,6 +25,7 @@ from kevolve.runstore_pg import PostgresRunStore
 from tests.integration.test_optimize_e2e import kevolve, run_json
 from tests.unit.graph import test_checkpoint_serde as serde_contract
 from tests.unit.graph import test_graph_ports as ports_contract
+from tools.errors import RunStoreError
 
 serde_events = serde_contract.serde_events
 
@@ -59,6 +61,22 @@ def test_checkpointer_contract(postgres_db_url):
     ports_contract.test_checkpointer_resumes_after_the_last_finished_step(
         lambda: postgres_checkpointer(postgres_db_url)
     )
+
+
+def _open_both(url: str, index: int) -> str:
+    try:
+        postgres_checkpointer(url)
+        PostgresRunStore(Path("/nonexistent"), url).list()
+    except RunStoreError as e:
+        return f"process {index}: {e}"
+    return "ok"
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(postgres_db_url):
+    # Ticket workers started together each create the tables on first use.
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        outcomes = pool.starmap(_open_both, [(postgres_db_url, i) for i in range(4)])
+    assert outcomes == ["ok"] * 4
 
 
 def test_checkpoint_loading_refuses_unregistered_types(postgres_db_url, serde_events):
