@@ -48,6 +48,7 @@ from kevolve.bench_suite import Suite, SuiteEntry, prepare_file, resolve_suite, 
 from kevolve.runstore import RunStore, open_run_store
 from kevolve.settings import Settings
 from tools.ceilings import Ceilings, bound_kind, ceilings_for
+from tools.evaluator.admission import device_slot, slot_lock_path
 from tools.evaluator.devlock import DeviceLock
 from tools.errors import ConfigError, KevolveError, ProblemError
 from tools.hardware import load_target
@@ -195,7 +196,8 @@ def run_bench(config: BenchConfig, settings: Settings, say: Progress | None = No
         doc = _fresh_doc(config, suite, target.name)
     say(f"measuring the ceilings of {target.display_name} ...")
     # exclusive, like a timing: benches sharing this data dir must not disturb the measurement
-    with DeviceLock(str(settings.data_dir / "timing.lock")).exclusive():
+    slot = device_slot("cuda" if target.kind == "gpu" else "cpu")  # the lock of this GPU
+    with DeviceLock(slot_lock_path(str(settings.data_dir / "timing.lock"), slot)).exclusive():
         doc.ceilings = _shared_ceilings(settings.data_dir, target)
     doc.sessions.append({
         "started_at": utc_now(), "command": config.command, "only": config.only,

@@ -104,3 +104,54 @@ def test_from_settings_uses_the_server_when_a_url_is_set(server_url: str, tmp_pa
     store = KnowledgeStore.from_settings(tmp_path, server_url, embedding_function=HashingEmbedding())
     assert store.count() >= 0
     assert not (tmp_path / "kb").exists()  # no embedded directory was made
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_curators_service_and_runs_share_the_server_named_by_kevolve_chroma_url(
+    server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``KEVOLVE_CHROMA_URL`` alone sends each process that touches the knowledge base to the
+    server: a curator's ``kevolve kb ingest`` (its own process), the service's manual upload
+    and a run's skills; each sees what the others wrote, and no embedded store is made."""
+    from fastapi.testclient import TestClient
+
+    from agents.knowledge import ChromaKnowledge, KnowledgeSettings
+    from kevolve.kb_cli import open_store
+    from kevolve.service.app import create_app
+    from kevolve.settings import get_settings
+    from tools.hardware import load_target
+    from tools.problems import load_problem
+
+    data = tmp_path / "data"
+    env = {"KEVOLVE_CHROMA_URL": server_url, "KEVOLVE_DATA_DIR": str(data),
+           "KEVOLVE_CONFIG": str(tmp_path / "none.toml")}  # fmt: skip
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = get_settings(target="cpu")
+    assert settings.chroma_url == server_url
+
+    guide = contract.write_guide(tmp_path)
+    curator = subprocess.run(
+        [sys.executable, "-m", "kevolve.cli", "kb", "ingest", str(guide), "--chip", "zx9", "--new-chip"],
+        capture_output=True, text=True, timeout=400, cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, **env, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    assert curator.returncode == 0, curator.stderr[-2000:]
+
+    service = TestClient(create_app(settings))
+    upload = service.post("/api/manuals", data={"chip": "zx8", "ingest": "true"},
+                          files={"file": ("zx8.md", contract.ZX9_GUIDE.replace("ZX9", "ZX8").encode())})  # fmt: skip
+    assert upload.status_code == 201, upload.text
+
+    run = ChromaKnowledge(data_dir=settings.data_dir, settings=settings.section(KnowledgeSettings))
+    run.remember([contract.make_skill("shared-skill", 1.7)])
+
+    with open_store(settings, shipped=False) as store:  # what a curator or the service reads
+        deadline = time.monotonic() + 300
+        while {"zx8", "zx9"} - {d.chip for d in store.list_documents()}:
+            assert time.monotonic() < deadline, "the service's upload never reached the server"
+            time.sleep(0.5)
+    found = run.retrieve(load_problem("softmax", shape="8x64"), load_target("h100"))
+    assert "shared-skill" in [s.id for s in found.skills]
+    assert not (data / "kb").exists()  # no embedded store anywhere

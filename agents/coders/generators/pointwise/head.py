@@ -13,6 +13,7 @@ import torch
 import torch.fx
 
 from agents.coders.kit.chain_trace import trace_module as kit_trace_module
+from agents.coders.kit.fx import ancestors
 from tools.errors import ProblemError
 
 HEAD_VAR = "_kv_h"
@@ -32,13 +33,7 @@ def head_body_source(gm: torch.fx.GraphModule, boundary: list[torch.fx.Node]) ->
     """The fx-generated statements computing the boundary values, ending in ``_kv_h = (...)``."""
     graph = torch.fx.Graph()
     env: dict[torch.fx.Node, torch.fx.Node] = {}
-    needed: set[torch.fx.Node] = set()
-    stack = list(boundary)
-    while stack:
-        node = stack.pop()
-        if node not in needed:
-            needed.add(node)
-            stack.extend(node.all_input_nodes)
+    needed = ancestors(*boundary)
     for node in gm.graph.nodes:
         if node.op == "placeholder" or node in needed:
             env[node] = graph.node_copy(node, lambda n: env[n])

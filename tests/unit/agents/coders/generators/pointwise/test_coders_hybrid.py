@@ -157,3 +157,45 @@ def test_log1p_and_expm1_fuse_into_one_chain_and_match(tmp_path: Path) -> None:
               "atol": 1e-5, "rtol": 1e-5}]  # fmt: skip
     results = fx.run_harness("check", cases, tmp_path, interpret=True)
     assert results["c"]["ok"], results
+
+
+CAPTURED_CONSTANT = '''import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    """Conv, then a minimum with a tensor built in forward, a per-channel bias and a scale."""
+
+    def __init__(self, cin, cout, k, c):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, k)
+        self.c = c
+        self.bias = nn.Parameter(torch.randn(cout, 1, 1))
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = torch.min(x, torch.tensor(self.c))
+        x = x + self.bias
+        return x * 2.0
+
+
+def get_inputs():
+    return [torch.randn(2, 3, 9, 7)]
+
+
+def get_init_inputs():
+    return [3, 5, 3, 0.25]
+'''
+
+
+def test_a_constant_captured_by_the_trace_is_built_in_forward(tmp_path: Path) -> None:
+    """``torch.tensor(self.c)`` in forward is traced as ``self._tensor_constant0``, which
+    ``ModelNew`` does not have: the head must build it (on the input's device) instead."""
+    hs = split(CAPTURED_CONSTANT)
+    assert "_tensor_constant" not in hs.head_body
+    assert "torch.tensor(0.25, dtype=torch.float32, device=" in hs.head_body
+    drafts = HybridCoder().seed(_problem(CAPTURED_CONSTANT), fx.H100)
+    cases = [{"id": "c", "reference": CAPTURED_CONSTANT, "candidate": drafts[0].source,
+              "seeds": [0], "atol": 1e-5, "rtol": 1e-5}]  # fmt: skip
+    results = fx.run_harness("check", cases, tmp_path, interpret=True)
+    assert results["c"]["ok"], results
