@@ -131,6 +131,15 @@ def test_queue_messages_are_json_not_pickle(store):
     assert message["args"] == [t.ticket_id] and message["priority"] == 3
 
 
+def test_a_database_the_queue_cannot_use_is_refused_in_one_sentence():
+    from kevolve.tickets.queue import QueueConfigError
+
+    with pytest.raises(QueueConfigError, match="SQLite or Postgres, not mysql"):
+        TicketStore("mysql+pymysql://u@127.0.0.1/db")
+    with pytest.raises(QueueConfigError, match="SQLite file"):
+        TicketStore("sqlite://")
+
+
 def test_transient_failure_retries_with_backoff(store, tmp_path):
     t = store.submit(spec())
     calls: list[float] = []
