@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 from graph.report_plots import FIGURES, outcome
-from kevolve.runstore import RunStore
+from kevolve.runstore import RunStore, open_run_store
 from tools.errors import KevolveError
 from tools.records import Candidate, EvalResult
 
@@ -21,7 +21,7 @@ RUN_FILES = {"report.md", "report.html", "best_kernel.py", "summary.json", *FIGU
 
 
 def _store(settings: Any) -> RunStore:
-    return RunStore(settings.runs_dir)
+    return open_run_store(settings.runs_dir, settings.database_url)
 
 
 def _check_id(run_id: str) -> str:
