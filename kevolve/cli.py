@@ -127,10 +127,10 @@ def check(
 @runs_app.command("list")
 def runs_list(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
     """List runs, newest first."""
-    from kevolve.runstore import RunStore
+    from kevolve.runstores import open_run_store
 
     settings = _settings(data_dir=data_dir)
-    infos = RunStore(settings.runs_dir).list()
+    infos = open_run_store(settings.runs_dir, settings.database_url).list()
     if json_out:
         print_json([
             {"run_id": i.run_id, "problem": i.problem, "target": i.target, "status": i.status,
@@ -149,10 +149,10 @@ def runs_list(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
 @runs_app.command("show")
 def runs_show(run_id: str, data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
     """Show a run: its status, best kernel and report."""
-    from kevolve.runstore import RunStore
+    from kevolve.runstores import open_run_store
 
     settings = _settings(data_dir=data_dir)
-    store = RunStore(settings.runs_dir)
+    store = open_run_store(settings.runs_dir, settings.database_url)
     try:
         info = store.info(run_id)
     except KevolveError as e:
@@ -180,9 +180,9 @@ def runs_resume(run_id: str, data_dir: DataDir = None, json_out: JsonFlag = Fals
 
     settings = _settings(data_dir=data_dir)
     try:
-        from kevolve.runstore import RunStore
+        from kevolve.runstores import open_run_store
 
-        info = RunStore(settings.runs_dir).info(run_id)
+        info = open_run_store(settings.runs_dir, settings.database_url).info(run_id)
     except KevolveError as e:
         fail(str(e))
     summary = run_with_progress(

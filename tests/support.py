@@ -23,6 +23,26 @@ ADVERSARIAL_FIXTURES = REPO / "tests" / "adversarial" / "fixtures"
 SOFTMAX_PROBLEM = EVALUATOR_FIXTURES / "softmax_problem.py"
 """The softmax problem most evaluator tests run candidates against."""
 
+ELEMENTWISE = """import torch
+from torch import nn
+
+ROWS, COLS = {rows}, 1024
+
+
+class Model(nn.Module):
+    def forward(self, x):
+        return torch.relu(x) * 2.0 + 1.0
+
+
+def get_inputs():
+    return [torch.randn(ROWS, COLS)]
+
+
+def get_init_inputs():
+    return []
+"""
+"""A memory-bound problem of ``rows`` x 1024 fp32 numbers (``ELEMENTWISE.format(rows=...)``)."""
+
 
 def load_module(path: Path | str, name: str | None = None, *, register: bool = False) -> ModuleType:
     """Import the Python file at ``path`` as module ``name`` (default: the file's stem).

@@ -7,7 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.services import PostgresStartError, PostgresUnavailable, postgres_server
+from tests.integration.services import (
+    PostgresStartError,
+    PostgresUnavailable,
+    create_database,
+    postgres_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +30,9 @@ def postgres_url() -> Iterator[str]:
         except PostgresStartError as e:
             pytest.fail(str(e))
         yield url
+
+
+@pytest.fixture
+def postgres_db_url(postgres_url: str) -> str:
+    """The URL of a new, empty database on the session's Postgres server (one per test)."""
+    return create_database(postgres_url)

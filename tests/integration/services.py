@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -37,6 +38,16 @@ SERVER_USER = "postgres"
 """The system user that owns the cluster when the tests run as root."""
 DATABASE = "kevolve"
 """The database (and role) the yielded URL names."""
+
+
+def create_database(url: str) -> str:
+    """Create a new, empty database on the server of ``url`` and return its URL."""
+    import psycopg
+
+    name = f"test_{secrets.token_hex(6)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{url.rsplit('/', 1)[0]}/{name}"
 
 
 class PostgresUnavailable(RuntimeError):

@@ -8,40 +8,26 @@ never shorten the time limit of a problem it starts before its deadline.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
-
-import pytest
 
 import kevolve.api
 import kevolve.bench
 import kevolve.bench_limit
 from kevolve.bench import BenchConfig, run_bench
 from kevolve.bench_limit import Watchdog, sandbox_children
-from kevolve.bench_suite import problems_root
 from kevolve.runstore import RunInfo, RunStore
 from kevolve.settings import get_settings
 from tools.ceilings import Ceilings
 from tools.evaluator.sandbox import run_sandboxed
 from tools.records import Candidate, EvalResult
 
-SUITE_SRC = problems_root() / "kernelbench_h100"
 CEIL = Ceilings(
     measured=True, device="fake", method="synthetic", copy_gbps=100.0,
     matmul_tflops={"fp32": 1.0},
 )  # fmt: skip
 SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]
-
-
-@pytest.fixture
-def suite(tmp_path: Path) -> Path:
-    folder = tmp_path / "suite"
-    folder.mkdir()
-    for name in ("001_relu.py", "008_sum_rows.py"):
-        shutil.copy(SUITE_SRC / name, folder / name)
-    return folder
 
 
 class SlowRuns:

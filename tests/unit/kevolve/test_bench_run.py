@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from typer.testing import CliRunner
 import kevolve.api
 import kevolve.bench
 from kevolve.bench import BenchConfig, load_doc, merge_into, run_bench
-from kevolve.bench_suite import problems_root
 from kevolve.runstore import RunInfo, RunStore
 from kevolve.settings import get_settings
 from tools.ceilings import Ceilings
@@ -21,7 +19,6 @@ from tools.errors import ConfigError, ProblemError
 from tools.records import Candidate, EvalResult
 from tools.records.eval_result import Diagnostics
 
-SUITE_SRC = problems_root() / "kernelbench_h100"
 CEIL = Ceilings(
     measured=True,
     device="fake",
@@ -32,11 +29,9 @@ CEIL = Ceilings(
 
 
 @pytest.fixture
-def suite(tmp_path: Path) -> Path:
-    folder = tmp_path / "suite"
-    folder.mkdir()
-    for name in ("001_relu.py", "008_sum_rows.py"):
-        shutil.copy(SUITE_SRC / name, folder / name)
+def suite(suite: Path) -> Path:
+    """The two-problem suite with its ``suite.yaml`` (families and kinds)."""
+    folder = suite
     (folder / "suite.yaml").write_text(
         "suite: tiny\nproblems:\n"
         "  - {file: 001_relu.py, family: pointwise, kind: memory}\n"

@@ -294,6 +294,8 @@ class Program:
     kept: tuple[str, ...]
     """The ops kept as torch calls, as the report names them."""
     forward_args: tuple[str, ...]
+    conv_ranks: tuple[int, ...] = ()
+    """Input ranks (4, 5) of the 2-D/3-D convolutions: a channels-last layout applies."""
 
 
 def _label(node: torch.fx.Node, gm: torch.fx.GraphModule) -> str:
@@ -406,7 +408,8 @@ def build_program(source: str) -> Program:
         stages.append(stage)
         for n in g.nodes:
             members[n.name] = stage.index
-    if not stages:
+    conv_ranks = _conv_ranks(gm)
+    if not stages and not conv_ranks:
         raise ProblemError("nothing after the library op fuses into a kernel.")
     kept = tuple(dict.fromkeys(
         _label(n, gm) for n in nodes
@@ -416,7 +419,19 @@ def build_program(source: str) -> Program:
     forward_args = tuple(str(n.target) for n in nodes if n.op == "placeholder")
     if any(a.startswith("*") for a in forward_args):
         raise ProblemError("forward takes *args; cannot split it.")
-    return Program(gm, tuple(stages), members, kept, forward_args)
+    return Program(gm, tuple(stages), members, kept, forward_args, conv_ranks)
+
+
+def _conv_ranks(gm: torch.fx.GraphModule) -> tuple[int, ...]:
+    """Ranks of the 2-D/3-D convolutions' inputs (the ones a channels-last layout applies to)."""
+    ranks = []
+    for n in gm.graph.nodes:
+        if library_kind(n, gm) != "conv" or not n.args or not isinstance(n.args[0], torch.fx.Node):
+            continue
+        meta = _meta(n.args[0])
+        if meta is not None and hasattr(meta, "shape") and len(meta.shape) in (4, 5):
+            ranks.append(len(meta.shape))
+    return tuple(sorted(set(ranks)))
 
 
 class _Inputs:

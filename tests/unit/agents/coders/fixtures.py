@@ -61,6 +61,11 @@ _EXPR = {
     "silu": "torch.nn.functional.silu(x)",
     "relu": "torch.relu(x)",
 }
+ROW_OPS = (
+    "softmax", "log_softmax", "sum", "mean", "max", "cumsum", "gelu", "silu", "relu",
+    "layer_norm", "rms_norm", "min", "sigmoid", "tanh",
+)  # fmt: skip
+"""The row ops :func:`named_problem` builds (its expressions and the two norms)."""
 _MODULE = {
     "layer_norm": (
         "self.ln = nn.LayerNorm(n, eps=eps)",
@@ -253,6 +258,10 @@ def chain_problem(source: str = CHAIN, name: str = "chain") -> Problem:
     )
 
 
+FP16 = {"dtype": "float16", "atol": 2e-2, "rtol": 2e-2}
+"""The fields of a half-precision harness case, at the usual fp16 tolerance."""
+
+
 def case(case_id: str, reference: Any, candidate: str, **fields: Any) -> dict[str, Any]:
     """One harness case: a reference (a problem or its source) against a candidate source.
 
@@ -317,4 +326,6 @@ def run_harness(
     harness: Path = HARNESS,
 ) -> dict[str, dict[str, Any]]:
     """Run ``harness.py`` (or another ``harness``) once over many cases; results by case id."""
-    return run_script(harness, {"mode": mode, "cases": cases}, tmp, interpret=interpret, timeout=timeout)
+    return run_script(
+        harness, {"mode": mode, "cases": cases}, tmp, interpret=interpret, timeout=timeout
+    )

@@ -56,11 +56,11 @@ def _strided(t: torch.Tensor) -> torch.Tensor:
     return wide
 
 
-class _CtypesExt:
+class CtypesExt:
     """Calls the kernel's extern "C" entry points via ctypes (ints -> int64, floats -> double)."""
 
-    def __init__(self, path: str) -> None:
-        self._lib = ctypes.CDLL(path)
+    def __init__(self, path: str | Path) -> None:
+        self._lib = ctypes.CDLL(str(path))
 
     def __getattr__(self, name: str) -> Any:
         fn = getattr(self._lib, name)
@@ -105,7 +105,7 @@ def check(case: dict[str, Any]) -> dict[str, Any]:
     ref_ns = _load(case["reference"], "reference")
     new_ns = _load(case["candidate"], "candidate")
     if case.get("ctypes"):
-        new_ns["_KV_EXT"] = _CtypesExt(_build_ctypes(new_ns["_KV_KERNEL_CPP"]))
+        new_ns["_KV_EXT"] = CtypesExt(_build_ctypes(new_ns["_KV_KERNEL_CPP"]))
     dtype = getattr(torch, case.get("dtype", "float32"))
     worst = 0.0
     for seed in case.get("seeds", [0, 1]):
@@ -220,7 +220,9 @@ def main(check_case: Any = None, compile_one: Any = None) -> None:
     results = {}
     for case in spec["cases"]:
         try:
-            results[case["id"]] = compile_one(case) if spec["mode"] == "compile" else check_case(case)
+            results[case["id"]] = (
+                compile_one(case) if spec["mode"] == "compile" else check_case(case)
+            )
         except Exception as e:  # noqa: BLE001 - report every failure as data
             results[case["id"]] = {
                 "ok": False,

@@ -151,23 +151,7 @@ def test_each_template_compiles_for_sm90_and_gfx942_quick(tmp_path: Path) -> Non
 
 # ---- slow: full coverage ----------------------------------------------------------------------
 def _all_problems() -> list[Any]:
-    ops = [
-        "softmax",
-        "log_softmax",
-        "sum",
-        "mean",
-        "max",
-        "cumsum",
-        "gelu",
-        "silu",
-        "relu",
-        "layer_norm",
-        "rms_norm",
-        "min",
-        "sigmoid",
-        "tanh",
-    ]
-    problems = [fx.named_problem(op) for op in ops]
+    problems = [fx.named_problem(op) for op in fx.ROW_OPS]
     problems += [
         fx.named_problem(op, M=5, N=70000)
         for op in ("softmax", "log_softmax", "max", "cumsum", "layer_norm", "rms_norm")

@@ -63,6 +63,15 @@ def _result(
     )
 
 
+def _child_of(seed: Any, problem: Any, target: Any, mode: str, **fields: Any) -> CoderContext:
+    """The context of a proposal from ``seed`` (stored as candidate ``p``, evaluated fine
+    unless ``parent_result`` is given) in memory mode ``mode``."""
+    fields.setdefault("parent_result", _result("p"))
+    return CoderContext(
+        problem=problem, target=target, memory_mode=mode, parent=_candidate(seed, "p"), **fields
+    )
+
+
 def _space(coder: Any, problem: Any, target: Any) -> Any:
     return coder.space(coder.spec_for(problem, target), target)
 
@@ -97,12 +106,11 @@ def test_propose_never_repeats_and_stays_legal(coder: Any, problem: Any, target:
 @pytest.mark.parametrize(("coder", "problem", "target"), CASES, ids=IDS)
 def test_propose_is_deterministic(coder: Any, problem: Any, target: Any) -> None:
     seed = coder.seed(problem, target)[0]
-    ctx = CoderContext(
-        problem=problem,
-        target=target,
-        memory_mode="inherit",
-        parent=_candidate(seed, "p"),
-        parent_result=_result("p"),
+    ctx = _child_of(
+        seed,
+        problem,
+        target,
+        "inherit",
         tried=[fingerprint(seed.template, seed.params)],
         rng_seed=11,
     )
@@ -113,12 +121,11 @@ def test_propose_is_deterministic(coder: Any, problem: Any, target: Any) -> None
 def test_inherit_mutation_says_what_changed() -> None:
     problem = fx.named_problem("softmax")
     seed = TRITON.seed(problem, fx.H100)[0]
-    ctx = CoderContext(
-        problem=problem,
-        target=fx.H100,
-        memory_mode="inherit",
-        parent=_candidate(seed, "p"),
-        parent_result=_result("p"),
+    ctx = _child_of(
+        seed,
+        problem,
+        fx.H100,
+        "inherit",
         tried=[fingerprint(seed.template, seed.params)],
         rng_seed=3,
     )
@@ -134,11 +141,11 @@ def test_failed_single_tile_falls_back_to_safer(stage: Stage) -> None:
     problem = fx.named_problem("softmax")
     seed = TRITON.seed(problem, fx.H100)[0]
     assert seed.params["variant"] == "single" and seed.params["BLOCK_M"] > 1
-    ctx = CoderContext(
-        problem=problem,
-        target=fx.H100,
-        memory_mode="inherit",
-        parent=_candidate(seed, "p"),
+    ctx = _child_of(
+        seed,
+        problem,
+        fx.H100,
+        "inherit",
         parent_result=_result("p", ok=False, stage=stage),
         tried=[fingerprint(seed.template, seed.params)],
     )
@@ -155,12 +162,8 @@ def test_failed_single_tile_falls_back_to_safer(stage: Stage) -> None:
 def test_failed_matmul_shrinks_tiles() -> None:
     problem = fx.named_problem("matmul", M=512, N=512, K=512)
     seed = TRITON.seed(problem, fx.H100)[0]
-    ctx = CoderContext(
-        problem=problem,
-        target=fx.H100,
-        memory_mode="combine",
-        parent=_candidate(seed, "p"),
-        parent_result=_result("p", ok=False, stage=Stage.COMPILE),
+    ctx = _child_of(
+        seed, problem, fx.H100, "combine", parent_result=_result("p", ok=False, stage=Stage.COMPILE)
     )
     draft = TRITON.propose(ctx)
     assert (
@@ -242,14 +245,7 @@ def test_restart_uses_a_matching_skill() -> None:
     )
     other = skill.model_copy(update={"id": "s2", "template": "triton.matmul", "gain": 9.0})
     seed = TRITON.seed(problem, fx.H100)[0]
-    ctx = CoderContext(
-        problem=problem,
-        target=fx.H100,
-        memory_mode="restart",
-        parent=_candidate(seed, "p"),
-        parent_result=_result("p"),
-        skills=[other, skill],
-    )
+    ctx = _child_of(seed, problem, fx.H100, "restart", skills=[other, skill])
     draft = TRITON.propose(ctx)
     assert draft.params == params and "skill s1" in draft.transformation
 

@@ -5,30 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support import ELEMENTWISE
 from tests.targets import CPU
 from tools.evaluator import EvalOptions, api
 from tools.evaluator.diagnose import timing_set_count
 from tools.records import Candidate, Problem
 
 ROWS = 24576  # x 1024 fp32: 96 MiB of input, 96 MiB of output
-SOURCE = f'''import torch
-from torch import nn
-
-ROWS, COLS = {ROWS}, 1024
-
-
-class Model(nn.Module):
-    def forward(self, x):
-        return torch.relu(x) * 2.0 + 1.0
-
-
-def get_inputs():
-    return [torch.randn(ROWS, COLS)]
-
-
-def get_init_inputs():
-    return []
-'''
+SOURCE = ELEMENTWISE.format(rows=ROWS)
 
 
 @pytest.mark.slow

@@ -74,23 +74,7 @@ def test_softmax_and_fused_chain_via_ctypes(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_every_cpp_seed_matches_reference_via_ctypes(tmp_path: Path) -> None:
-    ops = [
-        "softmax",
-        "log_softmax",
-        "sum",
-        "mean",
-        "max",
-        "cumsum",
-        "gelu",
-        "silu",
-        "relu",
-        "layer_norm",
-        "rms_norm",
-        "min",
-        "sigmoid",
-        "tanh",
-    ]
-    problems = [fx.named_problem(op) for op in ops]
+    problems = [fx.named_problem(op) for op in fx.ROW_OPS]
     problems += [fx.named_problem(op, M=5, N=70000) for op in ("softmax", "layer_norm", "cumsum")]
     problems += [
         fx.named_problem("matmul", M=37, N=45, K=70),

@@ -42,18 +42,7 @@ def test_moe_seeds_traced_at_one_expert_are_right_at_three(tmp_path: Path) -> No
     source, problem = _one_expert_problem(tmp_path)
     drafts = GemmCoder().seed(problem, load_target("h100"))
     three = resize_source(source, {**ONE_EXPERT, "EXPERTS": 3})
-    cases = [
-        {
-            "id": f"seed{i}",
-            "reference": three,
-            "candidate": d.source,
-            "seeds": [0],
-            "dtype": "float16",
-            "atol": 2e-2,
-            "rtol": 2e-2,
-        }
-        for i, d in enumerate(drafts[:2])
-    ]
+    cases = [fx.case(f"seed{i}", three, d.source, **fx.FP16) for i, d in enumerate(drafts[:2])]
     results = fx.run_harness("check", cases, tmp_path, interpret=True)
     failed = {k: v.get("error") for k, v in results.items() if not v["ok"]}
     assert not failed, failed

@@ -27,7 +27,7 @@ from tests.unit.agents.coders.generators.gemm import fixtures as g
 
 CODER = GemmCoder()
 FP32 = {"atol": 1e-3, "rtol": 1e-4}
-FP16 = {"dtype": "float16", "atol": 2e-2, "rtol": 2e-2}
+FP16 = fx.FP16
 
 
 def _render(

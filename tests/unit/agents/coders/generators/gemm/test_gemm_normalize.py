@@ -351,18 +351,7 @@ def test_clip_suite_seeds_match_reference_with_their_exact_tiles(tmp_path: Path)
         (SUITE / "071_clip_logits_fp16.py").read_text(), {"IMAGES": 256, "TEXTS": 512, "DIM": 320}
     )
     drafts = CODER.seed(load_problem_file(SUITE / "071_clip_logits_fp16.py"), H100)
-    cases = [
-        {
-            "id": f"clip-seed{i}",
-            "reference": small,
-            "candidate": d.source,
-            "seeds": [0],
-            "dtype": "float16",
-            "atol": 2e-2,
-            "rtol": 2e-2,
-        }
-        for i, d in enumerate(drafts)
-    ]
+    cases = [fx.case(f"clip-seed{i}", small, d.source, **fx.FP16) for i, d in enumerate(drafts)]
     results = fx.run_harness("check", cases, tmp_path, interpret=True)
     for case in cases:
         assert results[case["id"]]["ok"], (case["id"], results[case["id"]])

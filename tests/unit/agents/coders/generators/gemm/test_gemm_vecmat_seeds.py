@@ -33,18 +33,7 @@ def test_every_triton_seed_of_the_vecmat_suite_file_runs(tmp_path: Path) -> None
     drafts = coder_for("triton").seed(load_problem_file(path), load_target("h100"))
     assert len(drafts) >= 3
     small = resize_source(path.read_text(), {"ROWS": 400, "COLS": 272})
-    cases = [
-        {
-            "id": f"seed{i}",
-            "reference": small,
-            "candidate": d.source,
-            "seeds": [0],
-            "dtype": "float16",
-            "atol": 2e-2,
-            "rtol": 2e-2,
-        }
-        for i, d in enumerate(drafts[:4])
-    ]
+    cases = [fx.case(f"seed{i}", small, d.source, **fx.FP16) for i, d in enumerate(drafts[:4])]
     results = fx.run_harness("check", cases, tmp_path, interpret=True)
     failed = {k: v.get("error") for k, v in results.items() if not v["ok"]}
     assert not failed, failed

@@ -87,17 +87,21 @@ def test_output_code_is_cleaned_of_harness_and_globals_wait():
     assert 'extern "C" void kernel(const float* in_ptr0' in cleaned
 
 
+RELU_EXPORT = {
+    "problem_name": "relu",
+    "reference_source": REFERENCE,
+    "output_code": OUTPUT_CODE,
+    "arg_exprs": ["inputs[0].size(0)", "inputs[0]"],
+    "n_outputs": 1,
+    "output_kind": "tensor",
+    "torch_version": "2.x",
+    "kernel_kind": "C++ kernels",
+}
+"""The export of the relu reference's Inductor output (the arguments of ``export_source``)."""
+
+
 def test_exported_module_passes_the_static_checks_and_never_compiles():
-    source = export_source(
-        problem_name="relu",
-        reference_source=REFERENCE,
-        output_code=OUTPUT_CODE,
-        arg_exprs=["inputs[0].size(0)", "inputs[0]"],
-        n_outputs=1,
-        output_kind="tensor",
-        torch_version="2.x",
-        kernel_kind="C++ kernels",
-    )
+    source = export_source(**RELU_EXPORT)
     assert check_source(source) == []
     assert not {c for c in _calls(source) if "compile" in c and "async_compile" not in c}
     assert "inductor export" in source
@@ -110,16 +114,7 @@ def test_exported_module_passes_the_static_checks_and_never_compiles():
 def test_a_name_clash_with_the_reference_is_refused():
     clashing = REFERENCE.replace("import torch.nn as nn", "import torch.nn as nn\nrunner = 3")
     with pytest.raises(ProblemError, match="both define 'runner'"):
-        export_source(
-            problem_name="relu",
-            reference_source=clashing,
-            output_code=OUTPUT_CODE,
-            arg_exprs=["inputs[0].size(0)", "inputs[0]"],
-            n_outputs=1,
-            output_kind="tensor",
-            torch_version="2.x",
-            kernel_kind="C++ kernels",
-        )
+        export_source(**(RELU_EXPORT | {"reference_source": clashing}))
 
 
 def test_a_modeled_gpu_target_gets_no_export(monkeypatch):

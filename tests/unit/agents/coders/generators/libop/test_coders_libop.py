@@ -86,6 +86,19 @@ GEMM_GROUPNORM_MIN = _src(
     "torch.randn(6, 12)",
     "",
 )
+BARE_CONV3D = _src(
+    "        self.conv = nn.Conv3d(3, 4, 3, padding=1, groups=1)\n",
+    "        return self.conv(x)\n",
+    "torch.randn(2, 3, 5, 6, 4)",
+    "",
+)
+BARE_DEPTHWISE = _src(
+    "        self.conv = nn.Conv2d(4, 4, 3, stride=2, groups=4, bias=False)\n",
+    "        return self.conv(x)\n",
+    "torch.randn(2, 4, 9, 8)",
+    "",
+).replace("def forward(self, x):", "def forward(self, x: torch.Tensor) -> torch.Tensor:")
+"""Annotated, as KernelBench writes it (fx's code names annotations by its own globals)."""
 
 
 def _problem(source: str, name: str = "libop") -> Problem:
@@ -116,6 +129,22 @@ def test_a_forward_without_a_library_op_is_left_to_the_other_families() -> None:
     assert not LibOpCoder().supports(_problem(source), fx.H100)
 
 
+def test_a_bare_convolution_gets_channels_last_candidates_without_a_kernel() -> None:
+    drafts = LibOpCoder().seed(_problem(BARE_CONV3D), fx.H100)
+    assert [d.params for d in drafts] == [
+        {"channels_last": 1, "contiguous_out": 0},
+        {"channels_last": 1, "contiguous_out": 1},
+    ]
+    assert all(d.transformation.startswith("no Triton kernel") for d in drafts)
+    assert "memory_format=torch.channels_last_3d" in drafts[0].source
+    assert "@triton.jit" not in drafts[0].source
+    assert all(check_source(d.source) == [] for d in drafts)
+    conv_chain = LibOpCoder().seed(_problem(CONV_GROUPNORM), fx.H100)
+    assert [d.params["channels_last"] for d in conv_chain] == [0, 1]
+    gemm_chain = LibOpCoder().seed(_problem(GEMM_BATCHNORM_SOFTMAX), fx.H100)
+    assert [d.params["channels_last"] for d in gemm_chain] == [0, 0]
+
+
 def test_seeds_render_and_pass_the_static_checks() -> None:
     drafts = LibOpCoder().seed(_problem(CONV_GROUPNORM), fx.H100)
     assert len(drafts) == 2 and all(d.template == "triton.libop" for d in drafts)
@@ -143,13 +172,24 @@ def test_stages_match_the_reference_under_the_interpreter(tmp_path: Path) -> Non
     for name, source in CASES.items():
         problem = _problem(source, name)
         for label, params in (("seed", CONFIGS[0]), ("split", two_pass)):
-            text = coder.render(problem, fx.H100, dict(params))
+            text = coder.render(problem, fx.H100, {**params, "channels_last": 0})
             for dt, tol in (("float32", 1e-4), ("float16", 2e-2)):
                 if dt == "float16" and label == "split":
                     continue
                 cases.append({"id": f"{name}-{label}-{dt}", "reference": source,
                               "candidate": text, "dtype": dt, "seeds": [0],
                               "atol": tol, "rtol": tol})  # fmt: skip
+    for name, source in (("bare3d", BARE_CONV3D), ("depthwise", BARE_DEPTHWISE)):
+        for d in coder.seed(_problem(source, name), fx.H100):
+            cases.append({"id": f"{name}-{d.params['contiguous_out']}", "reference": source,
+                          "candidate": d.source, "seeds": [0], "atol": 1e-4, "rtol": 1e-4})  # fmt: skip
+    # the stages read a channels-last convolution output in place (strides, no copy)
+    for name in ("groupnorm", "min_softmax", "pool_lse"):
+        draft = coder.seed(_problem(CASES[name], name), fx.H100)[1]
+        assert draft.params["channels_last"] == 1
+        cases.append({"id": f"{name}-channels_last", "reference": CASES[name],
+                      "candidate": draft.source, "seeds": [0], "atol": 1e-4, "rtol": 1e-4})  # fmt: skip
     results = fx.run_harness("check", cases, tmp_path, interpret=True)
     bad = {k: v for k, v in results.items() if not v["ok"]}
     assert not bad, bad
+    assert len(results) == len(cases) == 28

@@ -222,3 +222,14 @@ def test_undecomposed_pooling_ops_are_recognised() -> None:
     assert (gap2.reduce_dims, gap2.out_shape) == (2, (2, 3, 1, 1))
     with pytest.raises(ProblemError, match="output size 1"):
         pre_dispatch_spec(lambda x: F.adaptive_avg_pool2d(x, 2), (2, 3, 8, 8))
+
+
+def test_small_outputs_get_few_large_programs() -> None:
+    """The Triton interpreter pays per program: a 260k-output 1-D window at 256-element tiles
+    launched ~1,000 programs (~50 s a call there); seeds now tile at least 2,048 outputs."""
+    problem = pool_problem("F.max_pool1d(x, 8, 1, 4, 3)", "8, 10, 3276")
+    spec = CODER.spec_for(problem, fx.H100)
+    first = CODER.seed(problem, fx.H100)[0].params
+    out_w = spec.out_shape[-1]
+    programs = -(-spec.rows // first["BLOCK_R"]) * -(-out_w // first["BLOCK_W"])
+    assert first["BLOCK_R"] * first["BLOCK_W"] >= 2048 and programs <= 160, (first, programs)
