@@ -23,14 +23,15 @@ from agents.llm.errors import LLMTransientError, LLMUnavailableError
 from agents.planner.schemas import Plan
 from agents.synthesizer.select import RunCoders
 from graph.builder import compile_graph
-from graph.checkpoint import sqlite_checkpointer
+from graph.checkpoint import open_checkpointer
 from graph.context import EvalSettings, RunContext, SearchSettings
 from graph.evaluation import SubprocessEvaluator
 from graph.planning import plan_request
 from graph.search import UCTPolicy
 from graph.state import RunRequest, RunState
 from kevolve.interrupt import RunInterrupted, RunPaused, drive_interruptibly, guard_events
-from kevolve.runstore import RunInfo, RunStore
+from kevolve.runstore import RunInfo
+from kevolve.runstores import open_run_store
 from kevolve.settings import Settings, get_settings
 from tools.errors import RunStoreError
 
@@ -67,7 +68,7 @@ def run_context(
         evaluator=SubprocessEvaluator(
             data_dir=settings.data_dir, settings=settings.section(EvalSettings)
         ),
-        recorder=RunStore(settings.runs_dir),
+        recorder=open_run_store(settings.runs_dir, settings.database_url),
         coders=RunCoders(config=models, runs_dir=settings.runs_dir),
         models=models,
         knowledge=(
@@ -105,7 +106,7 @@ def start_run(
         request = request.model_copy(update={"problem": str(Path(request.problem).resolve())})
     plan = plan or plan_request(request, context)
     run_id = new_run_id(plan.problem.name)
-    store = RunStore(settings.runs_dir)
+    store = open_run_store(settings.runs_dir, settings.database_url)
     info = RunInfo(
         run_id=run_id,
         problem=plan.problem.name,
@@ -130,12 +131,13 @@ def resume_run(
     """Continue a run from its last checkpoint; a finished run just returns its summary."""
     settings = settings or get_settings()
     context = run_context(settings, on_event)
-    store = RunStore(settings.runs_dir)
+    store = open_run_store(settings.runs_dir, settings.database_url)
     info = store.info(run_id)
+    store.sync_local(run_id)
     summary = store.read_summary(run_id)
     if info.status == "finished" and summary is not None:
         return summary
-    graph = compile_graph(sqlite_checkpointer(settings.checkpoint_db))
+    graph = compile_graph(open_checkpointer(settings.database_url, settings.checkpoint_db))
     snapshot = graph.get_state({"configurable": {"thread_id": run_id}})
     graph_input: RunState | None = None
     if not snapshot.values:
@@ -168,8 +170,8 @@ def _drive(
     context: RunContext,
     graph: RunGraph | None = None,
 ) -> dict[str, Any]:
-    store = RunStore(settings.runs_dir)
-    graph = graph or compile_graph(sqlite_checkpointer(settings.checkpoint_db))
+    store = open_run_store(settings.runs_dir, settings.database_url)
+    graph = graph or compile_graph(open_checkpointer(settings.database_url, settings.checkpoint_db))
     config: RunnableConfig = {
         "configurable": {"thread_id": run_id},
         "max_concurrency": settings.max_concurrency,

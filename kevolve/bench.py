@@ -46,8 +46,10 @@ from kevolve.bench_limit import Watchdog
 from kevolve.bench_stats import ProblemRow, fill_row, with_fraction
 from kevolve.bench_suite import Suite, SuiteEntry, prepare_file, resolve_suite, select
 from kevolve.runstore import RunStore
+from kevolve.runstores import open_run_store
 from kevolve.settings import Settings
 from tools.ceilings import Ceilings, bound_kind, ceilings_for
+from tools.evaluator.admission import device_slot, slot_lock_path
 from tools.evaluator.devlock import DeviceLock
 from tools.errors import ConfigError, KevolveError, ProblemError
 from tools.hardware import load_target
@@ -195,7 +197,8 @@ def run_bench(config: BenchConfig, settings: Settings, say: Progress | None = No
         doc = _fresh_doc(config, suite, target.name)
     say(f"measuring the ceilings of {target.display_name} ...")
     # exclusive, like a timing: benches sharing this data dir must not disturb the measurement
-    with DeviceLock(str(settings.data_dir / "timing.lock")).exclusive():
+    slot = device_slot("cuda" if target.kind == "gpu" else "cpu")  # the lock of this GPU
+    with DeviceLock(slot_lock_path(str(settings.data_dir / "timing.lock"), slot)).exclusive():
         doc.ceilings = _shared_ceilings(settings.data_dir, target)
     doc.sessions.append({
         "started_at": utc_now(), "command": config.command, "only": config.only,
@@ -300,7 +303,7 @@ def _run_problem(
     """Optimize one problem and return its row; never raises for the problem's own failure."""
     from kevolve.api import plan_run, resume_run, start_run
 
-    store = RunStore(settings.runs_dir)
+    store = open_run_store(settings.runs_dir, settings.database_url)
     row = ProblemRow(name=entry.name, file=entry.file, family=entry.family, kind=entry.kind)
     prior_wall = 0.0
     resumable = ""
@@ -383,7 +386,7 @@ def _run_problem(
 def _forget_killed(store: RunStore, run_id: str, killed: set[str]) -> None:
     """Drop the stored results of evaluations the time limit killed (a resume redoes them)."""
     for cid in killed:
-        (store.run_dir(run_id) / "results" / f"{cid}.json").unlink(missing_ok=True)
+        store.forget_result(run_id, cid)
 
 
 def _prepare_row(

@@ -21,11 +21,11 @@ the same process would see theirs stopped too.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
+
+from kevolve.interrupt import kill_sandboxes, sandbox_children
 
 logger = logging.getLogger(__name__)
 
@@ -33,37 +33,6 @@ GRACE_S = 10.0
 """Seconds between killing the evaluations and interrupting a run that has not stopped."""
 
 __all__ = ["GRACE_S", "Watchdog", "kill_sandboxes", "sandbox_children"]
-
-
-def sandbox_children(parent: int | None = None) -> list[int]:
-    """Child processes of ``parent`` (default: this process) that lead their own session.
-
-    Reads ``/proc``; an empty list where there is none (not Linux).
-    """
-    parent = os.getpid() if parent is None else parent
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        pid = int(entry.name)
-        if len(fields) > 3 and int(fields[1]) == parent and int(fields[3]) == pid:
-            found.append(pid)  # fields: state, ppid, pgrp, session
-    return found
-
-
-def kill_sandboxes() -> int:
-    """Kill the process group of every sandboxed child; return how many were killed."""
-    killed = 0
-    for pid in sandbox_children():
-        try:
-            os.killpg(pid, signal.SIGKILL)
-            killed += 1
-        except (ProcessLookupError, PermissionError):
-            pass
-    return killed
 
 
 class Watchdog:
@@ -111,7 +80,7 @@ class Watchdog:
             return
         self.fired = True
         self.on_expire()
-        self.killed = kill_sandboxes()
+        self.killed = kill_sandboxes(mark=None)
         logger.info("time limit reached: %d evaluation(s) stopped", self.killed)
         if self._main:
             self._timer(self.grace_s, self._interrupt)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kevolve.runstore import RunStore
+from kevolve.runstores import open_run_store
 from tools.errors import KevolveError
 
 _QUESTION_WORDS = re.compile(
@@ -85,7 +85,7 @@ def _x(v: float | None) -> str:
 
 def answer_from_run(settings: Any, run_id: str, message: str) -> str:
     """Answer a question about a run from its stored records and report (no model needed)."""
-    store = RunStore(settings.runs_dir)
+    store = open_run_store(settings.runs_dir, settings.database_url)
     summary = store.read_summary(run_id) or {}
     best = summary.get("best") or {}
     report = store.run_dir(run_id) / "report.md"

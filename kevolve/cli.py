@@ -14,10 +14,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from kevolve.console import EXIT_INTERRUPTED, RunProgress, fail, out, print_json, stopped
+from kevolve.console import EXIT_INTERRUPTED, fail, out, print_json, run_with_progress
 from kevolve.console import finish as _finish
 from kevolve.console import load_settings as _settings
-from kevolve.interrupt import RunInterrupted
 from tools.errors import KevolveError
 
 app = typer.Typer(
@@ -67,15 +66,12 @@ def optimize(
         fail(str(e))
     except KeyboardInterrupt:
         fail("interrupted before the run started; nothing to resume", code=EXIT_INTERRUPTED)
-    try:
-        with RunProgress(plan.budget) as progress:
-            summary = start_run(
-                request, settings, on_event=progress, plan=plan, context=context
-            )
-    except RunInterrupted as e:
-        stopped(e)
-    except KevolveError as e:
-        fail(str(e), code=1)
+    summary = run_with_progress(
+        plan.budget,
+        lambda progress: start_run(
+            request, settings, on_event=progress, plan=plan, context=context
+        ),
+    )
     _finish(summary, json_out)
 
 
@@ -131,10 +127,10 @@ def check(
 @runs_app.command("list")
 def runs_list(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
     """List runs, newest first."""
-    from kevolve.runstore import RunStore
+    from kevolve.runstores import open_run_store
 
     settings = _settings(data_dir=data_dir)
-    infos = RunStore(settings.runs_dir).list()
+    infos = open_run_store(settings.runs_dir, settings.database_url).list()
     if json_out:
         print_json([
             {"run_id": i.run_id, "problem": i.problem, "target": i.target, "status": i.status,
@@ -153,10 +149,10 @@ def runs_list(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
 @runs_app.command("show")
 def runs_show(run_id: str, data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
     """Show a run: its status, best kernel and report."""
-    from kevolve.runstore import RunStore
+    from kevolve.runstores import open_run_store
 
     settings = _settings(data_dir=data_dir)
-    store = RunStore(settings.runs_dir)
+    store = open_run_store(settings.runs_dir, settings.database_url)
     try:
         info = store.info(run_id)
     except KevolveError as e:
@@ -184,18 +180,14 @@ def runs_resume(run_id: str, data_dir: DataDir = None, json_out: JsonFlag = Fals
 
     settings = _settings(data_dir=data_dir)
     try:
-        from kevolve.runstore import RunStore
+        from kevolve.runstores import open_run_store
 
-        info = RunStore(settings.runs_dir).info(run_id)
+        info = open_run_store(settings.runs_dir, settings.database_url).info(run_id)
     except KevolveError as e:
         fail(str(e))
-    try:
-        with RunProgress(info.budget) as progress:
-            summary = resume_run(run_id, settings, on_event=progress)
-    except RunInterrupted as e:
-        stopped(e)
-    except KevolveError as e:
-        fail(str(e), code=1)
+    summary = run_with_progress(
+        info.budget, lambda progress: resume_run(run_id, settings, on_event=progress)
+    )
     _finish(summary, json_out)
 
 

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -100,6 +101,24 @@ def stopped(e: RunInterrupted) -> NoReturn:
     sys.stderr.flush()
     sys.stdout.flush()
     os._exit(EXIT_INTERRUPTED)
+
+
+def run_with_progress(budget: int, run: Callable[[RunProgress], dict[str, Any]]) -> dict[str, Any]:
+    """``run(progress)`` under a progress bar of ``budget`` evaluations; returns its summary.
+
+    A stopped run ends the process (:func:`stopped`); a run that fails exits 1 with its
+    one-sentence error.
+    """
+    from kevolve.interrupt import RunInterrupted
+    from tools.errors import KevolveError
+
+    try:
+        with RunProgress(budget) as progress:
+            return run(progress)
+    except RunInterrupted as e:
+        stopped(e)
+    except KevolveError as e:
+        fail(str(e), code=1)
 
 
 class RunProgress:

@@ -73,33 +73,40 @@ def is_cancelled(run_id: str) -> bool:
         return run_id in _cancelled
 
 
-def _children() -> list[tuple[int, int, bytes]]:
-    """(pid, process group, command line) of this process's direct children (Linux ``/proc``)."""
-    me, found = os.getpid(), []
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if not entry.name.isdigit():
-            continue
+def sandbox_children(parent: int | None = None, mark: bytes | None = None) -> list[int]:
+    """Child processes of ``parent`` (default: this process) that lead their own session.
+
+    ``tools.evaluator.sandbox.run_sandboxed`` starts every evaluation so. With ``mark``, only
+    children whose command line holds it. Reads ``/proc``; an empty list where there is none
+    (not Linux).
+    """
+    parent = os.getpid() if parent is None else parent
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
         try:
             stat = (entry / "stat").read_bytes()
-            fields = stat[stat.rindex(b")") + 2 :].split()
-            if int(fields[1]) != me:
-                continue
-            found.append((int(entry.name), int(fields[2]), (entry / "cmdline").read_bytes()))
-        except (OSError, ValueError, IndexError):
+            fields = stat[stat.rindex(b")") + 2 :].split()  # state, ppid, pgrp, session
+            pid = int(entry.name)
+            if len(fields) > 3 and int(fields[1]) == parent and int(fields[3]) == pid:
+                if mark is None or mark in (entry / "cmdline").read_bytes():
+                    found.append(pid)
+        except (OSError, ValueError):
             continue
     return found
 
 
-def kill_sandboxes() -> int:
+def kill_sandboxes(mark: bytes | None = SANDBOX_MARK) -> int:
     """SIGKILL the process group of every sandboxed evaluation this process started.
+
+    Args:
+        mark: Command-line text a child must hold to be killed (``None``: every child that
+            leads its own session).
 
     Returns:
         How many groups were killed.
     """
     killed = 0
-    for pid, pgid, cmdline in _children():
-        if pgid != pid or SANDBOX_MARK not in cmdline:
-            continue  # a sandbox leads its own session; anything else is not ours to kill
+    for pid in sandbox_children(mark=mark):
         try:
             os.killpg(pid, signal.SIGKILL)
             killed += 1

@@ -12,7 +12,9 @@ Layout of one run folder::
     report.md            the markdown report
     summary.json         the object ``kevolve optimize --json`` prints
 
-Writes are atomic (temp file + rename) so a killed run never leaves half a file.
+Writes are atomic (temp file + rename) so a killed run never leaves half a file. With a
+``postgresql://`` database URL the same records live in a Postgres server
+(``kevolve/runstore_pg.py``) and the folder is the local copy of what this host wrote or read.
 """
 
 from __future__ import annotations
@@ -68,10 +70,43 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 class RunStore:
-    """Files of all runs under one folder."""
+    """Files of all runs under one folder.
+
+    Every read and write goes through a few primitives (``_put``, ``_get``, ``_delete``,
+    ``_append_evaluation``, ``_evaluations``, ``_run_ids``), which
+    :class:`kevolve.runstore_pg.PostgresRunStore` moves to a Postgres server;
+    :func:`kevolve.runstores.open_run_store` picks the store from the settings.
+    """
 
     def __init__(self, runs_dir: Path) -> None:
         self.root = Path(runs_dir)
+
+    # Storage primitives ------------------------------------------------------------------------
+    def _put(self, run_id: str, name: str, text: str) -> None:
+        atomic_write(self.run_dir(run_id) / name, text)
+
+    def _get(self, run_id: str, name: str) -> str | None:
+        path = self.run_dir(run_id) / name
+        return path.read_text(encoding="utf-8") if path.exists() else None
+
+    def _delete(self, run_id: str, name: str) -> None:
+        (self.run_dir(run_id) / name).unlink(missing_ok=True)
+
+    def _append_evaluation(self, run_id: str, line: str) -> None:
+        with open(self.run_dir(run_id) / "evaluations.log", "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    def _evaluations(self, run_id: str) -> builtins.list[str]:
+        path = self.run_dir(run_id) / "evaluations.log"
+        return [line for line in path.read_text().splitlines() if line] if path.exists() else []
+
+    def _run_ids(self) -> builtins.list[str]:
+        if not self.root.exists():
+            return []
+        return [d.name for d in self.root.iterdir() if (d / "run.json").exists()]
+
+    def sync_local(self, run_id: str) -> None:
+        """Make the local run folder hold everything stored for the run (files: nothing to do)."""
 
     # Runs ----------------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
@@ -81,30 +116,39 @@ class RunStore:
     def create(self, info: RunInfo, problem_source: str) -> Path:
         """Create the folder of a new run."""
         d = self.run_dir(info.run_id)
-        if (d / "run.json").exists():
-            raise RunStoreError(f"run {info.run_id} already exists in {self.root}.")
+        if self._get(info.run_id, "run.json") is not None:
+            raise RunStoreError(f"run {info.run_id} already exists in {self.where}.")
         (d / "candidates").mkdir(parents=True, exist_ok=True)
         (d / "results").mkdir(parents=True, exist_ok=True)
-        atomic_write(d / "problem.py", problem_source)
+        self._put(info.run_id, "problem.py", problem_source)
         self.save_info(info)
         return d
+
+    @property
+    def where(self) -> str:
+        """Where the runs are kept, for messages."""
+        return str(self.root)
 
     def save_info(self, info: RunInfo) -> None:
         """Persist the run's RunInfo (timestamps updated)."""
         info.updated_at = _now()
-        atomic_write(self.run_dir(info.run_id) / "run.json", info.model_dump_json(indent=2))
+        self._put(info.run_id, "run.json", info.model_dump_json(indent=2))
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether this store holds the run (on Postgres: any host wrote it)."""
+        return self._get(run_id, "run.json") is not None
 
     def info(self, run_id: str) -> RunInfo:
-        """The RunInfo of a run, or a RunStoreError naming the runs folder."""
-        path = self.run_dir(run_id) / "run.json"
-        if not path.exists():
+        """The RunInfo of a run, or a RunStoreError naming where the runs are kept."""
+        text = self._get(run_id, "run.json")
+        if text is None:
             raise RunStoreError(
-                f"no run {run_id!r} in {self.root}; `kevolve runs list` shows the runs there."
+                f"no run {run_id!r} in {self.where}; `kevolve runs list` shows the runs there."
             )
         try:
-            return RunInfo.model_validate_json(path.read_text(encoding="utf-8"))
+            return RunInfo.model_validate_json(text)
         except ValueError as e:
-            raise RunStoreError(f"run {run_id} has a damaged run.json ({path}): {e}") from e
+            raise RunStoreError(f"run {run_id} has a damaged run.json in {self.where}: {e}") from e
 
     def set_status(self, run_id: str, status: RunStatus, error: str = "") -> RunInfo:
         """Update a run's status."""
@@ -115,24 +159,20 @@ class RunStore:
         return info
 
     def list(self) -> list[RunInfo]:
-        """All runs, newest first; damaged folders are skipped."""
+        """All runs, newest first; damaged ones are skipped."""
         infos: list[RunInfo] = []
-        if not self.root.exists():
-            return infos
-        for d in self.root.iterdir():
-            if (d / "run.json").exists():
-                try:
-                    infos.append(self.info(d.name))
-                except RunStoreError:
-                    continue
+        for run_id in self._run_ids():
+            try:
+                infos.append(self.info(run_id))
+            except RunStoreError:
+                continue
         return sorted(infos, key=lambda i: i.created_at, reverse=True)
 
     # Candidates and results -------------------------------------------------------------------
     def save_candidate(self, run_id: str, cand: Candidate) -> None:
         """Keep a candidate's source and record."""
-        d = self.run_dir(run_id) / "candidates"
-        atomic_write(d / f"{cand.id}.py", cand.source)
-        atomic_write(d / f"{cand.id}.json", cand.model_dump_json(indent=2))
+        self._put(run_id, f"candidates/{cand.id}.py", cand.source)
+        self._put(run_id, f"candidates/{cand.id}.json", cand.model_dump_json(indent=2))
 
     def candidate_path(self, run_id: str, cand_id: str) -> Path:
         """Path of a candidate's ModelNew source."""
@@ -140,10 +180,8 @@ class RunStore:
 
     def load_result(self, run_id: str, cand_id: str) -> EvalResult | None:
         """The stored EvalResult of a candidate, if it was evaluated."""
-        path = self.run_dir(run_id) / "results" / f"{cand_id}.json"
-        if not path.exists():
-            return None
-        return EvalResult.model_validate_json(path.read_text(encoding="utf-8"))
+        text = self._get(run_id, f"results/{cand_id}.json")
+        return None if text is None else EvalResult.model_validate_json(text)
 
     def save_result(self, run_id: str, result: EvalResult) -> None:
         """Keep an EvalResult and append to the audit trail of evaluations.
@@ -156,10 +194,17 @@ class RunStore:
 
         if is_cancelled(run_id):
             raise RunInterrupted(run_id, len(self.evaluation_log(run_id)), self.info(run_id).budget)
-        d = self.run_dir(run_id)
-        atomic_write(d / "results" / f"{result.candidate_id}.json", result.model_dump_json(indent=2))
-        with open(d / "evaluations.log", "a", encoding="utf-8") as f:
-            f.write(json.dumps({"candidate_id": result.candidate_id, "at": _now()}) + "\n")
+        self._put(run_id, f"results/{result.candidate_id}.json", result.model_dump_json(indent=2))
+        self._append_evaluation(
+            run_id, json.dumps({"candidate_id": result.candidate_id, "at": _now()})
+        )
+
+    def forget_result(self, run_id: str, cand_id: str) -> None:
+        """Drop a candidate's stored result, so a resumed run evaluates it again.
+
+        The audit trail keeps the line of the dropped evaluation.
+        """
+        self._delete(run_id, f"results/{cand_id}.json")
 
     def save_remeasurement(
         self, run_id: str, cand_id: str, index: int, result: EvalResult
@@ -173,32 +218,23 @@ class RunStore:
 
         if is_cancelled(run_id):
             raise RunInterrupted(run_id, 0, 0)
-        path = self.run_dir(run_id) / "confirm" / f"{cand_id}-{index}.json"
-        atomic_write(path, result.model_dump_json(indent=2))
+        self._put(run_id, f"confirm/{cand_id}-{index}.json", result.model_dump_json(indent=2))
 
     def load_remeasurement(self, run_id: str, cand_id: str, index: int) -> EvalResult | None:
         """A stored re-measurement of a winner, if any."""
-        path = self.run_dir(run_id) / "confirm" / f"{cand_id}-{index}.json"
-        if not path.exists():
-            return None
-        return EvalResult.model_validate_json(path.read_text(encoding="utf-8"))
+        text = self._get(run_id, f"confirm/{cand_id}-{index}.json")
+        return None if text is None else EvalResult.model_validate_json(text)
 
     def evaluation_log(self, run_id: str) -> builtins.list[str]:
         """Candidate ids in the order their evaluations were run (duplicates would show here)."""
-        path = self.run_dir(run_id) / "evaluations.log"
-        if not path.exists():
-            return []
-        return [json.loads(line)["candidate_id"] for line in path.read_text().splitlines() if line]
+        return [json.loads(line)["candidate_id"] for line in self._evaluations(run_id)]
 
     def write_text(self, run_id: str, name: str, text: str) -> Path:
         """Write a file into the run folder atomically and return its path."""
-        path = self.run_dir(run_id) / name
-        atomic_write(path, text)
-        return path
+        self._put(run_id, name, text)
+        return self.run_dir(run_id) / name
 
     def read_summary(self, run_id: str) -> dict[str, Any] | None:
         """The stored ``optimize --json`` object of a finished run."""
-        path = self.run_dir(run_id) / "summary.json"
-        if not path.exists():
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = self._get(run_id, "summary.json")
+        return None if text is None else json.loads(text)

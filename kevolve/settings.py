@@ -89,7 +89,8 @@ class Settings(LLMSettings, KnowledgeSettings, EvalSettings, SearchSettings, Bas
     """Graph tasks run at once (coders and sandboxed evaluations)."""
     log_level: str = "WARNING"
     database_url: str | None = None
-    """SQLAlchemy URL of the ticket queue (``postgresql+psycopg://...``); unset: SQLite in data_dir."""
+    """Postgres (``postgresql+psycopg://...``) for the ticket queue, checkpoints and run store;
+    unset: SQLite and files in data_dir."""
     ticket_lease_s: float = Field(default=60.0, gt=0)
     """A worker's lease on a running ticket, renewed every third of it; a lost worker's ticket
     is taken over once its lease has expired, in seconds."""

@@ -81,8 +81,8 @@ class Hit(BaseModel):
     """Cosine similarity between query and chunk embeddings, -1..1 (higher is closer)."""
 
 
-class DocumentInfo(BaseModel):
-    """One stored document, as ``kevolve kb list`` shows it."""
+class DocumentRecord(BaseModel):
+    """A document of the store: what it is, for which chip, and how many chunks it has."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -91,6 +91,12 @@ class DocumentInfo(BaseModel):
     vendor: str
     version: str
     chunks: int
+    """Chunks stored for the document."""
+
+
+class DocumentInfo(DocumentRecord):
+    """One stored document, as ``kevolve kb list`` shows it."""
+
     pages: int
     """Highest page number seen; 0 for documents without pages."""
     source_path: str = ""
@@ -99,17 +105,9 @@ class DocumentInfo(BaseModel):
     """SHA-256 of the stored version's file."""
 
 
-class IngestReport(BaseModel):
-    """What one ingest did."""
+class IngestReport(DocumentRecord):
+    """What one ingest did (``chunks``: those stored now)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    source: str
-    chip: str
-    vendor: str
-    version: str
-    chunks: int
-    """Chunks now stored for the document."""
     replaced: int
     """Chunks of the previous version that were removed (0 for a new document)."""
     unchanged: bool = False

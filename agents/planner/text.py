@@ -10,7 +10,7 @@ decide it leaves empty, with the candidates in ``op_choices`` / ``target_choices
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from agents.planner.schemas import Constraints, PlanRequest
@@ -95,8 +95,13 @@ def _ngrams(words: list[str], n_max: int = 3) -> list[tuple[int, int, str]]:
     return grams
 
 
-def _ops(words: list[str], lowered: str) -> tuple[list[str], list[str]]:
-    """(ops named, op choices from descriptions), longest match first, no overlaps."""
+def _longest_matches(
+    words: list[str], lookup: Callable[[str], tuple[str, bool] | None]
+) -> list[str]:
+    """Names found in word windows, longest first, no overlaps; the strong ones if any.
+
+    ``lookup(window)`` gives ``(name, weak)`` for a window that names something, else ``None``.
+    """
     taken: set[int] = set()
     strong: list[str] = []
     weak: list[str] = []
@@ -104,19 +109,32 @@ def _ops(words: list[str], lowered: str) -> tuple[list[str], list[str]]:
         span = set(range(start, start + n))
         if span & taken:
             continue
-        op = canonical_op(gram.replace(" ", "_"))
-        if op is None or (n == 1 and len(gram) < 2):
+        found = lookup(gram)
+        if found is None:
             continue
         taken |= span
-        bucket = weak if gram.replace(" ", "_").replace("-", "_") in WEAK_OPS else strong
-        if op not in bucket:
-            bucket.append(op)
+        name, is_weak = found
+        bucket = weak if is_weak else strong
+        if name not in bucket:
+            bucket.append(name)
+    return strong or weak
+
+
+def _op_named(gram: str) -> tuple[str, bool] | None:
+    op = canonical_op(gram.replace(" ", "_"))
+    if op is None or len(gram) < 2:
+        return None
+    return op, gram.replace(" ", "_").replace("-", "_") in WEAK_OPS
+
+
+def _ops(words: list[str], lowered: str) -> tuple[list[str], list[str]]:
+    """(ops named, op choices from descriptions), longest match first, no overlaps."""
     choices: list[str] = []
     for phrase, ops in sorted(DESCRIPTIONS.items(), key=lambda kv: -len(kv[0])):
         if re.search(rf"\b{re.escape(phrase)}\b", lowered):
             choices = ops
             break
-    return strong or weak, choices
+    return _longest_matches(words, _op_named), choices
 
 
 def _chips(words: list[str], extra_dirs: Sequence[Path]) -> tuple[list[str], list[str]]:
@@ -127,24 +145,15 @@ def _chips(words: list[str], extra_dirs: Sequence[Path]) -> tuple[list[str], lis
         alias_map[normalize_chip_name(t.name)] = t.name
         for alias in t.aliases:
             alias_map.setdefault(normalize_chip_name(alias), t.name)
-    taken: set[int] = set()
-    strong: list[str] = []
-    weak: list[str] = []
-    for start, n, gram in _ngrams(words):
-        span = set(range(start, start + n))
-        if span & taken:
-            continue
+
+    def chip_named(gram: str) -> tuple[str, bool] | None:
         key = normalize_chip_name(gram)
         name = alias_map.get(key)
-        if name is None:
-            continue
-        taken |= span
-        bucket = weak if key in WEAK_CHIPS else strong
-        if name not in bucket:
-            bucket.append(name)
+        return None if name is None else (name, key in WEAK_CHIPS)
+
     vendors = {VENDOR_WORDS[w] for w in words if w in VENDOR_WORDS}
     choices = [t.name for t in targets if t.kind == "gpu" and t.vendor in vendors]
-    return strong or weak, choices
+    return _longest_matches(words, chip_named), choices
 
 
 def shape_in(text: str, op: str | None) -> tuple[str | None, list[str]]:

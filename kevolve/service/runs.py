@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 
 from graph.report_plots import FIGURES, outcome
 from kevolve.runstore import RunStore
+from kevolve.runstores import open_run_store
 from tools.errors import KevolveError
 from tools.records import Candidate, EvalResult
 
@@ -21,7 +22,7 @@ RUN_FILES = {"report.md", "report.html", "best_kernel.py", "summary.json", *FIGU
 
 
 def _store(settings: Any) -> RunStore:
-    return RunStore(settings.runs_dir)
+    return open_run_store(settings.runs_dir, settings.database_url)
 
 
 def _check_id(run_id: str) -> str:

@@ -1,11 +1,14 @@
-"""The ticket queue: one SQLAlchemy table with leases, on SQLite (embedded) or Postgres.
+"""The ticket table: each ticket's record, status, run id and lease, on SQLite (embedded) or
+Postgres, next to the huey queue that delivers it (``kevolve.tickets.queue``).
 
-A worker claims a ticket with one conditional ``UPDATE`` (compare-and-set on the status and
-the lease), so two workers never hold the same ticket, on either database. While it works it
-renews its lease (a heartbeat); when a worker is lost its lease runs out and the next
-``claim`` takes the ticket over, keeping its ``run_id`` so the run resumes from its
-checkpoint. Every claim is recorded in ``ticket_attempts`` (worker, start, last heartbeat,
-end) so overlapping holders would show.
+huey carries delivery, priority and retry backoff; it deletes a message when a worker takes
+it, so the table holds what must survive a lost worker. A worker claims the ticket of a
+message with one conditional ``UPDATE`` (compare-and-set on status), so two workers never hold
+the same ticket, on either database, even when two messages name it. While it works it renews
+its lease (a heartbeat). A reaper in every worker queues a ticket again once its lease has
+expired and sends it a new message; the next worker keeps its ``run_id`` and resumes the run
+from its checkpoint. Every claim is recorded in ``ticket_attempts`` (worker, start, last
+heartbeat, end) so overlapping holders would show.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from kevolve.tickets.models import TERMINAL, Ticket, TicketSpec
+from kevolve.tickets.queue import TicketQueue
 from tools.errors import KevolveError
 
 log = logging.getLogger(__name__)
@@ -87,11 +91,15 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    parsed = sa.engine.make_url(url)
+    if parsed.drivername == "postgresql":  # psycopg 3 is the driver kevolve installs
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return sa.create_engine(parsed, pool_pre_ping=True)
 
 
 class TicketStore:
-    """The queue. Every method is one short transaction; safe across threads and processes."""
+    """The ticket table and its huey queue (``self.queue``). Every method is one short
+    transaction; safe across threads and processes."""
 
     def __init__(self, url: str, *, lease_s: float = 60.0, max_attempts: int = 4,
                  retry_s: float = 5.0) -> None:  # fmt: skip
@@ -100,6 +108,7 @@ class TicketStore:
 
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
+        self.queue = TicketQueue(url, retry_s=retry_s, max_attempts=max_attempts)
         self.engine = make_engine(url)
         self.lease_s = lease_s
         self.max_attempts = max_attempts
@@ -138,6 +147,7 @@ class TicketStore:
         }
         with self._tx() as conn:
             conn.execute(tickets.insert().values(**row))
+        self.queue.send(row["ticket_id"], spec.priority)
         return self.get(row["ticket_id"])
 
     def get(self, ticket_id: str) -> Ticket:
@@ -183,66 +193,115 @@ class TicketStore:
         if not done:
             status = self.get(ticket_id).status
             raise TicketError(f"ticket {ticket_id} is {status}, not waiting for an answer.")
-        return self.get(ticket_id)
+        ticket = self.get(ticket_id)
+        self.queue.send(ticket_id, ticket.priority)
+        return ticket
 
     # Workers -------------------------------------------------------------------------------
-    def _claimable(self, now: float) -> sa.ColumnElement[bool]:
-        return sa.or_(
-            sa.and_(tickets.c.status == "queued", tickets.c.not_before <= now),
-            sa.and_(tickets.c.status == "running", tickets.c.lease_expires_at < now),
-        )
+    def claim(self, worker_id: str, ticket_id: str) -> Ticket | None:
+        """Take ``ticket_id`` for ``worker_id`` if it is queued and due: one conditional
+        ``UPDATE`` (compare-and-set), so of two workers holding a message for the same ticket
+        only one wins. ``None``: not claimable (held, ended, cancelled, or not due yet). A
+        ticket that has used all its claims fails instead of being handed out again."""
+        now = time.time()
+        claimable = sa.and_(tickets.c.ticket_id == ticket_id, tickets.c.status == "queued",
+                            tickets.c.not_before <= now)  # fmt: skip
+        with self._tx() as conn:
+            row = conn.execute(sa.select(tickets.c.attempts).where(claimable)).first()
+            if row is None:
+                return None
+            if row.attempts >= self.max_attempts:
+                conn.execute(
+                    tickets.update().where(claimable)
+                    .values(status="failed", worker_id=None, lease_expires_at=None,
+                            error=f"gave up after {row.attempts} attempts (worker lost or "
+                            "transient failures); see the worker logs, then resubmit.",
+                            updated_at=now)  # fmt: skip
+                )
+                return None
+            won = conn.execute(
+                tickets.update().where(claimable)
+                .values(status="running", worker_id=worker_id,
+                        lease_expires_at=now + self.lease_s,
+                        attempts=tickets.c.attempts + 1, updated_at=now)  # fmt: skip
+            ).rowcount
+            if not won:
+                return None
+            conn.execute(attempts.insert().values(
+                ticket_id=ticket_id, worker_id=worker_id, started_at=now, heartbeat_at=now,
+                outcome="running"))  # fmt: skip
+        return self.get(ticket_id)
 
-    def claim(self, worker_id: str) -> Ticket | None:
-        """Take the highest-priority claimable ticket (queued, or running with an expired
-        lease) for ``worker_id``; ``None`` when there is none. A ticket that has used all its
-        claims fails instead of being handed out again."""
-        for _ in range(20):
-            now = time.time()
-            claimed: str | None = None
+    def reap(self, orphans: bool = True) -> list[str]:
+        """Send lost tickets back to the queue; returns their ids.
+
+        A running ticket whose lease expired (its worker died or stalled: huey deleted its
+        message when that worker took it) is queued again and gets a new message; the next
+        worker resumes its run. With ``orphans``, a queued ticket that has had no message for a
+        whole lease (a process died between the table and the queue) gets one too. Each
+        re-send is a compare-and-set on the row, so reapers in several workers send it once.
+        """
+        now = time.time()
+        sent: list[str] = []
+        with self._tx() as conn:
+            expired = conn.execute(
+                sa.select(tickets.c.ticket_id, tickets.c.worker_id, tickets.c.priority)
+                .where(tickets.c.status == "running", tickets.c.lease_expires_at < now)
+            ).all()
+        for row in expired:
             with self._tx() as conn:
-                row = conn.execute(
-                    sa.select(tickets.c.ticket_id, tickets.c.attempts, tickets.c.worker_id)
-                    .where(self._claimable(now))
-                    .order_by(tickets.c.priority.desc(), tickets.c.created_at)
-                    .limit(1)
-                ).first()
-                if row is None:
-                    return None
-                if row.attempts >= self.max_attempts:
-                    conn.execute(
-                        tickets.update()
-                        .where(tickets.c.ticket_id == row.ticket_id, self._claimable(now))
-                        .values(status="failed", worker_id=None, lease_expires_at=None,
-                                error=f"gave up after {row.attempts} attempts (worker lost or "
-                                "transient failures); see the worker logs, then resubmit.",
-                                updated_at=now)  # fmt: skip
-                    )
-                    continue
                 won = conn.execute(
                     tickets.update()
-                    .where(tickets.c.ticket_id == row.ticket_id, self._claimable(now))
-                    .values(status="running", worker_id=worker_id,
-                            lease_expires_at=now + self.lease_s,
-                            attempts=tickets.c.attempts + 1, updated_at=now)  # fmt: skip
+                    .where(tickets.c.ticket_id == row.ticket_id, tickets.c.status == "running",
+                           tickets.c.worker_id == row.worker_id,
+                           tickets.c.lease_expires_at < now)  # fmt: skip
+                    .values(status="queued", worker_id=None, lease_expires_at=None,
+                            not_before=0.0, updated_at=now)  # fmt: skip
                 ).rowcount
                 if won:
-                    if row.worker_id:
-                        log.warning("ticket %s: lease of worker %s expired; taking it over",
-                                    row.ticket_id, row.worker_id)  # fmt: skip
-                        conn.execute(
-                            attempts.update()
-                            .where(attempts.c.ticket_id == row.ticket_id,
-                                   attempts.c.worker_id == row.worker_id,
-                                   attempts.c.ended_at.is_(None))  # fmt: skip
-                            .values(outcome="lost", ended_at=now)
-                        )
-                    conn.execute(attempts.insert().values(
-                        ticket_id=row.ticket_id, worker_id=worker_id, started_at=now,
-                        heartbeat_at=now, outcome="running"))  # fmt: skip
-                    claimed = row.ticket_id
-            if claimed is not None:
-                return self.get(claimed)
-        return None
+                    conn.execute(
+                        attempts.update()
+                        .where(attempts.c.ticket_id == row.ticket_id,
+                               attempts.c.worker_id == row.worker_id,
+                               attempts.c.ended_at.is_(None))  # fmt: skip
+                        .values(outcome="lost", ended_at=now)
+                    )
+            if won:
+                log.warning("ticket %s: lease of worker %s expired; queued again",
+                            row.ticket_id, row.worker_id)  # fmt: skip
+                self.queue.send(row.ticket_id, row.priority)
+                sent.append(row.ticket_id)
+        if orphans:
+            sent += self._resend_orphans(now)
+        return sent
+
+    def _resend_orphans(self, now: float) -> list[str]:
+        stale = now - self.lease_s
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(tickets.c.ticket_id, tickets.c.priority, tickets.c.updated_at)
+                .where(tickets.c.status == "queued", tickets.c.not_before < stale,
+                       tickets.c.updated_at < stale)  # fmt: skip
+            ).all()
+        if not rows:
+            return []
+        waiting = self.queue.waiting_ids()
+        sent = []
+        for row in rows:
+            if row.ticket_id in waiting:
+                continue
+            with self._tx() as conn:
+                won = conn.execute(
+                    tickets.update()
+                    .where(tickets.c.ticket_id == row.ticket_id, tickets.c.status == "queued",
+                           tickets.c.updated_at == row.updated_at)  # fmt: skip
+                    .values(updated_at=now)
+                ).rowcount
+            if won:
+                log.warning("ticket %s: queued without a message; sent again", row.ticket_id)
+                self.queue.send(row.ticket_id, row.priority)
+                sent.append(row.ticket_id)
+        return sent
 
     def _held(self, ticket_id: str, worker_id: str) -> sa.ColumnElement[bool]:
         return sa.and_(
@@ -309,21 +368,26 @@ class TicketStore:
             values["notes"] = json.dumps(notes)
         return self._end(ticket_id, worker_id, "done" if ok else "failed", **values)
 
-    def retry(self, ticket_id: str, worker_id: str, error: str) -> bool:
-        """A transient failure: queue the ticket again after an exponential backoff (or fail
-        it when it has used all its attempts)."""
+    def retry(self, ticket_id: str, worker_id: str, error: str, delay_s: float) -> bool:
+        """A transient failure: the ticket waits ``delay_s`` (the queue's backoff, doubled on
+        each retry) and is queued again, or fails when it has used all its attempts. ``True``
+        when a retry is due: the caller has the queue deliver it after ``delay_s``."""
         ticket = self.get(ticket_id)
         if ticket.attempts >= self.max_attempts:
-            return self.finish(ticket_id, worker_id, run_id=None, best=None, ok=False,
-                               error=f"{error} (gave up after {ticket.attempts} attempts)")  # fmt: skip
-        delay = self.retry_s * 2 ** max(0, ticket.attempts - 1)
+            self.finish(ticket_id, worker_id, run_id=None, best=None, ok=False,
+                        error=f"{error} (gave up after {ticket.attempts} attempts)")  # fmt: skip
+            return False
         return self._end(ticket_id, worker_id, "retry", status="queued", error=error,
-                         not_before=time.time() + delay)  # fmt: skip
+                         not_before=time.time() + delay_s)  # fmt: skip
 
     def release(self, ticket_id: str, worker_id: str) -> bool:
-        """Give a held ticket back untouched (the worker is stopping); the claim is refunded."""
-        return self._end(ticket_id, worker_id, "released", status="queued",
-                         attempts=tickets.c.attempts - 1)  # fmt: skip
+        """Give a held ticket back untouched (the worker is stopping); the claim is refunded
+        and the ticket is queued again at once."""
+        released = self._end(ticket_id, worker_id, "released", status="queued",
+                             attempts=tickets.c.attempts - 1)  # fmt: skip
+        if released:
+            self.queue.send(ticket_id, self.get(ticket_id).priority)
+        return released
 
     def needs_input(self, ticket_id: str, worker_id: str, question: str) -> bool:
         """Park a ticket until ``answer`` is given; its claim is refunded."""

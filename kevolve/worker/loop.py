@@ -1,7 +1,11 @@
-"""The worker loop: claim a ticket, keep its lease alive, run it, record the outcome.
+"""The worker loop: take a message from the huey queue, claim its ticket, keep the lease
+alive, run it, record the outcome.
 
-``concurrency`` slots (threads) each run one ticket at a time; one housekeeping thread renews
-the leases of the tickets held (every third of the lease) and turns inbox files into tickets.
+``concurrency`` slots (threads) each run one huey message at a time (``huey.execute``: a
+transient failure goes back through huey's retry with backoff). One housekeeping thread
+renews the leases of the tickets held (every third of the lease), moves due retries onto the
+queue (huey's scheduler), reaps tickets whose worker was lost (lease expired: queued again
+with a new message) and turns inbox files into tickets.
 A ticket whose lease cannot be renewed (cancelled, or taken over after this worker stalled)
 is stopped at its run's next evaluation boundary. Failures are sorted into three kinds:
 bad input (a ``KevolveError``: failed at once), an incomplete request (needs-input), and
@@ -19,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from huey.exceptions import RetryTask
 
 from kevolve.tickets.store import TicketStore
 from kevolve.worker.inbox import scan_inbox
@@ -80,6 +86,7 @@ class Worker:
         self.inbox = inbox
         self.stopping = threading.Event()
         self.processed = 0
+        store.queue.install(self._handle)
         self._held: dict[str, Held] = {}
         self._lock = threading.Lock()
 
@@ -116,26 +123,49 @@ class Worker:
     def _slot(self, once: bool) -> None:
         while not self.stopping.is_set():
             try:
-                ticket = self.store.claim(self.worker_id)
+                took = self.store.queue.work_one()
             except Exception as e:  # noqa: BLE001 - database away: wait and try again
                 log.warning("cannot reach the ticket queue: %s", e)
                 self.stopping.wait(max(self.poll_s, 5.0))
                 continue
-            if ticket is None:
+            if not took:
                 if once and self.store.pending() == 0:
                     return
                 self.stopping.wait(self.poll_s)
-                continue
-            self._process(ticket)
+
+    def _handle(self, ticket_id: str, task: Any) -> None:
+        """One huey message: claim its ticket and run it. A message for a ticket that is not
+        claimable is dropped (a duplicate, or the ticket was cancelled or is held), except one
+        that came before its retry time: it is delivered again then."""
+        ticket = self.store.claim(self.worker_id, ticket_id)
+        if ticket is None:
+            try:
+                current = self.store.get(ticket_id)
+            except KevolveError:
+                log.warning("message for unknown ticket %s dropped", ticket_id)
+                return
+            wait = current.not_before - time.time()
+            if current.status == "queued" and wait > 0:
+                raise RetryTask(delay=wait)
+            return
+        self._process(ticket, task)
 
     def _housekeeping(self, done: threading.Event) -> None:
         beat = self.store.lease_s / 3
-        last_beat = 0.0
+        last_beat = last_orphans = 0.0
         while not done.is_set():
             now = time.time()
             if now - last_beat >= beat:
                 last_beat = now
                 self._renew_leases()
+            try:
+                self.store.queue.move_due()
+                orphans = now - last_orphans >= self.store.lease_s
+                if orphans:
+                    last_orphans = now
+                self.store.reap(orphans=orphans)
+            except Exception as e:  # noqa: BLE001 - database away: try again next round
+                log.warning("ticket queue housekeeping failed: %s", e)
             if self.inbox is not None and not self.stopping.is_set():
                 try:
                     scan_inbox(self.inbox, self.store, self.worker_id)
@@ -158,7 +188,7 @@ class Worker:
                 status = self.store.get(h.ticket_id).status
                 h.stop("cancelled" if status == "cancelled" else "lease lost")
 
-    def _process(self, ticket: Any) -> None:
+    def _process(self, ticket: Any, task: Any = None) -> None:
         held = Held(ticket.ticket_id, lease_deadline=time.time() + self.store.lease_s)
         if self.stopping.is_set():
             held.stop("shutdown")
@@ -182,8 +212,11 @@ class Worker:
             self.store.finish(tid, wid, run_id=None, best=None, ok=False, error=str(e))
             self.processed += 1
         except Exception as e:  # noqa: BLE001 - everything else is treated as transient
-            log.warning("ticket %s: transient failure, will retry: %s", tid, e, exc_info=True)
-            self.store.retry(tid, wid, f"{type(e).__name__}: {e}")
+            delay = float(getattr(task, "retry_delay", None) or self.store.retry_s)
+            log.warning("ticket %s: transient failure, retry in %.1f s: %s", tid, delay, e,
+                        exc_info=True)  # fmt: skip
+            if self.store.retry(tid, wid, f"{type(e).__name__}: {e}", delay_s=delay):
+                raise RetryTask(f"ticket {tid}: {type(e).__name__}") from e
         else:
             self.store.finish(tid, wid, run_id=outcome.run_id, best=outcome.best, ok=outcome.ok,
                               error=outcome.error, notes=outcome.notes)  # fmt: skip

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import SOFTMAX_PROBLEM
+
 HERE = Path(__file__).parent
-PROBLEM = HERE.parent / "unit" / "evaluator_fixtures" / "softmax_problem.py"
+PROBLEM = SOFTMAX_PROBLEM
 REPO = HERE.parents[1]
 
 CASES = {

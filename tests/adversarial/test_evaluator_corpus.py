@@ -7,21 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import SOFTMAX_PROBLEM
+from tests.targets import CPU
 from tools.evaluator import EvalOptions, evaluate
 from tools.evaluator.static_checks import check_source
-from tools.records import Candidate, Problem, Target
+from tools.records import Candidate, Problem
 
 FIXTURES = Path(__file__).parent / "fixtures"
-PROBLEM = Path(__file__).parents[1] / "unit" / "evaluator_fixtures" / "softmax_problem.py"
-CPU = Target(
-    name="cpu",
-    display_name="host CPU",
-    vendor="x86",
-    kind="cpu",
-    arch="x86_64",
-    compute_units=2,
-    memory_bandwidth_gbps=50,
-)
+PROBLEM = SOFTMAX_PROBLEM
 KEYS = {"stage_failed", "flags", "error_contains", "reports", "problem", "requires"}
 REQUIREMENTS = {"landlock"}
 """``requires=<name>``: a run-time protection the fixture needs; skipped where it is absent."""

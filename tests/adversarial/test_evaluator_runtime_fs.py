@@ -12,23 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import SOFTMAX_PROBLEM
+from tests.targets import CPU
 from tools.evaluator import EvalOptions, evaluate
 from tools.evaluator.fsisolation import probe
 from tools.evaluator.static_checks import check_source
-from tools.records import Candidate, Problem, Target
+from tools.records import Candidate, Problem
 from tools.records.eval_result import EvalResult, Stage
 
 FIXTURES = Path(__file__).parent / "fixtures"
-PROBLEM = Path(__file__).parents[1] / "unit" / "evaluator_fixtures" / "softmax_problem.py"
-CPU = Target(
-    name="cpu",
-    display_name="host CPU",
-    vendor="x86",
-    kind="cpu",
-    arch="x86_64",
-    compute_units=2,
-    memory_bandwidth_gbps=50,
-)
+PROBLEM = SOFTMAX_PROBLEM
 SECRET = "the-other-candidate's-kernel"
 
 pytestmark = pytest.mark.skipif(not probe()[0], reason=f"no Landlock here: {probe()[1]}")

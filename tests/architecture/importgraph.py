@@ -184,18 +184,26 @@ def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(circles)
 
 
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
 def private_imports(imports: list[Import], modules: set[str]) -> list[Import]:
     """``from x import _y`` where ``x`` is another product module and ``_y`` a private name
-    (a private submodule of one's own package counts too: ``from pkg import _impl``)."""
+    (a private submodule of one's own package counts too: ``from pkg import _impl``), and any
+    import of a product module whose dotted path has a private part (``import pkg._impl``,
+    ``from pkg._impl import name``)."""
     out = []
     for imp in imports:
-        if imp.name is None or not imp.name.startswith("_") or imp.name.startswith("__"):
-            continue
-        if imp.module not in modules and target_module(imp, modules) is None:
+        target = target_module(imp, modules)
+        if imp.module not in modules and target is None:
             continue
         if imp.module == imp.importer:
             continue
-        out.append(imp)
+        private_name = imp.name is not None and _private(imp.name)
+        private_path = target is not None and any(map(_private, target.split(".")))
+        if private_name or private_path:
+            out.append(imp)
     return out
 
 

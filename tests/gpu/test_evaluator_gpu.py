@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from tests.support import EVALUATOR_FIXTURES
 from tools.evaluator import EvalOptions, evaluate
 from tools.records import Candidate, Problem
 
-FIXTURES = Path(__file__).parents[1] / "unit" / "evaluator_fixtures"
+FIXTURES = EVALUATOR_FIXTURES
 
 
 @pytest.fixture

@@ -13,26 +13,10 @@ import time
 
 import pytest
 
+from tests.support import ELEMENTWISE
+
 pytestmark = pytest.mark.gpu
 
-ELEMENTWISE = '''import torch
-from torch import nn
-
-ROWS, COLS = {rows}, 1024
-
-
-class Model(nn.Module):
-    def forward(self, x):
-        return torch.relu(x) * 2.0 + 1.0
-
-
-def get_inputs():
-    return [torch.randn(ROWS, COLS)]
-
-
-def get_init_inputs():
-    return []
-'''
 
 
 def _target():

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import FIXTURES
+
 pytestmark = pytest.mark.gpu
 
-FIXTURE = Path(__file__).parents[1] / "unit" / "inductor_fixtures" / "bias_relu_softmax.py"
+FIXTURE = FIXTURES / "inductor" / "bias_relu_softmax.py"
 
 
 def _local_target():

@@ -3,13 +3,13 @@ is accepted and measured on the GPU next to eager and torch.compile."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+
+from tests.support import FIXTURES
 
 pytestmark = pytest.mark.gpu
 
-FIXTURE = Path(__file__).parents[1] / "unit" / "libgemm_fixtures" / "matmul_gelu_softmax.py"
+FIXTURE = FIXTURES / "libgemm" / "matmul_gelu_softmax.py"
 
 
 def test_libgemm_seed_is_accepted_on_the_gpu(tmp_path):

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import SOFTMAX_PROBLEM
+
 pytestmark = pytest.mark.gpu
 
 FIXTURES = Path(__file__).parent / "timing_fixtures"
-PROBLEM = Path(__file__).parents[1] / "unit" / "evaluator_fixtures" / "softmax_problem.py"
+PROBLEM = SOFTMAX_PROBLEM
 FILES = sorted(FIXTURES.glob("*.py"))
 
 

@@ -8,7 +8,6 @@ mode), and stops the server by its process id.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -20,15 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.vectorstore import test_vectorstore_store as contract
 from vectorstore.embeddings import HashingEmbedding
 from vectorstore.ingest import ingest_file
 from vectorstore.store import KnowledgeStore
-
-_UNIT = Path(__file__).resolve().parents[1] / "unit" / "test_vectorstore_store.py"
-_spec = importlib.util.spec_from_file_location("vectorstore_store_contract", _UNIT)
-assert _spec is not None and _spec.loader is not None
-contract = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(contract)
 
 # One worker runs this module: its tests share one server (a module fixture).
 pytestmark = pytest.mark.xdist_group("chroma_server")
@@ -110,3 +104,64 @@ def test_from_settings_uses_the_server_when_a_url_is_set(server_url: str, tmp_pa
     store = KnowledgeStore.from_settings(tmp_path, server_url, embedding_function=HashingEmbedding())
     assert store.count() >= 0
     assert not (tmp_path / "kb").exists()  # no embedded directory was made
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_curators_service_and_runs_share_the_server_named_by_kevolve_chroma_url(
+    server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``KEVOLVE_CHROMA_URL`` alone sends each process that touches the knowledge base to the
+    server: a curator's ``kevolve kb ingest`` (its own process), the service's manual upload
+    and a run's skills; each sees what the others wrote, and no embedded store is made."""
+    import chromadb
+    from fastapi.testclient import TestClient
+
+    from agents.knowledge import ChromaKnowledge, KnowledgeSettings
+    from kevolve.kb_cli import open_store
+    from kevolve.service.app import create_app
+    from kevolve.settings import get_settings
+    from tools.hardware import load_target
+    from tools.problems import load_problem
+    from vectorstore.store import DOCS_COLLECTION, SKILLS_COLLECTION
+
+    # The settings name no collection prefix: start from empty default collections (another
+    # test of this module's server may have made them with a different embedding).
+    host, port = server_url.rsplit("//", 1)[1].split(":")
+    client = chromadb.HttpClient(host=host, port=int(port))
+    for name in (DOCS_COLLECTION, SKILLS_COLLECTION):
+        if name in [c.name for c in client.list_collections()]:
+            client.delete_collection(name)
+
+    data = tmp_path / "data"
+    env = {"KEVOLVE_CHROMA_URL": server_url, "KEVOLVE_DATA_DIR": str(data),
+           "KEVOLVE_CONFIG": str(tmp_path / "none.toml")}  # fmt: skip
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = get_settings(target="cpu")
+    assert settings.chroma_url == server_url
+
+    guide = contract.write_guide(tmp_path)
+    curator = subprocess.run(
+        [sys.executable, "-m", "kevolve.cli", "kb", "ingest", str(guide), "--chip", "zx9", "--new-chip"],
+        capture_output=True, text=True, timeout=400, cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, **env, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    assert curator.returncode == 0, curator.stderr[-2000:]
+
+    service = TestClient(create_app(settings))
+    upload = service.post("/api/manuals", data={"chip": "zx8", "ingest": "true"},
+                          files={"file": ("zx8.md", contract.ZX9_GUIDE.replace("ZX9", "ZX8").encode())})  # fmt: skip
+    assert upload.status_code == 201, upload.text
+
+    run = ChromaKnowledge(data_dir=settings.data_dir, settings=settings.section(KnowledgeSettings))
+    run.remember([contract.make_skill("shared-skill", 1.7)])
+
+    with open_store(settings, shipped=False) as store:  # what a curator or the service reads
+        deadline = time.monotonic() + 300
+        while {"zx8", "zx9"} - {d.chip for d in store.list_documents()}:
+            assert time.monotonic() < deadline, "the service's upload never reached the server"
+            time.sleep(0.5)
+    found = run.retrieve(load_problem("softmax", shape="8x64"), load_target("h100"))
+    assert "shared-skill" in [s.id for s in found.skills]
+    assert not (data / "kb").exists()  # no embedded store anywhere

@@ -15,7 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def kevolve(args: list[str], data_dir: Path, **kw) -> subprocess.Popen:
+def kevolve(
+    args: list[str], data_dir: Path, extra_env: dict[str, str] | None = None, **kw
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "KEVOLVE_DATA_DIR": str(data_dir),
@@ -24,6 +26,7 @@ def kevolve(args: list[str], data_dir: Path, **kw) -> subprocess.Popen:
         "KEVOLVE_MAX_CONCURRENCY": "1",
         "KEVOLVE_USE_KNOWLEDGE": "false",
         "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        **(extra_env or {}),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "kevolve.cli", *args],
@@ -32,8 +35,10 @@ def kevolve(args: list[str], data_dir: Path, **kw) -> subprocess.Popen:
     )
 
 
-def run_json(args: list[str], data_dir: Path, timeout: float = 600) -> dict:
-    proc = kevolve([*args, "--json"], data_dir)
+def run_json(
+    args: list[str], data_dir: Path, timeout: float = 600, extra_env: dict[str, str] | None = None
+) -> dict:
+    proc = kevolve([*args, "--json"], data_dir, extra_env)
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{err[-3000:]}"
     return json.loads(out)

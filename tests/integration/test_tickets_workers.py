@@ -1,4 +1,5 @@
-"""Done-when of the ticket queue: three tickets, two worker processes, one SIGKILLed mid-ticket.
+"""Done-when of the ticket queue: three tickets, two worker processes, one SIGKILLed mid-ticket,
+on the embedded SQLite queue and on a throwaway Postgres server.
 
 All three tickets end `done`; the killed worker's ticket is taken over after its lease expires
 and its run resumes from the checkpoint (same run id, no candidate evaluated twice); no ticket
@@ -23,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LEASE_S = 4.0
 
 
-def env_for(data_dir: Path) -> dict[str, str]:
-    return {
+def env_for(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
+    env = {
         **os.environ,
         "KEVOLVE_DATA_DIR": str(data_dir),
         "KEVOLVE_CONFIG": str(data_dir / "none.toml"),
@@ -38,20 +39,24 @@ def env_for(data_dir: Path) -> dict[str, str]:
         "KEVOLVE_LOG_LEVEL": "INFO",
         "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
     }
+    if database_url:
+        env["KEVOLVE_DATABASE_URL"] = database_url
+    return env
 
 
-def cli(args: list[str], data_dir: Path) -> dict:
+def cli(args: list[str], data_dir: Path, database_url: str | None = None) -> dict:
     proc = subprocess.run([sys.executable, "-m", "kevolve.cli", *args, "--json"], cwd=ROOT,
-                          env=env_for(data_dir), capture_output=True, text=True, timeout=300)
+                          env=env_for(data_dir, database_url), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
 
-def start_worker(data_dir: Path, name: str) -> subprocess.Popen:
+def start_worker(data_dir: Path, name: str, database_url: str | None = None) -> subprocess.Popen:
     log = open(data_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         [sys.executable, "-m", "kevolve.cli", "worker", "--once", "--poll-s", "0.3"],
-        cwd=ROOT, env=env_for(data_dir), stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=env_for(data_dir, database_url), stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -59,6 +64,46 @@ def start_worker(data_dir: Path, name: str) -> subprocess.Popen:
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_three_tickets_two_workers_one_killed(tmp_path):
+    drain_with_one_worker_killed(tmp_path, None)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_three_tickets_two_workers_one_killed_on_postgres(tmp_path, postgres_url):
+    drain_with_one_worker_killed(tmp_path, fresh_database(postgres_url))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_queue_unit_tests_pass_on_postgres(postgres_url):
+    """tests/unit/kevolve/test_tickets.py (claims under contention with duplicate messages, leases,
+    the reaper, retries with backoff, needs-input, cancel) on huey's Postgres storage."""
+    env = {**os.environ, "KEVOLVE_TEST_DATABASE_URL": fresh_database(postgres_url)}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "tests/unit/kevolve/test_tickets.py"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=540)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert " passed" in proc.stdout and "skipped" not in proc.stdout
+
+
+def fresh_database(server_url: str) -> str:
+    """A new, empty database on the test server (other tests share the server's default one)."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(server_url).set(drivername="postgresql+psycopg")
+    name = f"tickets_{secrets.token_hex(4)}"
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drain_with_one_worker_killed(tmp_path: Path, database_url: str | None) -> None:
+    """Three tickets, workers a and b; the holder of a ticket whose run has evaluated at least
+    one candidate is SIGKILLed; the survivor and a replacement drain the queue."""
     data = tmp_path / "data"
     data.mkdir()
     (tmp_path / "tickets").mkdir()
@@ -66,13 +111,14 @@ def test_three_tickets_two_workers_one_killed(tmp_path):
     for op in ("relu", "sigmoid", "tanh"):
         f = tmp_path / "tickets" / f"{op}.yaml"
         f.write_text(f"problem: {op}\nchip: h100\nbudget: 2\nshape: 8x16\nrequester: ci\n")
-        made = cli(["ticket", "submit", str(f)], data)
+        made = cli(["ticket", "submit", str(f)], data, database_url)
         assert made["status"] == "queued"
         ids.append(made["ticket_id"])
     from kevolve.tickets.store import TicketStore
 
-    store = TicketStore(f"sqlite:///{data / 'tickets.sqlite'}")
-    workers = {"a": start_worker(data, "a"), "b": start_worker(data, "b")}
+    store = TicketStore(database_url or f"sqlite:///{data / 'tickets.sqlite'}")
+    workers = {"a": start_worker(data, "a", database_url),
+               "b": start_worker(data, "b", database_url)}  # fmt: skip
     victim = None
     deadline = time.time() + 1500
     # Wait until a worker has finished at least one evaluation of its ticket's run, then kill it.
@@ -92,7 +138,8 @@ def test_three_tickets_two_workers_one_killed(tmp_path):
     workers[killed_name].wait(timeout=30)
     before = (data / "runs" / victim.run_id / "evaluations.log").read_text().splitlines()
     # A supervisor would restart the lost worker: the replacement and the survivor drain the rest.
-    survivors = [workers["b" if killed_name == "a" else "a"], start_worker(data, "c")]
+    survivors = [workers["b" if killed_name == "a" else "a"],
+                 start_worker(data, "c", database_url)]  # fmt: skip
     pid_of[survivors[1].pid] = "c"
     try:
         for proc in survivors:
@@ -105,7 +152,7 @@ def test_three_tickets_two_workers_one_killed(tmp_path):
         assert proc.returncode == 0, (data / f"{pid_of[proc.pid]}.log").read_text()[-3000:]
 
     for tid in ids:
-        shown = cli(["ticket", "show", tid], data)
+        shown = cli(["ticket", "show", tid], data, database_url)
         assert shown["status"] == "done", shown
         assert shown["best"] and shown["best"]["correct"] is True
         run_dir = data / "runs" / shown["run_id"]
@@ -130,3 +177,5 @@ def test_three_tickets_two_workers_one_killed(tmp_path):
     after = (data / "runs" / victim.run_id / "evaluations.log").read_text().splitlines()
     assert after[: len(before)] == before and len(after) > len(before)
     assert sum(len(store.attempt_log(t)) for t in ids) == 4
+    if database_url:  # the queue and its messages lived on the server, not in the data dir
+        assert not list(data.glob("tickets*.sqlite"))

@@ -2,7 +2,9 @@
 
 Every evaluation reserves its problem's footprint in a machine-wide ledger (a JSON file
 guarded by ``flock``, shared by every process of this user: graph runs, bench shards,
-tests) before its worker starts, and releases it when the worker ends. The footprint is
+tests, Ray tasks) before its worker starts, and releases it when the worker ends.
+Reservations are kept per device slot (``device_slot``): the CPU's memory, and each
+physical GPU's own, so evaluations on two GPUs of one machine do not wait for each other. The footprint is
 the largest ``EvalResult.peak_memory_bytes`` seen for the problem on that device (the
 reference passthrough is evaluated first), plus a margin and the per-process overhead
 (CUDA context, allocator slack) the allocator does not count. The rule
@@ -29,10 +31,11 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,8 +178,52 @@ def cpu_free_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+VISIBLE_DEVICE_VARS = ("ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES")
+"""How a process is given its GPUs, outermost first (ROCm applies ``ROCR_`` and then ``HIP_``
+or ``CUDA_`` to what is left; CUDA reads only ``CUDA_``). Ray and schedulers set them."""
+
+
+def visible_gpu(environ: Mapping[str, str] | None = None) -> str:
+    """The physical GPU this process calls device 0: the first visible device's index or
+    UUID after ``VISIBLE_DEVICE_VARS``, or ``0`` when none of them narrows the view.
+
+    Two processes that name one GPU differently (an index here, its UUID there) get two
+    keys; deployments give every process the same form (Ray uses indices).
+    """
+    env = os.environ if environ is None else environ
+    visible: list[str] | None = None
+    for var in VISIBLE_DEVICE_VARS:
+        entries = [e.strip() for e in env.get(var, "").split(",") if e.strip()]
+        if not entries:
+            continue
+        if visible is not None:  # an inner list indexes into the outer one
+            entries = [visible[int(e)] if e.isdigit() and int(e) < len(visible) else e
+                       for e in entries]  # fmt: skip
+        visible = entries
+    return visible[0] if visible else "0"
+
+
+def device_slot(device: str, environ: Mapping[str, str] | None = None) -> str:
+    """The ledger and device-lock key of what an evaluation uses: ``cpu`` (the machine's
+    memory and cores), or ``cuda:<gpu>`` for the physical GPU it runs on (``visible_gpu``),
+    so evaluations on two GPUs of one machine neither share a memory budget nor wait for
+    each other's timing."""
+    return f"cuda:{visible_gpu(environ)}" if device == "cuda" else "cpu"
+
+
+def slot_lock_path(lock_path: str, slot: str) -> str:
+    """The device-lock file of ``slot``: ``lock_path`` itself for the CPU, a sibling named
+    after the GPU for a GPU (``timing.lock`` -> ``timing.cuda-1.lock``)."""
+    if not lock_path or slot == "cpu":
+        return lock_path
+    path = Path(lock_path)
+    tag = re.sub(r"[^A-Za-z0-9_.-]", "-", slot.replace(":", "-"))
+    return str(path.with_name(f"{path.stem}.{tag}{path.suffix}"))
+
+
 def default_ledger() -> Path:
-    """``kevolve-memory-<uid>.json`` in the system temp dir: one ledger per machine and user."""
+    """``kevolve-memory-<uid>.json`` in the system temp dir: one ledger per machine and user;
+    inside it, reservations and free memory are kept per ``device_slot`` (each GPU, the CPU)."""
     return Path(tempfile.gettempdir()) / f"kevolve-memory-{os.getuid()}.json"
 
 

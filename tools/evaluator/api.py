@@ -20,9 +20,11 @@ from tools.evaluator import fsisolation, protocol
 from tools.evaluator.admission import (
     Ledger,
     default_ledger,
+    device_slot,
     estimate_peak_bytes,
     footprint_key,
     plan,
+    slot_lock_path,
 )
 from tools.evaluator.device import free_memory_bytes, target_present_isolated
 from tools.evaluator.options import EvalOptions
@@ -117,6 +119,10 @@ def evaluate(
     """
     options = _resolve_dirs(options or EvalOptions())
     mode = resolve_mode(target, options)
+    slot = device_slot(device_kind(target, mode))
+    options = options.model_copy(
+        update={"timing_lock": slot_lock_path(options.timing_lock, slot)}
+    )  # one device lock per GPU: timing on one GPU does not wait for another
     start = time.monotonic()
     if options.admit_by_memory:
         result = _admitted(problem, candidate, target, options, mode)
@@ -170,12 +176,13 @@ def _admitted(
     """``_attempt`` inside a memory admission; an out-of-memory side by side is retried alone."""
     ledger = Ledger(Path(options.admission_ledger or default_ledger()), free_memory_bytes)
     device = device_kind(target, mode)
+    slot = device_slot(device)  # this GPU (or the CPU): other GPUs have their own budget
     key = footprint_key(problem.source, target.name, device)
     peak = ledger.footprint(key)
     estimate = estimate_peak_bytes(problem.source) if peak is None else None
-    free = free_memory_bytes(device) if peak is None and estimate is not None else 0
+    free = free_memory_bytes(slot) if peak is None and estimate is not None else 0
     need, alone = plan(peak, estimate, device, free)
-    with ledger.hold(device, need, exclusive=alone) as grant:
+    with ledger.hold(slot, need, exclusive=alone) as grant:
         result = _attempt(problem, candidate, target, options, mode)
     if grant.waited_s >= 1.0:
         result.diagnostics.notes.append(
@@ -189,7 +196,7 @@ def _admitted(
         return result
     logger.info("%s ran out of memory side by side; retrying it alone", candidate.id)
     first_error = result.error.splitlines()[0] if result.error else ""
-    with ledger.hold(device, 0, exclusive=True):
+    with ledger.hold(slot, 0, exclusive=True):
         result = _attempt(problem, candidate, target, options, mode)
     result.diagnostics.notes.append(
         f"ran out of memory side by side with other evaluations ({first_error[:200]}); "

@@ -98,13 +98,19 @@ def _flat_tensors(obj: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def unique_bytes(obj: Any) -> int:
-    """Bytes of the distinct tensors in a nest, a storage shared by several counted once."""
-    seen: dict[int, int] = {}
+    """Bytes of the distinct tensors in a nest, a storage shared by several counted once.
+
+    Meta tensors have no storage address; they are told apart by the id of their base.
+    """
+    seen: dict[Any, int] = {}
     for t in _flat_tensors(obj, []):
-        try:
-            key = t.untyped_storage().data_ptr()
-        except (RuntimeError, NotImplementedError):
-            key = id(t)
+        if t.device.type == "meta":
+            key: Any = ("meta", id(t._base if t._base is not None else t))
+        else:
+            try:
+                key = t.untyped_storage().data_ptr()
+            except (RuntimeError, NotImplementedError):
+                key = id(t)
         seen[key] = max(seen.get(key, 0), tensor_bytes(t))
     return sum(seen.values())
 
@@ -246,21 +252,6 @@ class ReferenceCounts:
     """ATen ops that did work (kernel launches of the eager reference)."""
 
 
-def _distinct_bytes(tensors: list[torch.Tensor]) -> int:
-    """Bytes of distinct tensors; meta tensors (no storage address) are told apart by id."""
-    seen: dict[Any, int] = {}
-    for t in tensors:
-        if t.device.type == "meta":
-            key: Any = ("meta", id(t._base if t._base is not None else t))
-        else:
-            try:
-                key = t.untyped_storage().data_ptr()
-            except (RuntimeError, NotImplementedError):
-                key = id(t)
-        seen[key] = max(seen.get(key, 0), tensor_bytes(t))
-    return sum(seen.values())
-
-
 def count_reference(model: torch.nn.Module, inputs: list[Any]) -> ReferenceCounts:
     """Count one forward call of ``model`` (meta tensors work: nothing is allocated).
 
@@ -277,7 +268,7 @@ def count_reference(model: torch.nn.Module, inputs: list[Any]) -> ReferenceCount
     tensors += list(model.parameters()) + list(model.buffers())
     trace = counter.trace
     return ReferenceCounts(
-        bytes_floor=_distinct_bytes(tensors),
+        bytes_floor=unique_bytes(tensors),
         flops=trace.flops,
         matmul_flops=trace.matmul_flops,
         launches=trace.launches,

@@ -133,12 +133,13 @@ _FREE_PROBE = (
 
 
 def free_memory_bytes(device: str) -> int:
-    """Free memory of ``device`` (``cuda``: GPU 0 by ``torch.cuda.mem_get_info`` in a short
-    subprocess, so the orchestrator holds no CUDA context; ``cpu``: ``MemAvailable``).
+    """Free memory of ``device`` (``cuda`` or a slot ``cuda:<gpu>``: this process's GPU 0, by
+    ``torch.cuda.mem_get_info`` in a short subprocess that sees the same visible devices, so
+    the orchestrator holds no CUDA context; ``cpu``: ``MemAvailable``).
     A failed GPU probe answers 0: admission then runs one evaluation at a time."""
     from tools.evaluator.admission import cpu_free_bytes
 
-    if device != "cuda":
+    if device.split(":")[0] != "cuda":
         return cpu_free_bytes()
     answer = _run_probe(_FREE_PROBE, "device memory probe")
     if answer is None:

@@ -6,8 +6,10 @@ so it runs only on a node started with that resource (``ray start --resources
 '{"H100": 8}' --num-gpus 8``). A chip no node has fails before anything is submitted.
 Interpreter checks (``mode="interpret"``) and CPU targets ask for no GPU and may run on any
 node. On the node, the task runs the ordinary sandboxed ``evaluate``, so the memory
-admission and the timing lock hold there, per machine. A worker lost mid-task is retried
-(``max_retries``); the result travels back as ``EvalResult`` JSON.
+admission and the timing lock hold there, per GPU (Ray's ``CUDA_VISIBLE_DEVICES`` names it).
+A worker or node lost mid-task is retried (``max_retries``), an exception of the task body
+is not; the result travels back as ``EvalResult`` JSON, and a task that lost its worker
+every time comes back as an ``EvalResult`` that says so (``stage_failed="sandbox"``).
 
 The task body imports ``tools`` only, and this module imports ``ray`` only when a
 backend is built, so the worker install needs ray and the evaluator's own dependencies.
@@ -16,13 +18,15 @@ backend is built, so the worker install needs ray and the evaluator's own depend
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
 from tools.evaluator.api import evaluate
 from tools.evaluator.options import EvalOptions
+from tools.evaluator.sandbox import trim
 from tools.records.candidate import Candidate
-from tools.records.eval_result import EvalResult
+from tools.records.eval_result import EvalResult, Stage
 from tools.records.problem import Problem
 from tools.records.target import Target
 
@@ -61,16 +65,32 @@ def evaluate_task(problem_json: str, candidate_json: str, target_json: str, opti
         EvalOptions.model_validate_json(options_json),
     )
     ctx = ray.get_runtime_context()
-    result.diagnostics.notes.append(f"ray: node {ctx.get_node_id()} task {ctx.get_task_id()}")
+    result.diagnostics.notes.append(
+        f"ray: node {ctx.get_node_id()} task {ctx.get_task_id()} pid {os.getpid()}"
+    )
     return result.model_dump_json()
+
+
+def lost_worker_errors(ray: Any) -> tuple[type[BaseException], ...]:
+    """Ray's errors for a task whose worker process or node died (retried by Ray up to
+    ``max_retries``), as opposed to an exception the task body raised (never retried)."""
+    ex = ray.exceptions
+    return tuple(
+        getattr(ex, name)
+        for name in ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "LocalRayletDiedError")
+        if isinstance(getattr(ex, name, None), type)
+    )
 
 
 class RayEvaluator:
     """Evaluates on a Ray cluster; ``connect`` joins it (``auto`` or ``host:port``)."""
 
-    def __init__(self, ray: Any) -> None:
+    def __init__(self, ray: Any, *, max_retries: int = MAX_RETRIES) -> None:
         self._ray = ray
-        self._remote = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(evaluate_task)
+        self.max_retries = max_retries
+        # A lost worker or node is run again; an exception of the task body is not (a
+        # candidate's failures are results already, so one is a defect, not bad luck).
+        self._remote = ray.remote(max_retries=max_retries, retry_exceptions=False)(evaluate_task)
 
     @classmethod
     def connect(cls, address: str) -> RayEvaluator:
@@ -121,4 +141,19 @@ class RayEvaluator:
             target.model_dump_json(),
             remote_options.model_dump_json(),
         )
-        return EvalResult.model_validate_json(self._ray.get(ref))
+        try:
+            return EvalResult.model_validate_json(self._ray.get(ref))
+        except lost_worker_errors(self._ray) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            logger.warning("evaluation of %s lost its Ray worker %d times: %s",
+                           candidate.id, self.max_retries + 1, first)  # fmt: skip
+            return EvalResult(
+                candidate_id=candidate.id,
+                target=target.name,
+                stage_failed=Stage.SANDBOX,
+                error=trim(
+                    f"the Ray worker running this evaluation was lost {self.max_retries + 1} "
+                    f"time(s) ({type(e).__name__}), so it has no verdict; it was not the "
+                    f"candidate's doing. {first}"
+                ),
+            )

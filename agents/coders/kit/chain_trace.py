@@ -38,6 +38,7 @@ from agents.coders.kit.chain import (
 )
 from agents.coders.kit.chain_batchnorm import batch_norm_operands, is_batch_norm, lower_batch_norm
 from agents.coders.kit.formulas import UNARY_ACTIVATIONS
+from agents.coders.kit.fx import materialize_constants
 from tools.errors import ProblemError
 
 logger = logging.getLogger(__name__)
@@ -289,6 +290,16 @@ def lower_node(b: ChainBuilder, node: torch.fx.Node, gm: torch.fx.GraphModule) -
     return lower_call(b, op, bind_args(op, args, kwargs))
 
 
+def _binary_tensor(node: torch.fx.Node) -> bool:
+    """``torch.min(x, other)`` / ``torch.max(x, other)`` with a tensor ``other``: elementwise."""
+    other = node.args[1] if len(node.args) == 2 else node.kwargs.get("other")
+    return (
+        len(node.args) >= 1
+        and isinstance(other, torch.fx.Node)
+        and not node.kwargs.keys() - {"other"}
+    )
+
+
 def canonical_call(
     node: torch.fx.Node, gm: torch.fx.GraphModule
 ) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
@@ -299,6 +310,8 @@ def canonical_call(
     """
     if node.op == "call_function":
         op = _FUNCTIONS.get(node.target)  # type: ignore[arg-type]
+        if node.target in (torch.min, torch.max) and _binary_tensor(node):
+            op = "minimum" if node.target is torch.min else "maximum"  # torch.min(x, other)
         if op is None:
             raise ProblemError(
                 f"{getattr(node.target, '__name__', node.target)}"
@@ -347,6 +360,7 @@ def trace_module(
         tracer.proxy_buffer_attributes = proxy_buffers
         gm = torch.fx.GraphModule(model, tracer.trace(model))
         ShapeProp(gm).propagate(*inputs)
+        materialize_constants(gm, model)
     except ProblemError:
         raise
     except Exception as e:

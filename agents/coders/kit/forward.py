@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
+from agents.coders.kit.chain import chain_lines
 from agents.coders.kit.opspec import OpSpec
 
 
@@ -29,6 +32,34 @@ def forward_source(spec: OpSpec, wrapper: str) -> str:
     if spec.op == "rms_norm":
         return head + _params_unpack(spec) + f"    return {wrapper}({x}, weight)\n"
     return head + f"    return {wrapper}({', '.join(spec.forward_args)})\n"
+
+
+def kernel_call(spec: OpSpec, language: Literal["triton", "cpp"]) -> tuple[str, dict[str, Any]]:
+    """The kernel wrapper ``forward`` calls and the family template's variables for a named op.
+
+    Args:
+        spec: The recognised op (family pointwise, matmul, or a row family).
+        language: The chain's statement language (``triton`` or ``cpp``).
+    """
+    if spec.family == "pointwise":
+        assert spec.chain is not None
+        chain = spec.chain
+        return "_kv_fused", {
+            "operands": chain.operands,
+            "lines": chain_lines(chain, language),
+            "result": chain.result,
+            "summary": chain.summary,
+            "n_full": sum(o.kind == "full" for o in chain.operands),
+        }
+    if spec.family == "matmul":
+        linear = spec.op in ("linear", "linear_relu")
+        wrapper = "_kv_linear" if linear else "_kv_matmul"
+        return wrapper, {"linear": linear, "relu": spec.op == "linear_relu"}
+    return f"_kv_{spec.op}", {
+        "log": spec.op == "log_softmax",
+        "keepdim": spec.keepdim,
+        "eps": repr(spec.eps),
+    }
 
 
 def torch_forward_source(spec: OpSpec, dim: int = -1) -> str:

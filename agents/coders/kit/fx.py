@@ -7,6 +7,7 @@ arguments off such nodes without each generator writing them again.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -143,3 +144,91 @@ def first_line(error: BaseException) -> str:
     """``TypeName: first line of the message``, for one-sentence errors."""
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0].rstrip('.')}" if lines else type(error).__name__
+
+
+MAX_CAPTURED_ELEMENTS = 4096
+"""Largest tensor a trace may capture as a constant and still be written into code."""
+
+
+def materialize_constants(gm: fx.GraphModule, model: torch.nn.Module) -> list[str]:
+    """Turn the tensors a trace captured into ``torch.tensor(...)`` calls in the graph.
+
+    ``torch.fx`` records a tensor built inside ``forward`` from Python values
+    (``torch.tensor(self.constant)``) as an attribute of the traced module
+    (``_tensor_constant0``) read by a ``get_attr`` node. Code generated from the graph then
+    reads ``self._tensor_constant0``, which the reference's own module (and so ``ModelNew``)
+    does not have. Each such node is replaced by a call building the same values, with the
+    same dtype, on the device of the forward's first tensor input, so generated code passes
+    the constant on as an ordinary tensor (a kernel argument where a kernel reads it).
+
+    Args:
+        gm: The traced module; its graph is changed in place (``meta`` kept).
+        model: The module that was traced; its parameters and buffers stay ``get_attr``.
+
+    Returns:
+        The names of the attributes replaced.
+
+    Raises:
+        ProblemError: A captured constant is too large to write into code.
+    """
+    owned = {name for name, _ in model.named_parameters()} | {
+        name for name, _ in model.named_buffers()
+    }
+    graph = gm.graph
+    tensor_inputs = [
+        n for n in graph.nodes
+        if n.op == "placeholder"
+        and (n.meta.get("tensor_meta") is not None or tensor_val(n) is not None)
+    ]  # fmt: skip
+    replaced: list[str] = []
+    device: fx.Node | None = None
+    for node in list(graph.nodes):
+        if node.op != "get_attr" or str(node.target) in owned:
+            continue
+        value = getattr(gm, str(node.target), None)
+        if not isinstance(value, torch.Tensor) or isinstance(value, torch.nn.Parameter):
+            continue
+        if value.numel() > MAX_CAPTURED_ELEMENTS:
+            raise ProblemError(
+                f"forward builds a constant tensor of {value.numel()} elements; keep constants "
+                f"under {MAX_CAPTURED_ELEMENTS} elements or make it a buffer of Model."
+            )
+        kwargs: dict[str, Any] = {"dtype": value.dtype}
+        with graph.inserting_before(node):
+            if tensor_inputs:
+                if device is None:
+                    with graph.inserting_after(tensor_inputs[-1]):
+                        device = graph.call_function(getattr, (tensor_inputs[0], "device"))
+                kwargs["device"] = device
+            new = graph.call_function(torch.tensor, (value.detach().cpu().tolist(),), kwargs)
+        new.meta = dict(node.meta)
+        node.replace_all_uses_with(new)
+        graph.erase_node(node)
+        replaced.append(str(node.target))
+    if replaced:
+        graph.lint()
+        gm.recompile()
+    return replaced
+
+
+def _closure(
+    start: Iterable[fx.Node], step: Callable[[fx.Node], Iterable[fx.Node]]
+) -> set[fx.Node]:
+    seen = set(start)
+    stack = list(seen)
+    while stack:
+        for nxt in step(stack.pop()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def ancestors(*nodes: fx.Node) -> set[fx.Node]:
+    """Every node the given nodes depend on (themselves included)."""
+    return _closure(nodes, lambda n: n.all_input_nodes)
+
+
+def descendants(node: fx.Node) -> set[fx.Node]:
+    """Every node that depends on ``node`` (itself included)."""
+    return _closure([node], lambda n: n.users)

@@ -57,7 +57,8 @@ def _mentions(node: ast.AST, names: frozenset[str]) -> bool:
     return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node))
 
 
-def _is_main_guard(stmt: ast.stmt) -> bool:
+def is_main_guard(stmt: ast.stmt) -> bool:
+    """Whether a statement is an ``if __name__ ...`` block (a script's entry, not the module)."""
     return (
         isinstance(stmt, ast.If)
         and isinstance(stmt.test, ast.Compare)
@@ -104,7 +105,7 @@ def model_new_block(source: str, forward_src: str | None = None) -> str:
         is_harness_def = isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
             stmt.name in HARNESS_NAMES
         )
-        if is_harness_def or _is_main_guard(stmt) or _mentions(stmt, HARNESS_NAMES):
+        if is_harness_def or is_main_guard(stmt) or _mentions(stmt, HARNESS_NAMES):
             continue
         body.append(stmt)
     tree.body = body

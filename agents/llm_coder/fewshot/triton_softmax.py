@@ -32,9 +32,6 @@ def softmax_kernel(
 
 
 class ModelNew(nn.Module):
-    def __init__(self):
-        super().__init__()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert x.dim() == 2 and x.stride(1) == 1, "expects a row-major 2-D input"
         rows, cols = x.shape

@@ -12,9 +12,6 @@ KEVOLVE_SIZES = {"BATCH": 1, "CODES": 1, "POSITIONS": 1}
 class Model(nn.Module):
     """y = argmin(dist, dim=1) for dist of shape (batch, codes, positions)."""
 
-    def __init__(self):
-        super().__init__()
-
     def forward(self, dist: torch.Tensor) -> torch.Tensor:
         return torch.argmin(dist, dim=1)
 

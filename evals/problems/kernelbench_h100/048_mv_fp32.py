@@ -11,9 +11,6 @@ KEVOLVE_SIZES = {"ROWS": 1, "COLS": 1}
 class Model(nn.Module):
     """y = A @ v."""
 
-    def __init__(self):
-        super().__init__()
-
     def forward(self, a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return torch.mv(a, v)
 

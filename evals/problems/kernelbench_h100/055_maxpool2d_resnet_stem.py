@@ -14,9 +14,6 @@ KEVOLVE_SIZES = {"BATCH": 1, "CHANNELS": 1, "HEIGHT": 1, "WIDTH": 1}
 class Model(nn.Module):
     """y = max_pool2d(x, kernel 3, stride 2, padding 1)."""
 
-    def __init__(self):
-        super().__init__()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
 

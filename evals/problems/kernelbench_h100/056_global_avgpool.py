@@ -14,9 +14,6 @@ KEVOLVE_SIZES = {"BATCH": 1, "CHANNELS": 1, "HEIGHT": 1, "WIDTH": 1}
 class Model(nn.Module):
     """y = adaptive_avg_pool2d(x, 1).flatten(1)."""
 
-    def __init__(self):
-        super().__init__()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
 

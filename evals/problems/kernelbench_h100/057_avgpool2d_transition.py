@@ -14,9 +14,6 @@ KEVOLVE_SIZES = {"BATCH": 1, "CHANNELS": 1, "HEIGHT": 2, "WIDTH": 2}
 class Model(nn.Module):
     """y = avg_pool2d(x, kernel 2, stride 2)."""
 
-    def __init__(self):
-        super().__init__()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(x, kernel_size=2, stride=2)
 

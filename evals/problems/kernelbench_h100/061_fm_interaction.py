@@ -12,9 +12,6 @@ KEVOLVE_SIZES = {"BATCH": 1}
 class Model(nn.Module):
     """y = 0.5 * sum_d((sum_f e[:, f, d])^2 - sum_f e[:, f, d]^2), shape (batch, 1)."""
 
-    def __init__(self):
-        super().__init__()
-
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
         square_of_sum = emb.sum(dim=1).pow(2)
         sum_of_square = emb.pow(2).sum(dim=1)

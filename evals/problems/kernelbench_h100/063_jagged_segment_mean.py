@@ -12,9 +12,6 @@ KEVOLVE_SIZES = {"USERS": 1, "TOTAL": 1, "DIM": 1}
 class Model(nn.Module):
     """y[u] = mean of values[offset[u]:offset[u] + lengths[u]] (zeros for an empty segment)."""
 
-    def __init__(self):
-        super().__init__()
-
     def forward(self, values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         sums = torch.segment_reduce(values, "sum", lengths=lengths, axis=0)
         return sums / lengths.clamp(min=1).unsqueeze(1).to(values.dtype)

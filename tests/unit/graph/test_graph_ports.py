@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import operator
-from pathlib import Path
 from typing import Annotated
 
 import pytest
@@ -25,6 +24,7 @@ from graph.context import EvalSettings
 from graph.evaluation import SubprocessEvaluator
 from graph.search import UCTPolicy
 from kevolve.runstore import RunInfo, RunStore
+from tests.support import EVALUATOR_FIXTURES
 from tests.unit.graph.fakes import FakeCoders, FakeEvaluator, MemoryRecorder
 from tools.errors import KevolveError
 from tools.hardware import load_target
@@ -32,7 +32,7 @@ from tools.problems import load_problem
 from tools.records import Candidate, EvalResult, Problem, Skill
 from tools.records.eval_result import Stage
 
-FIXTURES = Path(__file__).parents[1] / "evaluator_fixtures"
+FIXTURES = EVALUATOR_FIXTURES
 
 
 @functools.cache

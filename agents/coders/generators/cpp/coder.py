@@ -25,8 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.coders.kit.chain import chain_lines
-from agents.coders.kit.forward import forward_source
+from agents.coders.kit.forward import forward_source, kernel_call
 from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.opspec import ROW_FAMILIES, OpSpec, analyze
 from agents.coders.kit.reference import model_new_block
@@ -195,31 +194,10 @@ class CppOfflineCoder(TemplateGenerator[OpSpec]):
             "op": spec.op,
             **params,
         }
-        if spec.family == "pointwise":
-            assert spec.chain is not None
-            chain = spec.chain
-            wrapper, entry = "_kv_fused", "kv_pointwise"
-            variables: dict[str, Any] = {
-                "operands": chain.operands,
-                "lines": chain_lines(chain, "cpp"),
-                "result": chain.result,
-                "summary": chain.summary,
-                "n_full": sum(o.kind == "full" for o in chain.operands),
-            }
-        elif spec.family == "matmul":
-            wrapper = "_kv_linear" if spec.op in ("linear", "linear_relu") else "_kv_matmul"
-            entry = "kv_matmul"
-            variables = {
-                "linear": spec.op in ("linear", "linear_relu"),
-                "relu": spec.op == "linear_relu",
-            }
-        else:
-            wrapper, entry = f"_kv_{spec.op}", f"kv_{spec.op}"
-            variables = {
-                "log": spec.op == "log_softmax",
-                "keepdim": spec.keepdim,
-                "eps": repr(spec.eps),
-            }
+        wrapper, variables = kernel_call(spec, "cpp")
+        entry = {"pointwise": "kv_pointwise", "matmul": "kv_matmul"}.get(
+            spec.family, f"kv_{spec.op}"
+        )
         model = model_new_block(problem.source, forward_source(spec, wrapper))
         return render_template(
             TEMPLATES,

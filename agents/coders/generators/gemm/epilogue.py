@@ -19,7 +19,7 @@ from agents.coders.generators.gemm.plan import Operand, Source, numel
 from agents.coders.generators.gemm.trace import IDENTITY_OPS, REDUCTION_OPS, Traced, view_of
 from agents.coders.kit.chain import Arg, Step, is_finite_constant
 from agents.coders.kit.formulas import UNARY_ACTIVATIONS
-from agents.coders.kit.fx import arg, op_name, require_shape, val
+from agents.coders.kit.fx import ancestors, arg, op_name, require_shape, val
 from tools.errors import ProblemError
 
 UNARY = frozenset(UNARY_ACTIVATIONS)
@@ -29,30 +29,6 @@ BINARY = frozenset(
 RESHAPES = frozenset({"view", "_unsafe_view", "reshape", "unsqueeze", "squeeze", "flatten"})
 CONSTANT_OPS = frozenset({"scalar_tensor", "full", "new_full", "new_zeros", "new_ones"})
 
-
-
-def descendants(node: torch.fx.Node) -> set[torch.fx.Node]:
-    """Every node that depends on ``node`` (including it)."""
-    seen = {node}
-    stack = [node]
-    while stack:
-        for user in stack.pop().users:
-            if user not in seen:
-                seen.add(user)
-                stack.append(user)
-    return seen
-
-
-def ancestors(node: torch.fx.Node) -> set[torch.fx.Node]:
-    """Every node ``node`` depends on (including it)."""
-    seen = {node}
-    stack = [node]
-    while stack:
-        for inp in stack.pop().all_input_nodes:
-            if inp not in seen:
-                seen.add(inp)
-                stack.append(inp)
-    return seen
 
 
 def _order_kept(node: torch.fx.Node) -> bool:

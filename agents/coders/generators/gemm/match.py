@@ -23,7 +23,7 @@ import logging
 import torch.fx
 
 from agents.coders.generators.gemm import rewrites
-from agents.coders.generators.gemm.epilogue import Epilogue, descendants
+from agents.coders.generators.gemm.epilogue import Epilogue
 from agents.coders.generators.gemm.plan import GemmPlan, GemmSpec
 from agents.coders.generators.gemm.product import (
     Product,
@@ -34,7 +34,7 @@ from agents.coders.generators.gemm.product import (
 )
 from agents.coders.generators.gemm.trace import MATMUL_OPS, REDUCTION_OPS, Traced, trace_aten
 from agents.coders.kit.cache import cached_recogniser
-from agents.coders.kit.fx import op_name, require_shape, val
+from agents.coders.kit.fx import descendants, op_name, require_shape, val
 from tools.errors import ProblemError
 from tools.records import Problem
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch.fx
 
 from agents.coders.generators.gemm.trace import Traced
-from agents.coders.kit.fx import op_name, require_shape
+from agents.coders.kit.fx import ancestors, op_name, require_shape
 
 _TRANSPOSES = (("t", ()), ("transpose", (0, 1)), ("transpose", (1, 0)), ("permute", ((1, 0),)))
 """The views that turn a (N, K) matrix normalised over K into the (K, N) factor B."""
@@ -27,18 +27,7 @@ _TRANSPOSES = (("t", ()), ("transpose", (0, 1)), ("transpose", (1, 0)), ("permut
 
 def _only_params(traced: Traced, node: torch.fx.Node) -> bool:
     """Whether ``node`` is computed from parameters and buffers only (no forward input)."""
-    stack, seen = [node], set()
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        if n.op == "placeholder":
-            if n.name not in traced.params:
-                return False
-            continue
-        stack.extend(a for a in n.all_input_nodes)
-    return True
+    return all(n.name in traced.params for n in ancestors(node) if n.op == "placeholder")
 
 
 def scalar_factor(

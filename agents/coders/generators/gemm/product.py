@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 import torch
 import torch.fx
 
-from agents.coders.generators.gemm.epilogue import Epilogue, descendants
+from agents.coders.generators.gemm.epilogue import Epilogue
 from agents.coders.generators.gemm.normalize import normalised_over_k, row_normalised, scalar_factor
 from agents.coders.generators.gemm.plan import MatInput, MatmulKind, Source
 from agents.coders.generators.gemm.trace import MATMUL_OPS, REDUCTION_OPS, VIEW_OPS, Traced, view_of
 from agents.coders.kit.chain import is_finite_constant
-from agents.coders.kit.fx import arg, op_name, require_shape, val
+from agents.coders.kit.fx import arg, descendants, op_name, require_shape, val
 from tools.errors import ProblemError
 
 _KIND: dict[str, MatmulKind] = {

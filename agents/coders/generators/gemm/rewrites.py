@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 import torch.fx
 
-from agents.coders.generators.gemm.epilogue import RESHAPES, Epilogue, ancestors, descendants
+from agents.coders.generators.gemm.epilogue import RESHAPES, Epilogue
 from agents.coders.generators.gemm.plan import (
     GemmPlan,
     MatInput,
@@ -44,7 +44,7 @@ from agents.coders.generators.gemm.plan import (
 from agents.coders.generators.gemm.product import Product, product, require_plain, start_epilogue
 from agents.coders.generators.gemm.trace import IDENTITY_OPS, Traced
 from agents.coders.kit.chain import Arg, Step
-from agents.coders.kit.fx import arg, op_name, require_shape, val
+from agents.coders.kit.fx import ancestors, arg, descendants, op_name, require_shape, val
 from tools.errors import ProblemError
 
 COL = (False, False, True)

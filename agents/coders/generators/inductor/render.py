@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 
-from agents.coders.kit.reference import model_new_block
+from agents.coders.kit.reference import is_main_guard, model_new_block
 from tools.errors import ProblemError
 
 CALL_NAME = "_inductor_call"
@@ -31,15 +31,6 @@ _HEADER = '''"""{name}: torch.compile's own kernels (Inductor {torch_version}, {
 exported as a standalone module (origin: inductor export). The kernels are compiled from the source
 below when the module loads; no torch.compile or dynamo call runs."""
 '''
-
-
-def _is_main_guard(stmt: ast.stmt) -> bool:
-    return (
-        isinstance(stmt, ast.If)
-        and isinstance(stmt.test, ast.Compare)
-        and isinstance(stmt.test.left, ast.Name)
-        and stmt.test.left.id == "__name__"
-    )
 
 
 def _is_wait_globals(stmt: ast.stmt) -> bool:
@@ -122,7 +113,7 @@ def clean_output_code(code: str) -> str:
     kept_stmts = [
         s
         for s in tree.body
-        if not (isinstance(s, ast.FunctionDef) and s.name in HARNESS) and not _is_main_guard(s)
+        if not (isinstance(s, ast.FunctionDef) and s.name in HARNESS) and not is_main_guard(s)
     ]
     # names used outside the dropped harness: an import only the harness used goes too
     used = set()

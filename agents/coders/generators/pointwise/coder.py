@@ -26,8 +26,7 @@ from agents.coders.generators.pointwise.spaces import (
     row_seeds,
     row_space,
 )
-from agents.coders.kit.chain import chain_lines
-from agents.coders.kit.forward import forward_source
+from agents.coders.kit.forward import forward_source, kernel_call
 from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.opspec import OpSpec, analyze
 from agents.coders.kit.reference import model_new_block
@@ -105,30 +104,7 @@ class TritonOfflineCoder(TemplateGenerator[OpSpec]):
             "op": spec.op,
             **params,
         }
-        if spec.family == "pointwise":
-            assert spec.chain is not None
-            chain = spec.chain
-            wrapper = "_kv_fused"
-            variables = {
-                "operands": chain.operands,
-                "lines": chain_lines(chain, "triton"),
-                "result": chain.result,
-                "summary": chain.summary,
-                "n_full": sum(o.kind == "full" for o in chain.operands),
-            }
-        elif spec.family == "matmul":
-            wrapper = "_kv_linear" if spec.op in ("linear", "linear_relu") else "_kv_matmul"
-            variables = {
-                "linear": spec.op in ("linear", "linear_relu"),
-                "relu": spec.op == "linear_relu",
-            }
-        else:
-            wrapper = f"_kv_{spec.op}"
-            variables = {
-                "log": spec.op == "log_softmax",
-                "keepdim": spec.keepdim,
-                "eps": repr(spec.eps),
-            }
+        wrapper, variables = kernel_call(spec, "triton")
         model = model_new_block(problem.source, forward_source(spec, wrapper))
         return render_template(
             TEMPLATES, f"triton/{spec.family}.py.j2", model_block=model, **common, **variables

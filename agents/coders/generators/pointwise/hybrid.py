@@ -15,7 +15,6 @@ what was not rewritten.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import logging
 import re
@@ -26,6 +25,7 @@ import torch
 import torch.fx
 
 from agents.coders.generators.pointwise.coder import LAUNCH_KEYS, TEMPLATES, TritonOfflineCoder
+from agents.coders.generators.pointwise.head import HEAD_VAR, head_body_source, trace_module
 from agents.coders.generators.pointwise.remap import RemapGraph, analyze_remap
 from agents.coders.generators.pointwise.remap_render import (
     forward_source,
@@ -39,7 +39,6 @@ from agents.coders.kit.chain_trace import (
     canonical_call,
     lower_node,
 )
-from agents.coders.kit.chain_trace import trace_module as kit_trace_module
 from agents.coders.kit.opspec import OpSpec
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.resized import model_int_attributes, resized_literals
@@ -51,7 +50,6 @@ from tools.records import Problem, Target
 
 logger = logging.getLogger(__name__)
 
-HEAD_VAR = "_kv_h"
 MIN_TAIL_STEPS = 2
 """A tail of one op saves nothing over eager (one kernel either way)."""
 
@@ -108,15 +106,6 @@ def _op_name(node: torch.fx.Node, gm: torch.fx.GraphModule) -> str:
     if node.op == "call_module":
         return type(gm.get_submodule(str(node.target))).__name__
     return str(getattr(node.target, "__name__", node.target))
-
-
-def trace_module(source: str) -> torch.fx.GraphModule:
-    """``Model`` traced by the kit with buffer reads as nodes (see ``kit.chain_trace``).
-
-    Raises:
-        ProblemError: The reference does not build, trace or run on the meta device.
-    """
-    return kit_trace_module(source, proxy_buffers=True)[0]
 
 
 def resized_head_literals(problem: Problem) -> dict[tuple[str, int], str]:
@@ -221,77 +210,6 @@ def _tail_chain(
         result=out,
         forward_args=tuple(str(n.target) for n in gm.graph.nodes if n.op == "placeholder"),
         summary=" -> ".join(b.ops),
-    )
-
-
-def head_body_source(
-    gm: torch.fx.GraphModule,
-    boundary: list[torch.fx.Node],
-    resized: dict[tuple[str, int], str] | None = None,
-) -> str:
-    """The fx-generated statements computing the boundary values, ending in ``_kv_h = (...)``.
-
-    A literal in ``resized`` (``(node, argument position) -> self.attr``) is read from the
-    model at run time (an attribute read in the code), not written as its traced value.
-    """
-    resized = resized or {}
-    graph = torch.fx.Graph()
-    env: dict[torch.fx.Node, torch.fx.Node] = {}
-    needed: set[torch.fx.Node] = set()
-    stack = list(boundary)
-    while stack:
-        node = stack.pop()
-        if node not in needed:
-            needed.add(node)
-            stack.extend(node.all_input_nodes)
-    attrs: dict[str, torch.fx.Node] = {}
-    for node in gm.graph.nodes:
-        if node.op == "placeholder" or node in needed:
-            copy = graph.node_copy(node, lambda n: env[n])
-            args = list(copy.args)
-            for (name, pos), expr in resized.items():
-                if name == node.name:
-                    attr = expr.removeprefix("self.")
-                    if attr not in attrs:
-                        with graph.inserting_before(copy):
-                            attrs[attr] = graph.get_attr(attr)
-                    args[pos] = attrs[attr]
-            copy.args = tuple(args)
-            env[node] = copy
-    graph.output(tuple(env[n] for n in boundary))
-    root = gm
-    if attrs:  # the model's int attributes are not on the traced module: a dict root holds all
-        root = {}
-        for n in graph.nodes:
-            if n.op == "get_attr":
-                owner, value = gm, None
-                try:
-                    for part in str(n.target).split("."):
-                        owner = getattr(owner, part)
-                    value = owner
-                except AttributeError:
-                    value = 0
-                root[str(n.target)] = value
-    head = torch.fx.GraphModule(root, graph)
-    tree = ast.parse(head.code.strip())
-    fn = next(s for s in tree.body if isinstance(s, ast.FunctionDef))
-    body = fn.body
-    if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None:
-        raise ProblemError("The head of the forward could not be rendered as code.")
-    body[-1] = ast.Assign(targets=[ast.Name(id=HEAD_VAR, ctx=ast.Store())], value=body[-1].value)
-    # fx frees inputs after their last use in the head (``x = None``); the tail may still read
-    # them, so those statements are dropped.
-    kept = [s for s in body if not _is_none_assign(s)]
-    module = ast.Module(body=kept, type_ignores=[])
-    ast.fix_missing_locations(module)
-    return ast.unparse(module)
-
-
-def _is_none_assign(stmt: ast.stmt) -> bool:
-    return (
-        isinstance(stmt, ast.Assign)
-        and isinstance(stmt.value, ast.Constant)
-        and stmt.value.value is None
     )
 
 

@@ -25,6 +25,7 @@ import torch
 import torch.fx
 from torch.fx.passes.shape_prop import TensorMetadata
 
+from agents.coders.generators.pointwise.head import head_body_source, trace_module
 from agents.coders.kit.chain import BOOLEAN_OPS, Chain, Operand
 from agents.coders.kit.chain_trace import (
     ChainBuilder,
@@ -233,10 +234,6 @@ def remap_graph(gm: torch.fx.GraphModule) -> RemapGraph:
         ProblemError: A node is not a view, a cat, shape arithmetic or a pointwise op; a cat
             piece is used outside its cat or holds another cat; the output is not a float.
     """
-    from agents.coders.generators.pointwise.hybrid import (
-        head_body_source,  # the fx code of the views, run in forward
-    )
-
     nodes = list(gm.graph.nodes)
     result = next(n for n in nodes if n.op == "output").args[0]
     if not isinstance(result, torch.fx.Node) or not _tensor(result):
@@ -363,6 +360,4 @@ def analyze_remap(source: str) -> RemapGraph:
         pass
     else:
         raise ProblemError("The whole forward is pointwise; the pointwise coder fuses it.")
-    from agents.coders.generators.pointwise.hybrid import trace_module
-
     return remap_graph(trace_module(source))

@@ -21,6 +21,12 @@ TEMPLATE = "triton.pool"
 WARPS = (1, 2, 4, 8)
 ROWS = (1, 2, 4, 8, 16, 32, 64)
 PAIR_ROWS = (1, 2, 4, 8, 16)
+MIN_TILE = 2048
+"""Smallest windowed seed tile (outputs per program). Below ~4 programs per SM/CU of this
+size the output is small enough that the launch, not the tile, decides the time; smaller
+tiles only multiply programs, and the Triton interpreter (the CPU check) pays per program
+(a 1-D window of 8 taps costs ~45 ms a program there), so a 260k-output row set took
+~50 s a call at 256-element tiles. The search still proposes smaller tiles."""
 
 
 def _amd(target_hip: bool) -> dict[str, tuple[int, ...]]:
@@ -130,7 +136,7 @@ def pool_seeds(spec: PoolSpec, target: Target) -> list[Params]:
         shapes = [(rows, cols, 8), (max(1, rows // 2), cols, 4), (2 * rows, max(16, cols // 4), 8)]
     else:
         cols = min(128, max(16, next_pow2(spec.cols)))
-        tile = min(2048, max(256, _prev_pow2(max(1, spec.rows * spec.cols // wanted))))
+        tile = min(2048, max(MIN_TILE, _prev_pow2(max(1, spec.rows * spec.cols // wanted))))
         rows = max(1, tile // cols)
         shapes = [(rows, cols, 4), (2 * rows, cols, 4), (max(1, rows // 2), cols, 2)]
     variant = next(iter(space.variants))

@@ -28,6 +28,7 @@ from agents.coders.generators.rowfused.geometry import (
     tile_terms,
     wrap_terms,
 )
+from agents.coders.generators.rowfused.index_ops import gathered
 from agents.coders.generators.rowfused.ir import (
     Arg,
     Compute,
@@ -37,6 +38,7 @@ from agents.coders.generators.rowfused.ir import (
     Operand,
     Partial,
     Term,
+    kind_of,
 )
 from agents.coders.generators.rowfused.trace import Traced
 from agents.coders.generators.rowfused.values import (
@@ -76,13 +78,6 @@ _WHOLE = {
     "cast_i": "{0}",
 }
 """Epilogue formulas over whole-tensor values (0-d fp32 tensors in the wrapper)."""
-
-
-def kind_of(dtype: torch.dtype) -> Kind:
-    """Register type of a torch dtype."""
-    if dtype == torch.bool:
-        return "b"
-    return "f" if dtype.is_floating_point else "i"
 
 
 class Builder:
@@ -186,8 +181,6 @@ class Builder:
 
     def _materialize(self, p: Pend, domain: str, shape: tuple[int, ...]) -> KV:
         if isinstance(p.node, Leaf) and p.node.index is not None:
-            from agents.coders.generators.rowfused.index_ops import gathered
-
             return gathered(self, p, p.node, shape)
         if isinstance(p.node, Leaf):
             if domain == "tile":
@@ -386,14 +379,6 @@ class Builder:
         item = result.item()
         value: Arg = bool(item) if kind == "b" else (int(item) if kind == "i" else float(item))
         return KV(value, "const", tuple(m.shape), kind, "scalar")
-
-    # ---- elementwise ops -------------------------------------------------------------------
-
-    def call(self, node: torch.fx.Node) -> Any:
-        """Lower one ``call_function`` node (see ``rowfused.nodes``)."""
-        from agents.coders.generators.rowfused.nodes import lower_call
-
-        return lower_call(self, node)
 
 
 def _check_permute(node: torch.fx.Node, name: str) -> None:

@@ -16,7 +16,7 @@ import torch
 import torch.fx
 
 from agents.coders.generators.rowfused.geometry import tile_terms
-from agents.coders.generators.rowfused.ir import Load
+from agents.coders.generators.rowfused.ir import Load, kind_of
 from agents.coders.generators.rowfused.values import KV, Leaf, Pend, PendOp, join_shapes
 from agents.coders.kit.fx import arg, require_shape, tensor_val
 from tools.errors import ProblemError
@@ -31,8 +31,6 @@ def lower_repeat(b: Builder, node: torch.fx.Node) -> Any:
     Raises:
         ProblemError: The repeated value is not a small operand, or a repeat is not outermost.
     """
-    from agents.coders.generators.rowfused.build import kind_of
-
     out = require_shape(node)
     x = b.value(node.args[0])
     if isinstance(x, KV) and x.domain == "const":
@@ -59,8 +57,6 @@ def lower_arange(b: Builder, node: torch.fx.Node) -> Any:
     Raises:
         ProblemError: The bounds are not plain numbers.
     """
-    from agents.coders.generators.rowfused.build import kind_of
-
     out = require_shape(node)
     overload = getattr(node.target, "_overloadname", "default")
     start: Any = 0

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
+
 Domain = Literal["const", "row", "tile"]
 Kind = Literal["f", "i", "b"]
 """Register type: ``f`` float (fp32 math), ``i`` integer (int64), ``b`` boolean."""
@@ -28,6 +30,13 @@ Shape = Literal["scalar", "row", "col", "tile"]
 """Register shape: scalar, ``[BLOCK_M, 1]``, ``[1, BLOCK_N]`` or ``[BLOCK_M, BLOCK_N]``."""
 Arg = str | float | int | bool
 """An op argument: a value name, or a literal."""
+
+
+def kind_of(dtype: torch.dtype) -> Kind:
+    """Register type of a torch dtype."""
+    if dtype == torch.bool:
+        return "b"
+    return "f" if dtype.is_floating_point else "i"
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from agents.coders.base import CoderContext, Draft
 from agents.coders.generators.rowfused.coder import TEMPLATE as ROW_TEMPLATE
 from agents.coders.generators.rowfused.coder import RowFusedCoder
 from agents.coders.kit.cache import cached_recogniser
+from agents.coders.kit.reference import is_main_guard
 from tools.errors import KevolveError, ProblemError
 from tools.records import Candidate, Language, Problem, Target
 
@@ -131,11 +132,7 @@ def _rename_reference(source: str) -> str:
                 s for s in stmt.body if not (isinstance(s, ast.FunctionDef) and s.name == "forward")
             ]
             stmt.body = kept or [ast.Pass()]
-    tree.body = [
-        s
-        for s in tree.body
-        if not (isinstance(s, ast.If) and "__name__" in ast.unparse(s.test))
-    ]
+    tree.body = [s for s in tree.body if not is_main_guard(s)]
     return ast.unparse(tree)
 
 

@@ -23,9 +23,9 @@ from agents.coders.generators.rowfused.aten_ops import (
     is_number,
     reduction,
 )
-from agents.coders.generators.rowfused.build import Builder, kind_of
+from agents.coders.generators.rowfused.build import Builder
 from agents.coders.generators.rowfused.index_ops import lower_arange, lower_embedding, lower_repeat
-from agents.coders.generators.rowfused.ir import Kind
+from agents.coders.generators.rowfused.ir import Kind, kind_of
 from agents.coders.generators.rowfused.reduce import lower_reduction
 from agents.coders.generators.rowfused.values import Value
 from agents.coders.kit.fx import arg, packet_name, require_shape, tensor_val

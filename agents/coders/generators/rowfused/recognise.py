@@ -23,6 +23,7 @@ from agents.coders.generators.rowfused.ir import (
     defined,
     used,
 )
+from agents.coders.generators.rowfused.nodes import lower_call
 from agents.coders.generators.rowfused.reduce import find_geometry
 from agents.coders.generators.rowfused.trace import Traced, trace_aten
 from agents.coders.generators.rowfused.values import KV, Whole
@@ -78,7 +79,7 @@ def build_program(
             b.placeholder(node, index)
             index += 1
         elif node.op == "call_function":
-            b.env[node.name] = b.call(node)
+            b.env[node.name] = lower_call(b, node)
         elif node.op == "output":
             outputs, tuple_output = _outputs(b, node)
         else:

@@ -1,0 +1,279 @@
+"""Offline coders' search moves: seeds, mutation, fallback, restart, combine, compare, skills."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agents.coders import (
+    CoderContext,
+    CppOfflineCoder,
+    TritonOfflineCoder,
+    fingerprint,
+    pytorch_passthrough,
+)
+from tests.unit.agents.coders import fixtures as fx
+from tools.errors import KevolveError
+from tools.records import Candidate, EvalResult, Skill, Stage
+
+TRITON = TritonOfflineCoder()
+CPP = CppOfflineCoder()
+CASES = [
+    (TRITON, fx.named_problem("softmax"), fx.H100),
+    (TRITON, fx.named_problem("layer_norm", M=5, N=70000), fx.MI300X),
+    (TRITON, fx.named_problem("matmul", M=512, N=512, K=512), fx.MI300X),
+    (TRITON, fx.chain_problem(), fx.H100),
+    (CPP, fx.named_problem("softmax"), fx.CPU),
+    (CPP, fx.named_problem("linear_relu", M=64, N=64, K=64), fx.CPU),
+]
+IDS = [
+    "triton-softmax",
+    "triton-ln-long",
+    "triton-mm-hip",
+    "triton-chain",
+    "cpp-softmax",
+    "cpp-linear",
+]
+
+
+def _candidate(draft: Any, cid: str, parent: str | None = None) -> Candidate:
+    return Candidate(
+        id=cid,
+        parent_ids=[parent] if parent else [],
+        language=draft.language,
+        source=draft.source,
+        template=draft.template,
+        params=draft.params,
+        transformation=draft.transformation,
+    )
+
+
+def _result(
+    cid: str, ok: bool = True, speedup: float = 1.0, stage: Stage | None = None
+) -> EvalResult:
+    return EvalResult(
+        candidate_id=cid,
+        target="t",
+        static_ok=True,
+        compiled=ok or stage != Stage.COMPILE,
+        correct=ok,
+        stage_failed=stage,
+        speedup_vs_eager=speedup if ok else None,
+    )
+
+
+def _child_of(seed: Any, problem: Any, target: Any, mode: str, **fields: Any) -> CoderContext:
+    """The context of a proposal from ``seed`` (stored as candidate ``p``, evaluated fine
+    unless ``parent_result`` is given) in memory mode ``mode``."""
+    fields.setdefault("parent_result", _result("p"))
+    return CoderContext(
+        problem=problem, target=target, memory_mode=mode, parent=_candidate(seed, "p"), **fields
+    )
+
+
+def _space(coder: Any, problem: Any, target: Any) -> Any:
+    return coder.space(coder.spec_for(problem, target), target)
+
+
+@pytest.mark.parametrize(("coder", "problem", "target"), CASES, ids=IDS)
+def test_propose_never_repeats_and_stays_legal(coder: Any, problem: Any, target: Any) -> None:
+    space = _space(coder, problem, target)
+    seeds = coder.seed(problem, target)
+    tried = [fingerprint(d.template, d.params) for d in seeds]
+    assert len(set(tried)) == len(tried)
+    parent = _candidate(seeds[0], "c0")
+    modes = ["inherit", "restart", "combine", "compare", "inherit", "seed"]
+    for step in range(24):
+        ctx = CoderContext(
+            problem=problem,
+            target=target,
+            memory_mode=modes[step % len(modes)],
+            parent=parent,
+            parent_result=_result(parent.id),
+            tried=list(tried),
+            rng_seed=step,
+        )
+        draft = coder.propose(ctx)
+        key = fingerprint(draft.template, draft.params)
+        assert key not in tried, (step, draft.transformation)
+        assert space.is_legal(draft.params), draft.params
+        assert draft.transformation and draft.language == coder.language
+        tried.append(key)
+        parent = _candidate(draft, f"c{step + 1}", parent.id)
+
+
+@pytest.mark.parametrize(("coder", "problem", "target"), CASES, ids=IDS)
+def test_propose_is_deterministic(coder: Any, problem: Any, target: Any) -> None:
+    seed = coder.seed(problem, target)[0]
+    ctx = _child_of(
+        seed,
+        problem,
+        target,
+        "inherit",
+        tried=[fingerprint(seed.template, seed.params)],
+        rng_seed=11,
+    )
+    first, second = coder.propose(ctx), coder.propose(ctx)
+    assert first.params == second.params and first.source == second.source
+
+
+def test_inherit_mutation_says_what_changed() -> None:
+    problem = fx.named_problem("softmax")
+    seed = TRITON.seed(problem, fx.H100)[0]
+    ctx = _child_of(
+        seed,
+        problem,
+        fx.H100,
+        "inherit",
+        tried=[fingerprint(seed.template, seed.params)],
+        rng_seed=3,
+    )
+    draft = TRITON.propose(ctx)
+    changed = [k for k in draft.params if draft.params[k] != seed.params.get(k)]
+    assert 1 <= len(changed) <= 2
+    for key in changed:
+        assert f"{key} {seed.params[key]} -> {draft.params[key]}" in draft.transformation
+
+
+@pytest.mark.parametrize("stage", [Stage.COMPILE, Stage.CORRECTNESS])
+def test_failed_single_tile_falls_back_to_safer(stage: Stage) -> None:
+    problem = fx.named_problem("softmax")
+    seed = TRITON.seed(problem, fx.H100)[0]
+    assert seed.params["variant"] == "single" and seed.params["BLOCK_M"] > 1
+    ctx = _child_of(
+        seed,
+        problem,
+        fx.H100,
+        "inherit",
+        parent_result=_result("p", ok=False, stage=stage),
+        tried=[fingerprint(seed.template, seed.params)],
+    )
+    draft = TRITON.propose(ctx)
+    assert draft.transformation.startswith(f"fallback after {stage.value} failure")
+    assert draft.params["BLOCK_M"] == 1 and draft.params["persistent"] == 0
+    tried = ctx.tried + [fingerprint(draft.template, draft.params)]
+    again = TRITON.propose(
+        ctx.model_copy(update={"parent": _candidate(draft, "q"), "tried": tried})
+    )
+    assert again.params["variant"] == "looped"
+
+
+def test_failed_matmul_shrinks_tiles() -> None:
+    problem = fx.named_problem("matmul", M=512, N=512, K=512)
+    seed = TRITON.seed(problem, fx.H100)[0]
+    ctx = _child_of(
+        seed, problem, fx.H100, "combine", parent_result=_result("p", ok=False, stage=Stage.COMPILE)
+    )
+    draft = TRITON.propose(ctx)
+    assert (
+        draft.params["BLOCK_M"] * draft.params["BLOCK_N"]
+        < seed.params["BLOCK_M"] * seed.params["BLOCK_N"]
+    )
+    assert draft.params["num_stages"] == 1
+
+
+def test_compare_steps_toward_best_sibling_and_combine_mixes() -> None:
+    problem = fx.named_problem("matmul", M=512, N=512, K=512)
+    space = _space(TRITON, problem, fx.H100)
+    parent_params = {
+        "variant": "tiled",
+        "BLOCK_M": 32,
+        "BLOCK_N": 32,
+        "BLOCK_K": 32,
+        "GROUP_M": 1,
+        "num_warps": 4,
+        "num_stages": 2,
+    }
+    best_params = {**parent_params, "BLOCK_M": 128, "BLOCK_N": 128, "GROUP_M": 8, "num_warps": 8}
+    worse_params = {**parent_params, "BLOCK_K": 128}
+    assert all(space.is_legal(p) for p in (parent_params, best_params, worse_params))
+    parent = Candidate(
+        id="p", language="triton", source="", template="triton.matmul", params=parent_params
+    )
+    best = Candidate(
+        id="b", language="triton", source="", template="triton.matmul", params=best_params
+    )
+    worse = Candidate(
+        id="w", language="triton", source="", template="triton.matmul", params=worse_params
+    )
+    siblings = [(worse, _result("w", speedup=0.5)), (best, _result("b", speedup=3.0))]
+    base = {
+        "problem": problem,
+        "target": fx.H100,
+        "parent": parent,
+        "parent_result": _result("p"),
+        "siblings": siblings,
+    }
+    compare = TRITON.propose(CoderContext(memory_mode="compare", **base))
+    assert "compare with b" in compare.transformation
+    assert (compare.params["BLOCK_M"], compare.params["BLOCK_N"], compare.params["GROUP_M"]) == (
+        64,
+        64,
+        4,
+    )
+    combine = TRITON.propose(CoderContext(memory_mode="combine", rng_seed=5, **base))
+    assert "combine with b" in combine.transformation
+    for key, value in combine.params.items():
+        assert value in (parent_params[key], best_params[key])
+
+
+def test_restart_uses_a_matching_skill() -> None:
+    problem = fx.named_problem("softmax")
+    space = _space(TRITON, problem, fx.H100)
+    params = {
+        "variant": "looped",
+        "BLOCK_M": 2,
+        "BLOCK_N": 256,
+        "num_warps": 2,
+        "num_stages": 3,
+        "persistent": 8,
+    }
+    assert space.is_legal(params)
+    skill = Skill(
+        id="s1",
+        op_family="softmax",
+        chip="h100",
+        language="triton",
+        summary="small chunks",
+        template="triton.softmax",
+        params=params,
+        gain=1.7,
+        measured_on="H100",
+        run_id="r",
+        candidate_id="c",
+    )
+    other = skill.model_copy(update={"id": "s2", "template": "triton.matmul", "gain": 9.0})
+    seed = TRITON.seed(problem, fx.H100)[0]
+    ctx = _child_of(seed, problem, fx.H100, "restart", skills=[other, skill])
+    draft = TRITON.propose(ctx)
+    assert draft.params == params and "skill s1" in draft.transformation
+
+
+def test_foreign_parent_gets_a_fresh_template() -> None:
+    problem = fx.named_problem("softmax")
+    baseline = pytorch_passthrough(problem)
+    parent = _candidate(baseline, "base")
+    draft = TRITON.propose(
+        CoderContext(
+            problem=problem,
+            target=fx.H100,
+            memory_mode="inherit",
+            parent=parent,
+            parent_result=_result("base"),
+        )
+    )
+    assert (
+        draft.template == "triton.softmax"
+        and "rewrite pytorch candidate base" in draft.transformation
+    )
+
+
+def test_exhausted_space_raises() -> None:
+    problem = fx.named_problem("cumsum")
+    space = _space(CPP, problem, fx.CPU)
+    tried = [fingerprint(space.template, p) for p in space.enumerate()]
+    with pytest.raises(KevolveError, match="has been tried"):
+        CPP.propose(
+            CoderContext(problem=problem, target=fx.CPU, memory_mode="restart", tried=tried)
+        )
