@@ -542,7 +542,7 @@ class Lowering:
         if ptr not in self.leaf_args:
             strides = [f"st_{arg}_{d}" for d in range(t.dim())]
             self.leaf_args[ptr] = [name, *strides]
-            for d, size in enumerate(t.shape):
+            for size in t.shape:
                 self.size(size)
         terms = []
         for d, e in enumerate(idx):

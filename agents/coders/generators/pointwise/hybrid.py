@@ -41,8 +41,8 @@ from agents.coders.kit.chain_trace import (
 )
 from agents.coders.kit.opspec import OpSpec
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.resized import model_int_attributes, resized_literals
 from agents.coders.kit.render import base_variables, render_template
+from agents.coders.kit.resized import model_int_attributes, resized_literals
 from agents.coders.kit.space import Params, Space
 from tools.errors import ProblemError
 from tools.evaluator.shapes import irregular_variant

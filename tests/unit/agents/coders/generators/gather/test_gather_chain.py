@@ -26,7 +26,7 @@ from tools.hardware import load_target
 from tools.problems.loader import load_problem_file
 from tools.records import Problem
 
-HARNESS = Path(__file__).resolve().parents[4] / "gather_chain_harness.py"
+HARNESS = Path(__file__).resolve().parent / "harness.py"
 
 _HEAD = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 

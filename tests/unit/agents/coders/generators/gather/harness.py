@@ -1,6 +1,6 @@
 """Runs reference and candidate modules side by side under the Triton interpreter.
 
-Usage: ``TRITON_INTERPRET=1 python gather_chain_harness.py CASES.json`` where each case is
+Usage: ``TRITON_INTERPRET=1 python harness.py CASES.json`` where each case is
 ``{"name", "reference", "candidate"}`` (sources). The candidate is built with the
 reference's init arguments, given the reference's parameters, and called on the
 reference's inputs (two seeds); prints one JSON object: name -> max abs error, or the error.
