@@ -311,7 +311,7 @@ def _run_problem(
         not config.rerun
         and previous is not None
         and previous.run_id
-        and (store.run_dir(previous.run_id) / "run.json").exists()
+        and store.has_run(previous.run_id)
     ):
         resumable, prior_wall = previous.run_id, previous.wall_s
         row = previous.model_copy(update={"status": "running", "error": ""})
