@@ -445,6 +445,7 @@ class Lowering:
         for n in self.whole:
             self.var[n.name] = f"w_{n.name}"
         self.sym_var: dict[str, str] = {}
+        self.attr_syms: dict[str, str] = {}
         self.leaf_args: dict[str, list[str]] = {}
         self.scalar_args: dict[str, str] = {}
 
@@ -520,9 +521,21 @@ class Lowering:
             return self.size(value)
         raise ProblemError(f"a scalar argument of the graph is not a number ({value!r}).")
 
+    def bound_name(self, expr: str) -> str:
+        """A bound expression as a name kernels and ``forward`` share: a size symbol, or
+        ``c_<attr>`` for a model attribute (``forward`` reads ``self.<attr>`` into it)."""
+        if expr.startswith("self."):
+            name = "c_" + expr.removeprefix("self.").replace(".", "_")
+            self.attr_syms[name] = expr
+            self.sym_var.setdefault(name, "")
+            return name
+        self.sym_var.setdefault(expr, "")
+        return expr
+
     def size(self, value: Any) -> str:
         if isinstance(value, int):
-            return str(value)
+            resized = self.bound.get(("#size", value))
+            return f"({self.bound_name(resized)})" if resized else str(value)
         for s in symbols_of(value):
             self.sym_var.setdefault(s, "")
         return size_expr(value)
@@ -532,13 +545,7 @@ class Lowering:
         symbolic integer computed in ``forward``."""
         key = (node.name, pos)
         if key in self.bound:
-            bound = self.bound[key]
-            if bound.startswith("self."):
-                name = "c_" + bound.removeprefix("self.").replace(".", "_")
-                self.scalar_args[name] = bound
-                return name
-            self.sym_var.setdefault(bound, "")
-            return f"({bound})"
+            return f"({self.bound_name(self.bound[key])})"
         if isinstance(value, fx.Node):
             name = f"k_{value.name}"
             self.scalar_args[name] = self.var.get(value.name, value.name)
@@ -1133,6 +1140,9 @@ def build_module(
 
     for n in trace.placeholders:
         bind(n)
+    for name, expr in low.attr_syms.items():
+        lines.append(f"{name} = {expr}")
+        bound_syms.add(name)
     library: list[str] = []
     for n in low.nodes:
         if n in low.torch_part:
@@ -1173,7 +1183,31 @@ def bound_literals(
                     candidates.setdefault(sx.node.expr.name, (hx, hy))
     for k, pair in (attributes or {}).items():
         candidates.setdefault(f"self.{k}", pair)
-    return resized_literals(trace.gm.graph.nodes, other.gm.graph.nodes, candidates)
+    out = resized_literals(trace.gm.graph.nodes, other.gm.graph.nodes, candidates)
+    # static sizes (``arange(self.max_len)`` has a literal length) that change with the size
+    changed: dict[int, set[int]] = {}
+    kept: set[int] = set()
+    for x, y in zip(trace.gm.graph.nodes, other.gm.graph.nodes, strict=True):
+        vx, vy = tensor_of(x), tensor_of(y)
+        pairs = list(zip(vx, vy, strict=False)) if isinstance(vx, (tuple, list)) else [(vx, vy)]
+        for tx, ty in pairs:
+            if not isinstance(tx, torch.Tensor) or not isinstance(ty, torch.Tensor):
+                continue
+            for sx, sy in zip(tx.shape, ty.shape, strict=False):
+                if isinstance(sx, int) and isinstance(sy, int):
+                    if sx == sy:
+                        kept.add(sx)
+                    else:
+                        changed.setdefault(sx, set()).add(sy)
+    for u, vs in changed.items():
+        match = [e for e, (hu, hv) in candidates.items() if hu == u and {hv} == vs]
+        if u in kept or len(vs) != 1 or not match:
+            raise ProblemError(
+                f"a size {u} of the graph changes with the problem's size and cannot be told "
+                "apart from one that does not; no kernel can take it as an argument."
+            )
+        out[("#size", u)] = match[0]  # type: ignore[index]
+    return out
 
 
 def trace_for_lowering(source: str) -> AtenTrace:

@@ -64,7 +64,7 @@ def get_init_inputs():
     # jagged rows (offsets from a cumsum the library keeps) left-aligned into a padded block
     "jagged_head_pad": '''
 SEQS = 9
-KEEP = 5
+KEEP = 9
 FEAT = 4
 KEVOLVE_SIZES = {"SEQS": 1, "KEEP": 1}
 
