@@ -30,13 +30,14 @@ logger = logging.getLogger(__name__)
 
 TEMPLATE = "triton.gatherchain"
 SPACE: tuple[dict[str, int], ...] = (
-    {"BLOCK": 256, "num_warps": 4},
-    {"BLOCK": 512, "num_warps": 4},
-    {"BLOCK": 128, "num_warps": 4},
     {"BLOCK": 1024, "num_warps": 8},
-    {"BLOCK": 64, "num_warps": 2},
+    {"BLOCK": 512, "num_warps": 4},
+    {"BLOCK": 256, "num_warps": 4},
+    {"BLOCK": 128, "num_warps": 4},
+    {"BLOCK": 2048, "num_warps": 8},
 )
-"""Launch shapes tried in order: the seed first, then wider and narrower programs."""
+"""Launch shapes tried in order: the seed (1024 lanes, Inductor's usual width for
+pointwise programs) first, then narrower and wider programs."""
 
 _HEADER = '''"""Triton gather chain for {name}: {what}."""
 import operator
