@@ -8,9 +8,9 @@ Each port has a real offline implementation and a behavioural conformance test
 | :class:`Evaluator` | ``graph.evaluation.SubprocessEvaluator`` (a fresh sandboxed subprocess per candidate) | a Ray backend |
 | :class:`SearchPolicy` | ``graph.search.UCTPolicy`` | — |
 | :class:`KnowledgeStore` | ``agents.knowledge.ChromaKnowledge`` | the same on a Chroma server |
-| :class:`RunRecorder` | ``kevolve.runstore.RunStore`` (files under the data dir) | — |
+| :class:`RunRecorder` | ``kevolve.runstore.RunStore`` (files under the data dir) | ``kevolve.runstore_pg.PostgresRunStore`` |
 | :class:`CoderSource` | ``agents.synthesizer.select.RunCoders`` (offline or LLM coders) | — |
-| checkpointer | LangGraph's ``BaseCheckpointSaver``: ``graph.checkpoint.sqlite_checkpointer`` | Postgres |
+| checkpointer | LangGraph's ``BaseCheckpointSaver``: ``graph.checkpoint.sqlite_checkpointer`` | ``graph.checkpoint.postgres_checkpointer`` |
 
 The checkpointer's seam is LangGraph's own abstract ``BaseCheckpointSaver``; a second
 Protocol for it would only copy that class.

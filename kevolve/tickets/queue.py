@@ -133,9 +133,14 @@ class TicketQueue:
 
     def work_one(self) -> bool:
         """Take one message and run it; ``False`` when none was waiting."""
-        task = self.huey.dequeue()
-        if task is None:
+        data = self.huey.storage.dequeue()
+        if data is None:
             return False
+        try:
+            task = self.huey.deserialize_task(data)
+        except Exception as e:  # noqa: BLE001 - not ours (a pickle, garbage): never run it
+            log.warning("dropped a queue message that is not a ticket message: %s", e)
+            return True
         self.huey.execute(task)
         return True
 

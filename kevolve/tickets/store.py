@@ -98,7 +98,8 @@ def make_engine(url: str) -> Engine:
 
 
 class TicketStore:
-    """The queue. Every method is one short transaction; safe across threads and processes."""
+    """The ticket table and its huey queue (``self.queue``). Every method is one short
+    transaction; safe across threads and processes."""
 
     def __init__(self, url: str, *, lease_s: float = 60.0, max_attempts: int = 4,
                  retry_s: float = 5.0) -> None:  # fmt: skip
@@ -107,12 +108,12 @@ class TicketStore:
 
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
+        self.queue = TicketQueue(url, retry_s=retry_s, max_attempts=max_attempts)
         self.engine = make_engine(url)
         self.lease_s = lease_s
         self.max_attempts = max_attempts
         self.retry_s = retry_s
         metadata.create_all(self.engine)
-        self.queue = TicketQueue(url, retry_s=retry_s, max_attempts=max_attempts)
 
     @classmethod
     def from_settings(cls, settings: Any) -> TicketStore:

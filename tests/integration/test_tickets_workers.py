@@ -73,6 +73,19 @@ def test_three_tickets_two_workers_one_killed_on_postgres(tmp_path, postgres_url
     drain_with_one_worker_killed(tmp_path, fresh_database(postgres_url))
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_queue_unit_tests_pass_on_postgres(postgres_url):
+    """tests/unit/kevolve/test_tickets.py (claims under contention with duplicate messages, leases,
+    the reaper, retries with backoff, needs-input, cancel) on huey's Postgres storage."""
+    env = {**os.environ, "KEVOLVE_TEST_DATABASE_URL": fresh_database(postgres_url)}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "tests/unit/kevolve/test_tickets.py"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=540)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert " passed" in proc.stdout and "skipped" not in proc.stdout
+
+
 def fresh_database(server_url: str) -> str:
     """A new, empty database on the test server (other tests share the server's default one)."""
     import secrets

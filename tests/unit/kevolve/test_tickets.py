@@ -131,6 +131,32 @@ def test_queue_messages_are_json_not_pickle(store):
     assert message["args"] == [t.ticket_id] and message["priority"] == 3
 
 
+def test_a_message_that_is_not_json_is_dropped_unrun(store, tmp_path):
+    """Whoever can write to the queue's tables must not run code in the workers: a pickled
+    message is dropped, never unpickled."""
+    import pickle
+
+    class Boom:
+        def __reduce__(self):
+            return (os.mkdir, (str(tmp_path / "pwned"),))
+
+    store.queue.huey.storage.enqueue(pickle.dumps(Boom()), 0)
+    ran: list[str] = []
+    store.queue.install(lambda ticket_id, task: ran.append(ticket_id))
+    assert store.queue.work_one() is True  # taken off the queue ...
+    assert not (tmp_path / "pwned").exists() and ran == []  # ... and neither unpickled nor run
+    assert store.queue.work_one() is False
+
+
+def test_a_database_the_queue_cannot_use_is_refused_in_one_sentence():
+    from kevolve.tickets.queue import QueueConfigError
+
+    with pytest.raises(QueueConfigError, match="SQLite or Postgres, not mysql"):
+        TicketStore("mysql+pymysql://u@127.0.0.1/db")
+    with pytest.raises(QueueConfigError, match="SQLite file"):
+        TicketStore("sqlite://")
+
+
 def test_transient_failure_retries_with_backoff(store, tmp_path):
     t = store.submit(spec())
     calls: list[float] = []

@@ -125,6 +125,10 @@ def forward_source(program: Program, channels_last: bool = False, contiguous: bo
     code = torch.fx.GraphModule(root, graph).code
     tree = ast.parse(code.strip())
     fn = next(s for s in tree.body if isinstance(s, ast.FunctionDef))
+    # fx writes the reference's annotations as its own globals (``_torch_Tensor_``): drop them
+    fn.returns = None
+    for a in fn.args.args:
+        a.annotation = None
     return ast.unparse(fn)
 
 

@@ -97,7 +97,8 @@ BARE_DEPTHWISE = _src(
     "        return self.conv(x)\n",
     "torch.randn(2, 4, 9, 8)",
     "",
-)
+).replace("def forward(self, x):", "def forward(self, x: torch.Tensor) -> torch.Tensor:")
+"""Annotated, as KernelBench writes it (fx's code names annotations by its own globals)."""
 
 
 def _problem(source: str, name: str = "libop") -> Problem:
