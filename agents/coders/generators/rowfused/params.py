@@ -234,6 +234,27 @@ def seeds(program: RowProgram, target: Target, split_rows: int = SPLIT_ROWS) -> 
     return out[:4]
 
 
+def split_seed(program: RowProgram, target: Target) -> Params | None:
+    """A legal ``split`` configuration (the first split seed's shape), or ``None``."""
+    sp = space(program, target)
+    if "split" not in sp.variants:
+        return None
+    block_m = 1 if program.inner == 1 else 32
+    chunk = min(4096 if program.inner == 1 else 128, next_pow2(program.n_len))
+    p = {
+        "variant": "split",
+        "BLOCK_M": block_m,
+        "BLOCK_N": max(CHUNKS[0], chunk),
+        "num_warps": _warps(block_m * chunk, warp_size(target)),
+        "num_stages": 1,
+        "persistent": 0,
+        "waves": 8,
+        **_amd(target),
+    }
+    fitted = _fit(p, sp)
+    return fitted if sp.is_legal(fitted) else None
+
+
 def looped_passes(program: RowProgram) -> int:
     """Times the ``looped`` variant reads a row: one pass per reduction level, one more to store."""
     lv = levels(program)
