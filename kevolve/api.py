@@ -30,7 +30,8 @@ from graph.planning import plan_request
 from graph.search import UCTPolicy
 from graph.state import RunRequest, RunState
 from kevolve.interrupt import RunInterrupted, RunPaused, drive_interruptibly, guard_events
-from kevolve.runstore import RunInfo, open_run_store
+from kevolve.runstore import RunInfo
+from kevolve.runstores import open_run_store
 from kevolve.settings import Settings, get_settings
 from tools.errors import RunStoreError
 

@@ -45,7 +45,8 @@ from kevolve.bench_doc import (  # noqa: F401 - re-exported: the bench API in on
 from kevolve.bench_limit import Watchdog
 from kevolve.bench_stats import ProblemRow, fill_row, with_fraction
 from kevolve.bench_suite import Suite, SuiteEntry, prepare_file, resolve_suite, select
-from kevolve.runstore import RunStore, open_run_store
+from kevolve.runstore import RunStore
+from kevolve.runstores import open_run_store
 from kevolve.settings import Settings
 from tools.ceilings import Ceilings, bound_kind, ceilings_for
 from tools.evaluator.admission import device_slot, slot_lock_path

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kevolve.runstore import open_run_store
+from kevolve.runstores import open_run_store
 from tools.errors import KevolveError
 
 _QUESTION_WORDS = re.compile(

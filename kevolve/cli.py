@@ -127,7 +127,7 @@ def check(
 @runs_app.command("list")
 def runs_list(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
     """List runs, newest first."""
-    from kevolve.runstore import open_run_store
+    from kevolve.runstores import open_run_store
 
     settings = _settings(data_dir=data_dir)
     infos = open_run_store(settings.runs_dir, settings.database_url).list()
@@ -149,7 +149,7 @@ def runs_list(data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
 @runs_app.command("show")
 def runs_show(run_id: str, data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
     """Show a run: its status, best kernel and report."""
-    from kevolve.runstore import open_run_store
+    from kevolve.runstores import open_run_store
 
     settings = _settings(data_dir=data_dir)
     store = open_run_store(settings.runs_dir, settings.database_url)
@@ -180,7 +180,7 @@ def runs_resume(run_id: str, data_dir: DataDir = None, json_out: JsonFlag = Fals
 
     settings = _settings(data_dir=data_dir)
     try:
-        from kevolve.runstore import open_run_store
+        from kevolve.runstores import open_run_store
 
         info = open_run_store(settings.runs_dir, settings.database_url).info(run_id)
     except KevolveError as e:

@@ -75,7 +75,7 @@ class RunStore:
     Every read and write goes through a few primitives (``_put``, ``_get``, ``_delete``,
     ``_append_evaluation``, ``_evaluations``, ``_run_ids``), which
     :class:`kevolve.runstore_pg.PostgresRunStore` moves to a Postgres server;
-    :func:`open_run_store` picks the store from the settings.
+    :func:`kevolve.runstores.open_run_store` picks the store from the settings.
     """
 
     def __init__(self, runs_dir: Path) -> None:
@@ -133,6 +133,10 @@ class RunStore:
         """Persist the run's RunInfo (timestamps updated)."""
         info.updated_at = _now()
         self._put(info.run_id, "run.json", info.model_dump_json(indent=2))
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether this store holds the run (on Postgres: any host wrote it)."""
+        return self._get(run_id, "run.json") is not None
 
     def info(self, run_id: str) -> RunInfo:
         """The RunInfo of a run, or a RunStoreError naming where the runs are kept."""
@@ -234,16 +238,3 @@ class RunStore:
         """The stored ``optimize --json`` object of a finished run."""
         text = self._get(run_id, "summary.json")
         return None if text is None else json.loads(text)
-
-
-def open_run_store(runs_dir: Path, database_url: str | None = None) -> RunStore:
-    """The run store: files under ``runs_dir``, or a Postgres server when ``database_url`` is a
-    ``postgresql://`` URL (the run folders then stay as each host's local copy)."""
-    from graph.checkpoint import postgres_dsn
-
-    if postgres_dsn(database_url) is None:
-        return RunStore(runs_dir)
-    from kevolve.runstore_pg import PostgresRunStore
-
-    assert database_url is not None
-    return PostgresRunStore(runs_dir, database_url)

@@ -11,7 +11,8 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 from graph.report_plots import FIGURES, outcome
-from kevolve.runstore import RunStore, open_run_store
+from kevolve.runstore import RunStore
+from kevolve.runstores import open_run_store
 from tools.errors import KevolveError
 from tools.records import Candidate, EvalResult
 

@@ -107,7 +107,7 @@ def run_ticket(
     boundary; the run's checkpoint stays valid and another worker resumes it.
     """
     from kevolve.api import plan_run, resume_run, start_run
-    from kevolve.runstore import RunStore
+    from kevolve.runstores import open_run_store
 
     def on_event(event: str, data: dict[str, Any]) -> None:
         if event == "started":
@@ -116,7 +116,9 @@ def run_ticket(
 
     notes: list[str] = list(ticket.notes)
     check()
-    if ticket.run_id and (RunStore(settings.runs_dir).run_dir(ticket.run_id) / "run.json").exists():
+    # the shared store, not this host's folder: on Postgres the lost worker may have run elsewhere
+    store = open_run_store(settings.runs_dir, settings.database_url)
+    if ticket.run_id and store.has_run(ticket.run_id):
         summary = resume_run(ticket.run_id, settings, on_event=on_event)
     else:
         request, more = resolve_request(ticket, settings)

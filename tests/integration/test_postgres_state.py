@@ -20,8 +20,9 @@ from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from graph.checkpoint import open_checkpointer, postgres_checkpointer
-from kevolve.runstore import RunInfo, open_run_store
+from kevolve.runstore import RunInfo
 from kevolve.runstore_pg import PostgresRunStore
+from kevolve.runstores import open_run_store
 from tests.integration.test_optimize_e2e import kevolve, run_json
 from tests.unit.graph import test_checkpoint_serde as serde_contract
 from tests.unit.graph import test_graph_ports as ports_contract
