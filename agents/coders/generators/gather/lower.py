@@ -162,6 +162,15 @@ _MISC = {
     aten.softplus.default,
 }
 MATMULS = {aten.mm.default, aten.bmm.default, aten.addmm.default}
+SCATTERS = {
+    aten.scatter.src,
+    aten.scatter_add.default,
+    aten.index_put_.default,
+    aten.index_put.default,
+    aten.index_add.default,
+}
+"""Ops whose result is their first operand with some elements written (or added): lowered
+only as the graph's result, a kernel writing the first operand then one storing the rest."""
 
 
 def _binary_name(node: fx.Node) -> str | None:
@@ -474,6 +483,8 @@ class Lowering:
             changed = False
             for n in reversed(self.nodes):
                 if n.op != "call_function" or n in part:
+                    continue
+                if n is self.output and n.target in SCATTERS:
                     continue
                 inputs = [x for x in n.all_input_nodes if isinstance(tensor_of(x), torch.Tensor)]
                 library = not lowerable(n) or (
@@ -825,6 +836,63 @@ class Lowering:
 
         return w.reduce(op, val.dtype, sizes, body, tuple(outer))
 
+    def scatter_domain(self, node: fx.Node) -> Any:
+        """The shape whose elements a scatter writes (one lane each)."""
+        t, args = node.target, node.args
+        if t in (aten.scatter.src, aten.scatter_add.default):
+            return tensor_of(args[2]).shape
+        if t is aten.index_add.default:
+            return tensor_of(args[3]).shape
+        indices = list(args[1])
+        if any(i is None for i in indices):
+            raise ProblemError("index_put with skipped dimensions is not lowered.")
+        base = tensor_of(args[0])
+        b = torch.broadcast_shapes(*(tensor_of(i).shape for i in indices))
+        return (*b, *base.shape[len(indices) :])
+
+    def scatter_target(
+        self, w: KernelWriter, node: fx.Node, idx: tuple[str, ...]
+    ) -> tuple[str, tuple[str, ...], bool]:
+        """(value, output index, accumulate) of the lane at ``idx`` of a scatter's domain."""
+        t, args = node.target, node.args
+        out = tensor_of(node)
+        if t in (aten.scatter.src, aten.scatter_add.default):
+            dim = args[1] % out.dim()
+            if not isinstance(args[3], fx.Node):
+                raise ProblemError("scatter of a scalar is not lowered.")
+            ix = self.wrap(w, w.value(args[2], idx), out.shape[dim], idx)
+            return w.value(args[3], idx), idx[:dim] + (ix,) + idx[dim + 1 :], (
+                t is aten.scatter_add.default)
+        if t is aten.index_add.default:
+            if node.kwargs.get("alpha", 1) != 1:
+                raise ProblemError("index_add with alpha is not lowered.")
+            dim = args[1] % out.dim()
+            ix = self.wrap(w, w.value(args[2], (idx[dim],)), out.shape[dim], idx)
+            return w.value(args[3], idx), idx[:dim] + (ix,) + idx[dim + 1 :], True
+        indices = list(args[1])
+        accumulate = bool(args[3]) if len(args) > 3 else False
+        b = torch.broadcast_shapes(*(tensor_of(i).shape for i in indices))
+        nb = len(b)
+        target = []
+        for d, i_node in enumerate(indices):
+            ishape = tensor_of(i_node).shape
+            if tensor_of(i_node).dtype == torch.bool:
+                raise ProblemError("boolean-mask index_put has a data-dependent size.")
+            lead = nb - len(ishape)
+            sub = tuple("0" if is_one(s) and not is_one(b[lead + j]) else idx[lead + j]
+                        for j, s in enumerate(ishape))
+            target.append(self.wrap(w, w.value(i_node, sub), out.shape[d], idx))
+        target += list(idx[nb:])
+        values = args[2]
+        if not isinstance(values, fx.Node):
+            raise ProblemError("index_put of a scalar is not lowered.")
+        vshape = tensor_of(values).shape
+        dom = self.scatter_domain(node)
+        lead = len(dom) - len(vshape)
+        vidx = tuple("0" if is_one(s) and not is_one(dom[lead + j]) else idx[lead + j]
+                     for j, s in enumerate(vshape))
+        return w.value(values, vidx), tuple(target), accumulate
+
     def softmax(self, w: KernelWriter, node: fx.Node, idx: tuple[str, ...]) -> str:
         src, dim = node.args[0], node.args[1] % tensor_of(node).dim()
         x = tensor_of(src)
@@ -934,13 +1002,25 @@ def _lane_index(low: Lowering, shape: Any) -> tuple[list[str], tuple[str, ...]]:
     return lines, tuple(idx)
 
 
-def _kernel(low: Lowering, name: str, shape: Any, root: fx.Node, reduce_op: str | None) -> Kernel:
+def _kernel(
+    low: Lowering, name: str, shape: Any, root: fx.Node, reduce_op: str | None,
+    scatter: fx.Node | None = None,
+) -> Kernel:
     low.leaf_args, low.scalar_args = {}, {}
     w = KernelWriter(low)
     lane_lines, idx = _lane_index(low, shape)
     for i in idx:
         w.var_scope[i] = w.root
-    v = w.value(root, idx)
+    if scatter is not None:
+        v, target, atomic = low.scatter_target(w, scatter, idx)
+        sizes = [low.size(x) for x in tensor_of(scatter).shape]
+        terms = []
+        for d, e in enumerate(target):
+            rest = " * ".join(sizes[d + 1 :]) or "1"
+            terms.append(f"({e}).to(tl.int64) * ({rest})" if not e.isdigit() else f"{e} * ({rest})")
+        addr = " + ".join(terms) or "0"
+    else:
+        v = w.value(root, idx)
     body = "\n".join(w.root.render())
     text_all = "\n".join(lane_lines) + "\n" + body
     syms = sorted(s for s in low.sym_var if re.search(rf"\b{s}\b", text_all))
@@ -962,7 +1042,12 @@ def _kernel(low: Lowering, name: str, shape: Any, root: fx.Node, reduce_op: str 
         "    lane_zero = offs * 0",
         *lane_lines,
     ]
-    if reduce_op is None:
+    if _NUMBER.match(v):  # a constant result: one value per lane
+        v = f"(lane_zero + {v})"
+    if scatter is not None:
+        fn = "tl.atomic_add" if atomic else "tl.store"
+        tail = [f"    {fn}(out_ptr + {addr}, ({v}).to(out_ptr.dtype.element_ty), mask=lane_mask)"]
+    elif reduce_op is None:
         tail = [f"    tl.store(out_ptr + offs, ({v}).to(out_ptr.dtype.element_ty), mask=lane_mask)"]
     else:
         neutral = {"sum": "0", "mean": "0", "max": "float('-inf')", "min": "float('inf')"}[reduce_op]
@@ -1002,7 +1087,12 @@ def build_module(
             f"{var} = ({var}.{finish}).to({tensor_of(node).dtype})",
         ]
     out = tensor_of(low.output)
-    main = _kernel(low, "_kv_rows", out.shape, low.output, None)
+    scattered = low.output.target in SCATTERS
+    root = low.output.args[0] if scattered else low.output
+    if scattered and (not isinstance(root, fx.Node) or list(map(str, tensor_of(root).shape))
+                      != list(map(str, out.shape))):
+        raise ProblemError("the scatter's base does not have the result's shape.")
+    main = _kernel(low, "_kv_rows", out.shape, root, None)
     kernels.append(main.text)
     shape = ", ".join(low.size(s) for s in out.shape)
     launches += [
@@ -1011,8 +1101,19 @@ def build_module(
         "if n_out > 0:",
         f"    _kv_rows[(triton.cdiv(n_out, {block}),)](out, {', '.join(main.args)}, n_out, "
         f"BLOCK={block}, num_warps={num_warps})",
-        "return out",
     ]
+    if scattered:
+        domain = low.scatter_domain(low.output)
+        sk = _kernel(low, "_kv_scatter", domain, low.output, None, scatter=low.output)
+        kernels.append(sk.text)
+        numel = " * ".join(low.size(x) for x in domain) or "1"
+        launches += [
+            f"n_sc = {numel}",
+            "if n_sc > 0:",
+            f"    _kv_scatter[(triton.cdiv(n_sc, {block}),)](out, {', '.join(sk.args)}, n_sc, "
+            f"BLOCK={block}, num_warps={num_warps})",
+        ]
+    launches.append("return out")
     # forward: bind sizes, run the PyTorch part, launch
     tensors = [n for n in trace.placeholders if trace.leaves[n.name].kind == "input"]
     first = trace.leaves[tensors[0].name].expr if tensors else trace.leaves[trace.placeholders[0].name].expr

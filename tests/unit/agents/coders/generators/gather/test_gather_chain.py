@@ -176,6 +176,61 @@ def get_init_inputs():
 ''',
 }
 
+SCATTER_PROBLEMS = {
+    # per-row scores written back to the top-k slots a library sort picked (zeros elsewhere)
+    "topk_writeback": '''
+ROWS_N = 7
+COLS = 13
+PICK = 4
+KEVOLVE_SIZES = {"ROWS_N": 1, "COLS": 1}
+
+
+class Model(nn.Module):
+    def __init__(self, pick: int):
+        super().__init__()
+        self.pick = pick
+
+    def forward(self, x):
+        top = torch.topk(x, self.pick, dim=1)
+        return torch.zeros_like(x).scatter(1, top.indices, torch.log_softmax(top.values, dim=1))
+
+
+def get_inputs():
+    return [torch.randn(ROWS_N, COLS)]
+
+
+def get_init_inputs():
+    return [PICK]
+''',
+    # segment sums of a jagged batch (segment ids from lengths), scaled on the way in
+    "segment_sum": '''
+SEGS = 6
+AVG = 3
+WIDTH = 5
+KEVOLVE_SIZES = {"SEGS": 1, "AVG": 1}
+
+
+class Model(nn.Module):
+    def forward(self, values, lengths):
+        seg = torch.repeat_interleave(
+            torch.arange(lengths.shape[0]), lengths, output_size=values.shape[0]
+        )
+        out = torch.zeros(lengths.shape[0], values.shape[1])
+        return out.index_add_(0, seg, torch.sigmoid(values) * 2.0)
+
+
+def get_inputs():
+    lengths = torch.randint(0, 2 * AVG + 1, (SEGS,))
+    return [torch.randn(int(lengths.sum()), WIDTH), lengths]
+
+
+def get_init_inputs():
+    return []
+''',
+}
+"""Results written through an index (``scatter``, ``index_add_``): a kernel writes the base,
+a second stores (or atomically adds) each source element at its index."""
+
 HYBRID_PROBLEM = '''
 KEYS = 21
 SLOTS = 4
@@ -234,7 +289,7 @@ def test_candidates_are_correct_at_the_irregular_size(tmp_path):
     target = load_target("h100")
     coder = GatherChainCoder()
     cases = []
-    for name, body in PROBLEMS.items():
+    for name, body in {**PROBLEMS, **SCATTER_PROBLEMS}.items():
         problem = _problem(name, body, tmp_path)
         assert coder.supports(problem, target), analyze_gather_chain.__doc__
         draft = coder.seed(problem, target)[0]
