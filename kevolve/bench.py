@@ -311,7 +311,7 @@ def _run_problem(
         not config.rerun
         and previous is not None
         and previous.run_id
-        and (store.run_dir(previous.run_id) / "run.json").exists()
+        and store.has_run(previous.run_id)
     ):
         resumable, prior_wall = previous.run_id, previous.wall_s
         row = previous.model_copy(update={"status": "running", "error": ""})
@@ -437,7 +437,7 @@ def _finish_row(
     limit: float | None = None,
 ) -> ProblemRow:
     """Fill a row from the run store (whatever the run left there)."""
-    if not row.run_id or not (store.run_dir(row.run_id) / "run.json").exists():
+    if not row.run_id or not store.has_run(row.run_id):
         return row.model_copy(
             update={"status": "failed", "error": error or "the run never started"}
         )

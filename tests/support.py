@@ -23,7 +23,7 @@ ADVERSARIAL_FIXTURES = REPO / "tests" / "adversarial" / "fixtures"
 SOFTMAX_PROBLEM = EVALUATOR_FIXTURES / "softmax_problem.py"
 """The softmax problem most evaluator tests run candidates against."""
 
-ELEMENTWISE = '''import torch
+ELEMENTWISE = """import torch
 from torch import nn
 
 ROWS, COLS = {rows}, 1024
@@ -40,7 +40,7 @@ def get_inputs():
 
 def get_init_inputs():
     return []
-'''
+"""
 """A memory-bound problem of ``rows`` x 1024 fp32 numbers (``ELEMENTWISE.format(rows=...)``)."""
 
 

@@ -58,6 +58,7 @@ GENERATORS: dict[str, Generator] = {
     "triton-gather": Generator(f"{_G}.scans:GatherCoder", frozenset({GRAPH})),
     "triton-pooling": Generator(f"{_G}.pooling:PoolingCoder", frozenset({GRAPH})),
     "triton-libop": Generator(f"{_G}.libop:LibOpCoder", frozenset({GRAPH})),
+    "triton-gatherchain": Generator(f"{_G}.gather:GatherChainCoder", frozenset({GRAPH})),
     "triton-hybrid": Generator(f"{_G}.pointwise:HybridCoder", frozenset({GRAPH})),
     "cpp-offline": Generator(f"{_G}.cpp:CppOfflineCoder", ALL),
 }

@@ -114,6 +114,7 @@ def test_curators_service_and_runs_share_the_server_named_by_kevolve_chroma_url(
     """``KEVOLVE_CHROMA_URL`` alone sends each process that touches the knowledge base to the
     server: a curator's ``kevolve kb ingest`` (its own process), the service's manual upload
     and a run's skills; each sees what the others wrote, and no embedded store is made."""
+    import chromadb
     from fastapi.testclient import TestClient
 
     from agents.knowledge import ChromaKnowledge, KnowledgeSettings
@@ -122,6 +123,15 @@ def test_curators_service_and_runs_share_the_server_named_by_kevolve_chroma_url(
     from kevolve.settings import get_settings
     from tools.hardware import load_target
     from tools.problems import load_problem
+    from vectorstore.store import DOCS_COLLECTION, SKILLS_COLLECTION
+
+    # The settings name no collection prefix: start from empty default collections (another
+    # test of this module's server may have made them with a different embedding).
+    host, port = server_url.rsplit("//", 1)[1].split(":")
+    client = chromadb.HttpClient(host=host, port=int(port))
+    for name in (DOCS_COLLECTION, SKILLS_COLLECTION):
+        if name in [c.name for c in client.list_collections()]:
+            client.delete_collection(name)
 
     data = tmp_path / "data"
     env = {"KEVOLVE_CHROMA_URL": server_url, "KEVOLVE_DATA_DIR": str(data),

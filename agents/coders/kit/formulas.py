@@ -110,6 +110,11 @@ FORMULAS: dict[str, Formula] = {
     "xor": _F("({0} ^ {1})"),
     "pow": _F("tl.exp2({1} * tl.log2({0}))", "std::pow({0}, {1})"),
     "div_floor": _F("tl.floor({0} / {1})"),
+    # Python's (and torch.remainder's) sign rule: the result takes the divisor's sign
+    "remainder": _F(
+        "tl.where((({0} % {1}) != 0) & ((({0} % {1}) < 0) != ({1} < 0)),"
+        " ({0} % {1}) + {1}, {0} % {1})"
+    ),
     "div_trunc": _F("_kv_trunc({0} / {1})"),
     "cast_f": _F("{0}.to(tl.float32)"),
     "cast_i": _F("{0}.to(tl.int64)"),

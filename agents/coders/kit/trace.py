@@ -14,7 +14,10 @@ What a generator chooses (:class:`TraceOptions`):
 - ``functionalize``: in-place ops removed (``torch.func.functionalize``);
 - ``no_grad``: traced under ``torch.no_grad()``;
 - ``symbolic_retry``: a data-dependent op (``repeat_interleave`` without ``output_size``)
-  cannot run on meta tensors; such graphs are traced again with symbolic shapes.
+  cannot run on meta tensors; such graphs are traced again with symbolic shapes;
+- ``symbolic``: always trace with symbolic shapes, one symbol per input dimension (no
+  merging of equal sizes), for kernels that take every size as an argument; inputs whose
+  ``get_inputs()`` cannot run on meta (sizes drawn from data) are built small on CPU.
 
 Tensor inputs become placeholders in order; other inputs (ints, floats) are constants.
 Traces are cached per source and options; a failure is cached as its ``ProblemError``.
@@ -54,6 +57,7 @@ class TraceOptions:
     functionalize: bool = False
     no_grad: bool = False
     symbolic_retry: bool = False
+    symbolic: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,14 @@ def _make_fx(
         fn = torch.func.functionalize(fn, remove="mutations")
     table = _table(options.decompositions)
     grad = torch.no_grad() if options.no_grad else contextlib.nullcontext()
+    if options.symbolic:
+        import torch.fx.experimental._config as fx_config
+
+        try:
+            with fx_config.patch(use_duck_shape=False), meta_device(), grad:
+                return make_fx(fn, decomposition_table=table, tracing_mode="symbolic")(*flat), True
+        except Exception as e:
+            raise ProblemError(f"The reference does not trace to ATen ({first_line(e)}).") from e
     try:
         with meta_device(), grad:
             return make_fx(fn, decomposition_table=table, tracing_mode="real")(*flat), False
@@ -162,6 +174,21 @@ def _make_fx(
         raise ProblemError(f"The reference does not trace to ATen ({first_line(first)}).") from e
 
 
+def _built_on_cpu(source: str, meta_error: BaseException) -> tuple[torch.nn.Module, tuple[Any, ...]]:
+    """The model on meta and ``get_inputs()`` built on CPU (sizes drawn from data), as meta."""
+    from tools.problems.loader import read_inputs
+
+    try:
+        namespace, inputs = read_inputs(source, "<reference>")
+        with meta_device(), _no_distribution_checks():
+            model = build_model(namespace)
+    except (Exception, SystemExit) as e:
+        raise ProblemError(
+            f"The reference does not run on the meta device ({first_line(meta_error)})."
+        ) from e
+    return model, tuple(x.to("meta") if isinstance(x, torch.Tensor) else x for x in inputs)
+
+
 def _trace(key: tuple[str, TraceOptions]) -> AtenTrace:
     source, options = key
     try:
@@ -170,9 +197,11 @@ def _trace(key: tuple[str, TraceOptions]) -> AtenTrace:
             model = build_model(namespace)
             inputs = tuple(call_get_inputs(namespace))
     except (Exception, SystemExit) as e:
-        raise ProblemError(
-            f"The reference does not run on the meta device ({first_line(e)})."
-        ) from e
+        if not options.symbolic:
+            raise ProblemError(
+                f"The reference does not run on the meta device ({first_line(e)})."
+            ) from e
+        model, inputs = _built_on_cpu(source, e)
     names = _forward_names(model, len(inputs))
     state: dict[str, torch.Tensor] = {}
     kinds: dict[str, LeafKind] = {}

@@ -29,16 +29,49 @@ def trace_module(source: str) -> torch.fx.GraphModule:
     return kit_trace_module(source, proxy_buffers=True)[0]
 
 
-def head_body_source(gm: torch.fx.GraphModule, boundary: list[torch.fx.Node]) -> str:
-    """The fx-generated statements computing the boundary values, ending in ``_kv_h = (...)``."""
+def head_body_source(
+    gm: torch.fx.GraphModule,
+    boundary: list[torch.fx.Node],
+    resized: dict[tuple[str, int], str] | None = None,
+) -> str:
+    """The fx-generated statements computing the boundary values, ending in ``_kv_h = (...)``.
+
+    A literal in ``resized`` (``(node, argument position) -> self.attr``, see
+    ``agents.coders.kit.resized``) is read from the model at run time, not written as its
+    traced value.
+    """
+    resized = resized or {}
     graph = torch.fx.Graph()
     env: dict[torch.fx.Node, torch.fx.Node] = {}
     needed = ancestors(*boundary)
+    attrs: dict[str, torch.fx.Node] = {}
     for node in gm.graph.nodes:
         if node.op == "placeholder" or node in needed:
-            env[node] = graph.node_copy(node, lambda n: env[n])
+            copy = graph.node_copy(node, lambda n: env[n])
+            args = list(copy.args)
+            for (name, pos), expr in resized.items():
+                if name == node.name:
+                    attr = expr.removeprefix("self.")
+                    if attr not in attrs:
+                        with graph.inserting_before(copy):
+                            attrs[attr] = graph.get_attr(attr)
+                    args[pos] = attrs[attr]
+            copy.args = tuple(args)
+            env[node] = copy
     graph.output(tuple(env[n] for n in boundary))
-    head = torch.fx.GraphModule(gm, graph)
+    root: torch.nn.Module | dict[str, object] = gm
+    if attrs:  # the model's int attributes are not on the traced module: a dict root holds all
+        root = {}
+        for n in graph.nodes:
+            if n.op == "get_attr":
+                value: object = gm
+                try:
+                    for part in str(n.target).split("."):
+                        value = getattr(value, part)
+                except AttributeError:
+                    value = 0
+                root[str(n.target)] = value
+    head = torch.fx.GraphModule(root, graph)
     tree = ast.parse(head.code.strip())
     fn = next(s for s in tree.body if isinstance(s, ast.FunctionDef))
     body = fn.body

@@ -42,8 +42,10 @@ from agents.coders.kit.chain_trace import (
 from agents.coders.kit.opspec import OpSpec
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import base_variables, render_template
+from agents.coders.kit.resized import model_int_attributes, resized_literals
 from agents.coders.kit.space import Params, Space
 from tools.errors import ProblemError
+from tools.evaluator.shapes import irregular_variant
 from tools.records import Problem, Target
 
 logger = logging.getLogger(__name__)
@@ -106,8 +108,32 @@ def _op_name(node: torch.fx.Node, gm: torch.fx.GraphModule) -> str:
     return str(getattr(node.target, "__name__", node.target))
 
 
-def split(source: str) -> HybridSpec:
+def resized_head_literals(problem: Problem) -> dict[tuple[str, int], str]:
+    """Literals of the traced forward that change at the evaluator's irregular size, each
+    bound to the model attribute holding it (``agents.coders.kit.resized``); none when the
+    evaluator does not re-size the problem.
+
+    Raises:
+        ProblemError: A literal changes with the size and no model attribute holds it.
+    """
+    variant = irregular_variant(problem)
+    if variant is None:
+        return {}
+    here = model_int_attributes(problem.source)
+    there = model_int_attributes(variant.source)
+    candidates = {f"self.{k}": (v, there[k]) for k, v in here.items() if k in there}
+    return resized_literals(
+        trace_module(problem.source).graph.nodes,
+        trace_module(variant.source).graph.nodes,
+        candidates,
+    )
+
+
+def split(source: str, resized: dict[tuple[str, int], str] | None = None) -> HybridSpec:
     """Split a reference into a head kept as written and a fusable pointwise tail.
+
+    ``resized`` (see :func:`resized_head_literals`) names the literals the head must read
+    from the model (``self.buckets``) instead of writing the traced value.
 
     Raises:
         ProblemError: The reference does not trace, has no pointwise tail of at least
@@ -137,8 +163,14 @@ def split(source: str) -> HybridSpec:
         for arg in node.all_input_nodes:
             if arg not in tail and arg not in boundary:
                 boundary.append(arg)
+    resized = resized or {}
+    if any(name == n.name for n in tail_nodes for name, _ in resized):
+        raise ProblemError(
+            "a tail op uses a literal that changes with the problem's size; the fused kernel "
+            "would keep the traced value."
+        )
     chain = _tail_chain(gm, tail_nodes, boundary, result)
-    head_body = head_body_source(gm, boundary)
+    head_body = head_body_source(gm, boundary, resized)
     forward_args = tuple(str(n.target) for n in nodes if n.op == "placeholder")
     meta = result.meta["tensor_meta"]
     numel = 1
@@ -205,11 +237,13 @@ def _remap_spec(source: str) -> HybridSpec:
 
 def _remap_or_split(problem: Problem) -> HybridSpec:
     """One remap kernel when the whole forward is one; else a library head and a chain."""
-    try:
-        return _remap_spec(problem.source)
-    except ProblemError as remap_error:
-        logger.debug("no one-kernel remap for %s: %s", problem.name, remap_error)
-    return split(problem.source)
+    resized = resized_head_literals(problem)
+    if not resized:  # the one-kernel remap writes every literal as traced
+        try:
+            return _remap_spec(problem.source)
+        except ProblemError as remap_error:
+            logger.debug("no one-kernel remap for %s: %s", problem.name, remap_error)
+    return split(problem.source, resized)
 
 
 def _variant(params: list[Params], spec: HybridSpec) -> list[Params]:

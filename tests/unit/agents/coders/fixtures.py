@@ -326,4 +326,6 @@ def run_harness(
     harness: Path = HARNESS,
 ) -> dict[str, dict[str, Any]]:
     """Run ``harness.py`` (or another ``harness``) once over many cases; results by case id."""
-    return run_script(harness, {"mode": mode, "cases": cases}, tmp, interpret=interpret, timeout=timeout)
+    return run_script(
+        harness, {"mode": mode, "cases": cases}, tmp, interpret=interpret, timeout=timeout
+    )

@@ -10,7 +10,8 @@ Usage: ``python harness.py SPEC.json`` prints one JSON object, ``{case_id: resul
 - ``mode: "compile"`` (no interpreter) captures every Triton launch of one forward call and
   compiles it ahead of time with ``triton.compile`` for each target (``cuda:90``, ``hip:gfx942``).
 
-Kept outside pytest's collection (no ``test_`` prefix); tests run it by path\n(:func:`tests.unit.agents.coders.fixtures.run_harness`).
+Kept outside pytest's collection (no ``test_`` prefix); tests run it by path
+(:func:`tests.unit.agents.coders.fixtures.run_harness`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ _TORCH_TO_TRITON = {
 }
 
 
-def _load(source: str, name: str) -> dict[str, Any]:
+def load_source(source: str, name: str) -> dict[str, Any]:
     """Import a source from a real file (Triton's JIT reads kernel source from files)."""
     digest = hashlib.sha1(source.encode()).hexdigest()[:12]
     path = Path(tempfile.mkdtemp(prefix="kv_harness_")) / f"{name}_{digest}.py"
@@ -47,7 +48,7 @@ def _load(source: str, name: str) -> dict[str, Any]:
     return load_module(path, register=True).__dict__
 
 
-def _strided(t: torch.Tensor) -> torch.Tensor:
+def strided(t: torch.Tensor) -> torch.Tensor:
     """The same values in a non-contiguous view (every other column of a wider buffer)."""
     if t.dim() == 0:
         return t
@@ -56,11 +57,11 @@ def _strided(t: torch.Tensor) -> torch.Tensor:
     return wide
 
 
-class _CtypesExt:
+class CtypesExt:
     """Calls the kernel's extern "C" entry points via ctypes (ints -> int64, floats -> double)."""
 
-    def __init__(self, path: str) -> None:
-        self._lib = ctypes.CDLL(path)
+    def __init__(self, path: str | Path) -> None:
+        self._lib = ctypes.CDLL(str(path))
 
     def __getattr__(self, name: str) -> Any:
         fn = getattr(self._lib, name)
@@ -102,10 +103,10 @@ def _build_ctypes(kernel_cpp: str) -> str:
 
 
 def check(case: dict[str, Any]) -> dict[str, Any]:
-    ref_ns = _load(case["reference"], "reference")
-    new_ns = _load(case["candidate"], "candidate")
+    ref_ns = load_source(case["reference"], "reference")
+    new_ns = load_source(case["candidate"], "candidate")
     if case.get("ctypes"):
-        new_ns["_KV_EXT"] = _CtypesExt(_build_ctypes(new_ns["_KV_KERNEL_CPP"]))
+        new_ns["_KV_EXT"] = CtypesExt(_build_ctypes(new_ns["_KV_KERNEL_CPP"]))
     dtype = getattr(torch, case.get("dtype", "float32"))
     worst = 0.0
     for seed in case.get("seeds", [0, 1]):
@@ -116,7 +117,7 @@ def check(case: dict[str, Any]) -> dict[str, Any]:
         torch.manual_seed(1000 + seed)
         inputs = [t.to(dtype) if t.is_floating_point() else t for t in ref_ns["get_inputs"]()]
         new = new.to(dtype)
-        cand_inputs = [_strided(t) if case.get("noncontiguous") else t.clone() for t in inputs]
+        cand_inputs = [strided(t) if case.get("noncontiguous") else t.clone() for t in inputs]
         before = [t.clone() for t in cand_inputs]
         out = new(*cand_inputs)
         with torch.no_grad():
@@ -140,7 +141,7 @@ def check(case: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "max_abs_err": worst}
 
 
-def _signature(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict, dict, dict]:
+def signature_of(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict, dict, dict]:
     names = list(fn.arg_names)
     bound = dict(zip(names, args, strict=False))
     options = {k: v for k, v in kwargs.items() if k not in names}
@@ -168,8 +169,8 @@ def compile_case(case: dict[str, Any]) -> dict[str, Any]:
     from triton.compiler import ASTSource
     from triton.runtime.jit import JITFunction
 
-    ref_ns = _load(case["reference"], "reference")
-    new_ns = _load(case["candidate"], "candidate")
+    ref_ns = load_source(case["reference"], "reference")
+    new_ns = load_source(case["candidate"], "candidate")
     launches: list[tuple[Any, tuple, dict]] = []
 
     def capture(fn: Any) -> Any:
@@ -194,7 +195,7 @@ def compile_case(case: dict[str, Any]) -> dict[str, Any]:
             backend, int(arch) if backend == "cuda" else arch, 32 if backend == "cuda" else 64
         )
         for fn, args, kwargs in launches:
-            signature, constexprs, options = _signature(fn, args, kwargs)
+            signature, constexprs, options = signature_of(fn, args, kwargs)
             if backend == "cuda":
                 options = {k: v for k, v in options.items() if k in ("num_warps", "num_stages")}
             compiled = triton.compile(
@@ -220,7 +221,9 @@ def main(check_case: Any = None, compile_one: Any = None) -> None:
     results = {}
     for case in spec["cases"]:
         try:
-            results[case["id"]] = compile_one(case) if spec["mode"] == "compile" else check_case(case)
+            results[case["id"]] = (
+                compile_one(case) if spec["mode"] == "compile" else check_case(case)
+            )
         except Exception as e:  # noqa: BLE001 - report every failure as data
             results[case["id"]] = {
                 "ok": False,

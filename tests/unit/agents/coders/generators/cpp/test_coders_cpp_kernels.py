@@ -9,7 +9,6 @@ output allocation. Each build takes about a second.
 from __future__ import annotations
 
 import ast
-import ctypes
 import math
 import re
 import shutil
@@ -23,6 +22,7 @@ import torch
 from agents.coders import CppOfflineCoder
 from agents.coders.generators.cpp.coder import cpp_safer
 from tests.unit.agents.coders import fixtures as fx
+from tests.unit.agents.coders.harness import CtypesExt
 
 CODER = CppOfflineCoder()
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
@@ -50,31 +50,12 @@ def _build(kernel: str, flags: list[str], tmp: Path) -> Path:
     return tmp / "kernel.so"
 
 
-class _Ext:
-    """The ctypes stand-in for the pybind11 extension (ints as int64, floats as double)."""
-
-    def __init__(self, path: Path) -> None:
-        self._lib = ctypes.CDLL(str(path))
-
-    def __getattr__(self, name: str) -> Any:
-        fn = getattr(self._lib, name)
-
-        def call(*args: Any) -> None:
-            fn.restype = None
-            fn.argtypes = [
-                ctypes.c_double if isinstance(a, float) else ctypes.c_int64 for a in args
-            ]
-            fn(*args)
-
-        return call
-
-
 def _module(source: str, tmp: Path) -> dict[str, Any]:
     """Execute a rendered module with its kernel built by g++ with the module's own flags."""
     consts = _module_constants(source)
     namespace: dict[str, Any] = {"__name__": "kv_candidate"}
     exec(compile(source, "<candidate>", "exec"), namespace)  # noqa: S102 - our own template
-    namespace["_KV_EXT"] = _Ext(_build(consts["_KV_KERNEL_CPP"], consts["_KV_CFLAGS"], tmp))
+    namespace["_KV_EXT"] = CtypesExt(_build(consts["_KV_KERNEL_CPP"], consts["_KV_CFLAGS"], tmp))
     return namespace
 
 
@@ -184,7 +165,7 @@ extern "C" void probe(std::int64_t out_addr, std::int64_t in_addr, std::int64_t 
 
 def test_kv_expf_is_within_about_one_ulp(tmp_path: Path) -> None:
     consts = _module_constants(_draft("softmax", variant="threepass"))
-    ext = _Ext(_build(consts["_KV_KERNEL_CPP"] + _EXP_PROBE, consts["_KV_CFLAGS"], tmp_path))
+    ext = CtypesExt(_build(consts["_KV_KERNEL_CPP"] + _EXP_PROBE, consts["_KV_CFLAGS"], tmp_path))
     torch.manual_seed(0)
     grid = torch.linspace(-90.0, 90.0, 400_001)
     specials = torch.tensor(

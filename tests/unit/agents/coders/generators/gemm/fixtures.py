@@ -1,6 +1,6 @@
 """Shared inputs of the GEMM generator tests: small KernelBench references and a plan oracle.
 
-Loaded by path from the test modules. ``evaluate_plan`` executes a :class:`GemmPlan` with
+Imported by the tests of this folder as ``fixtures``. ``evaluate_plan`` executes a :class:`GemmPlan` with
 plain PyTorch (in float64), so a plan -- the plain one or a rewrite's -- can be compared with
 the reference ``Model`` on random inputs without any kernel.
 """

@@ -32,8 +32,8 @@ def main() -> None:
     from triton.runtime.jit import JITFunction
 
     spec = json.loads(Path(sys.argv[1]).read_text())
-    ref = harness._load(spec["reference"], "reference")
-    new = harness._load(spec["candidate"], "candidate")
+    ref = harness.load_source(spec["reference"], "reference")
+    new = harness.load_source(spec["candidate"], "candidate")
     launches: list[tuple[Any, tuple, dict]] = []
 
     def capture(fn: Any) -> Any:
@@ -52,7 +52,7 @@ def main() -> None:
     cuobjdump = Path(triton.__file__).parent / "backends/nvidia/bin/cuobjdump"
     out = []
     for fn, args, kwargs in launches:
-        signature, constexprs, options = harness._signature(fn, args, kwargs)
+        signature, constexprs, options = harness.signature_of(fn, args, kwargs)
         options = {k: v for k, v in options.items() if k in ("num_warps", "num_stages")}
         bound = dict(zip(fn.arg_names, args, strict=False)) | kwargs
         attrs = {}

@@ -2,7 +2,7 @@
 
 ``PATTERNS`` maps a name to ``(forward body, inputs, __init__ body, forward args)``; the
 inputs are a format string of the shape ``{M}``/``{N}`` (so each test picks odd sizes).
-Loaded by path from the test modules.
+Imported by the tests of this folder as ``fixtures``.
 """
 
 from __future__ import annotations

@@ -187,7 +187,7 @@ def compile_case(case):
     target = GPUTarget(backend, int(arch) if backend == "cuda" else arch, 32 if backend == "cuda" else 64)
     spills = []
     for fn, args, kwargs in launches:
-        signature, constexprs, options = h._signature(fn, args, kwargs)
+        signature, constexprs, options = h.signature_of(fn, args, kwargs)
         if backend == "cuda":
             options = {k: v for k, v in options.items() if k in ("num_warps", "num_stages")}
         compiled = triton.compile(ASTSource(fn, signature, constexprs), target=target, options=options)

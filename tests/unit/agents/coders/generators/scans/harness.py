@@ -6,7 +6,7 @@ strided-copy and signature helpers but casts only floating-point inputs, so embe
 and jagged segments run with their real integer (and boolean) inputs.
 
 Usage: ``python harness.py SPEC.json`` prints one JSON object, ``{case_id: result}``.
-Kept outside pytest's collection (no ``test_`` prefix); tests call it by path.
+Kept outside pytest's collection (no ``test_`` prefix); tests run it by path (``fixtures.run``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ def _cast(t: Any, dtype: torch.dtype) -> Any:
 
 def check(case: dict[str, Any]) -> dict[str, Any]:
     """Reference (fp32) vs candidate (case dtype) on a few seeds, integer inputs kept."""
-    ref_ns = base._load(case["reference"], "reference")
-    new_ns = base._load(case["candidate"], "candidate")
+    ref_ns = base.load_source(case["reference"], "reference")
+    new_ns = base.load_source(case["candidate"], "candidate")
     dtype = getattr(torch, case.get("dtype", "float32"))
     worst = 0.0
     for seed in case.get("seeds", [0, 1]):
@@ -35,7 +35,7 @@ def check(case: dict[str, Any]) -> dict[str, Any]:
         new = new_ns["ModelNew"](*ref_ns["get_init_inputs"]()).to(dtype)
         torch.manual_seed(1000 + seed)
         inputs = [_cast(t, dtype) for t in ref_ns["get_inputs"]()]
-        cand = [base._strided(t) if case.get("noncontiguous") else t.clone() for t in inputs]
+        cand = [base.strided(t) if case.get("noncontiguous") else t.clone() for t in inputs]
         before = [t.clone() for t in cand]
         out = new(*cand)
         with torch.no_grad():
