@@ -93,6 +93,11 @@ FULL_CASES = {
     "var_offset": ("torch.var(x, dim=-1)", OFFSET),
     "rms_norm": ("x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)", OFFSET),
     "softmax_mid": ("torch.softmax(x, dim=1)", "    return [torch.randn(2, 300, 40)]"),
+    "group_norm": ("torch.nn.functional.group_norm(x, 2)", "    return [torch.randn(3, 6, 7, 11)]"),
+    "instance_norm": (
+        "torch.nn.functional.instance_norm(x)",
+        "    return [torch.randn(2, 3, 15, 21)]",
+    ),
 }
 """Row programs with full outputs or stable merges (Welford pairs, online exp-sums)."""
 INNER_ROWS = 16
@@ -165,7 +170,10 @@ def test_split_norms_and_softmax_match_torch(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_every_split_full_program_matches_torch(tmp_path: Path) -> None:
-    _check_cases(tmp_path, ["log_softmax", "logsumexp", "rms_norm", "softmax_mid"])
+    _check_cases(
+        tmp_path,
+        ["log_softmax", "logsumexp", "rms_norm", "softmax_mid", "group_norm", "instance_norm"],
+    )
 
 
 @pytest.mark.slow
@@ -223,7 +231,8 @@ def test_split_is_offered_for_one_pass_mergeable_programs() -> None:
     assert split_ok(recognise(rf.problem("logsumexp", M=4, N=300)))  # online exp-sum
     assert "split" in rp.space(recognise(rf.problem("layer_norm", M=4, N=300)), fx.H100).variants
     source = _SOURCE.format(  # a reduction of a reduction's result: two passes
-        expr="(x - x.mean(-1, keepdim=True)).abs().mean(-1)", inputs="    return [torch.randn(4, 300)]"
+        expr="(x - x.mean(-1, keepdim=True)).abs().mean(-1)",
+        inputs="    return [torch.randn(4, 300)]",
     )
     assert not split_ok(recognise(Problem(name="mad", source=source)))
 
