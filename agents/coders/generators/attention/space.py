@@ -5,15 +5,16 @@ Seeds follow the Triton fused-attention tutorial (``06-fused-attention.py``) for
 3 stages for 128), the 128 x 128 tile the tutorial keeps only with 8 warps on Hopper, and a
 64 x 64 tile for short sequences. AMD seeds follow ROCm's flash-attention configs (one
 stage, 16x16 MFMA, ``waves_per_eu`` 2) where this kernel's VGPRs allow that occupancy. fp32 (exact ``ieee`` dots, no tensor cores) gets
-smaller tiles. Every seed is shrunk to the sequence lengths and to the target's shared
-memory and register budget.
+smaller tiles. Head dims above 128 (up to 256, any size: tiles are padded to a power of two)
+start with narrower key blocks. Every seed is shrunk to the sequence lengths and to the
+target's shared memory and register budget, at the padded head dims.
 """
 
 from __future__ import annotations
 
 import math
 
-from agents.coders.generators.attention.spec import AttentionSpec
+from agents.coders.generators.attention.spec import AttentionSpec, padded
 from agents.coders.kit.chip import is_hip, smem_bytes, warp_size
 from agents.coders.kit.space import Params, Space, next_pow2
 from tools.records import Target
@@ -41,12 +42,13 @@ def attention_space(spec: AttentionSpec, target: Target) -> Space:
     if hip:
         choices |= {"waves_per_eu": (0, 1, 2, 3, 4), "matrix_instr_nonkdim": (16, 32)}
     ws, smem = warp_size(target), smem_bytes(target)
-    d, dv, eb = spec.head_dim, spec.head_dim_v, spec.elem_bytes
+    d, dv, eb = padded(spec.head_dim), padded(spec.head_dim_v), spec.elem_bytes
     cap_m, cap_n = max(16, next_pow2(spec.seq_q)), max(16, next_pow2(spec.seq_k))
 
     def check(p: Params) -> bool:
         bm, bn, warps = p["BLOCK_M"], p["BLOCK_N"], p["num_warps"]
-        if bm > cap_m or bn > cap_n or warps * 16 > bm:
+        rows = 16 if eb < 4 else 8  # fp32 dots are FMA loops: 8 query rows a warp suffice
+        if bm > cap_m or bn > cap_n or warps * rows > bm:
             return False
         if hip:
             held = bm * (dv + bn + d * eb / 4) / (warps * ws)
@@ -110,12 +112,16 @@ def attention_seeds(spec: AttentionSpec, target: Target) -> list[Params]:
     hip = is_hip(target)
     if spec.dtype == "float32":
         shapes = [(64, 32, 4, 2, 0), (32, 32, 2, 2, 0), (64, 64, 4, 2, 0)]
+    elif hip and max(spec.head_dim, spec.head_dim_v) > 128:  # wide heads: VGPRs bound the tile
+        shapes = [(64, 32, 4, 1, 1), (64, 64, 4, 1, 0), (32, 32, 2, 1, 1)]
     elif hip and spec.head_dim <= 64:
         shapes = [(128, 64, 4, 1, 2), (128, 128, 4, 1, 1), (64, 64, 4, 1, 2)]
     elif hip:
         shapes = [(128, 64, 8, 1, 2), (128, 64, 4, 1, 1), (64, 64, 4, 1, 2)]
     elif spec.head_dim <= 64:
         shapes = [(128, min(64, spec.head_dim), 4, 4, 0), (128, 128, 8, 3, 0), (64, 64, 4, 3, 0)]
+    elif max(spec.head_dim, spec.head_dim_v) > 128:  # wide heads: smaller key blocks
+        shapes = [(128, 32, 8, 2, 0), (64, 64, 4, 2, 0), (64, 32, 4, 2, 0)]
     else:
         shapes = [(128, 64, 8, 3, 0), (128, 128, 8, 2, 0), (64, 64, 4, 3, 0)]
     programs = -(-spec.seq_q // shapes[0][0]) * math.prod(spec.batch)

@@ -12,8 +12,15 @@ from agents.coders.generators.attention.recognize import Result
 from agents.coders.kit.fx import dtype_of, static_shape
 from tools.errors import ProblemError
 
-HEAD_DIMS = (16, 32, 64, 128)
-"""Head dims the template handles (tl.dot needs >= 16; 256 would spill registers)."""
+MAX_HEAD_DIM = 256
+"""Longest head dim the template handles: tiles are padded to the next power of two (at least
+16, what ``tl.dot`` needs) with masked loads, and the space picks query/key blocks that keep
+the padded q/k/v tiles within the target's shared memory and the accumulator in registers."""
+
+
+def padded(d: int) -> int:
+    """The power-of-two tile width (>= 16) the kernel uses for a head dim of ``d``."""
+    return max(16, 1 << (d - 1).bit_length())
 DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -84,10 +91,10 @@ def spec_from(
     if out_shape != sq[:-1] + (sv[-1],):
         raise ProblemError(f"The attention output shape {out_shape} is not q's with v's head dim.")
     for name, d in (("q/k", sq[-1]), ("v", sv[-1])):
-        if d not in HEAD_DIMS:
+        if not 1 <= d <= MAX_HEAD_DIM:
             raise ProblemError(
                 f"The {name} head dim {d} is not supported; the attention template handles"
-                f" {', '.join(map(str, HEAD_DIMS))}."
+                f" head dims 1 to {MAX_HEAD_DIM}."
             )
     if sq[-2] == 0 or sk[-2] == 0:
         raise ProblemError("Attention over an empty sequence has nothing to compute.")

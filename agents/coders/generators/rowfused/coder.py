@@ -97,7 +97,11 @@ def _check_seeds(problem: Problem, program: RowProgram, others: list[RowProgram]
     from tools.hardware import load_target
 
     target = load_target("h100")
-    for params in rp.seeds(program, target):
+    seeds = rp.seeds(program, target)
+    split = rp.split_seed(program, target)
+    if split is not None and all(p["variant"] != "split" for p in seeds):
+        seeds.append(split)  # the search may still draw a split configuration: check it too
+    for params in seeds:
         if params["variant"] != "split":
             _generic_text(problem, [program, *others], target, params, hip=False)
             continue
@@ -171,8 +175,15 @@ class RowFusedCoder(TemplateGenerator[RowProgram]):
         return spec.dtype in SUPPORTED_DTYPES
 
     def space(self, spec: RowProgram, target: Target) -> Space:  # type: ignore[override]
-        """``single``, ``looped`` and ``split`` configurations (see ``rowfused.params``)."""
-        return rp.space(spec, target)
+        """``single``, ``looped`` and ``split`` configurations (see ``rowfused.params``).
+
+        ``split`` is left out when its kernels could not be made shape-generic.
+        """
+        sp = rp.space(spec, target)
+        if _SPLIT_GENERIC.get(spec, True) or "split" not in sp.variants:
+            return sp
+        variants = {k: v for k, v in sp.variants.items() if k != "split"}
+        return Space(sp.template, variants, sp.check)
 
     def seed_params(self, spec: RowProgram, target: Target) -> list[Params]:  # type: ignore[override]
         """The expert configuration for the shape first, then alternatives.

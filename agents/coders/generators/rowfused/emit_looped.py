@@ -52,8 +52,11 @@ def init_lines(w: KernelWriter, r: Reduce) -> list[str]:
     raise ValueError(f"unknown reduction {r.kind}")
 
 
-def update_lines(w: KernelWriter, r: Reduce) -> list[str]:
-    """How one chunk updates a reduction's accumulators (inside the chunk loop)."""
+def update_lines(w: KernelWriter, r: Reduce, lo: str = "0", end: str = "N") -> list[str]:
+    """How one chunk updates a reduction's accumulators (inside the chunk loop).
+
+    ``lo``/``end``: the column range the loop walks (a column range of the ``split`` variant).
+    """
     a, out = r.arg, r.outs[0]
     acc = f"acc_{out}"
     if r.online is not None:
@@ -82,13 +85,14 @@ def update_lines(w: KernelWriter, r: Reduce) -> list[str]:
             f"{best} = tl.where(up_{out}, cm_{out}, {best})",
         ]
     if r.kind == "welford":
-        cnt = f"{float(w.lay.block_n)!r}" if w.even_n else "tl.minimum(N - start, BLOCK_N) * 1.0"
+        cnt = f"{float(w.lay.block_n)!r}" if w.even_n else f"tl.minimum({end} - start, BLOCK_N) * 1.0"
+        seen = "start * 1.0" if lo == "0" else f"(start - {lo}) * 1.0"
         dev = w.masked(a, "0.0", f"{a} - cm_{out}")
         return [
             f"cnt_{out} = {cnt}",
             f"cm_{out} = tl.sum({w.masked(a, '0.0')}, axis=1)[:, None] / cnt_{out}",
             f"cd_{out} = {dev}",
-            f"seen_{out} = start * 1.0",
+            f"seen_{out} = {seen}",
             f"tot_{out} = seen_{out} + cnt_{out}",
             f"delta_{out} = cm_{out} - {acc}",
             f"{acc} = {acc} + delta_{out} * (cnt_{out} / tot_{out})",

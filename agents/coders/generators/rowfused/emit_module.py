@@ -47,7 +47,7 @@ def layout_of(program: RowProgram, params: Params, int64: bool | None = None) ->
 def _bytes_doc(program: RowProgram, layout: Layout) -> str:
     lv = levels(program)
     passes = 1
-    if layout.variant == "looped":
+    if layout.variant in ("looped", "split"):  # split: the partials pass, then the stores
         passes = max((lv[r.outs[0]] for r in program.reductions()), default=0)
         passes += any(o.kind == "full" for o in program.outputs)
     elem = program.elem_bytes
@@ -66,7 +66,8 @@ def wrapper_source(program: RowProgram, layout: Layout, persistent: int, waves: 
     p = program
     names = [o.name for o in p.operands]
     lines = [f"def _kv_rowfused({', '.join(names)}):"]
-    lines.append(f'    """{p.summary}, fused into one kernel launch.')
+    launches = "two kernel launches" if layout.variant == "split" else "one kernel launch"
+    lines.append(f'    """{p.summary}, fused into {launches}.')
     lines.append("")
     lines.append(f"    Bytes moved: {_bytes_doc(p, layout)}.")
     lines.append('    """')

@@ -208,9 +208,7 @@ def generalise(
         values = tuple(float(t.string) for t in toks)
         where = owner[first.start[0]]
         expr = None
-        if where == COMBINE:  # the split variant's second kernel: its own arguments only
-            found = _match(values, kernel_atoms, is_float, pow2=False)
-        elif where == KERNEL:
+        if where in (KERNEL, COMBINE):  # COMBINE: the split variant's second kernel
             found = _match(values, kernel_atoms, is_float, pow2=False)
             if found is None:  # a size the kernel does not have: pass it as an argument
                 found = _match(values, wrapper_atoms, is_float, pow2=False)
@@ -242,11 +240,16 @@ def _add_arguments(text: str, extra: dict[str, str]) -> str:
     """Declare the extra size arguments in the kernel and pass them at the launch."""
     if not extra:
         return text
-    head = "    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,\n"
+    heads = (
+        "    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,\n",
+        "    BLOCK_M: tl.constexpr, SPLIT: tl.constexpr, BLOCK_N: tl.constexpr,\n",
+    )
     launch = "        BLOCK_M="
-    if text.count(head) != 1 or text.count(launch) != 1:
+    found = [h for h in heads if text.count(h) == 1]
+    if not found or any(text.count(h) > 1 for h in heads) or text.count(launch) != len(found):
         raise ProblemError("The kernel's signature is not the expected one; cannot add sizes.")
     declared = "".join(f"    {name}: tl.constexpr,\n" for name in extra.values())
     passed = "".join(f"        {name}={expr},\n" for expr, name in extra.items())
-    text = text.replace(head, head + declared)
+    for head in found:  # every kernel of the module (the split variant has two) takes them
+        text = text.replace(head, head + declared)
     return text.replace(launch, passed + launch)

@@ -45,7 +45,7 @@ PER_THREAD = 16
 SPLIT_WAVES = (4, 8, 16)
 """Programs an SM the ``split`` variant aims for (ranges a row = that times SMs / rows)."""
 SPLIT_ROWS = 4
-"""The seeds split rows when there are fewer than this many rows an SM."""
+"""The seeds split long rows when there are fewer than this many tiles of rows an SM."""
 L2_SHARE = 0.5
 """Share of the L2 cache the rows in flight may fill when a second pass must hit L2."""
 MAX_THREADS = 1024
@@ -152,8 +152,22 @@ def _rows_per_program(program: RowProgram, np2: int, target: Target) -> int:
     return max(1, min(block_m, next_pow2(_span(program)), ROWS[-1]))
 
 
-def seeds(program: RowProgram, target: Target) -> list[Params]:
-    """Two to four legal first configurations, the expert's choice first."""
+def row_fits_program(program: RowProgram, target: Target) -> bool:
+    """True when one program can hold a whole row in registers on ``target``.
+
+    A program has at most ``MAX_THREADS`` threads of ``REG_ELEMENTS`` fp32 values over the
+    live tiles; a longer row is read in chunks, and when rows are few the ``split`` variant
+    spreads each over several programs.
+    """
+    np2 = next_pow2(program.n_len)
+    return np2 <= SINGLE_MAX and np2 * _live(program) <= REG_ELEMENTS * MAX_THREADS
+
+
+def seeds(program: RowProgram, target: Target, split_rows: int = SPLIT_ROWS) -> list[Params]:
+    """Two to four legal first configurations, the expert's choice first.
+
+    ``split_rows``: rows an SM below which long rows are cut into column ranges (``split``).
+    """
     sp = space(program, target)
     ws = warp_size(target)
     np2 = next_pow2(program.n_len)
@@ -202,19 +216,43 @@ def seeds(program: RowProgram, target: Target) -> list[Params]:
         }
         persistent = {**base, "persistent": 2, **_amd(target, 2)}
         candidates = [base, wide, persistent]
+        few = "split" in sp.variants and _tiles(program, block_m) < split_rows * target.compute_units
+        split = {**base, "variant": "split", "waves": 8}
+        deep = {**split, "waves": 16, "num_stages": 2}
         if looped_passes(program) > 1 and program.inner == 1:
-            candidates = _reread_seeds(program, target, sp, base) + [base, wide]
-        elif (
-            "split" in sp.variants and _tiles(program, block_m) < SPLIT_ROWS * target.compute_units
-        ):
-            split = {**base, "variant": "split", "waves": 8}
-            deep = {**split, "waves": 16, "num_stages": 2}
+            reread = _reread_seeds(program, target, sp, base)
+            if few and not row_fits_program(program, target):
+                candidates = [split, deep, *reread, base]  # too few programs to fill the chip
+            else:
+                candidates = [*reread, base, wide] + ([split] if few else [])
+        elif few:
             candidates = [split, deep, base, wide]
     for c in candidates:
         fitted = _fit(c, sp)
         if sp.is_legal(fitted) and fitted not in out:
             out.append(fitted)
     return out[:4]
+
+
+def split_seed(program: RowProgram, target: Target) -> Params | None:
+    """A legal ``split`` configuration (the first split seed's shape), or ``None``."""
+    sp = space(program, target)
+    if "split" not in sp.variants:
+        return None
+    block_m = 1 if program.inner == 1 else 32
+    chunk = min(4096 if program.inner == 1 else 128, next_pow2(program.n_len))
+    p = {
+        "variant": "split",
+        "BLOCK_M": block_m,
+        "BLOCK_N": max(CHUNKS[0], chunk),
+        "num_warps": _warps(block_m * chunk, warp_size(target)),
+        "num_stages": 1,
+        "persistent": 0,
+        "waves": 8,
+        **_amd(target),
+    }
+    fitted = _fit(p, sp)
+    return fitted if sp.is_legal(fitted) else None
 
 
 def looped_passes(program: RowProgram) -> int:

@@ -15,6 +15,7 @@ from agents.coders.base import Coder, CoderContext
 from agents.coders.composite import LanguageCoder
 from agents.coders.generators.attention import AttentionCoder, AttentionSpec, analyze_attention
 from agents.coders.generators.attention.lazy import causal_offset, constant, lazy_node
+from agents.coders.generators.attention.spec import padded
 from tests.unit.agents.coders import fixtures as fx
 from tools.errors import ProblemError
 from tools.evaluator.static_checks import check_source
@@ -246,7 +247,10 @@ def test_sm90_fp16_seeds_follow_the_fused_attention_tutorial() -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
-@pytest.mark.parametrize("shape", ["1, 2, 45, 32", "2, 8, 1024, 64", "4, 4, 300, 128", "77, 16"])
+@pytest.mark.parametrize(
+    "shape",
+    ["1, 2, 45, 32", "2, 8, 1024, 64", "4, 4, 300, 128", "77, 16", "2, 4, 512, 256", "2, 333, 160"],
+)
 def test_seeds_are_legal_diverse_and_fit_the_target(dtype: str, shape: str) -> None:
     problem = attention_problem("sdpa_causal", shape, dtype=dtype)
     spec = CODER.spec_for(problem, fx.H100)
@@ -257,9 +261,9 @@ def test_seeds_are_legal_diverse_and_fit_the_target(dtype: str, shape: str) -> N
         assert len({tuple(sorted(s.items())) for s in seeds}) == len(seeds)
         hip_keys = {"waves_per_eu", "matrix_instr_nonkdim"}
         assert all((hip_keys <= set(s)) == (target is fx.MI300X) for s in seeds)
+        d = padded(spec.head_dim)  # the kernel's tiles: a power of two
         for s in seeds:
-            smem = (s["BLOCK_M"] * spec.head_dim + s["num_stages"] * s["BLOCK_N"] * 2 *
-                    spec.head_dim) * spec.elem_bytes  # fmt: skip
+            smem = (s["BLOCK_M"] * d + s["num_stages"] * s["BLOCK_N"] * 2 * d) * spec.elem_bytes
             assert smem <= target.shared_mem_per_block_kib * 1024
         assert CODER.safer(seeds[0], spec, target)
 

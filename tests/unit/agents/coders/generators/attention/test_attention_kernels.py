@@ -52,7 +52,14 @@ def _quick_cases() -> list[dict[str, Any]]:
         "2, 30, 32",
         "2, 38, 32",
     )
+    wide = attention_problem("sdpa", "1, 2, 37, 256", "1, 2, 29, 256")
+    odd = attention_problem("sdpa_causal", "2, 45, 160", "2, 45, 160", v="2, 45, 96", dtype="float16")
+    odd_mask = attention_problem("masked_fill_tril", "1, 2, 33, 200")
     return [
+        # Head dims above 128 and not powers of two: padded tiles, masked head-dim columns.
+        _case("sdpa-d256-fp32-seed", wide, CODER.seed(wide, fx.H100)[0].source),
+        _case("causal-d160-dv96-fp16-seed", odd, CODER.seed(odd, fx.H100)[0].source),
+        _case("tril-d200-bm16", odd_mask, _render(odd_mask, fx.H100, BLOCK_M=16, BLOCK_N=16, num_warps=2)),
         _case("sdpa-fp32-seed", sdpa, CODER.seed(sdpa, fx.H100)[0].source, noncontiguous=True),
         _case("causal-fp16-seed", causal16, CODER.seed(causal16, fx.H100)[0].source),
         _case("causal-sq>sk-fp16-hip", skewed, CODER.seed(skewed, fx.MI300X)[0].source),
@@ -106,7 +113,13 @@ def test_attention_compiles_for_sm90_and_gfx942(tmp_path: Path) -> None:
         {"id": "hip", "reference": problem.source, "dtype": "float16", "targets": ["hip:gfx942"],
          "candidate": CODER.seed(problem, fx.MI300X)[0].source},
     ]  # fmt: skip
+    for d in (256, 192):  # wide heads: every sm_90 seed compiles
+        wide = attention_problem("sdpa_causal", f"2, 4, 256, {d}", dtype="float16")
+        for i, draft in enumerate(CODER.seed(wide, fx.H100)):
+            cases.append({"id": f"cuda-d{d}-{i}", "reference": wide.source, "dtype": "float16",
+                          "targets": ["cuda:90"], "candidate": draft.source})  # fmt: skip
     results = fx.run_harness("compile", cases, tmp_path)
+    assert all(r["ok"] for r in results.values()), results
     assert results["cuda"]["ok"], results["cuda"]
     assert results["hip"]["ok"], results["hip"]
     assert results["hip"]["kernels"][0]["vgpr_spill"] == 0

@@ -40,11 +40,14 @@ def test_short_rows_pack_several_rows_a_program() -> None:
 
 
 def test_long_rows_start_looped_in_chunks() -> None:
-    program = recognise(rf.problem("log_softmax", M=64, N=100000))
+    program = recognise(rf.problem("log_softmax", M=1024, N=100000))
     seeds = rp.seeds(program, fx.H100)
     assert {s["variant"] for s in seeds} == {"looped"}
     assert seeds[0]["BLOCK_N"] == 4096
     assert "single" not in rp.space(program, fx.H100).variants  # 131072 > SINGLE_MAX
+    few = rp.seeds(recognise(rf.problem("log_softmax", M=64, N=100000)), fx.H100)
+    assert few[0]["variant"] == "split" and few[0]["BLOCK_N"] == 4096  # 64 rows, 132 SMs
+    assert any(s["variant"] == "looped" for s in few)
 
 
 def test_inner_reductions_read_contiguous_inner_blocks() -> None:

@@ -80,6 +80,26 @@ CASES = {
     "amax_dim0": ("torch.amax(x, dim=0)", "    return [torch.randn(300, 40)]"),
     "mean_mid": ("x.mean(dim=1) * 2.0", "    return [torch.randn(3, 300, 40)]"),
 }
+OFFSET = "    return [torch.randn(3, 300) * 0.5 + 1000.0]"
+"""A large mean: a sum-of-squares variance would lose every digit, Welford/Chan keeps them."""
+FULL_CASES = {
+    "softmax": ("torch.softmax(x, dim=-1)", "    return [torch.randn(3, 300) * 4.0]"),
+    "log_softmax": ("torch.log_softmax(x, dim=-1)", "    return [torch.randn(3, 300) * 4.0]"),
+    "logsumexp": ("torch.logsumexp(x, dim=-1)", "    return [torch.randn(3, 300) * 4.0]"),
+    "layer_norm3d": (
+        "torch.nn.functional.layer_norm(x, x.shape[1:], eps=1e-5)",
+        "    return [torch.randn(3, 4, 5, 15) * 0.5 + 100.0]",
+    ),
+    "var_offset": ("torch.var(x, dim=-1)", OFFSET),
+    "rms_norm": ("x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)", OFFSET),
+    "softmax_mid": ("torch.softmax(x, dim=1)", "    return [torch.randn(2, 300, 40)]"),
+    "group_norm": ("torch.nn.functional.group_norm(x, 2)", "    return [torch.randn(3, 6, 7, 11)]"),
+    "instance_norm": (
+        "torch.nn.functional.instance_norm(x)",
+        "    return [torch.randn(2, 3, 15, 21)]",
+    ),
+}
+"""Row programs with full outputs or stable merges (Welford pairs, online exp-sums)."""
 INNER_ROWS = 16
 """Rows a tile for the reductions over a middle dim: 40 inner rows end in a partial tile."""
 _DIRECT = """
@@ -103,7 +123,7 @@ print(json.dumps(results))
 
 
 def _problem(name: str) -> Problem:
-    expr, inputs = CASES[name]
+    expr, inputs = {**CASES, **FULL_CASES}[name]
     return Problem(name=f"split_{name}", source=_SOURCE.format(expr=expr, inputs=inputs))
 
 
@@ -143,6 +163,19 @@ def test_split_argmax_matches_torch_with_ties_and_nan(tmp_path: Path) -> None:
     assert results["argmax_mid"][1][0][7] == 0
 
 
+def test_split_norms_and_softmax_match_torch(tmp_path: Path) -> None:
+    """Long rows cut into 64-column ranges: partial statistics, merge, normalise each range."""
+    _check_cases(tmp_path, ["softmax", "layer_norm3d", "var_offset"])
+
+
+@pytest.mark.slow
+def test_every_split_full_program_matches_torch(tmp_path: Path) -> None:
+    _check_cases(
+        tmp_path,
+        ["log_softmax", "logsumexp", "rms_norm", "softmax_mid", "group_norm", "instance_norm"],
+    )
+
+
 @pytest.mark.slow
 def test_every_split_reduction_matches_torch(tmp_path: Path) -> None:
     results = _check_cases(tmp_path, [n for n in CASES if n not in ("argmax", "argmax_mid")])
@@ -152,7 +185,7 @@ def test_every_split_reduction_matches_torch(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_split_compiles_for_sm90_and_gfx942(tmp_path: Path) -> None:
     cases = []
-    for name in ("argmax", "global_norm"):
+    for name in ("argmax", "global_norm", "softmax", "layer_norm3d"):
         problem = _problem(name)
         program = recognise(problem)
         for target, spec in ((fx.H100, "cuda:90"), (fx.MI300X, "hip:gfx942")):
@@ -192,13 +225,32 @@ def test_few_long_rows_seed_the_split_variant() -> None:
     assert first["variant"] == "split" and first["BLOCK_M"] >= 16  # coalesced inner rows
 
 
-def test_split_is_offered_only_for_one_pass_mergeable_programs() -> None:
+def test_split_is_offered_for_one_pass_mergeable_programs() -> None:
     assert split_ok(recognise(rf.problem("argmax", M=4, N=300)))
-    assert not split_ok(recognise(rf.problem("softmax", M=4, N=300)))  # a full output
-    assert not split_ok(recognise(rf.problem("logsumexp", M=4, N=300)))  # online exp-sum
-    assert (
-        "split" not in rp.space(recognise(rf.problem("layer_norm", M=4, N=300)), fx.H100).variants
+    assert split_ok(recognise(rf.problem("softmax", M=4, N=300)))  # a full output
+    assert split_ok(recognise(rf.problem("logsumexp", M=4, N=300)))  # online exp-sum
+    assert "split" in rp.space(recognise(rf.problem("layer_norm", M=4, N=300)), fx.H100).variants
+    source = _SOURCE.format(  # a reduction of a reduction's result: two passes
+        expr="(x - x.mean(-1, keepdim=True)).abs().mean(-1)",
+        inputs="    return [torch.randn(4, 300)]",
     )
+    assert not split_ok(recognise(Problem(name="mad", source=source)))
+
+
+def test_few_huge_rows_of_a_norm_seed_the_split_variant() -> None:
+    """KernelBench's LayerNorm over (64, 256, 256) of 16 rows: 4 Mi elements a row."""
+    source = _SOURCE.format(
+        expr="torch.nn.functional.layer_norm(x, x.shape[1:])",
+        inputs="    return [torch.randn(16, 64, 256, 256)]",
+    )
+    program = recognise(Problem(name="ln_kb", source=source))
+    assert program.rows == 16 and program.n_len == 64 * 256 * 256
+    assert not rp.row_fits_program(program, fx.H100)
+    seeds = rp.seeds(program, fx.H100)
+    assert seeds[0]["variant"] == "split"
+    many = recognise(rf.problem("softmax", M=8192, N=40000))  # many rows fill the chip
+    assert all(s["variant"] != "split" for s in rp.seeds(many, fx.H100))
+    assert rp.seeds(many, fx.H100, split_rows=1024)[0]["variant"] == "split"
 
 
 def test_long_multi_pass_rows_seed_a_whole_row_in_registers() -> None:
