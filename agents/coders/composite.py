@@ -37,8 +37,20 @@ class LanguageCoder:
         self.name = "+".join(c.name for c in self.coders)
 
     def supporting(self, problem: Problem, target: Target) -> list[Coder]:
-        """The generators routed to this problem's op family that can write it, in order."""
-        return [c for c in self.coders if routed(c.name, problem) and c.supports(problem, target)]
+        """The generators routed to this problem's op family that can write it, in order.
+
+        A generator whose ``supports`` raises is left out with a warning: one generator's
+        defect must not end the problem for the others."""
+        out = []
+        for c in self.coders:
+            if not routed(c.name, problem):
+                continue
+            try:
+                if c.supports(problem, target):
+                    out.append(c)
+            except Exception:  # noqa: BLE001 - a generator defect, logged and isolated
+                logger.warning("%s failed to read %s; left out", c.name, problem.name, exc_info=True)
+        return out
 
     def supports(self, problem: Problem, target: Target) -> bool:
         """True when any generator supports the problem on the target."""
@@ -60,6 +72,11 @@ class LanguageCoder:
                 queues.append(list(coder.seed(problem, target)))
             except ProblemError as e:
                 logger.info("%s wrote no seed for %s: %s", coder.name, problem.name, e)
+            except Exception:  # noqa: BLE001 - a generator defect: the other generators go on
+                logger.warning(
+                    "%s failed while seeding %s; its seeds are left out",
+                    coder.name, problem.name, exc_info=True,
+                )  # fmt: skip
         out: list[Draft] = []
         while any(queues):
             for queue in queues:
@@ -99,6 +116,10 @@ class LanguageCoder:
                 return coder.propose(ctx)
             except KevolveError as e:  # this generator's space is exhausted: try the next
                 errors.append(str(e))
+            except Exception as e:  # noqa: BLE001 - a generator defect: try the next
+                logger.warning("%s failed to propose for %s", coder.name, ctx.problem.name,
+                               exc_info=True)  # fmt: skip
+                errors.append(f"{coder.name} failed: {type(e).__name__}: {e}")
         raise KevolveError("; ".join(errors) or f"No {self.language} generator proposed a draft.")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+from functools import reduce
 from pathlib import Path
 
 import torch
@@ -93,7 +94,8 @@ def forward_source(program: Program, channels_last: bool = False, contiguous: bo
     for node in gm.graph.nodes:
         if node.op != "get_attr":
             continue
-        root.setdefault(str(node.target), getattr(gm, str(node.target)))
+        # a dotted target (``v.0`` of a ParameterList) is a path, not one attribute name
+        root.setdefault(str(node.target), reduce(getattr, str(node.target).split("."), gm))
     for node in gm.graph.nodes:
         index = program.members.get(node.name)
         if node.op == "output" and contiguous:

@@ -70,6 +70,47 @@ def test_an_exhausted_generator_hands_over_and_all_exhausted_raises() -> None:
         LanguageCoder("triton", [_Fake("c", "zzz")]).propose(_ctx(fx.named_problem("softmax")))
 
 
+class _Broken(_Fake):
+    """A generator with a defect in one of its methods (not a refusal)."""
+
+    def __init__(self, name: str, where: str) -> None:
+        super().__init__(name, "soft")
+        self.where = where
+
+    def _maybe_fail(self, where: str) -> None:
+        if where == self.where:
+            raise AttributeError("'GraphModule' object has no attribute 'v.0'")
+
+    def supports(self, problem: Problem, target: Target) -> bool:
+        self._maybe_fail("supports")
+        return super().supports(problem, target)
+
+    def seed(self, problem: Problem, target: Target) -> list[Draft]:
+        self._maybe_fail("seed")
+        return super().seed(problem, target)
+
+    def propose(self, ctx: CoderContext) -> Draft:
+        self._maybe_fail("propose")
+        return super().propose(ctx)
+
+
+@pytest.mark.parametrize("where", ["supports", "seed", "propose"])
+def test_a_generator_defect_leaves_the_others_working(where: str) -> None:
+    broken, live = _Broken("broken", where), _Fake("live", "soft", 1)
+    coder = LanguageCoder("triton", [broken, live])
+    problem = fx.named_problem("softmax")
+    assert "# live 0" in [d.source for d in coder.seed(problem, fx.H100)]
+    usable = {"triton.live"} | ({"triton.broken"} if where == "seed" else set())
+    for seed in range(2):  # whichever generator takes the first turn
+        assert coder.propose(_ctx(problem, seed=seed)).template in usable
+
+
+def test_a_defect_of_the_only_generator_is_a_coder_error_naming_it() -> None:
+    alone = LanguageCoder("triton", [_Broken("broken", "propose")])
+    with pytest.raises(KevolveError, match="broken failed: AttributeError"):
+        alone.propose(_ctx(fx.named_problem("softmax")))
+
+
 def test_coder_for_wraps_the_real_generators() -> None:
     coder = coder_for("triton")
     assert isinstance(coder, LanguageCoder)

@@ -152,6 +152,22 @@ def test_seeds_render_and_pass_the_static_checks() -> None:
     assert "library calls kept (Conv2d)" in drafts[0].transformation
 
 
+PARAMETER_LIST_MATMUL = _src(
+    "        self.w = nn.ParameterList([nn.Parameter(torch.randn(6, 6)) for _ in range(2)])\n",
+    "        for w in self.w:\n"
+    "            x = torch.relu(x @ w) + x\n"
+    "        return x\n",
+    "torch.randn(4, 6)",
+    "",
+)
+
+
+def test_parameters_of_a_parameter_list_are_reached_by_their_dotted_path() -> None:
+    """fx names them ``w.0``: a path, not one attribute of the traced module."""
+    drafts = LibOpCoder().seed(_problem(PARAMETER_LIST_MATMUL), fx.H100)
+    assert drafts and all(check_source(d.source) == [] for d in drafts)
+
+
 CASES = {
     "groupnorm": CONV_GROUPNORM,
     "min_softmax": CONV3D_MIN_SOFTMAX,
@@ -160,6 +176,7 @@ CASES = {
     "maxpool_sum": CONV_MAXPOOL_SUM,
     "long_rows": LONG_ROW_LAYERNORM,
     "gemm_groupnorm_constant": GEMM_GROUPNORM_MIN,
+    "parameter_list": PARAMETER_LIST_MATMUL,
 }
 
 
@@ -192,4 +209,4 @@ def test_stages_match_the_reference_under_the_interpreter(tmp_path: Path) -> Non
     results = fx.run_harness("check", cases, tmp_path, interpret=True)
     bad = {k: v for k, v in results.items() if not v["ok"]}
     assert not bad, bad
-    assert len(results) == len(cases) == 28
+    assert len(results) == len(cases) == 31
