@@ -42,9 +42,12 @@ def worker(
                   "(again to quit now)")  # fmt: skip
         w.shutdown()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    done = w.run(once=once)
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        done = w.run(once=once)
+    finally:  # the caller's handlers again (an in-process caller keeps its own Ctrl-C)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     err.print(f"worker {w.worker_id}: {done} tickets ended", highlight=False)
 
 

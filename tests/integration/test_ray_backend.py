@@ -185,6 +185,14 @@ def _kill_worker_mid_task(temp: Path, driver: subprocess.Popen, timeout_s: float
     pytest.fail("no Ray worker was seen running evaluate_task with its evaluation started")
 
 
+def _result_of(out: str, err: str) -> dict:
+    """The EvalResult the driver printed: its last JSON line (Ray may print lines of its own
+    to stdout after it, e.g. while shutting down)."""
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    assert lines, f"the driver printed no result; stdout: {out[-2000:]!r} stderr: {err[-2000:]}"
+    return json.loads(lines[-1])
+
+
 def _driver(address: str, retries: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", DRIVER, address, str(retries), str(CANDIDATE)],
@@ -200,7 +208,7 @@ def test_worker_killed_mid_task_is_retried_and_the_result_comes_back(ray_cluster
     killed = _kill_worker_mid_task(temp, driver)
     out, err = driver.communicate(timeout=300)
     assert driver.returncode == 0, err[-3000:]
-    result = json.loads(out.strip().splitlines()[-1])
+    result = _result_of(out, err)
     assert result["correct"] and result["stage_failed"] is None, result["error"]
     notes = [n for n in result["diagnostics"]["notes"] if n.startswith("ray: node ")]
     assert len(notes) == 1, result["diagnostics"]["notes"]
@@ -215,6 +223,6 @@ def test_worker_lost_with_no_retry_left_comes_back_as_a_result(ray_cluster):
     _kill_worker_mid_task(temp, driver)
     out, err = driver.communicate(timeout=120)
     assert driver.returncode == 0, err[-3000:]
-    result = json.loads(out.strip().splitlines()[-1])
+    result = _result_of(out, err)
     assert result["stage_failed"] == "sandbox" and not result["correct"]
     assert "the Ray worker running this evaluation was lost 1 time(s)" in result["error"]

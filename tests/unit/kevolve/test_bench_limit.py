@@ -132,7 +132,19 @@ def test_time_limit_is_hard_for_an_evaluation_in_flight(suite, tmp_path, monkeyp
 
 
 def test_time_limit_interrupts_a_run_busy_between_events(suite, tmp_path, monkeypatch):
+    import signal
+
+    # as in `kevolve bench`: Ctrl-C raises KeyboardInterrupt (an earlier in-process test
+    # may have left another handler, under which the interrupt would be swallowed)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     monkeypatch.setattr(kevolve.bench_limit, "GRACE_S", 0.3)
+    try:
+        _busy_run_is_interrupted(suite, tmp_path, monkeypatch)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _busy_run_is_interrupted(suite, tmp_path, monkeypatch) -> None:
     settings, _ = _install(monkeypatch, tmp_path, "busy_coder")
     doc = run_bench(_config(suite, tmp_path, time_limit_s=0.5, only="001_*"), settings)
     row = doc.problems["001_relu"]

@@ -248,8 +248,10 @@ def test_suite_pointwise_problems_get_one_kernel_seeds(name: str, template: str)
     from agents.coders import coder_for
 
     problem = load_problem_file(SUITE / f"{name}.py")
-    drafts = coder_for("triton").seed(problem, fx.H100)
-    assert len(drafts) >= 2 and all(d.template == template for d in drafts)
+    every = coder_for("triton").seed(problem, fx.H100)  # other families may seed it too
+    drafts = [d for d in every if d.template == template]
+    assert len(drafts) >= 2, sorted({d.template for d in every})
+    assert not {d.template for d in every} & {"triton.pointwise", "triton.remap"} - {template}
     forward = drafts[0].source.split("    def forward")[1]
     assert "torch." not in forward and "F." not in forward  # no library call left in forward
     kept = drafts[0].transformation.partition("library calls kept: ")[2]
