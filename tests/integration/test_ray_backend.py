@@ -1,7 +1,8 @@
 """Evaluations as Ray tasks on a local cluster with two fake chip resources (H100, MI300X).
 
-The cluster is a real one on 127.0.0.1: a holder process starts it with ``ray.init`` (one
-logical GPU, custom resources ``H100`` and ``MI300X``) and shuts it down when the test ends.
+The cluster is a real one on 127.0.0.1, started as a deployment starts its head node:
+``ray start --head --block`` with one logical GPU and the custom resources ``H100`` and
+``MI300X``; SIGTERM to that command shuts the cluster down when the module ends.
 An optimize run with ``KEVOLVE_RAY_ADDRESS`` set evaluates every candidate as a Ray task
 (each result names the Ray node and task that produced it); a target whose chip no node
 offers fails before anything is submitted, with one sentence. A Ray worker killed with
@@ -32,16 +33,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = secrets.token_hex(32)
 """The cluster's authentication token (Ray's token auth), shared by every process of the test."""
 
-HOLDER = r"""
-import sys, ray
-ray.init(num_cpus=2, num_gpus=1, resources={"H100": 1, "MI300X": 1},
-         include_dashboard=False, _node_ip_address="127.0.0.1", object_store_memory=100 * 2**20, _temp_dir=sys.argv[1])
-print(ray.get_runtime_context().gcs_address, flush=True)
-sys.stdin.read()
-ray.shutdown()
-"""
-
-
 def _env(**extra: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -53,27 +44,55 @@ def _env(**extra: str) -> dict[str, str]:
     }
 
 
+READY_TIMEOUT_S = 120.0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
 def ray_cluster():
     temp = tempfile.mkdtemp(prefix="kvray-", dir="/tmp")  # socket paths must stay short
+    port = _free_port()
+    ray_cli = Path(sys.executable).with_name("ray")
+    command = [
+        str(ray_cli) if ray_cli.exists() else "ray", "start", "--head", "--block",
+        "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--num-gpus=1",
+        '--resources={"H100": 1, "MI300X": 1}', "--include-dashboard=false",
+        f"--object-store-memory={100 * 2**20}", f"--temp-dir={temp}", "--disable-usage-stats",
+    ]  # fmt: skip
     # The cluster is its own "machine": its memory ledger and timing lock live in its own
     # temporary directory, apart from other evaluations on this host.
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, temp], cwd=ROOT, env=_env(TMPDIR=temp),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    address = holder.stdout.readline().strip()
-    if not address:
-        holder.kill()
-        pytest.fail(f"the Ray cluster did not start: {holder.stderr.read()[-2000:]}")
+    head = subprocess.Popen(
+        command, cwd=ROOT, env=_env(TMPDIR=temp), start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    address = f"127.0.0.1:{port}"
+    seen: list[str] = []
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        line = head.stdout.readline()
+        if not line and head.poll() is not None:
+            break
+        seen.append(line)
+        if "Ray runtime started" in line:
+            break
+    if not seen or "Ray runtime started" not in seen[-1]:
+        os.killpg(head.pid, signal.SIGKILL)
+        pytest.fail(f"`ray start --head` did not start the cluster: {''.join(seen)[-2000:]}")
     try:
         yield address, Path(temp)
     finally:
-        holder.stdin.close()
+        os.killpg(head.pid, signal.SIGTERM)  # --block: the command stops what it started
         try:
-            holder.wait(timeout=60)
+            head.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            holder.kill()
+            os.killpg(head.pid, signal.SIGKILL)
 
 
 def _optimize(args: list[str], data_dir: Path, address: str) -> subprocess.CompletedProcess:
