@@ -300,6 +300,18 @@ def _binary_tensor(node: torch.fx.Node) -> bool:
     )
 
 
+def is_pointwise_node(node: torch.fx.Node, gm: torch.fx.GraphModule) -> bool:
+    """A call node the chain fuses (``canonical_call`` knows it) with one tensor output."""
+    if node.op not in ("call_function", "call_method", "call_module"):
+        return False
+    try:
+        canonical_call(node, gm)
+    except ProblemError:
+        return False
+    meta = node.meta.get("tensor_meta")
+    return meta is not None and getattr(meta, "dtype", None) is not None
+
+
 def canonical_call(
     node: torch.fx.Node, gm: torch.fx.GraphModule
 ) -> tuple[str, tuple[Any, ...], dict[str, Any]]:

@@ -29,7 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.coders.kit.chain import BOOLEAN_OPS, Operand, Step
-from agents.coders.kit.chain_trace import ChainBuilder, canonical_call, lower_node, trace_module
+from agents.coders.kit.chain_trace import (
+    ChainBuilder,
+    is_pointwise_node,
+    lower_node,
+    trace_module,
+)
 from agents.coders.kit.libops import library_kind
 from tools.errors import ProblemError
 
@@ -273,16 +278,6 @@ def _is_value_pick(node: torch.fx.Node, red_node: torch.fx.Node | None) -> bool:
     return False
 
 
-def _pointwise(node: torch.fx.Node, gm: torch.fx.GraphModule) -> bool:
-    if node.op not in ("call_function", "call_method", "call_module"):
-        return False
-    try:
-        canonical_call(node, gm)
-    except ProblemError:
-        return False
-    return _meta(node) is not None and hasattr(_meta(node), "shape")
-
-
 @dataclass(frozen=True)
 class Program:
     """A forward as kept torch calls and fused stages."""
@@ -347,7 +342,7 @@ def _partition(gm: torch.fx.GraphModule, cuts: set[torch.fx.Node]) -> list[_Open
         elif cur is not None and _is_value_pick(node, cur.red_node):
             cur.nodes.append(node)
             owner[node] = cur
-        elif _pointwise(node, gm):
+        elif is_pointwise_node(node, gm):
             if cur is not None and cur.red is not None:
                 post_ok = set(cur.post) | {cur.nodes[-1]}
                 same = cur.red.kind in NORMALIZE or _shape(node) == _shape(cur.nodes[-1])

@@ -36,7 +36,7 @@ from agents.coders.kit.cache import RefusalCache
 from agents.coders.kit.chain import BOOLEAN_OPS, Chain
 from agents.coders.kit.chain_trace import (
     ChainBuilder,
-    canonical_call,
+    is_pointwise_node,
     lower_node,
 )
 from agents.coders.kit.opspec import OpSpec
@@ -68,16 +68,6 @@ class HybridSpec:
     """Set when the whole forward fuses as strided loads and cat selects (no head at all)."""
 
 
-def _is_pointwise(node: torch.fx.Node, gm: torch.fx.GraphModule) -> bool:
-    if node.op not in ("call_function", "call_method", "call_module"):
-        return False
-    try:
-        canonical_call(node, gm)
-    except ProblemError:
-        return False
-    meta = node.meta.get("tensor_meta")
-    return meta is not None and getattr(meta, "dtype", None) is not None
-
 
 def _tail(gm: torch.fx.GraphModule, result: torch.fx.Node) -> set[torch.fx.Node]:
     """Pointwise nodes feeding the output whose every user is in the tail (or the output)."""
@@ -85,7 +75,7 @@ def _tail(gm: torch.fx.GraphModule, result: torch.fx.Node) -> set[torch.fx.Node]
     frontier = [result]
     while frontier:
         node = frontier.pop()
-        if node in tail or not _is_pointwise(node, gm):
+        if node in tail or not is_pointwise_node(node, gm):
             continue
         if any(u.op != "output" and u not in tail for u in node.users):
             continue  # needed by the head too: recompute nothing, keep it in the head
