@@ -68,7 +68,6 @@ class HybridSpec:
     """Set when the whole forward fuses as strided loads and cat selects (no head at all)."""
 
 
-
 def _tail(gm: torch.fx.GraphModule, result: torch.fx.Node) -> set[torch.fx.Node]:
     """Pointwise nodes feeding the output whose every user is in the tail (or the output)."""
     tail: set[torch.fx.Node] = set()
