@@ -115,20 +115,6 @@ def start_worker(args: argparse.Namespace, data: Path, url: str, n: int) -> subp
                             start_new_session=True)  # fmt: skip
 
 
-def fresh_database(server_url: str) -> str:
-    import secrets
-
-    import sqlalchemy as sa
-
-    url = sa.engine.make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"ticket_load_{secrets.token_hex(4)}"
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 def submit(store: TicketStore, args: argparse.Namespace) -> list[str]:
     ops = ("relu", "sigmoid", "tanh")
     ids = []
@@ -286,9 +272,9 @@ def main() -> None:
             url = args.database_url
         else:
             # The throwaway server the integration tests use (Debian's postgresql binaries).
-            from tests.integration.services import postgres_server
+            from tests.integration.services import create_database, postgres_server
 
-            url = fresh_database(stack.enter_context(postgres_server()))
+            url = create_database(stack.enter_context(postgres_server()))
         data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kevolve-load-")))
         outcome = drive(args, url, data)
     payload = {
