@@ -137,8 +137,26 @@ class Output:
     """A fixed torch dtype name, or ``None`` for the promoted float dtype of the operands."""
 
 
+class RowSpace:
+    """``outer * inner`` rows of ``n_len`` elements, ``inner`` apart (see the module docstring)."""
+
+    outer: int
+    n_len: int
+    inner: int
+
+    @property
+    def rows(self) -> int:
+        """M: kernel rows (``outer * inner``)."""
+        return self.outer * self.inner
+
+    @property
+    def total(self) -> int:
+        """Elements of the row space."""
+        return self.outer * self.n_len * self.inner
+
+
 @dataclass(frozen=True)
-class RowProgram:
+class RowProgram(RowSpace):
     """One fused row kernel, as recognised from a reference (the generator's spec)."""
 
     outer: int
@@ -158,16 +176,6 @@ class RowProgram:
 
     op = "rowfused"
     """Op name for messages shared with the other generators."""
-
-    @property
-    def rows(self) -> int:
-        """M: kernel rows (``outer * inner``)."""
-        return self.outer * self.inner
-
-    @property
-    def total(self) -> int:
-        """Elements of the row space."""
-        return self.outer * self.n_len * self.inner
 
     @property
     def elem_bytes(self) -> int:
