@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -34,6 +34,9 @@ from tools.records import Candidate, EvalResult, Language, Problem, Skill, Targe
 
 logger = logging.getLogger(__name__)
 
+
+FLOAT_DTYPES: frozenset[str] = frozenset({"float32", "float16", "bfloat16"})
+"""Problem dtypes the Triton templates compute in (fp32 math, fp16/bf16 storage)."""
 
 SpecT = TypeVar("SpecT")
 """What a generator reads a problem into (an ``OpSpec``, a ``GemmSpec``, a ``RowProgram``...)."""
@@ -63,6 +66,8 @@ class TemplateGenerator(Generic[SpecT]):
 
     functions: ClassVar[TemplateFunctions | None] = None
     """The recogniser and space functions, for the methods a subclass does not override."""
+    dtypes: ClassVar[Collection[str] | None] = None
+    """Problem dtypes the templates handle (``spec.dtype``); ``None``: any the recogniser takes."""
 
     # ---- what subclasses provide (a method, or the function above) --------------------
     def analyze(self, problem: Problem) -> SpecT:
@@ -80,8 +85,8 @@ class TemplateGenerator(Generic[SpecT]):
         raise NotImplementedError
 
     def spec_ok(self, spec: SpecT) -> bool:
-        """True when a template of this generator handles ``spec`` (dtype, family)."""
-        raise NotImplementedError
+        """True when a template of this generator handles ``spec`` (default: its dtype)."""
+        return self.dtypes is None or getattr(spec, "dtype", None) in self.dtypes
 
     def space(self, spec: SpecT, target: Target) -> Space:
         """The parameter space of the template for this problem on this target."""

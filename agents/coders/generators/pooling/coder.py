@@ -68,10 +68,6 @@ class PoolingCoder(TemplateGenerator[PoolSpec]):
     name = "triton-pooling"
     functions = TemplateFunctions(analyze_pool, pool_space, pool_seeds, pool_safer)
 
-    def spec_ok(self, spec: PoolSpec) -> bool:
-        """Any recognised pooling (dtype limits are checked by the analysis)."""
-        return isinstance(spec, PoolSpec)
-
     def render(self, problem: Problem, spec: PoolSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
         what = _describe(spec)
