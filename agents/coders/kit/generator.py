@@ -35,9 +35,6 @@ from tools.records import Candidate, EvalResult, Language, Problem, Skill, Targe
 logger = logging.getLogger(__name__)
 
 
-FLOAT_DTYPES: frozenset[str] = frozenset({"float32", "float16", "bfloat16"})
-"""Problem dtypes the Triton templates compute in (fp32 math, fp16/bf16 storage)."""
-
 SpecT = TypeVar("SpecT")
 """What a generator reads a problem into (an ``OpSpec``, a ``GemmSpec``, a ``RowProgram``...)."""
 

@@ -14,7 +14,8 @@ from agents.coders.generators.gemm.emit import render_gemm
 from agents.coders.generators.gemm.match import analyze_gemm
 from agents.coders.generators.gemm.plan import GemmSpec
 from agents.coders.generators.gemm.space import gemm_safer, gemm_seeds, gemm_space
-from agents.coders.kit.generator import FLOAT_DTYPES, TemplateFunctions, TemplateGenerator
+from agents.coders.kit.dtypes import FLOAT_DTYPES
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.space import Params
 from tools.records import Language, Problem, Target
 

@@ -26,8 +26,9 @@ from agents.coders.generators.pointwise.spaces import (
     row_seeds,
     row_space,
 )
+from agents.coders.kit.dtypes import FLOAT_DTYPES
 from agents.coders.kit.forward import forward_source, kernel_call
-from agents.coders.kit.generator import FLOAT_DTYPES, TemplateFunctions, TemplateGenerator
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.opspec import OpSpec, analyze
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import LAUNCH_KEYS, base_variables, render_template

@@ -23,7 +23,8 @@ from agents.coders.generators.rowfused.ir import RowProgram
 from agents.coders.generators.rowfused.recognise import recognise
 from agents.coders.kit.cache import cached_recogniser
 from agents.coders.kit.chip import is_hip
-from agents.coders.kit.generator import FLOAT_DTYPES, TemplateGenerator
+from agents.coders.kit.dtypes import FLOAT_DTYPES
+from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.space import Params, Space
 from tools.errors import ProblemError
 from tools.records import Language, Problem, Target

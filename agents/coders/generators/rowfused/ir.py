@@ -23,6 +23,8 @@ from typing import Literal
 
 import torch
 
+from agents.coders.kit.dtypes import DtypeSized
+
 Domain = Literal["const", "row", "tile"]
 Kind = Literal["f", "i", "b"]
 """Register type: ``f`` float (fp32 math), ``i`` integer (int64), ``b`` boolean."""
@@ -156,7 +158,7 @@ class RowSpace:
 
 
 @dataclass(frozen=True)
-class RowProgram(RowSpace):
+class RowProgram(RowSpace, DtypeSized):
     """One fused row kernel, as recognised from a reference (the generator's spec)."""
 
     outer: int
@@ -176,11 +178,6 @@ class RowProgram(RowSpace):
 
     op = "rowfused"
     """Op name for messages shared with the other generators."""
-
-    @property
-    def elem_bytes(self) -> int:
-        """Bytes per element of the problem's dtype."""
-        return 2 if self.dtype in ("float16", "bfloat16") else 4
 
     def tile_loads(self) -> int:
         """Distinct operands read with a per-element offset (register pressure, traffic)."""

@@ -18,7 +18,8 @@ from agents.coders.generators.scans.spaces import (
     scan_seeds,
     scan_space,
 )
-from agents.coders.kit.generator import FLOAT_DTYPES, TemplateFunctions, TemplateGenerator
+from agents.coders.kit.dtypes import FLOAT_DTYPES
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import LAUNCH_KEYS, base_variables
 from agents.coders.kit.render import render_template as _render

@@ -19,7 +19,8 @@ from agents.coders.generators.scans.coders import (
 )
 from agents.coders.generators.scans.colreduce_spec import ColReduceSpec, analyze_colreduce
 from agents.coders.kit.chip import is_hip
-from agents.coders.kit.generator import FLOAT_DTYPES, TemplateFunctions, TemplateGenerator
+from agents.coders.kit.dtypes import FLOAT_DTYPES
+from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.space import Params, Space, next_pow2
 from tools.records import Language, Problem, Target

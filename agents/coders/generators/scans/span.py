@@ -12,13 +12,14 @@ from dataclasses import dataclass
 import torch
 
 from agents.coders.generators.scans.aten import FLOAT_DTYPES
+from agents.coders.kit.dtypes import DtypeSized
 
 TORCH_DTYPES: dict[torch.dtype, str] = {d: str(d) for d in FLOAT_DTYPES}
 """The float dtypes these kernels compute in -> their name in generated code (``torch.float16``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class SpanSpec:
+class SpanSpec(DtypeSized):
     """A recognised op over the run of dims :attr:`span` of one shape, ready to render."""
 
     op: str
@@ -54,8 +55,3 @@ class SpanSpec:
     def inner(self) -> int:
         """Product of the dims after the run (the contiguous run)."""
         return math.prod(self.shape[self.span[1] + 1 :])
-
-    @property
-    def elem_bytes(self) -> int:
-        """Bytes per element of the problem's dtype."""
-        return 2 if self.dtype in ("float16", "bfloat16") else 4
