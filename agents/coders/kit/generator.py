@@ -58,7 +58,8 @@ class TemplateGenerator(Generic[SpecT]):
     space, first drafts, safer fallbacks and rendering are for that spec.
     """
 
-    language: Language
+    language: Language = "triton"
+    """The language the templates write (a C++ generator says ``cpp``)."""
     name: str
 
     functions: ClassVar[TemplateFunctions | None] = None

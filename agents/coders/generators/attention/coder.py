@@ -29,7 +29,7 @@ from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import LAUNCH_KEYS, base_variables, render_template
 from agents.coders.kit.space import Params
 from agents.coders.kit.trace import trace_tensor_inputs
-from tools.records import Language, Problem, Target
+from tools.records import Problem, Target
 
 TEMPLATES = Path(__file__).parent / "templates"
 MASK_CODES = {"keep": 1, "drop": 2, "add": 3}
@@ -71,7 +71,6 @@ def forward_source(spec: AttentionSpec) -> str:
 class AttentionCoder(TemplateGenerator[AttentionSpec]):
     """Writes flash-attention Triton kernels for attention references; tunes their tiles."""
 
-    language: Language = "triton"
     name = "triton-attention"
     functions = TemplateFunctions(
         analyze_attention, attention_space, attention_seeds, attention_safer

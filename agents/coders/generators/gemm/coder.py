@@ -17,13 +17,12 @@ from agents.coders.generators.gemm.space import gemm_safer, gemm_seeds, gemm_spa
 from agents.coders.kit.dtypes import FLOAT_DTYPES
 from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.space import Params
-from tools.records import Language, Problem, Target
+from tools.records import Problem, Target
 
 
 class GemmCoder(TemplateGenerator[GemmSpec]):
     """Writes ``triton.gemm`` kernels: tiled, split-K or matrix-vector, epilogue fused."""
 
-    language: Language = "triton"
     name = "triton-gemm"
     functions = TemplateFunctions(analyze_gemm, gemm_space, gemm_seeds, gemm_safer)
     dtypes = FLOAT_DTYPES

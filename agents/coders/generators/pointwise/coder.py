@@ -33,7 +33,7 @@ from agents.coders.kit.opspec import OpSpec, analyze
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import LAUNCH_KEYS, base_variables, render_template
 from agents.coders.kit.space import Params, Space
-from tools.records import Language, Problem, Target
+from tools.records import Problem, Target
 
 TEMPLATES = Path(__file__).parent / "templates"
 """This generator's templates (they extend the kit's ``triton/_base.py.j2``)."""
@@ -52,7 +52,6 @@ _TITLES = {
 class TritonOfflineCoder(TemplateGenerator[OpSpec]):
     """Writes Triton ``ModelNew`` modules from templates; tunes their meta-parameters."""
 
-    language: Language = "triton"
     name = "triton-offline"
     functions = TemplateFunctions(recognise=analyze)
     dtypes = FLOAT_DTYPES

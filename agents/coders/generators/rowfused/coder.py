@@ -27,7 +27,7 @@ from agents.coders.kit.dtypes import FLOAT_DTYPES
 from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.space import Params, Space
 from tools.errors import ProblemError
-from tools.records import Language, Problem, Target
+from tools.records import Problem, Target
 
 TEMPLATE = "triton.rowfused"
 _SPLIT_GENERIC: dict[RowProgram, bool] = {}
@@ -150,7 +150,6 @@ def _reshaped_by_evaluator(problem: Problem) -> bool:
 class RowFusedCoder(TemplateGenerator[RowProgram]):
     """Fuses a graph of elementwise ops and row reductions into one Triton kernel."""
 
-    language: Language = "triton"
     name = "triton-rowfused"
     dtypes = FLOAT_DTYPES
 

@@ -26,7 +26,7 @@ from agents.coders.kit.render import render_template as _render
 from agents.coders.kit.space import Params
 from tools.errors import ProblemError
 from tools.problems.resize import has_declared_sizes
-from tools.records import Language, Problem, Target
+from tools.records import Problem, Target
 
 _LOAD_LINE = re.compile(r"t\d+ = tl\.load\(")
 """A body line that only loads an operand tile (it depends on the indices alone: hoistable)."""
@@ -71,7 +71,6 @@ def forward_block(args: tuple[str, ...], wrapper: str, exprs: list[str]) -> str:
 class ScanCoder(TemplateGenerator[ScanSpec]):
     """Scans (cumsum/cumprod, reverse, exclusive, masked, with fused elementwise ops)."""
 
-    language: Language = "triton"
     name = "triton-scan"
     functions = TemplateFunctions(None, scan_space, scan_seeds, scan_safer)
     dtypes = FLOAT_DTYPES
@@ -138,7 +137,6 @@ class ScanCoder(TemplateGenerator[ScanSpec]):
 class GatherCoder(TemplateGenerator[GatherSpec]):
     """Embedding-bag sums/means and per-segment sums/means of jagged rows."""
 
-    language: Language = "triton"
     name = "triton-gather"
     functions = TemplateFunctions(analyze_gather, gather_space, gather_seeds, gather_safer)
     dtypes = FLOAT_DTYPES

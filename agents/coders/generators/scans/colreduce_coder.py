@@ -23,7 +23,7 @@ from agents.coders.kit.dtypes import FLOAT_DTYPES
 from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.space import Params, Space, next_pow2
-from tools.records import Language, Problem, Target
+from tools.records import Problem, Target
 
 TEMPLATE = "triton.colreduce"
 TILE = 8192
@@ -113,7 +113,6 @@ def colreduce_safer(params: Params, spec: ColReduceSpec, target: Target) -> list
 class ColumnReduceCoder(TemplateGenerator[ColReduceSpec]):
     """Reductions over a strided (non-innermost) dim, split for the chip when outputs are few."""
 
-    language: Language = "triton"
     name = "triton-colreduce"
     functions = TemplateFunctions(
         analyze_colreduce, colreduce_space, colreduce_seeds, colreduce_safer
