@@ -1,4 +1,5 @@
-"""Paths the tests share, and the one loader of Python files written at test time.
+"""Paths the tests share, the one loader of Python files written at test time, and the
+environment of a subprocess that runs the repository's code.
 
 Helper modules of the tests are imported normally (``tests`` is a package); only kernel
 sources and fixtures that live as plain files (a generated candidate, a problem file) go
@@ -8,6 +9,7 @@ through :func:`load_module`.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -42,6 +44,32 @@ def get_init_inputs():
     return []
 """
 """A memory-bound problem of ``rows`` x 1024 fp32 numbers (``ELEMENTWISE.format(rows=...)``)."""
+
+
+CLI = [sys.executable, "-m", "kevolve.cli"]
+"""The ``kevolve`` command, as a subprocess of this interpreter."""
+
+
+def python_path() -> str:
+    """``PYTHONPATH`` for a subprocess: the repository first, then the caller's own entries."""
+    return os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
+def cli_env(data_dir: Path | str, **settings: object) -> dict[str, str]:
+    """The environment of a ``kevolve`` subprocess over its own ``data_dir``.
+
+    No settings file, no knowledge base, no model from the caller's ``KEVOLVE_LLM_*``
+    variables, the repository importable; each of ``settings`` becomes a ``KEVOLVE_<NAME>``
+    variable (``max_concurrency=1`` -> ``KEVOLVE_MAX_CONCURRENCY=1``) and may override those.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEVOLVE_LLM_")}
+    env |= {
+        "KEVOLVE_DATA_DIR": str(data_dir),
+        "KEVOLVE_CONFIG": str(Path(data_dir) / "none.toml"),
+        "KEVOLVE_USE_KNOWLEDGE": "false",
+        "PYTHONPATH": python_path(),
+    }
+    return env | {f"KEVOLVE_{name.upper()}": str(value) for name, value in settings.items()}
 
 
 def load_module(path: Path | str, name: str | None = None, *, register: bool = False) -> ModuleType:

@@ -6,30 +6,21 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import CLI, cli_env
+from tests.support import REPO as ROOT
 
 
 def kevolve(
     args: list[str], data_dir: Path, extra_env: dict[str, str] | None = None, **kw
 ) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "KEVOLVE_DATA_DIR": str(data_dir),
-        "KEVOLVE_CONFIG": str(data_dir / "none.toml"),
-        "KEVOLVE_CHILDREN_PER_GENERATION": "2",
-        "KEVOLVE_MAX_CONCURRENCY": "1",
-        "KEVOLVE_USE_KNOWLEDGE": "false",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        **(extra_env or {}),
-    }
+    env = cli_env(data_dir, children_per_generation=2, max_concurrency=1) | (extra_env or {})
     return subprocess.Popen(
-        [sys.executable, "-m", "kevolve.cli", *args],
+        [*CLI, *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True, **kw,
     )
