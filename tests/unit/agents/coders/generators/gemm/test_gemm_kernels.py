@@ -11,11 +11,7 @@ resource probe (registers, spills, pipelining) of the H100 seeds at a large shap
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -225,20 +221,8 @@ def get_init_inputs():
 @pytest.mark.slow
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_h100_fp16_seeds_pipeline_without_spills(tmp_path: Path, index: int) -> None:
-    spec = tmp_path / "probe.json"
     candidate = _render(BIG_FP16, fx.H100, dtype="float16", index=index)
-    spec.write_text(json.dumps({"reference": BIG_FP16, "candidate": candidate, "dtype": "float16"}))
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env |= {"PYTHONPATH": str(fx.REPO), "TRITON_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("probe.py")), str(spec)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (kernel,) = json.loads(proc.stdout)
+    spec = {"reference": BIG_FP16, "candidate": candidate, "dtype": "float16"}
+    (kernel,) = fx.run_script(Path(__file__).with_name("probe.py"), spec, tmp_path, timeout=900)
     assert kernel["stack"] == 0, kernel  # no register spills
     assert kernel["async_copies"] > 0, kernel  # the K loop is software-pipelined
