@@ -24,6 +24,8 @@ EVALUATOR_FIXTURES = FIXTURES / "evaluator"
 ADVERSARIAL_FIXTURES = REPO / "tests" / "adversarial" / "fixtures"
 SOFTMAX_PROBLEM = EVALUATOR_FIXTURES / "softmax_problem.py"
 """The softmax problem most evaluator tests run candidates against."""
+KERNELBENCH_SOFTMAX = FIXTURES / "kernelbench" / "23_Softmax.py"
+"""KernelBench's own softmax file (level 1, sizes as lower-case module constants)."""
 
 ELEMENTWISE = """import torch
 from torch import nn

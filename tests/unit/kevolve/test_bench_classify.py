@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from kevolve.bench_stats import ProblemRow, with_fraction
+from tests.support import KERNELBENCH_SOFTMAX
 from tools.ceilings import Ceilings, bound_kind
 from tools.problems.counts import problem_counts
 
@@ -34,22 +35,7 @@ def get_init_inputs():
     return []
 '''
 SKINNY = GEMM.replace("torch.rand(N, N, dtype=DTYPE), torch.rand(N, N", "torch.rand(8, N, dtype=DTYPE), torch.rand(N, N")
-SOFTMAX = '''import torch
-import torch.nn as nn
-
-class Model(nn.Module):
-    def forward(self, x):
-        return torch.softmax(x, dim=1)
-
-batch_size = 4096
-dim = 393216
-
-def get_inputs():
-    return [torch.rand(batch_size, dim)]
-
-def get_init_inputs():
-    return []
-'''
+SOFTMAX = KERNELBENCH_SOFTMAX.read_text()
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import pytest
 from agents.coders import TritonOfflineCoder
 from agents.coders.kit.space import Params
 from tests.unit.agents.coders import fixtures as fx
+from tests.unit.agents.coders.interpreter import InterpreterChecks
 
 CODER = TritonOfflineCoder()
 TOL = {"atol": 1e-3, "rtol": 1e-4}
@@ -55,20 +56,15 @@ QUICK = {
 }
 
 
-@pytest.fixture(scope="module")
-def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    cases = []
-    for case_id, (problem, target, index, extra) in QUICK.items():
-        cases.append(_case(case_id, problem, CODER.seed(problem, target)[index].source, **extra))
-    return fx.run_harness("check", cases, tmp_path_factory.mktemp("triton_quick"), interpret=True)
+def _quick_cases() -> list[dict[str, Any]]:
+    return [
+        _case(case_id, problem, CODER.seed(problem, target)[index].source, **extra)
+        for case_id, (problem, target, index, extra) in sorted(QUICK.items())
+    ]
 
 
-@pytest.mark.parametrize("case_id", sorted(QUICK))
-def test_template_matches_reference_in_interpreter(
-    quick_results: dict[str, dict[str, Any]], case_id: str
-) -> None:
-    result = quick_results[case_id]
-    assert result["ok"], result
+class TestTemplatesInInterpreter(InterpreterChecks):
+    cases = staticmethod(_quick_cases)
 
 
 def test_seed_drafts_are_self_contained_modules() -> None:

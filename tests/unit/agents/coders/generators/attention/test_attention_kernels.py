@@ -18,6 +18,7 @@ import pytest
 from agents.coders.kit.space import Params
 from tests.unit.agents.coders import fixtures as fx
 from tests.unit.agents.coders.generators.attention.test_attention import CODER, attention_problem
+from tests.unit.agents.coders.interpreter import CatchesBrokenDrafts
 from tools.records import Problem
 
 TOL = {
@@ -73,35 +74,17 @@ def _quick_cases() -> list[dict[str, Any]]:
     ]
 
 
-def _wrong_case() -> dict[str, Any]:
+def _broken_cases() -> list[dict[str, Any]]:
     """The causal kernel with its mask switched off: the reference must reject it."""
     problem = attention_problem("masked_fill_tril", "1, 2, 33, 32")
     source = CODER.seed(problem, fx.H100)[0].source
     assert "CAUSAL=True" in source
-    return _case("unmasked", problem, source.replace("CAUSAL=True", "CAUSAL=False"))
+    return [_case("unmasked", problem, source.replace("CAUSAL=True", "CAUSAL=False"))]
 
 
-QUICK_IDS = [c["id"] for c in _quick_cases()]
-
-
-@pytest.fixture(scope="module")
-def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("attention_quick")
-    return fx.run_harness("check", [*_quick_cases(), _wrong_case()], tmp, interpret=True)
-
-
-@pytest.mark.parametrize("case_id", QUICK_IDS)
-def test_attention_matches_reference_in_interpreter(
-    quick_results: dict[str, dict[str, Any]], case_id: str
-) -> None:
-    result = quick_results[case_id]
-    assert result["ok"], result
-
-
-def test_a_wrong_kernel_is_caught(quick_results: dict[str, dict[str, Any]]) -> None:
-    """The check is not vacuous: dropping the causal mask must fail against the reference."""
-    result = quick_results["unmasked"]
-    assert not result["ok"] and "mismatch" in result["error"]
+class TestInterpreter(CatchesBrokenDrafts):
+    cases = staticmethod(_quick_cases)
+    broken = staticmethod(_broken_cases)
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ import pytest
 from agents.coders.generators.gemm import GemmCoder
 from tests.unit.agents.coders import fixtures as fx
 from tests.unit.agents.coders.generators.gemm import fixtures as g
+from tests.unit.agents.coders.interpreter import InterpreterChecks
 
 CODER = GemmCoder()
 FP32 = {"atol": 1e-3, "rtol": 1e-4}
@@ -78,23 +79,16 @@ QUICK = [
 ]
 
 
-@pytest.fixture(scope="module")
-def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def _quick_cases() -> list[dict[str, Any]]:
     cases = []
     for case_id, source, target, params, extra in QUICK:
         candidate = _render(source, target, params, extra.get("dtype", "float32"))
         cases.append(_case(case_id, source, candidate, **extra))
-    cases += [_named_irregular("linear_relu"), _named_irregular("matmul")]
-    return fx.run_harness("check", cases, tmp_path_factory.mktemp("gemm_quick"), interpret=True)
+    return cases + [_named_irregular("linear_relu"), _named_irregular("matmul")]
 
 
-@pytest.mark.parametrize(
-    "case_id", [c[0] for c in QUICK] + ["linear_relu-irregular", "matmul-irregular"]
-)
-def test_kernels_match_reference_in_interpreter(
-    quick_results: dict[str, dict[str, Any]], case_id: str
-) -> None:
-    assert quick_results[case_id]["ok"], quick_results[case_id]
+class TestKernelsInInterpreter(InterpreterChecks):
+    cases = staticmethod(_quick_cases)
 
 
 def test_quick_cases_cover_every_variant() -> None:

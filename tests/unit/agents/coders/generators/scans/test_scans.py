@@ -18,6 +18,7 @@ from agents.coders.generators.scans import ScanCoder, analyze_scan
 from agents.coders.generators.scans.aten import trace_scan
 from agents.coders.kit.space import Params
 from tests.unit.agents.coders.generators.scans import fixtures as sf
+from tests.unit.agents.coders.interpreter import InterpreterChecks
 from tools.errors import ProblemError
 
 CODER = ScanCoder()
@@ -157,23 +158,20 @@ QUICK = {
 }
 
 
-@pytest.fixture(scope="module")
-def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def _quick_cases() -> list[dict[str, Any]]:
     cases = []
-    for case_id, (name, target, index, extra) in QUICK.items():
+    for case_id, (name, target, index, extra) in sorted(QUICK.items()):
         problem = _problem(name, extra.get("dtype", "float32"))
         cases.append(_case(case_id, problem, CODER.seed(problem, target)[index].source, **extra))
     looped = _problem("cumsum_long")  # 700 columns in 256-wide chunks: three carries
     params = {"variant": "looped", "BLOCK_A": 2, "BLOCK_L": 256, "num_warps": 4, "num_stages": 2}
     cases.append(_case("cumsum_long-looped", looped, _render(looped, sf.H100, params)))
-    return sf.run("check", cases, tmp_path_factory.mktemp("scans_quick"), interpret=True)
+    return cases
 
 
-@pytest.mark.parametrize("case_id", [*sorted(QUICK), "cumsum_long-looped"])
-def test_quick_drafts_match_reference_in_interpreter(
-    quick_results: dict[str, dict[str, Any]], case_id: str
-) -> None:
-    assert quick_results[case_id]["ok"], quick_results[case_id]
+class TestQuickDraftsInInterpreter(InterpreterChecks):
+    harness = sf.HARNESS
+    cases = staticmethod(_quick_cases)
 
 
 @pytest.mark.slow

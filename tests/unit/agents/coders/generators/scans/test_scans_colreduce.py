@@ -19,6 +19,7 @@ from agents.coders.generators.scans.colreduce_coder import ColumnReduceCoder
 from agents.coders.generators.scans.colreduce_spec import analyze_colreduce
 from tests.support import SUITE
 from tests.unit.agents.coders.generators.scans import fixtures as sf
+from tests.unit.agents.coders.interpreter import InterpreterChecks
 from tools.errors import ProblemError
 from tools.problems.loader import load_problem_file
 
@@ -196,37 +197,10 @@ def _exclusive_minus_cases() -> list[dict[str, Any]]:
     ]
 
 
-QUICK_IDS = [
-    "009-seed0",
-    "010-split",
-    "010-seed1-mi300x",
-    "maxv-split",
-    "prod-seed0",
-    "sums-fp16",
-    "031-seed0",
-    "033-seed0",
-    "033-seed1",
-    "exclusive_kb92-len53",
-    "reverse_exclusive-len53",
-    "031-looped",
-    "cols-exclusive-chained",
-    "chained-cumprod-epilogue",
-]
-
-
-@pytest.fixture(scope="module")
-def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    cases = _quick_cases()
-    assert [c["id"] for c in cases] == QUICK_IDS
-    return sf.run("check", cases, tmp_path_factory.mktemp("colreduce"), interpret=True)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("case_id", QUICK_IDS)
-def test_drafts_match_reference_in_interpreter(
-    quick_results: dict[str, dict[str, Any]], case_id: str
-) -> None:
-    assert quick_results[case_id]["ok"], quick_results[case_id]
+class TestDraftsInInterpreter(InterpreterChecks):
+    pytestmark = pytest.mark.slow
+    harness = sf.HARNESS
+    cases = staticmethod(_quick_cases)
 
 
 # ---- AOT compilation -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 
 from agents.coders.generators.scans import GatherCoder, analyze_gather
 from tests.unit.agents.coders.generators.scans import fixtures as sf
+from tests.unit.agents.coders.interpreter import InterpreterChecks
 from tools.errors import ProblemError
 
 CODER = GatherCoder()
@@ -160,8 +161,7 @@ QUICK = [
 ]
 
 
-@pytest.fixture(scope="module")
-def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def _quick_cases() -> list[dict[str, Any]]:
     cases = []
     for i, name in enumerate(QUICK):
         problem = _problem(name)
@@ -173,14 +173,12 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[st
     cases.append(
         _case("segment_sum_offsets-fp16", half, CODER.seed(half, sf.H100)[1].source, **FP16)
     )
-    return sf.run("check", cases, tmp_path_factory.mktemp("gather_quick"), interpret=True)
+    return cases
 
 
-@pytest.mark.parametrize("case_id", [*QUICK, "segment_sum_offsets-fp16"])
-def test_quick_drafts_match_reference_in_interpreter(
-    quick_results: dict[str, dict[str, Any]], case_id: str
-) -> None:
-    assert quick_results[case_id]["ok"], quick_results[case_id]
+class TestQuickDraftsInInterpreter(InterpreterChecks):
+    harness = sf.HARNESS
+    cases = staticmethod(_quick_cases)
 
 
 @pytest.mark.slow
