@@ -35,12 +35,17 @@ def run_json(
     return json.loads(out)
 
 
+def optimize_softmax(target: str, budget: int, shape: str, data_dir: Path) -> dict:
+    """``kevolve optimize softmax`` on ``target``: its summary, the run asserted finished."""
+    args = ["--target", target, "--budget", str(budget), "--shape", shape]
+    summary = run_json(["optimize", "softmax", *args], data_dir)
+    assert summary["status"] == "finished", summary
+    return summary
+
+
 @pytest.mark.slow
 def test_modeled_h100_run_reports_registers(tmp_path):
-    summary = run_json(
-        ["optimize", "softmax", "--target", "h100", "--budget", "4", "--shape", "64x512"], tmp_path
-    )
-    assert summary["status"] == "finished"
+    summary = optimize_softmax("h100", 4, "64x512", tmp_path)
     best = summary["best"]
     assert best["correct"] is True
     assert best["measured_on"] == "modeled"
@@ -71,10 +76,8 @@ def test_modeled_h100_run_reports_registers(tmp_path):
 
 @pytest.mark.slow
 def test_modeled_mi300x_run_reports_vgprs(tmp_path):
-    summary = run_json(
-        ["optimize", "softmax", "--target", "MI300", "--budget", "3", "--shape", "32x300"], tmp_path
-    )
-    assert summary["status"] == "finished" and summary["target"] == "mi300x"
+    summary = optimize_softmax("MI300", 3, "32x300", tmp_path)
+    assert summary["target"] == "mi300x"
     assert summary["best"]["measured_on"] == "modeled"
     assert "VGPRs" in Path(summary["report"]).read_text()
 
@@ -111,11 +114,7 @@ def test_killed_run_resumes_without_repeating_evaluations(tmp_path):
 
 @pytest.mark.slow
 def test_cpu_run_measures_on_the_host(tmp_path):
-    summary = run_json(
-        ["optimize", "softmax", "--target", "cpu", "--budget", "3", "--shape", "512x1024"], tmp_path
-    )
-    assert summary["status"] == "finished"
-    best = summary["best"]
+    best = optimize_softmax("cpu", 3, "512x1024", tmp_path)["best"]
     assert best["correct"] is True
     assert best["measured_on"] != "modeled" and "cores" in best["measured_on"]
     assert best["speedup_vs_eager"] > 0

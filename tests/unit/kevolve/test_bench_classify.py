@@ -10,13 +10,11 @@ import pytest
 
 from kevolve.bench_stats import ProblemRow, with_fraction
 from tests.support import KERNELBENCH_SOFTMAX
-from tools.ceilings import Ceilings, bound_kind
+from tests.targets import ceilings
+from tools.ceilings import bound_kind
 from tools.problems.counts import problem_counts
 
-H100 = Ceilings(
-    measured=True, device="fake H100", method="synthetic", copy_gbps=3000.0,
-    matmul_tflops={"fp32": 50.0, "fp16": 700.0},
-)  # fmt: skip
+H100 = ceilings(3000.0, fp32=50.0, fp16=700.0)
 
 GEMM = '''import torch
 import torch.nn as nn

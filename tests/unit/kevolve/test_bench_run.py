@@ -14,18 +14,12 @@ import kevolve.bench
 from kevolve.bench import BenchConfig, load_doc, merge_into, run_bench
 from kevolve.runstore import RunInfo, RunStore
 from kevolve.settings import get_settings
-from tools.ceilings import Ceilings
+from tests.targets import ceilings
 from tools.errors import ConfigError, ProblemError
 from tools.records import Candidate, EvalResult
 from tools.records.eval_result import Diagnostics
 
-CEIL = Ceilings(
-    measured=True,
-    device="fake",
-    method="synthetic",
-    copy_gbps=100.0,
-    matmul_tflops={"fp32": 1.0, "fp16": 2.0},
-)
+CEIL = ceilings(100.0, fp32=1.0, fp16=2.0)
 
 
 @pytest.fixture

@@ -7,17 +7,11 @@ import math
 import pytest
 
 from kevolve.bench_stats import ProblemRow, fast_p, fill_row, geomean, summarize, with_fraction
-from tools.ceilings import Ceilings
+from tests.targets import ceilings
 from tools.records import Candidate, EvalResult
 from tools.records.eval_result import Diagnostics
 
-CEIL = Ceilings(
-    measured=True,
-    device="test",
-    method="synthetic",
-    copy_gbps=1000.0,
-    matmul_tflops={"fp32": 50.0, "fp16": 500.0},
-)
+CEIL = ceilings(1000.0, fp32=50.0, fp16=500.0)
 
 
 def row(

@@ -329,3 +329,12 @@ def run_harness(
     return run_script(
         harness, {"mode": mode, "cases": cases}, tmp, interpret=interpret, timeout=timeout
     )
+
+
+def run_all_ok(mode: str, cases: list[dict[str, Any]], tmp: Path, **options: Any) -> dict:
+    """:func:`run_harness` (same ``options``), asserting that every case gave a result and
+    passed (the failed ones are the message); the results by case id."""
+    results = run_harness(mode, cases, tmp, **options)
+    failed = {k: v for k, v in results.items() if not v["ok"]}
+    assert set(results) == {c["id"] for c in cases} and not failed, failed
+    return results

@@ -178,9 +178,7 @@ def test_every_seed_of_every_template_matches_reference(tmp_path: Path) -> None:
                         seeds=[0],
                     )
                 )
-    results = fx.run_harness("check", cases, tmp_path, interpret=True)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert len(results) == len(cases) and not failed, failed
+    fx.run_all_ok("check", cases, tmp_path, interpret=True)
 
 
 @pytest.mark.slow
@@ -201,9 +199,7 @@ def test_random_legal_configurations_match_reference(tmp_path: Path) -> None:
                     seeds=[0],
                 )
             )
-    results = fx.run_harness("check", cases, tmp_path, interpret=True)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    fx.run_all_ok("check", cases, tmp_path, interpret=True)
 
 
 @pytest.mark.slow
@@ -231,9 +227,7 @@ def test_fp16_drafts_match_an_fp32_reference(tmp_path: Path) -> None:
                     seeds=[0],
                 )
             )
-    results = fx.run_harness("check", cases, tmp_path, interpret=True)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert len(results) == len(cases) and not failed, failed
+    fx.run_all_ok("check", cases, tmp_path, interpret=True)
 
 
 @pytest.mark.slow
@@ -263,9 +257,7 @@ def test_every_template_variant_compiles_for_sm90_and_gfx942(tmp_path: Path) -> 
                         "targets": [spec],
                     }
                 )
-    results = fx.run_harness("compile", cases, tmp_path)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert len(results) == len(cases) and not failed, failed
+    results = fx.run_all_ok("compile", cases, tmp_path)
     spills = {
         k: v["kernels"]
         for k, v in results.items()

@@ -130,9 +130,7 @@ def test_every_seed_and_random_configs_match_in_interpreter(tmp_path: Path) -> N
                 assert params is not None
                 cases.append(_case(f"{dtype}-{body}-{target.name}-random", problem,
                                    CODER.render(problem, spec, target, params)))  # fmt: skip
-    results = fx.run_harness("check", cases, tmp_path, interpret=True)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    fx.run_all_ok("check", cases, tmp_path, interpret=True)
 
 
 @pytest.mark.slow
@@ -145,9 +143,7 @@ def test_every_seed_compiles_without_spills(tmp_path: Path) -> None:
             for i, draft in enumerate(drafts[:1] if dtype == "bfloat16" else drafts):
                 cases.append({"id": f"{dtype}-{d}-{arch}-{i}", "reference": problem.source,
                               "candidate": draft.source, "targets": [arch], "dtype": dtype})  # fmt: skip
-    results = fx.run_harness("compile", cases, tmp_path)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    results = fx.run_all_ok("compile", cases, tmp_path)
     for case_id, result in results.items():
         if "hip" in case_id and case_id.endswith("-0"):
             assert result["kernels"][0]["vgpr_spill"] == 0, (case_id, result)

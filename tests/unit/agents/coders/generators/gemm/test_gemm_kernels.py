@@ -159,9 +159,7 @@ def test_every_seed_and_random_configs_match_reference(tmp_path: Path) -> None:
                 cases.append(_case(f"{name}-{target.name}-random{j}-{params}", source, rendered))
         half = _render(source, fx.H100, dtype="float16")
         cases.append(_case(f"{name}-fp16", source, half, **FP16))
-    results = fx.run_harness("check", cases, tmp_path, interpret=True, timeout=1800)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    fx.run_all_ok("check", cases, tmp_path, interpret=True, timeout=1800)
 
 
 @pytest.mark.slow

@@ -262,3 +262,8 @@ def case(case_id: str, problem: Problem, source: str, **fields: Any) -> dict[str
 def run(mode: str, cases: list[dict[str, Any]], tmp: Path, interpret: bool = False) -> dict:
     """Run this folder's ``harness.py`` over the cases in a fresh subprocess; results by case id."""
     return base.run_harness(mode, cases, tmp, interpret=interpret, harness=HARNESS)
+
+
+def run_all_ok(mode: str, cases: list[dict[str, Any]], tmp: Path, interpret: bool = False) -> dict:
+    """:func:`run`, asserting that every case passed (``fixtures.run_all_ok``)."""
+    return base.run_all_ok(mode, cases, tmp, interpret=interpret, harness=HARNESS)

@@ -193,9 +193,7 @@ def test_every_pattern_and_seed_matches_in_fp32_and_fp16(tmp_path: Path) -> None
                             **extra,
                         )
                     )
-    results = sf.run("check", cases, tmp_path, interpret=True)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    sf.run_all_ok("check", cases, tmp_path, interpret=True)
 
 
 @pytest.mark.slow
@@ -209,9 +207,7 @@ def test_random_legal_configurations_match(tmp_path: Path) -> None:
             params = space.random_config(rng)
             assert params is not None
             cases.append(_case(f"{name}-{i}", problem, _render(problem, sf.H100, params)))
-    results = sf.run("check", cases, tmp_path, interpret=True)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    sf.run_all_ok("check", cases, tmp_path, interpret=True)
 
 
 # ---- ahead-of-time compilation ---------------------------------------------------------------
@@ -249,6 +245,4 @@ def test_every_pattern_compiles_including_bf16(tmp_path: Path) -> None:
     cases = _compile_cases(sorted(sf.SCANS)) + [
         {**c, "id": c["id"] + "-bf16"} for c in _compile_cases(["cumsum_long"], "bfloat16")
     ]
-    results = sf.run("compile", cases, tmp_path)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    sf.run_all_ok("compile", cases, tmp_path)

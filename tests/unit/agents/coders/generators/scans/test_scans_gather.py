@@ -193,9 +193,7 @@ def test_every_pattern_and_seed_matches_in_fp32_and_fp16(tmp_path: Path) -> None
                         f"{name}-{dtype}-{i}", problem, draft.source, noncontiguous=i == 1, **extra
                     )
                 )
-    results = sf.run("check", cases, tmp_path, interpret=True)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    sf.run_all_ok("check", cases, tmp_path, interpret=True)
 
 
 def _compile_cases(names: list[str], dtype: str = "float32") -> list[dict[str, Any]]:
@@ -231,6 +229,4 @@ def test_quick_drafts_compile_for_sm90_and_gfx942(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_every_pattern_compiles_including_bf16(tmp_path: Path) -> None:
     cases = _compile_cases(sorted(sf.GATHERS)) + _compile_cases(["bag_sum"], "bfloat16")
-    results = sf.run("compile", cases, tmp_path)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    sf.run_all_ok("compile", cases, tmp_path)
