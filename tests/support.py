@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import textwrap
 from pathlib import Path
 from types import ModuleType
 
@@ -46,6 +47,47 @@ def get_init_inputs():
     return []
 """
 """A memory-bound problem of ``rows`` x 1024 fp32 numbers (``ELEMENTWISE.format(rows=...)``)."""
+
+
+IMPORTS = ("torch", "torch.nn as nn", "torch.nn.functional as F")
+"""The imports of a problem file :func:`model_source` writes, unless told others."""
+
+
+def _block(code: str) -> str:
+    """Lines of code at the indent of a method body (8 spaces), their own nesting kept."""
+    return textwrap.indent(textwrap.dedent(code).strip("\n"), " " * 8)
+
+
+def model_source(
+    forward: str,
+    inputs: str,
+    *,
+    args: str = "x",
+    init: str = "",
+    params: str = "",
+    init_inputs: str = "",
+    constants: str = "",
+    imports: tuple[str, ...] = IMPORTS,
+) -> str:
+    """A KernelBench problem file: a ``Model(nn.Module)`` and the functions that build it.
+
+    ``forward`` is the body of ``forward(self, <args>)``; ``init`` the lines that
+    ``__init__(self, <params>)`` runs after ``super().__init__()`` (none when empty); both
+    are re-indented, their own nesting kept. ``get_inputs`` returns ``[<inputs>]`` and
+    ``get_init_inputs`` ``[<init_inputs>]``; ``constants`` (module-level lines) follow the
+    ``imports``.
+    """
+    head = "".join(f"import {name}\n" for name in imports)
+    head += f"\n{constants.strip()}\n" if constants.strip() else ""
+    init_lines = f"{_block(init)}\n" if init.strip() else ""
+    return (
+        f"{head}\n\nclass Model(nn.Module):\n"
+        f"    def __init__(self{', ' + params if params else ''}):\n"
+        f"        super().__init__()\n{init_lines}\n"
+        f"    def forward(self, {args}):\n{_block(forward)}\n\n\n"
+        f"def get_inputs():\n    return [{inputs}]\n\n\n"
+        f"def get_init_inputs():\n    return [{init_inputs}]\n"
+    )
 
 
 CLI = [sys.executable, "-m", "kevolve.cli"]

@@ -6,28 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support import model_source
+
 pytestmark = pytest.mark.gpu
-
-_SOURCE = """import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-
-class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-
-    def forward(self, {args}):
-        return {expr}
-
-
-def get_inputs():
-    return [{inputs}]
-
-
-def get_init_inputs():
-    return []
-"""
 
 ROWS = {  # 16 rows of 4 Mi elements: one program a row leaves most SMs idle
     "layer_norm_3d": ("F.layer_norm(x, x.shape[1:])", "torch.randn(16, 64, 256, 256)"),
@@ -57,7 +38,7 @@ def test_long_row_split_seeds_are_accepted_and_not_behind_looped(name: str, acce
     from agents.coders.generators.rowfused import RowFusedCoder
 
     expr, inputs = ROWS[name]
-    source = _SOURCE.format(args="x", expr=expr, inputs=inputs)
+    source = model_source(f"return {expr}", inputs)
     results = _evaluate(name, source, RowFusedCoder(), accepted_seeds)
     split = [s for p, s in results if p["variant"] == "split"]
     rest = [s for p, s in results if p["variant"] != "split"]
@@ -72,10 +53,10 @@ def test_wide_head_attention_seeds_are_accepted(name: str, accepted_seeds) -> No
 
     shape = ATTENTION[name]
     causal = ", is_causal=True" if "causal" in name else ""
-    source = _SOURCE.format(
+    source = model_source(
+        f"return F.scaled_dot_product_attention(q, k, v{causal})",
+        ", ".join([shape] * 3),
         args="q, k, v",
-        expr=f"F.scaled_dot_product_attention(q, k, v{causal})",
-        inputs=", ".join([shape] * 3),
     )
     results = _evaluate(name, source, AttentionCoder(), accepted_seeds)
     assert results

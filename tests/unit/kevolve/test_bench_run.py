@@ -14,9 +14,10 @@ import kevolve.bench
 from kevolve.bench import BenchConfig, load_doc, merge_into, run_bench
 from kevolve.runstore import RunInfo, RunStore
 from kevolve.settings import get_settings
+from tests.records import passed
 from tests.targets import ceilings
 from tools.errors import ConfigError, ProblemError
-from tools.records import Candidate, EvalResult
+from tools.records import Candidate
 from tools.records.eval_result import Diagnostics
 
 CEIL = ceilings(100.0, fp32=1.0, fp16=2.0)
@@ -76,12 +77,9 @@ class FakeRuns:
                 continue
             self.store.save_candidate(run_id, Candidate(id=cid, language=lang, source="x"))
             on_event("evaluating", {"candidate_id": cid})
-            result = EvalResult(
-                candidate_id=cid,
-                target="cpu",
-                static_ok=True,
-                compiled=True,
-                correct=True,
+            result = passed(
+                cid,
+                "cpu",
                 runtime_ms=ms,
                 ref_eager_ms=1.0,
                 ref_compile_ms=0.8,

@@ -66,27 +66,30 @@ ROW_OPS = (
     "layer_norm", "rms_norm", "min", "sigmoid", "tanh",
 )  # fmt: skip
 """The row ops :func:`named_problem` builds (its expressions and the two norms)."""
+_LINEAR = {"init_args": "k, n", "inputs": "[torch.randn(M, K)]", "init_inputs": "[K, N]"}
 _MODULE = {
-    "layer_norm": (
-        "self.ln = nn.LayerNorm(n, eps=eps)",
-        "self.ln(x)",
-        "[torch.randn(M, N) * 3 + 1]",
-        "[N, 1e-5]",
-    ),
-    "rms_norm": (
-        "self.weight = nn.Parameter(torch.ones(n))\n        self.eps = eps",
-        "x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight",
-        "[torch.randn(M, N)]",
-        "[N, 1e-6]",
-    ),
-    "linear_relu": (
-        "self.linear = nn.Linear(k, n)",
-        "torch.relu(self.linear(x))",
-        "[torch.randn(M, K)]",
-        "[K, N]",
-    ),
-    "linear": ("self.linear = nn.Linear(k, n)", "self.linear(x)", "[torch.randn(M, K)]", "[K, N]"),
+    "layer_norm": {
+        "init_args": "n, eps",
+        "init": "self.ln = nn.LayerNorm(n, eps=eps)",
+        "expr": "self.ln(x)",
+        "inputs": "[torch.randn(M, N) * 3 + 1]",
+        "init_inputs": "[N, 1e-5]",
+    },
+    "rms_norm": {
+        "init_args": "n, eps",
+        "init": "self.weight = nn.Parameter(torch.ones(n))\n        self.eps = eps",
+        "expr": "x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight",
+        "inputs": "[torch.randn(M, N)]",
+        "init_inputs": "[N, 1e-6]",
+    },
+    "linear_relu": {
+        "init": "self.linear = nn.Linear(k, n)",
+        "expr": "torch.relu(self.linear(x))",
+        **_LINEAR,
+    },
+    "linear": {"init": "self.linear = nn.Linear(k, n)", "expr": "self.linear(x)", **_LINEAR},
 }
+"""The module ops :func:`named_problem` builds: the fields of their source template."""
 _MODULE_SRC = """import torch
 import torch.nn as nn
 
@@ -218,18 +221,7 @@ def named_problem(
     elif op == "matmul":
         source, shapes = _MATMUL.format(M=M, N=N, K=K), [[M, K], [K, N]]
     else:
-        init, expr, inputs, init_inputs = _MODULE[op]
-        init_args = "k, n" if op.startswith("linear") else "n, eps"
-        source = _MODULE_SRC.format(
-            M=M,
-            N=N,
-            K=K,
-            init_args=init_args,
-            init=init,
-            expr=expr,
-            inputs=inputs,
-            init_inputs=init_inputs,
-        )
+        source = _MODULE_SRC.format(M=M, N=N, K=K, **_MODULE[op])
         shapes = [[M, K]] if op.startswith("linear") else [[M, N]]
     defaults = {
         "layer_norm": {"eps": 1e-5},

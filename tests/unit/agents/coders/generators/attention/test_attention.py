@@ -16,38 +16,13 @@ from agents.coders.composite import LanguageCoder
 from agents.coders.generators.attention import AttentionCoder, AttentionSpec, analyze_attention
 from agents.coders.generators.attention.lazy import causal_offset, constant, lazy_node
 from agents.coders.generators.attention.spec import padded
+from tests.support import IMPORTS, model_source
 from tests.unit.agents.coders import fixtures as fx
 from tools.errors import ProblemError
 from tools.evaluator.static_checks import check_source
 from tools.records import Candidate, Problem
 
 CODER = AttentionCoder()
-
-SOURCE = """import math
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-
-class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-{init}
-
-    def forward(self, q, k, v{extra}):
-{body}
-
-
-def get_inputs():
-    return [torch.randn({q}, dtype=DT), torch.randn({k}, dtype=DT), torch.randn({v}, dtype=DT){more}]
-
-
-def get_init_inputs():
-    return []
-
-
-DT = torch.{dtype}
-"""
 
 BODIES = {
     "sdpa": "        return F.scaled_dot_product_attention(q, k, v)",
@@ -108,9 +83,10 @@ def attention_problem(
 ) -> Problem:
     """A KernelBench file problem (``op`` None) computing attention with these shapes."""
     k = k or q
-    source = SOURCE.format(
-        init=init, extra=extra, body=BODIES.get(body, body), q=q, k=k, v=v or k, more=more,
-        dtype=dtype,
+    inputs = ", ".join(f"torch.randn({shape}, dtype=DT)" for shape in (q, k, v or k)) + more
+    source = model_source(
+        BODIES.get(body, body), inputs, args=f"q, k, v{extra}", init=init,
+        constants=f"DT = torch.{dtype}", imports=("math", *IMPORTS),
     )  # fmt: skip
     return Problem(name=name, source=source, op=None, dtype=dtype)
 

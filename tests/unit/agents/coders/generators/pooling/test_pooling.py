@@ -14,6 +14,7 @@ from agents.coders.base import Coder, CoderContext
 from agents.coders.composite import LanguageCoder
 from agents.coders.generators.pooling import PoolingCoder, PoolSpec, analyze_pool
 from agents.coders.generators.pooling.recognize import _groups
+from tests.support import model_source
 from tests.unit.agents.coders import fixtures as fx
 from tools.errors import ProblemError
 from tools.evaluator.static_checks import check_source
@@ -21,34 +22,11 @@ from tools.records import Candidate, Problem
 
 CODER = PoolingCoder()
 
-SOURCE = """import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-
-class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-{init}
-
-    def forward(self, x):
-        return {expr}
-
-
-def get_inputs():
-    return [torch.randn({shape}, dtype=torch.{dtype})]
-
-
-def get_init_inputs():
-    return []
-"""
-
-
 def pool_problem(
     expr: str, shape: str, init: str = "pass", dtype: str = "float32", name: str = "pool"
 ) -> Problem:
     """A KernelBench file problem (``op`` None) returning ``expr`` of one input ``x``."""
-    source = SOURCE.format(init=f"        {init}", expr=expr, shape=shape, dtype=dtype)
+    source = model_source(f"return {expr}", f"torch.randn({shape}, dtype=torch.{dtype})", init=init)
     return Problem(name=name, source=source, op=None, dtype=dtype)
 
 
