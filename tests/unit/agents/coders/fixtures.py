@@ -266,6 +266,17 @@ def case(case_id: str, reference: Any, candidate: str, **fields: Any) -> dict[st
     return {"id": case_id, "reference": reference, "candidate": candidate, "seeds": [0], **fields}
 
 
+def assert_self_contained(source: str, *forbidden: str) -> None:
+    """A draft module stands alone: it defines ``ModelNew`` and compiles, and outside the
+    ``ModelNew`` name it names neither the reference's ``Model`` nor ``get_inputs``, has no
+    ``try:``, and contains none of ``forbidden``."""
+    assert "class ModelNew(nn.Module)" in source, source[:2000]
+    rest = source.replace("class ModelNew", "").replace("ModelNew(", "")
+    for word in ("Model(", "get_inputs", "try:", *forbidden):
+        assert word not in rest, word
+    compile(source, "<draft>", "exec")
+
+
 def run_script(
     script: str | Path, spec: Any, tmp: Path, *, interpret: bool = False, timeout: float = 600
 ) -> Any:

@@ -74,21 +74,9 @@ def test_seed_drafts_are_self_contained_modules() -> None:
         fx.named_problem("matmul", M=64, N=64, K=64),
     ):
         for draft in CODER.seed(problem, fx.H100):
-            assert "class ModelNew(nn.Module)" in draft.source
-            for forbidden in (
-                "class Model(",
-                "Model(",
-                "get_inputs",
-                "get_init_inputs",
-                "try:",
-                "except",
-            ):
-                assert forbidden not in draft.source.replace("class ModelNew", "").replace(
-                    "ModelNew(", ""
-                )
+            fx.assert_self_contained(draft.source, "get_init_inputs", "except")
             assert "@triton.jit" in draft.source and "tl.constexpr" in draft.source
             assert "Bytes moved" in draft.source
-            compile(draft.source, "<draft>", "exec")
 
 
 def test_seed_count_and_diversity() -> None:

@@ -133,12 +133,9 @@ def test_seeds_are_legal_and_diverse(expr: str, shape: str, dtype: str) -> None:
 def test_rendered_module_is_self_contained() -> None:
     problem = pool_problem("self.p(x).flatten(1)", "2, 3, 7, 7", "self.p = nn.AdaptiveAvgPool2d(1)")
     source = CODER.seed(problem, fx.H100)[0].source
-    compile(source, "<draft>", "exec")
+    fx.assert_self_contained(source, "except", "self.p(")
     assert "self.p = nn.AdaptiveAvgPool2d(1)" in source  # the reference's __init__ is kept
     assert "return _kv_regroup_view(_kv_pool(x), ((0, 1), (1, 2)))" in source
-    body = source.replace("class ModelNew", "")
-    for forbidden in ("Model(", "get_inputs", "try:", "except", "self.p("):
-        assert forbidden not in body
     one_d = CODER.seed(pool_problem("F.max_pool1d(x, 3)", "2, 4, 30"), fx.MI300X)[0].source
     assert "_kv_pool(x.unsqueeze(-2))" in one_d and "'waves_per_eu'" in one_d
     assert "propagate_nan=tl.PropagateNan.ALL" in one_d and "Bytes moved" in one_d
