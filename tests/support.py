@@ -116,6 +116,11 @@ def cli_env(data_dir: Path | str, **settings: object) -> dict[str, str]:
     return env | {f"KEVOLVE_{name.upper()}": str(value) for name, value in settings.items()}
 
 
+def assert_one_sentence(message: str) -> None:
+    """``message`` is one sentence: one line, ending in a full stop, with no other inside."""
+    assert message.endswith(".") and message.count(". ") == 0 and "\n" not in message, message
+
+
 def load_module(path: Path | str, name: str | None = None, *, register: bool = False) -> ModuleType:
     """Import the Python file at ``path`` as module ``name`` (default: the file's stem).
 

@@ -13,8 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests import targets
-from tests.support import REPO
+from tests.support import REPO, assert_one_sentence
+from tools.errors import ProblemError
 from tools.records import Problem
 
 HARNESS = Path(__file__).with_name("harness.py")
@@ -264,6 +267,20 @@ def case(case_id: str, reference: Any, candidate: str, **fields: Any) -> dict[st
         fields.setdefault("dtype", reference.dtype)
         reference = reference.source
     return {"id": case_id, "reference": reference, "candidate": candidate, "seeds": [0], **fields}
+
+
+def assert_refused(
+    analyze: Any, problem: Problem, words: str = "", coder: Any = None, target: Any = H100
+) -> str:
+    """``analyze(problem)`` refuses with a one-sentence ``ProblemError`` that matches
+    ``words``, and ``coder`` (when given) does not support the problem; the message."""
+    with pytest.raises(ProblemError, match=words) as info:
+        analyze(problem)
+    message = str(info.value)
+    assert_one_sentence(message)
+    if coder is not None:
+        assert not coder.supports(problem, target)
+    return message
 
 
 def assert_self_contained(source: str, *forbidden: str) -> None:

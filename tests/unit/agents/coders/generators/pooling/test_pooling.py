@@ -78,12 +78,7 @@ def test_pooling_forms_are_recognised(
     ],
 )
 def test_other_graphs_are_rejected_with_one_sentence(expr: str, match: str) -> None:
-    problem = pool_problem(expr, "2, 3, 16, 16")
-    with pytest.raises(ProblemError, match=match) as info:
-        analyze_pool(problem)
-    message = str(info.value)
-    assert message.endswith(".") and ". " not in message and "\n" not in message
-    assert not CODER.supports(problem, fx.H100)
+    fx.assert_refused(analyze_pool, pool_problem(expr, "2, 3, 16, 16"), match, CODER)
 
 
 def test_other_coders_problems_are_not_claimed() -> None:

@@ -13,7 +13,7 @@ from tests.unit.agents.coders import fixtures as base
 from tools.records import Problem
 
 H100, MI300X, CPU = base.H100, base.MI300X, base.CPU
-assert_self_contained = base.assert_self_contained
+assert_refused, assert_self_contained = base.assert_refused, base.assert_self_contained
 HARNESS = Path(__file__).with_name("harness.py")
 
 def source(body: str, inputs: str, args: str = "x", dim: int = 1, init: str = "") -> str:
