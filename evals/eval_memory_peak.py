@@ -5,22 +5,13 @@ import sys
 import time
 
 sys.path.insert(0, '.')
+from tests.support import ELEMENTWISE
 from tools.evaluator import EvalOptions, api
 from tools.hardware import load_target
 from tools.records import Candidate, Problem
 
 rows = int(sys.argv[1])
-src = f'''import torch
-from torch import nn
-ROWS, COLS = {rows}, 1024
-class Model(nn.Module):
-    def forward(self, x):
-        return torch.relu(x) * 2.0 + 1.0
-def get_inputs():
-    return [torch.randn(ROWS, COLS)]
-def get_init_inputs():
-    return []
-'''
+src = ELEMENTWISE.format(rows=rows)
 p = Problem(name='relu', source=src)
 c = Candidate(id='passthrough', language='pytorch', source=src.replace('class Model(', 'class ModelNew('))
 t0=time.time()
