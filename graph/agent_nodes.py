@@ -78,10 +78,7 @@ def interpret(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Interpret every result that has no insight yet."""
     ctx = runtime.context
     insights = explain_results(
-        state.problem_record(),
-        state.target_record(),
-        state.candidate_records(),
-        state.result_records(),
+        state.tree(),
         config=ctx.models,
         run_id=state.run_id,
         runs_dir=ctx.runs_dir,
@@ -93,15 +90,7 @@ def interpret(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 def curate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Distil skills from the tree, keep them with the run and in the knowledge base."""
     ctx = runtime.context
-    skills = curate_skills(
-        state.run_id,
-        state.problem_record(),
-        state.target_record(),
-        state.candidate_records(),
-        state.result_records(),
-        config=ctx.models,
-        runs_dir=ctx.runs_dir,
-    )
+    skills = curate_skills(state.run_id, state.tree(), config=ctx.models, runs_dir=ctx.runs_dir)
     ctx.recorder.write_text(
         state.run_id,
         "skills.json",

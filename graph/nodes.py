@@ -157,15 +157,12 @@ def route_children(state: RunState) -> list[Send] | str:
     """Fan out one ``code`` task per planned child."""
     if not state.frontier:
         return "dispatch"
-    cands, results = state.candidate_records(), state.result_records()
+    tree = state.tree()
     sends: list[Send] = []
     for child in state.frontier:
         context = assemble_context(
             child=child,
-            problem=state.problem_record(),
-            target=state.target_record(),
-            candidates=cands,
-            results=results,
+            tree=tree,
             skills=state.skills,
             documents=state.documents,
             insights=state.insights,

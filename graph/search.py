@@ -1,4 +1,4 @@
-"""The search policy: pure functions over the flat candidate dict.
+"""The search policy: pure functions over the flat candidate dict, and the policy they make.
 
 Selection mixes a flat UCT (every evaluated node scored by the best normalised reward in its
 subtree plus an exploration bonus) with evolutionary tournament selection; each child also
@@ -16,7 +16,7 @@ from agents.memory.schemas import MEMORY_MODES, ChildPlan
 from graph.context import SearchSettings
 from tools.records import Candidate, EvalResult
 
-__all__ = ["MEMORY_MODES", "UCTPolicy", "best_candidate", "credit_modes", "plan_children"]
+__all__ = ["MEMORY_MODES", "UCTPolicy", "best_candidate"]
 
 
 def children_of(cands: Mapping[str, Candidate]) -> dict[str, list[str]]:
@@ -101,85 +101,6 @@ def choose_mode(stats: Mapping[str, Mapping[str, float]], rng: random.Random) ->
     )
 
 
-def plan_children(
-    cands: Mapping[str, Candidate],
-    results: Mapping[str, EvalResult],
-    mode_stats: Mapping[str, Mapping[str, float]],
-    *,
-    n: int,
-    generation: int,
-    languages: Sequence[str],
-    seed: int,
-    c: float = 1.0,
-    evolutionary_fraction: float = 0.3,
-) -> list[ChildPlan]:
-    """Plan ``n`` children for the next generation (deterministic given ``seed``)."""
-    rng = random.Random(f"{seed}:{generation}")
-    kernel_langs = [lang for lang in languages if lang != "pytorch"]
-    scores = uct_scores(cands, results, c)
-    plans: list[ChildPlan] = []
-    for index in range(n):
-        mode = choose_mode(mode_stats, rng) if scores else "restart"
-        parent: str | None = None
-        if scores and mode != "restart":
-            if rng.random() < evolutionary_fraction:
-                parent = tournament(cands, results, rng)
-            if parent is None:
-                parent = max(scores, key=lambda cid: (scores[cid], cid))
-            # Diminish the chosen parent so siblings spread over the tree.
-            scores[parent] = scores[parent] * 0.7
-            if not results[parent].accepted:
-                mode = "inherit"  # repairing a failure needs the parent's own error
-        language: str
-        if parent is not None:
-            language = cands[parent].language
-        elif kernel_langs:
-            language = kernel_langs[(generation + index) % len(kernel_langs)]
-        else:
-            raise ValueError("no kernel language to write children in")
-        plans.append(
-            ChildPlan(
-                parent_id=parent,
-                memory_mode=mode,
-                language=language,
-                generation=generation,
-                index=index,
-                rng_seed=rng.randrange(2**31),
-            )
-        )
-    return plans
-
-
-def credit_modes(
-    cands: Mapping[str, Candidate],
-    results: Mapping[str, EvalResult],
-    stats: Mapping[str, Mapping[str, float]],
-    credited: Sequence[str],
-) -> tuple[dict[str, dict[str, float]], list[str]]:
-    """Update the bandit with children evaluated since the last call.
-
-    A child is a win for its memory mode when its reward beats its parent's; a child without
-    a parent (a restart) wins when it beats the worst accepted kernel so far.
-    """
-    new_stats = {m: dict(stats.get(m, {"pulls": 0.0, "wins": 0.0})) for m in MEMORY_MODES}
-    done = set(credited)
-    newly: list[str] = []
-    accepted_rewards = [r.reward for r in results.values() if r.accepted]
-    floor = min(accepted_rewards) if accepted_rewards else 0.0
-    for cid, cand in sorted(cands.items()):
-        if cid in done or cid not in results or cand.memory_mode not in MEMORY_MODES:
-            continue
-        reward = results[cid].reward
-        if cand.parent_ids and cand.parent_ids[0] in results:
-            baseline = results[cand.parent_ids[0]].reward
-        else:
-            baseline = floor
-        new_stats[cand.memory_mode]["pulls"] += 1
-        new_stats[cand.memory_mode]["wins"] += 1.0 if reward > baseline else 0.0
-        newly.append(cid)
-    return new_stats, newly
-
-
 def best_candidate(
     cands: Mapping[str, Candidate], results: Mapping[str, EvalResult]
 ) -> str | None:
@@ -192,7 +113,8 @@ def best_candidate(
 
 @dataclass(frozen=True, kw_only=True)
 class UCTPolicy:
-    """The default :class:`graph.ports.SearchPolicy`: the pure functions above, configured."""
+    """The default :class:`graph.ports.SearchPolicy`: UCT and tournaments over the functions
+    above, with its settings; its methods are pure (same inputs, same answer)."""
 
     seed: int = 0
     c: float = 1.0
@@ -215,11 +137,41 @@ class UCTPolicy:
         generation: int,
         languages: Sequence[str],
     ) -> list[ChildPlan]:
-        """See :func:`plan_children`."""
-        return plan_children(
-            cands, results, mode_stats, n=n, generation=generation, languages=languages,
-            seed=self.seed, c=self.c, evolutionary_fraction=self.evolutionary_fraction,
-        )  # fmt: skip
+        """Plan ``n`` children for the next generation (deterministic given ``seed``)."""
+        rng = random.Random(f"{self.seed}:{generation}")
+        kernel_langs = [lang for lang in languages if lang != "pytorch"]
+        scores = uct_scores(cands, results, self.c)
+        plans: list[ChildPlan] = []
+        for index in range(n):
+            mode = choose_mode(mode_stats, rng) if scores else "restart"
+            parent: str | None = None
+            if scores and mode != "restart":
+                if rng.random() < self.evolutionary_fraction:
+                    parent = tournament(cands, results, rng)
+                if parent is None:
+                    parent = max(scores, key=lambda cid: (scores[cid], cid))
+                # Diminish the chosen parent so siblings spread over the tree.
+                scores[parent] = scores[parent] * 0.7
+                if not results[parent].accepted:
+                    mode = "inherit"  # repairing a failure needs the parent's own error
+            language: str
+            if parent is not None:
+                language = cands[parent].language
+            elif kernel_langs:
+                language = kernel_langs[(generation + index) % len(kernel_langs)]
+            else:
+                raise ValueError("no kernel language to write children in")
+            plans.append(
+                ChildPlan(
+                    parent_id=parent,
+                    memory_mode=mode,
+                    language=language,
+                    generation=generation,
+                    index=index,
+                    rng_seed=rng.randrange(2**31),
+                )
+            )
+        return plans
 
     def credit(
         self,
@@ -228,8 +180,28 @@ class UCTPolicy:
         mode_stats: Mapping[str, Mapping[str, float]],
         credited: Sequence[str],
     ) -> tuple[dict[str, dict[str, float]], list[str]]:
-        """See :func:`credit_modes`."""
-        return credit_modes(cands, results, mode_stats, credited)
+        """Update the bandit with children evaluated since the last call.
+
+        A child is a win for its memory mode when its reward beats its parent's; a child
+        without a parent (a restart) wins when it beats the worst accepted kernel so far.
+        """
+        new_stats = {m: dict(mode_stats.get(m, {"pulls": 0.0, "wins": 0.0})) for m in MEMORY_MODES}
+        done = set(credited)
+        newly: list[str] = []
+        accepted_rewards = [r.reward for r in results.values() if r.accepted]
+        floor = min(accepted_rewards) if accepted_rewards else 0.0
+        for cid, cand in sorted(cands.items()):
+            if cid in done or cid not in results or cand.memory_mode not in MEMORY_MODES:
+                continue
+            reward = results[cid].reward
+            if cand.parent_ids and cand.parent_ids[0] in results:
+                baseline = results[cand.parent_ids[0]].reward
+            else:
+                baseline = floor
+            new_stats[cand.memory_mode]["pulls"] += 1
+            new_stats[cand.memory_mode]["wins"] += 1.0 if reward > baseline else 0.0
+            newly.append(cid)
+        return new_stats, newly
 
     def best(
         self, cands: Mapping[str, Candidate], results: Mapping[str, EvalResult]

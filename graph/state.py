@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from agents.memory.schemas import ChildPlan
 from agents.planner.schemas import DEFAULT_BUDGET, RunRequest
+from agents.tree import RunTree
 from tools.records import Candidate, EvalResult, Problem, Target
 
 __all__ = [
@@ -98,3 +99,12 @@ class RunState(BaseModel):
     def result_records(self) -> dict[str, EvalResult]:
         """All evaluation results as records, keyed by candidate id."""
         return {k: EvalResult.model_validate(v) for k, v in self.results.items()}
+
+    def tree(self) -> RunTree:
+        """The run so far as the agents read it: problem, chip, candidates and results."""
+        return RunTree(
+            problem=self.problem_record(),
+            target=self.target_record(),
+            candidates=self.candidate_records(),
+            results=self.result_records(),
+        )

@@ -10,15 +10,16 @@ every evaluation, so it never stops a run).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 from agents.curator.llm import write_skill
 from agents.curator.rules import distil_skills
 from agents.llm.config import LLMConfig
-from agents.llm.errors import LLMAnswerError, LLMBudgetError, LLMRequestError, LLMUnavailableError
+from agents.llm.fallback import ModelOrRules
 from agents.llm.session import LLMSession
-from tools.records import Candidate, EvalResult, Problem, Skill, Target
+from agents.tree import RunTree
+from tools.records import Skill
 
 log = logging.getLogger(__name__)
 
@@ -26,39 +27,21 @@ MAX_LLM_SKILLS = 3
 """Skills per run whose text the model writes (the best ones); the rest keep the rules' text."""
 
 
-def curate_skills(
-    run_id: str,
-    problem: Problem,
-    target: Target,
-    cands: Mapping[str, Candidate],
-    results: Mapping[str, EvalResult],
-    *,
-    config: LLMConfig,
-    runs_dir: Path,
-) -> list[Skill]:
+def curate_skills(run_id: str, tree: RunTree, *, config: LLMConfig, runs_dir: Path) -> list[Skill]:
     """Distil skills from a run's tree (their text written by the curator's model if any).
 
     Never raises for the model: its failures keep the rules' text (recorded in the run).
+    Every evaluation is done by then: an outage costs the skills' wording, never the run (it
+    finishes with its best; the rules' text is kept).
     """
-    skills = distil_skills(run_id, problem, target, cands, results)
+    skills = distil_skills(run_id, tree)
     if not skills or not config.enabled("curator"):
         return skills
     session = LLMSession(config=config, agent="curator", run_id=run_id, runs_dir=runs_dir)
+    model = ModelOrRules(session=session, rest="skill texts from here on")
     written: list[Skill] = []
-    use_model = True
     for i, skill in enumerate(skills):
-        if use_model and i < MAX_LLM_SKILLS:
-            try:
-                skill = write_skill(skill, cands, results, problem, target, session)
-            except (LLMAnswerError, LLMRequestError) as e:
-                session.fall_back(f"text of {skill.id}", e)
-            except LLMBudgetError as e:
-                session.fall_back("skill texts from here on", e)
-                use_model = False
-            except LLMUnavailableError as e:
-                # Every evaluation is done by now: an outage costs the skills' wording,
-                # never the run (it finishes with its best; the rules' text is kept).
-                session.fall_back("skill texts from here on", e)
-                use_model = False
+        if i < MAX_LLM_SKILLS:
+            skill = model.ask(f"text of {skill.id}", partial(write_skill, skill, tree), skill)
         written.append(skill)
     return written

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -11,6 +10,7 @@ from pydantic import BaseModel, Field
 from agents.llm.describe import result_report
 from agents.llm.prompts import render
 from agents.llm.session import LLMSession
+from agents.tree import RunTree
 from tools.records import Candidate, EvalResult, Problem, Skill, Target
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
@@ -52,22 +52,16 @@ def skill_prompt(
     )  # fmt: skip
 
 
-def write_skill(
-    skill: Skill,
-    candidates: Mapping[str, Candidate],
-    results: Mapping[str, EvalResult],
-    problem: Problem,
-    target: Target,
-    session: LLMSession,
-) -> Skill:
+def write_skill(skill: Skill, tree: RunTree, session: LLMSession) -> Skill:
     """``skill`` with its summary and code excerpt written by the curator's model.
 
     Raises:
         LLMError: A subclass; the node keeps the rules' text where it chooses to.
     """
+    problem, target, candidates = tree.problem, tree.target, tree.candidates
     cand = candidates[skill.candidate_id]
     parent = candidates.get(cand.parent_ids[0]) if cand.parent_ids else None
-    prompt = skill_prompt(skill, cand, parent, results[cand.id], problem, target)
+    prompt = skill_prompt(skill, cand, parent, tree.results[cand.id], problem, target)
     text = session.structured(SkillText, [("human", prompt)])
     excerpt = "\n".join(text.code_excerpt.strip().splitlines()[:MAX_EXCERPT_LINES])
     head = f"{problem.op or problem.name} on {target.name}: "

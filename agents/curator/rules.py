@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
+from agents.tree import RunTree
 from tools.records import Candidate, EvalResult, Problem, Skill, Target
 
 MIN_GAIN = 1.05
@@ -43,25 +44,17 @@ def default_seed_rewards(
     return best
 
 
-def distil_skills(
-    run_id: str,
-    problem: Problem,
-    target: Target,
-    candidates: Mapping[str, Candidate],
-    results: Mapping[str, EvalResult],
-) -> list[Skill]:
+def distil_skills(run_id: str, tree: RunTree) -> list[Skill]:
     """Skills from winning steps and from each language's best kernel, duplicates merged.
 
     Args:
         run_id: The run the skills come from.
-        problem: The run's problem (op family, op name).
-        target: The chip.
-        candidates: The search tree.
-        results: Evaluation results by candidate id.
+        tree: The run's problem (op family, op name), chip, candidates and results.
 
     Returns:
         Skills, largest gain first.
     """
+    problem, target, candidates, results = tree.problem, tree.target, tree.candidates, tree.results
     defaults = default_seed_rewards(candidates, results)
     found: dict[str, Skill] = {}
 

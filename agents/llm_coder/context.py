@@ -34,13 +34,23 @@ def language_data() -> dict[str, dict[str, Any]]:
     return {name: {**entry, "name": name} for name, entry in data.items()}
 
 
+def fewshot_sources(language: str) -> list[str]:
+    """The few-shot modules of ``language``: files as they are, ``*.j2`` templates rendered
+    with the language's ``fewshot_dialect`` (one kernel written in two GPU dialects)."""
+    entry = language_data()[language]
+    return [
+        render(FEWSHOT_DIR, name, **entry["fewshot_dialect"]) if name.endswith(".j2")
+        else (FEWSHOT_DIR / name).read_text(encoding="utf-8")
+        for name in entry["fewshot"]
+    ]  # fmt: skip
+
+
 def fewshot_examples(language: str) -> list[dict[str, str]]:
-    """The few-shot files of ``language`` with the reference they answer."""
+    """The few-shot modules of ``language`` with the reference they answer."""
     reference = (FEWSHOT_DIR / FEWSHOT_REFERENCE).read_text(encoding="utf-8")
     shots = []
-    for name in language_data()[language]["fewshot"]:
-        source = (FEWSHOT_DIR / name).read_text(encoding="utf-8")
-        doc = ast.get_docstring(ast.parse(source)) or name
+    for source in fewshot_sources(language):
+        doc = ast.get_docstring(ast.parse(source)) or language
         shots.append({
             "reference_name": FEWSHOT_REFERENCE,
             "reference": reference,

@@ -13,7 +13,8 @@ from typing import Any
 
 from agents.coders.base import CoderContext, fingerprint
 from agents.memory.schemas import ChildPlan
-from tools.records import Candidate, EvalResult, Problem, Skill, Target
+from agents.tree import RunTree
+from tools.records import Candidate, EvalResult, Skill
 
 MAX_LINEAGE = 6
 MAX_SIBLINGS = 6
@@ -47,23 +48,20 @@ def siblings(cid: str, candidates: Mapping[str, Candidate]) -> list[str]:
 def assemble_context(
     *,
     child: ChildPlan,
-    problem: Problem,
-    target: Target,
-    candidates: Mapping[str, Candidate],
-    results: Mapping[str, EvalResult],
+    tree: RunTree,
     skills: Sequence[Mapping[str, Any]] = (),
     documents: Sequence[str] = (),
     insights: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> CoderContext:
-    """Build exactly the context ``child.memory_mode`` allows the coder to see."""
-    mode = child.memory_mode
+    """Build exactly the context ``child.memory_mode`` allows the coder to see of ``tree``."""
+    mode, candidates = child.memory_mode, tree.candidates
     tried = sorted(
         {fingerprint(c.template, c.params) for c in candidates.values() if c.template}
     )
     skill_records = [Skill.model_validate(s) for s in skills]
     base: dict[str, Any] = dict(
-        problem=problem,
-        target=target,
+        problem=tree.problem,
+        target=tree.target,
         memory_mode=mode,
         skills=skill_records,
         documents=list(documents),
@@ -73,7 +71,7 @@ def assemble_context(
     pid = child.parent_id
     if mode == "restart" or pid is None or pid not in candidates:
         return CoderContext(**base)
-    ctx = _assemble(mode, pid, base, candidates, results)
+    ctx = _assemble(mode, pid, base, candidates, tree.results)
     if insights:
         shown = {pid, *(c.id for c, _ in ctx.lineage), *(c.id for c, _ in ctx.siblings)}
         ctx = ctx.model_copy(

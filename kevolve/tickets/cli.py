@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from kevolve.console import fail, out, print_json
 from kevolve.term import fold_table
 from tools.errors import KevolveError
+
+if TYPE_CHECKING:
+    from kevolve.tickets.models import Ticket
 
 ticket_app = typer.Typer(help="Queue optimization requests for workers (`kevolve worker`).",
                          no_args_is_help=True)  # fmt: skip
@@ -25,6 +29,22 @@ def _store(data_dir: Path | None):  # noqa: ANN202 - TicketStore
     from kevolve.tickets.store import TicketStore
 
     return TicketStore.from_settings(_settings(data_dir=data_dir))
+
+
+def _on_store(data_dir: Path | None, act: Callable[[Any], Ticket]) -> Ticket:
+    """``act(store)``'s ticket; a refusal of the store ends the command with its sentence."""
+    try:
+        return act(_store(data_dir))
+    except KevolveError as e:
+        fail(str(e))
+
+
+def _print_status(ticket: Ticket, json_out: bool) -> None:
+    """The ticket's id and status, as one JSON object or one line."""
+    if json_out:
+        print_json({"ticket_id": ticket.ticket_id, "status": ticket.status})
+    else:
+        out.print(f"{ticket.ticket_id}: {ticket.status}", highlight=False, soft_wrap=True)
 
 
 @ticket_app.command("submit")
@@ -79,11 +99,7 @@ def list_tickets(
 @ticket_app.command("show")
 def show(ticket_id: str, data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
     """Show a ticket: status, run, best kernel, error or question."""
-    try:
-        ticket = _store(data_dir).get(ticket_id)
-    except KevolveError as e:
-        fail(str(e))
-    view = ticket.view()
+    view = _on_store(data_dir, lambda store: store.get(ticket_id)).view()
     if json_out:
         print_json(view)
         return
@@ -94,14 +110,7 @@ def show(ticket_id: str, data_dir: DataDir = None, json_out: JsonFlag = False) -
 @ticket_app.command("cancel")
 def cancel(ticket_id: str, data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
     """Cancel a ticket (a running one stops at its next evaluation)."""
-    try:
-        ticket = _store(data_dir).cancel(ticket_id)
-    except KevolveError as e:
-        fail(str(e))
-    if json_out:
-        print_json({"ticket_id": ticket.ticket_id, "status": ticket.status})
-    else:
-        out.print(f"{ticket.ticket_id}: {ticket.status}", highlight=False, soft_wrap=True)
+    _print_status(_on_store(data_dir, lambda store: store.cancel(ticket_id)), json_out)
 
 
 @ticket_app.command("answer")
@@ -112,14 +121,7 @@ def answer(
     json_out: JsonFlag = False,
 ) -> None:
     """Answer the question of a ticket waiting in needs-input; it is queued again."""
-    try:
-        ticket = _store(data_dir).answer(ticket_id, text)
-    except KevolveError as e:
-        fail(str(e))
-    if json_out:
-        print_json({"ticket_id": ticket.ticket_id, "status": ticket.status})
-    else:
-        out.print(f"{ticket.ticket_id}: {ticket.status}", highlight=False, soft_wrap=True)
+    _print_status(_on_store(data_dir, lambda store: store.answer(ticket_id, text)), json_out)
 
 
 def register(app: typer.Typer) -> None:

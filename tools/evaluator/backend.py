@@ -7,7 +7,8 @@ sends each evaluation to a Ray cluster as a task (``tools.evaluator.ray_backend`
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import TypeAlias
 
 from tools.evaluator.api import evaluate
 from tools.evaluator.options import EvalOptions
@@ -16,17 +17,10 @@ from tools.records.eval_result import EvalResult
 from tools.records.problem import Problem
 from tools.records.target import Target
 
-
-class Evaluator(Protocol):
-    """Judge one candidate for one target; every failure of the candidate is a result."""
-
-    def __call__(
-        self,
-        problem: Problem,
-        candidate: Candidate,
-        target: Target,
-        options: EvalOptions | None = None,
-    ) -> EvalResult: ...
+Evaluator: TypeAlias = Callable[[Problem, Candidate, Target, EvalOptions], EvalResult]
+"""``evaluator(problem, candidate, target, options)`` judges one candidate for one target;
+every failure of the candidate is a result. ``tools.evaluator.api.evaluate`` and
+``RayEvaluator`` are the two."""
 
 
 def evaluator_for(ray_address: str | None, local: Evaluator = evaluate) -> Evaluator:

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from tools.evaluator.factories import EMPTY_FACTORIES, FILL_FACTORIES
+
 try:
     from torch.utils.flop_counter import flop_registry as _FLOP_REGISTRY
 except ImportError:  # pragma: no cover - very old torch
@@ -27,9 +29,7 @@ _aten = torch.ops.aten
 logger = logging.getLogger(__name__)
 
 FREE_OPS = {
-    "empty",
-    "empty_like",
-    "empty_strided",
+    *EMPTY_FACTORIES,
     "new_empty",
     "new_empty_strided",
     "detach",
@@ -56,13 +56,7 @@ NO_FLOP_OPS = {
     "fill_",
     "fill",
     "zero_",
-    "zeros",
-    "zeros_like",
-    "ones",
-    "ones_like",
-    "full",
-    "full_like",
-    "arange",
+    *FILL_FACTORIES,
     "index_select",
     "cat",
     "stack",

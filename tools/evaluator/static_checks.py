@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from tools.evaluator.factories import EMPTY_FACTORIES, FILL_FACTORIES
+
 FORBIDDEN_IMPORTS = {
     # Rationale: work on other threads or processes escapes the timed region and the sync.
     "threading": "concurrency",
@@ -174,16 +176,8 @@ inputs) inside ModelNew is a passthrough, not a kernel."""
 
 SAFE_TORCH_CALLS = frozenset(
     {
-        "empty",
-        "empty_like",
-        "empty_strided",
-        "zeros",
-        "zeros_like",
-        "ones",
-        "ones_like",
-        "full",
-        "full_like",
-        "arange",
+        *EMPTY_FACTORIES,
+        *FILL_FACTORIES,
         "tensor",
         "as_tensor",
         "device",

@@ -36,7 +36,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter as _perf_counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -78,6 +78,16 @@ class Checks:
     verify empties it once the inputs are found unchanged, so that the reference runs
     without a second input set alive. ``None`` for the reference's series, which follow
     the same protocol (so that both carry the same extra work) without being compared."""
+
+
+class Budget(NamedTuple):
+    """How long a series warms up and is timed, and its bounds on timed repetitions. A
+    tuple, unpacked by each timing function before the first candidate call."""
+
+    warmup_ms: float
+    rep_ms: float
+    min_reps: int
+    max_reps: int
 
 
 @dataclass(kw_only=True)
@@ -215,16 +225,14 @@ def _refill(inputs: list[Any], fresh: list[Any]) -> list[Any]:
 def time_cuda(
     fn: Callable[..., Any],
     input_sets: list[list[Any]],
+    budget: Budget,
     *,
-    warmup_ms: float,
-    rep_ms: float,
-    min_reps: int,
-    max_reps: int,
     flush_mib: int,
     checks: Checks | None = None,
     seal: Any = None,
 ) -> Timing:
     """Time ``fn(*inputs)`` on the current CUDA device (see module docstring)."""
+    warmup_ms, rep_ms, min_reps, max_reps = budget
     event, sync, check_out = _CudaEvent, _cuda_sync, materialise
     record, elapsed = _event_record, _event_elapsed  # a method patched on the class later
     stream = torch.cuda.current_stream()  # does not reach these
@@ -293,15 +301,13 @@ def _replace_tensors(obj: Any, tensors: list[Any]) -> Any:
 def time_cpu(
     fn: Callable[..., Any],
     input_sets: list[list[Any]],
+    budget: Budget,
     *,
-    warmup_ms: float,
-    rep_ms: float,
-    min_reps: int,
-    max_reps: int,
     checks: Checks | None = None,
     seal: Any = None,
 ) -> Timing:
     """Time ``fn(*inputs)`` on the CPU with ``perf_counter`` around each call."""
+    warmup_ms, rep_ms, min_reps, max_reps = budget
     clock, check_out = _perf_counter, materialise
     t0 = clock()
     check_out(fn(*input_sets[0]))
@@ -339,18 +345,12 @@ def time_forward(
 ) -> Timing:
     """Time ``fn`` on ``device`` (``cuda`` or ``cpu``) with the budgets in ``options``;
     ``checks`` samples repetitions whose outputs are compared, ``seal`` signs the result."""
-    common = {
-        "warmup_ms": options.warmup_ms,
-        "rep_ms": options.rep_ms,
-        "min_reps": options.min_reps,
-        "max_reps": options.max_reps,
-        "checks": checks,
-        "seal": seal,
-    }
+    budget = Budget(options.warmup_ms, options.rep_ms, options.min_reps, options.max_reps)
     with torch.no_grad():
         if device == "cuda":
-            return time_cuda(fn, input_sets, flush_mib=options.l2_flush_mib, **common)
-        return time_cpu(fn, input_sets, **common)
+            flush_mib = options.l2_flush_mib
+            return time_cuda(fn, input_sets, budget, flush_mib=flush_mib, checks=checks, seal=seal)
+        return time_cpu(fn, input_sets, budget, checks=checks, seal=seal)
 
 
 def miss_probability(rate: float, checked: int) -> float:

@@ -13,13 +13,7 @@ import logging
 import torch
 
 from tools.evaluator.counting import ReferenceCounts, count_reference
-from tools.problems.materialize import (
-    build_model,
-    call_get_inputs,
-    cpu_guard,
-    exec_source,
-    meta_device,
-)
+from tools.problems.materialize import cpu_guard, instantiate, meta_device
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +24,7 @@ __all__ = ["problem_counts"]
 
 
 def _count(source: str) -> ReferenceCounts:
-    namespace = exec_source(source, "<counts>")
-    inputs = call_get_inputs(namespace)
-    model = build_model(namespace)
+    model, inputs = instantiate(source, "<counts>")
     return count_reference(model, inputs)
 
 

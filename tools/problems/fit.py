@@ -27,10 +27,9 @@ import torch
 from tools.errors import ProblemError
 from tools.problems.materialize import (
     AllocationCapExceeded,
-    build_model,
-    call_get_inputs,
     cpu_guard,
-    exec_source,
+    footprint,
+    instantiate,
     meta_device,
 )
 from tools.problems.resize import SizeConstant, declared_sizes, footprint_bytes, resize_source
@@ -72,9 +71,7 @@ def _first_line(error: BaseException) -> str:
 
 
 def _forward(source: str) -> None:
-    namespace = exec_source(source, "<fit>")
-    inputs = call_get_inputs(namespace)
-    model = build_model(namespace)
+    model, inputs = instantiate(source, "<fit>")
     with torch.no_grad():
         model(*inputs)
 
@@ -136,20 +133,15 @@ def _measure(source: str, cap: int) -> int | None:
         return footprint_bytes(source)
     except (Exception, SystemExit) as e:  # noqa: BLE001 - the problem's own code
         meta_error = e
-    namespace = None
     try:
         torch.manual_seed(0)
         with cpu_guard(cap):
-            namespace = exec_source(source, "<fit>")
-            inputs = call_get_inputs(namespace)
-            model = build_model(namespace)
+            model, inputs = instantiate(source, "<fit>")
     except AllocationCapExceeded:
         return None
     except (Exception, SystemExit):
         raise meta_error from None
-    tensors = [x for x in inputs if isinstance(x, torch.Tensor)]
-    tensors += list(model.parameters()) + list(model.buffers())
-    return sum(t.numel() * t.element_size() for t in tensors)
+    return footprint(model, inputs)
 
 
 def _size_or_none(source: str, cap: int) -> int | None:

@@ -181,3 +181,21 @@ def build_model(namespace: dict[str, Any]) -> torch.nn.Module:
     init = namespace["get_init_inputs"]()
     init_args = list(init) if isinstance(init, (list, tuple)) else [init]
     return namespace["Model"](*init_args)
+
+
+def instantiate(source: str, filename: str) -> tuple[torch.nn.Module, list[Any]]:
+    """The reference ``Model`` of ``source`` and its ``get_inputs()``, under the caller's device.
+
+    The inputs are drawn before the model is built (its weights come after them from the
+    same random stream), the order every caller relies on.
+    """
+    namespace = exec_source(source, filename)
+    inputs = call_get_inputs(namespace)
+    return build_model(namespace), inputs
+
+
+def footprint(model: torch.nn.Module, inputs: list[Any]) -> int:
+    """Bytes of the input tensors plus the model's parameters and buffers."""
+    tensors = [x for x in inputs if isinstance(x, torch.Tensor)]
+    tensors += list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)

@@ -361,17 +361,11 @@ def irregular_overrides(source: str, rule: Callable[[int], int]) -> dict[str, in
 
 def footprint_bytes(source: str) -> int:
     """Bytes of ``get_inputs()`` tensors plus the Model's parameters and buffers (meta device)."""
-    import torch
-
-    from tools.problems.materialize import build_model, call_get_inputs, exec_source, meta_device
+    from tools.problems.materialize import footprint, instantiate, meta_device
 
     with meta_device():
-        namespace = exec_source(source, "<resize>")
-        inputs = call_get_inputs(namespace)
-        model = build_model(namespace)
-    tensors = [x for x in inputs if isinstance(x, torch.Tensor)]
-    tensors += list(model.parameters()) + list(model.buffers())
-    return sum(t.numel() * t.element_size() for t in tensors)
+        model, inputs = instantiate(source, "<resize>")
+    return footprint(model, inputs)
 
 
 def fit_source(source: str, max_bytes: int, *, steps: int = 24) -> tuple[str, float]:

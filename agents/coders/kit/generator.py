@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -58,11 +58,14 @@ class TemplateGenerator(Generic[SpecT]):
     space, first drafts, safer fallbacks and rendering are for that spec.
     """
 
-    language: Language
+    language: Language = "triton"
+    """The language the templates write (a C++ generator says ``cpp``)."""
     name: str
 
     functions: ClassVar[TemplateFunctions | None] = None
     """The recogniser and space functions, for the methods a subclass does not override."""
+    dtypes: ClassVar[Collection[str] | None] = None
+    """Problem dtypes the templates handle (``spec.dtype``); ``None``: any the recogniser takes."""
 
     # ---- what subclasses provide (a method, or the function above) --------------------
     def analyze(self, problem: Problem) -> SpecT:
@@ -80,8 +83,8 @@ class TemplateGenerator(Generic[SpecT]):
         raise NotImplementedError
 
     def spec_ok(self, spec: SpecT) -> bool:
-        """True when a template of this generator handles ``spec`` (dtype, family)."""
-        raise NotImplementedError
+        """True when a template of this generator handles ``spec`` (default: its dtype)."""
+        return self.dtypes is None or getattr(spec, "dtype", None) in self.dtypes
 
     def space(self, spec: SpecT, target: Target) -> Space:
         """The parameter space of the template for this problem on this target."""

@@ -18,35 +18,27 @@ from torch import nn
 
 LibKind = Literal["conv", "gemm"]
 
+_CONVS = tuple(f"conv{t}{d}d" for t in ("", "_transpose") for d in (1, 2, 3))
+"""``F`` convolution names: ``conv1d``..``conv3d``, ``conv_transpose1d``..``conv_transpose3d``."""
+_PRODUCTS = ("matmul", "mm", "bmm")
+"""Matrix products that are ``torch`` functions and tensor methods of the same name."""
+
 LIBRARY_MODULES: dict[type, LibKind] = {
     nn.Linear: "gemm",
-    nn.Conv1d: "conv",
-    nn.Conv2d: "conv",
-    nn.Conv3d: "conv",
-    nn.ConvTranspose1d: "conv",
-    nn.ConvTranspose2d: "conv",
-    nn.ConvTranspose3d: "conv",
+    **{getattr(nn, f"Conv{t}{d}d"): "conv" for t in ("", "Transpose") for d in (1, 2, 3)},
 }
 """Modules whose call is one library op."""
 LIBRARY_FUNCTIONS: dict[Any, tuple[str, LibKind]] = {
-    torch.matmul: ("torch.matmul", "gemm"),
+    **{getattr(torch, name): (f"torch.{name}", "gemm") for name in (*_PRODUCTS, "addmm")},
     operator.matmul: ("torch.matmul", "gemm"),
-    torch.mm: ("torch.mm", "gemm"),
-    torch.bmm: ("torch.bmm", "gemm"),
-    torch.addmm: ("torch.addmm", "gemm"),
-    F.linear: ("torch.nn.functional.linear", "gemm"),
-    F.conv1d: ("torch.nn.functional.conv1d", "conv"),
-    F.conv2d: ("torch.nn.functional.conv2d", "conv"),
-    F.conv3d: ("torch.nn.functional.conv3d", "conv"),
-    F.conv_transpose1d: ("torch.nn.functional.conv_transpose1d", "conv"),
-    F.conv_transpose2d: ("torch.nn.functional.conv_transpose2d", "conv"),
-    F.conv_transpose3d: ("torch.nn.functional.conv_transpose3d", "conv"),
+    **{
+        getattr(F, name): (f"torch.nn.functional.{name}", kind)
+        for name, kind in (("linear", "gemm"), *((c, "conv") for c in _CONVS))
+    },
 }
 """Functions that are one library op, with the name generated code calls them by."""
 LIBRARY_METHODS: dict[str, tuple[str, LibKind]] = {
-    "matmul": ("torch.matmul", "gemm"),
-    "mm": ("torch.mm", "gemm"),
-    "bmm": ("torch.bmm", "gemm"),
+    name: (f"torch.{name}", "gemm") for name in _PRODUCTS
 }
 
 

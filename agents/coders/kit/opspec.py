@@ -15,6 +15,7 @@ from typing import Any
 from agents.coders.kit.cache import cached_recogniser
 from agents.coders.kit.chain import Chain, named_chain
 from agents.coders.kit.chain_trace import trace_chain
+from agents.coders.kit.dtypes import DtypeSized
 from agents.coders.kit.reference import forward_arg_names
 from tools.errors import ProblemError
 from tools.records import Problem
@@ -44,11 +45,10 @@ FAMILIES: dict[str, str] = {
 
 ROW_FAMILIES = frozenset({"softmax", "reduce", "cumsum", "norm"})
 DEFAULT_ARGS: dict[str, tuple[str, ...]] = {"matmul": ("A", "B")}
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
 
 @dataclass(frozen=True)
-class OpSpec:
+class OpSpec(DtypeSized):
     """A problem as the templates see it."""
 
     family: str
@@ -68,11 +68,6 @@ class OpSpec:
     bias: bool = True
     chain: Chain | None = None
     options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def elem_bytes(self) -> int:
-        """Bytes per element of the problem's dtype."""
-        return DTYPE_BYTES.get(self.dtype, 4)
 
 
 def _int(params: dict[str, Any], key: str) -> int:

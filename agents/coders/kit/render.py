@@ -51,6 +51,13 @@ def render_template(folder: Path, name: str, **variables: Any) -> str:
 
 LAUNCH_EVERYWHERE = ("num_warps", "num_stages")
 """Launch options every backend takes; the others (``waves_per_eu``...) are AMD's alone."""
+LAUNCH_KEYS = (*LAUNCH_EVERYWHERE, "waves_per_eu", "matrix_instr_nonkdim")
+"""The Triton templates' launch options, in the order they are passed."""
+
+
+def launch_options(params: Mapping[str, Any], launch_keys: Sequence[str], hip: bool) -> dict:
+    """The ``launch_keys`` of ``params`` passed to a launch (the AMD-only ones only on AMD)."""
+    return {k: params[k] for k in launch_keys if k in params and (hip or k in LAUNCH_EVERYWHERE)}
 
 
 def base_variables(
@@ -73,9 +80,7 @@ def base_variables(
         hip: Whether the target is AMD (default: read from ``target``).
     """
     hip = is_hip(target) if hip is None else hip
-    launch = {
-        k: params[k] for k in launch_keys if k in params and (hip or k in LAUNCH_EVERYWHERE)
-    }
+    launch = launch_options(params, launch_keys, hip)
     return {
         "title": title,
         "template": template,

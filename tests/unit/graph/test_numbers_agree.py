@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from agents.curator.rules import distil_skills
+from agents.tree import RunTree
 from graph.noise import combine, passthrough_warning, speedup
 from graph.report import best_message, change_text
 from tools.hardware import load_target
@@ -36,8 +37,9 @@ def test_a_skill_gain_is_the_ratio_of_the_figures_it_shows():
     # so the speedups vs eager (what the gain is taken from) moved only 1.28x.
     cands = [_cand("p", {"BLOCK": 256}), _cand("c", {"BLOCK": 512}, "p", "BLOCK 256 -> 512")]
     results = {"p": _timed("p", 30.81, 61.0), "c": _timed("c", 15.53, 39.36)}
-    skills = distil_skills("run", load_problem("softmax", shape="8x64"), load_target("cpu"),
-                           {c.id: c for c in cands}, results)  # fmt: skip
+    tree = RunTree(problem=load_problem("softmax", shape="8x64"), target=load_target("cpu"),
+                   candidates={c.id: c for c in cands}, results=results)  # fmt: skip
+    skills = distil_skills("run", tree)
     assert skills
     for skill in skills:
         gain = float(GAIN.search(skill.summary).group(1))

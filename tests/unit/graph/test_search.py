@@ -40,9 +40,9 @@ def test_passthrough_is_never_a_parent():
 
 def test_plan_is_deterministic_and_respects_languages():
     cands, results = tree()
-    kw = dict(n=4, generation=1, languages=["triton"], seed=7)
-    first = search.plan_children(cands, results, {}, **kw)
-    second = search.plan_children(cands, results, {}, **kw)
+    kw = dict(n=4, generation=1, languages=["triton"])
+    first = search.UCTPolicy(seed=7).plan_children(cands, results, {}, **kw)
+    second = search.UCTPolicy(seed=7).plan_children(cands, results, {}, **kw)
     assert first == second
     assert len(first) == 4
     assert all(p.language == "triton" for p in first)
@@ -59,8 +59,9 @@ def test_uct_prefers_the_better_subtree_without_exploration():
 def test_failed_parent_gets_one_repair_in_inherit_mode():
     cands = {"x": cand("x")}
     results = {"x": res("x", None, ok=False)}
-    plans = search.plan_children(cands, results, {m: {"pulls": 1, "wins": 0} for m in search.MEMORY_MODES},
-                                 n=1, generation=1, languages=["triton"], seed=0, evolutionary_fraction=0)
+    policy = search.UCTPolicy(seed=0, evolutionary_fraction=0)
+    plans = policy.plan_children(cands, results, {m: {"pulls": 1, "wins": 0} for m in search.MEMORY_MODES},
+                                 n=1, generation=1, languages=["triton"])
     assert plans[0].parent_id in (None, "x")
     if plans[0].parent_id == "x":
         assert plans[0].memory_mode == "inherit"
@@ -68,10 +69,10 @@ def test_failed_parent_gets_one_repair_in_inherit_mode():
 
 def test_bandit_credits_improvements_once():
     cands, results = tree()
-    stats, newly = search.credit_modes(cands, results, {}, [])
+    stats, newly = search.UCTPolicy().credit(cands, results, {}, [])
     assert newly == ["a1"]  # seeds and the passthrough are not memory-mode children
     assert stats["inherit"] == {"pulls": 1.0, "wins": 1.0}
-    again, newly2 = search.credit_modes(cands, results, stats, newly)
+    again, newly2 = search.UCTPolicy().credit(cands, results, stats, newly)
     assert newly2 == [] and again == stats
 
 

@@ -12,8 +12,8 @@ import torch
 from kevolve.bench_suite import FAMILIES, prepare_file, resolve_suite, select
 from tools.errors import ProblemError
 from tools.problems.loader import load_problem_file
-from tools.problems.materialize import build_model, call_get_inputs, exec_source, meta_device
-from tools.problems.resize import declared_sizes, has_declared_sizes, resize_source
+from tools.problems.materialize import exec_source
+from tools.problems.resize import declared_sizes, footprint_bytes, has_declared_sizes, resize_source
 
 SUITE = resolve_suite("kernelbench_h100")
 ENTRIES = {e.name: e for e in SUITE.entries}
@@ -21,16 +21,6 @@ TINY = 1 / 64
 """Per-dimension factor for the CPU checks."""
 GPU_BYTES_CAP = 4 * 2**30
 """Inputs plus weights of one problem at full size stay under this (the issue's ~4 GB)."""
-
-
-def _footprint(source: str) -> int:
-    with meta_device():
-        ns = exec_source(source, "<suite>")
-        inputs = call_get_inputs(ns)
-        model = build_model(ns)
-    tensors = [t for t in inputs if isinstance(t, torch.Tensor)]
-    tensors += list(model.parameters()) + list(model.buffers())
-    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def test_suite_has_enough_problems_and_covers_every_family():
@@ -51,7 +41,7 @@ def test_problem_declares_family_and_sizes_and_fits_an_h100(name):
     assert doc.startswith(f"{entry.family}: "), f"docstring must start with '{entry.family}: '"
     assert "\n" not in doc, "the docstring is one line"
     assert has_declared_sizes(source) and declared_sizes(source)
-    assert 16 * 2**20 <= _footprint(source) <= GPU_BYTES_CAP
+    assert 16 * 2**20 <= footprint_bytes(source) <= GPU_BYTES_CAP
 
 
 def _forward(source: str, name: str) -> float:
@@ -109,7 +99,7 @@ def test_unscaled_problem_runs_from_the_suite_itself(tmp_path):
     small, factor, note = prepare_file(SUITE, entry, tmp_path, max_mb=1)
     assert note == ""
     assert small.parent == tmp_path and factor < 1
-    assert _footprint(small.read_text()) <= 2**20
+    assert footprint_bytes(small.read_text()) <= 2**20
 
 
 def test_suite_path_resolves_by_folder(tmp_path):

@@ -26,13 +26,12 @@ from agents.coders.kit.cache import cached_recogniser
 from agents.coders.kit.fx import output_node
 from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import base_variables, render_template
+from agents.coders.kit.render import LAUNCH_KEYS, base_variables, render_template
 from agents.coders.kit.space import Params
 from agents.coders.kit.trace import trace_tensor_inputs
-from tools.records import Language, Problem, Target
+from tools.records import Problem, Target
 
 TEMPLATES = Path(__file__).parent / "templates"
-LAUNCH_KEYS = ("num_warps", "num_stages", "waves_per_eu", "matrix_instr_nonkdim")
 MASK_CODES = {"keep": 1, "drop": 2, "add": 3}
 """The kernel's ``MASK`` constexpr per mask-input kind."""
 
@@ -72,15 +71,10 @@ def forward_source(spec: AttentionSpec) -> str:
 class AttentionCoder(TemplateGenerator[AttentionSpec]):
     """Writes flash-attention Triton kernels for attention references; tunes their tiles."""
 
-    language: Language = "triton"
     name = "triton-attention"
     functions = TemplateFunctions(
         analyze_attention, attention_space, attention_seeds, attention_safer
     )
-
-    def spec_ok(self, spec: AttentionSpec) -> bool:
-        """fp32, fp16 or bf16 attention with a supported head dim (checked by the analysis)."""
-        return isinstance(spec, AttentionSpec)
 
     def render(self, problem: Problem, spec: AttentionSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""

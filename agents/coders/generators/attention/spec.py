@@ -9,6 +9,7 @@ from torch import fx
 
 from agents.coders.generators.attention.inputs import InputMask
 from agents.coders.generators.attention.recognize import Result
+from agents.coders.kit.dtypes import FLOAT_DTYPES, DtypeSized
 from agents.coders.kit.fx import dtype_of, static_shape
 from tools.errors import ProblemError
 
@@ -21,11 +22,10 @@ the padded q/k/v tiles within the target's shared memory and the accumulator in 
 def padded(d: int) -> int:
     """The power-of-two tile width (>= 16) the kernel uses for a head dim of ``d``."""
     return max(16, 1 << (d - 1).bit_length())
-DTYPES = ("float32", "float16", "bfloat16")
 
 
 @dataclass(frozen=True)
-class AttentionSpec:
+class AttentionSpec(DtypeSized):
     """An attention problem as the template sees it."""
 
     dtype: str
@@ -58,11 +58,6 @@ class AttentionSpec:
     op: str = field(default="attention")
     family: str = field(default="attention")
 
-    @property
-    def elem_bytes(self) -> int:
-        """Bytes per element of q, k and v."""
-        return 4 if self.dtype == "float32" else 2
-
 
 def spec_from(
     result: Result,
@@ -85,7 +80,7 @@ def spec_from(
     group = _group(result, sq, sk, sv)
     mask = _mask(result, placeholders, sq[:-1] + (sk[-2],))
     dtypes = {str(dtype_of(n)).removeprefix("torch.") for n in (q, k, v)}
-    if len(dtypes) != 1 or next(iter(dtypes)) not in DTYPES:
+    if len(dtypes) != 1 or next(iter(dtypes)) not in FLOAT_DTYPES:
         raise ProblemError(f"Attention inputs of dtypes {sorted(dtypes)} are not supported.")
     out_shape = static_shape(out)
     if out_shape != sq[:-1] + (sv[-1],):

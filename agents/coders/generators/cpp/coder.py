@@ -164,14 +164,12 @@ class CppOfflineCoder(TemplateGenerator[OpSpec]):
     language: Language = "cpp"
     name = "cpp-offline"
     functions = TemplateFunctions(recognise=analyze)
+    dtypes = ("float32",)
+    """fp32 problems only (no fp16/bf16 arithmetic in the C++ templates)."""
 
     def target_ok(self, target: Target) -> bool:
         """CPU targets (or any target that lists ``cpp`` among its languages)."""
         return target.kind == "cpu" or "cpp" in target.languages
-
-    def spec_ok(self, spec: OpSpec) -> bool:
-        """fp32 problems only (no fp16/bf16 arithmetic in the C++ templates)."""
-        return spec.dtype == "float32"
 
     def space(self, spec: OpSpec, target: Target) -> Space:
         """See :func:`cpp_space`."""

@@ -14,23 +14,22 @@ from agents.coders.generators.gemm.emit import render_gemm
 from agents.coders.generators.gemm.match import analyze_gemm
 from agents.coders.generators.gemm.plan import GemmSpec
 from agents.coders.generators.gemm.space import gemm_safer, gemm_seeds, gemm_space
+from agents.coders.kit.dtypes import FLOAT_DTYPES
 from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.space import Params
-from tools.records import Language, Problem, Target
-
-SUPPORTED_DTYPES = frozenset({"float32", "float16", "bfloat16"})
+from tools.records import Problem, Target
 
 
 class GemmCoder(TemplateGenerator[GemmSpec]):
     """Writes ``triton.gemm`` kernels: tiled, split-K or matrix-vector, epilogue fused."""
 
-    language: Language = "triton"
     name = "triton-gemm"
     functions = TemplateFunctions(analyze_gemm, gemm_space, gemm_seeds, gemm_safer)
+    dtypes = FLOAT_DTYPES
 
     def spec_ok(self, spec: GemmSpec) -> bool:
         """fp32, fp16 and bf16 problems with at least one plan."""
-        return isinstance(spec, GemmSpec) and spec.dtype in SUPPORTED_DTYPES and bool(spec.plans)
+        return isinstance(spec, GemmSpec) and super().spec_ok(spec) and bool(spec.plans)
 
     def declared_flops(self, spec: GemmSpec, params: Params) -> int | None:
         """The product's FLOPs under a rewrite (``sum_to_gemv``: 2MK, not 2MNK); else ``None``."""

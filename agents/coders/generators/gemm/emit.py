@@ -17,12 +17,13 @@ from agents.coders.generators.gemm.shapes import RUNTIME_HELPER, shape_spec
 from agents.coders.kit.chain import Step, step_expression
 from agents.coders.kit.chip import is_hip
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import py_literal, render_template
+from agents.coders.kit.render import LAUNCH_KEYS as TRITON_LAUNCH_KEYS
+from agents.coders.kit.render import launch_options, py_literal, render_template
 from agents.coders.kit.space import Params
 from tools.records import Problem, Target
 
 GEMM_TEMPLATES = Path(__file__).parent / "templates"
-LAUNCH_KEYS = ("num_warps", "num_stages", "waves_per_eu", "matrix_instr_nonkdim", "kpack")
+LAUNCH_KEYS = (*TRITON_LAUNCH_KEYS, "kpack")
 AUX_LAUNCH = {"num_warps": 4, "num_stages": 1}
 """Launch options of the helper kernels (partial sums, summed or merged weights)."""
 NODE_SHAPES = {"mm": "(M, N)", "bmm": "(Bt, M, N)", "mv": "(M,)", "dot": "()"}
@@ -123,12 +124,7 @@ def _spec(plan: GemmPlan, shape: tuple[int, ...] | None) -> object:
 
 
 def _launch(params: Params, target: Target) -> dict[str, Any]:
-    hip = is_hip(target)
-    return {
-        k: params[k]
-        for k in LAUNCH_KEYS
-        if k in params and (hip or k in ("num_warps", "num_stages"))
-    }
+    return launch_options(params, LAUNCH_KEYS, is_hip(target))
 
 
 def _epilogue_subtiled(params: Params, target: Target) -> bool:

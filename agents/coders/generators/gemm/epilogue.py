@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.fx
 
-from agents.coders.generators.gemm.plan import Operand, Source, numel
+from agents.coders.generators.gemm.plan import GemmPlan, Operand, Source, numel
 from agents.coders.generators.gemm.trace import IDENTITY_OPS, REDUCTION_OPS, Traced, view_of
 from agents.coders.kit.chain import Arg, Step, is_finite_constant
 from agents.coders.kit.formulas import UNARY_ACTIVATIONS
@@ -317,6 +317,39 @@ class Epilogue:
         if end not in self.values:
             raise ProblemError("The reference's output is not computed from the product.")
         return self.values[end]
+
+    def plan(
+        self,
+        result: Arg,
+        out: torch.fx.Node,
+        product_shape: tuple[int, ...],
+        cast: str | None = None,
+        **fields: Any,
+    ) -> GemmPlan:
+        """The plan whose epilogue is this one, ``result`` being the reference's output ``out``.
+
+        Args:
+            result: The value :meth:`translate` gave for ``out``.
+            out: The reference's output node.
+            product_shape: The product's own output shape; ``out_shape`` is kept only when
+                the output's differs (views after the product).
+            cast: A cast outside this epilogue that fixes the output dtype as well.
+            **fields: The plan's other fields (``rewrite``, the product's dims...).
+
+        Raises:
+            ProblemError: ``result`` is a constant: the output does not depend on the product.
+        """
+        if not isinstance(result, str):
+            raise ProblemError("The reference's output does not depend on the product's value.")
+        out_shape = require_shape(out)
+        return GemmPlan(
+            operands=tuple(self.operands),
+            steps=tuple(self.steps),
+            result=result,
+            out_shape=None if out_shape == product_shape else out_shape,
+            out_dtype=str(val(out).dtype).removeprefix("torch.") if self.cast or cast else None,
+            **fields,
+        )
 
     def _dropout(self, node: torch.fx.Node) -> Arg:
         p, train = arg(node, 1, "p", 0.0), arg(node, 2, "train", True)

@@ -34,7 +34,7 @@ from agents.coders.generators.gemm.product import (
 )
 from agents.coders.generators.gemm.trace import MATMUL_OPS, REDUCTION_OPS, Traced, trace_aten
 from agents.coders.kit.cache import cached_recogniser
-from agents.coders.kit.fx import descendants, op_name, require_shape, val
+from agents.coders.kit.fx import descendants, op_name, require_shape
 from tools.errors import ProblemError
 from tools.records import Problem
 
@@ -51,10 +51,12 @@ def plain_plan(traced: Traced, p: Product, out: torch.fx.Node) -> GemmPlan:
         value = ep.emit("mul", value, ep.value(by_name[name], require_shape(p.node)))
     ep = start_epilogue(traced, p, value, ep)
     result = ep.translate(descendants(p.node), out)
-    if not isinstance(result, str) or (result != "acc" and not result.startswith("v")):
+    if isinstance(result, str) and result != "acc" and not result.startswith("v"):
         raise ProblemError("The reference's output does not depend on the product's value.")
-    out_shape = require_shape(out)
-    return GemmPlan(
+    return ep.plan(
+        result,
+        out,
+        require_shape(p.node),
         rewrite="none",
         kind=p.kind,
         a=p.a,
@@ -63,11 +65,6 @@ def plain_plan(traced: Traced, p: Product, out: torch.fx.Node) -> GemmPlan:
         m=p.m,
         n=p.n,
         k=p.k,
-        operands=tuple(ep.operands),
-        steps=tuple(ep.steps),
-        result=result,
-        out_shape=None if out_shape == require_shape(p.node) else out_shape,
-        out_dtype=str(val(out).dtype).removeprefix("torch.") if ep.cast else None,
         summary=" -> ".join([op_name(p.node), *ep.ops]),
     )
 

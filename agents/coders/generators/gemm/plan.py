@@ -18,6 +18,7 @@ from typing import Literal
 
 from agents.coders.generators.gemm.trace import View
 from agents.coders.kit.chain import Step
+from agents.coders.kit.dtypes import DtypeSized
 
 MatmulKind = Literal["mm", "bmm", "mv", "dot"]
 """How the product's own output is shaped: (M, N), (batch, M, N), (M,) or ()."""
@@ -135,7 +136,7 @@ class GemmPlan:
 
 
 @dataclass(frozen=True)
-class GemmSpec:
+class GemmSpec(DtypeSized):
     """A problem as the GEMM generator sees it: one plan per applicable rewrite."""
 
     pattern: str
@@ -148,11 +149,6 @@ class GemmSpec:
     def op(self) -> str:
         """A short label for messages (``gemm:matmul+epilogue``)."""
         return f"gemm:{self.pattern}"
-
-    @property
-    def elem_bytes(self) -> int:
-        """Bytes per element of the problem's dtype."""
-        return {"float16": 2, "bfloat16": 2, "float64": 8}.get(self.dtype, 4)
 
     @property
     def rewrites(self) -> tuple[str, ...]:

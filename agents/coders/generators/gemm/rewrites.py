@@ -44,7 +44,7 @@ from agents.coders.generators.gemm.plan import (
 from agents.coders.generators.gemm.product import Product, product, require_plain, start_epilogue
 from agents.coders.generators.gemm.trace import IDENTITY_OPS, Traced
 from agents.coders.kit.chain import Arg, Step
-from agents.coders.kit.fx import ancestors, arg, descendants, op_name, require_shape, val
+from agents.coders.kit.fx import ancestors, arg, descendants, op_name, require_shape
 from tools.errors import ProblemError
 
 COL = (False, False, True)
@@ -249,11 +249,12 @@ def sum_to_gemv(
     post.start(red, acc)
     n_before = len(post.ops)
     result = post.translate(descendants(red), out)
-    if not isinstance(result, str):
-        raise ProblemError("The reference's output does not depend on the product's value.")
-    out_shape = require_shape(out)
     w_sum = Source("_kv_p0", (("unsqueeze", (1,)),), (p.k, 1), p.b.source.stable)
-    return GemmPlan(
+    return post.plan(
+        result,
+        out,
+        (m, 1),
+        ep.cast,
         rewrite="sum_to_gemv",
         kind="mm",
         a=p.a,
@@ -262,11 +263,6 @@ def sum_to_gemv(
         m=m,
         n=1,
         k=p.k,
-        operands=tuple(post.operands),
-        steps=tuple(post.steps),
-        result=result,
-        out_shape=None if out_shape == (m, 1) else out_shape,
-        out_dtype=str(val(out).dtype).removeprefix("torch.") if post.cast or ep.cast else None,
         precompute=tuple(pre),
         thin_only=True,
         summary=" -> ".join([op_name(p.node), *ep.ops, name, *post.ops[n_before:]]),
@@ -335,10 +331,10 @@ def merge_linears(
         acc = ep.emit("add", acc, bias_row)
     start_epilogue(traced, p2, acc, ep)
     result = ep.translate(descendants(n2), out)
-    if not isinstance(result, str):
-        raise ProblemError("The reference's output does not depend on the product's value.")
-    out_shape = require_shape(out)
-    return GemmPlan(
+    return ep.plan(
+        result,
+        out,
+        require_shape(n2),
         rewrite="merge_linears",
         kind="mm",
         a=p1.a,
@@ -347,11 +343,6 @@ def merge_linears(
         m=m,
         n=n,
         k=k,
-        operands=tuple(ep.operands),
-        steps=tuple(ep.steps),
-        result=result,
-        out_shape=None if out_shape == require_shape(n2) else out_shape,
-        out_dtype=str(val(out).dtype).removeprefix("torch.") if ep.cast else None,
         precompute=tuple(pre),
         summary=" -> ".join(["mm", *ep.ops]),
         note=f"two linears merged: {original} -> {merged} FLOPs per call",

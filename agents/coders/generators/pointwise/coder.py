@@ -26,20 +26,18 @@ from agents.coders.generators.pointwise.spaces import (
     row_seeds,
     row_space,
 )
+from agents.coders.kit.dtypes import FLOAT_DTYPES
 from agents.coders.kit.forward import forward_source, kernel_call
 from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.opspec import OpSpec, analyze
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import base_variables, render_template
+from agents.coders.kit.render import LAUNCH_KEYS, base_variables, render_template
 from agents.coders.kit.space import Params, Space
-from tools.records import Language, Problem, Target
+from tools.records import Problem, Target
 
 TEMPLATES = Path(__file__).parent / "templates"
 """This generator's templates (they extend the kit's ``triton/_base.py.j2``)."""
 
-SUPPORTED_DTYPES = frozenset({"float32", "float16", "bfloat16"})
-LAUNCH_KEYS = ("num_warps", "num_stages", "waves_per_eu", "matrix_instr_nonkdim")
-"""Params passed to the launch as keyword options (the AMD ones exist only on hip targets)."""
 
 _TITLES = {
     "pointwise": "Fused pointwise kernel",
@@ -54,17 +52,10 @@ _TITLES = {
 class TritonOfflineCoder(TemplateGenerator[OpSpec]):
     """Writes Triton ``ModelNew`` modules from templates; tunes their meta-parameters."""
 
-    language: Language = "triton"
     name = "triton-offline"
     functions = TemplateFunctions(recognise=analyze)
-
-    def target_ok(self, target: Target) -> bool:
-        """Triton kernels need a GPU target with a Triton compile target."""
-        return target.triton_target is not None
-
-    def spec_ok(self, spec: OpSpec) -> bool:
-        """Every family has a template; fp32/fp16/bf16 inputs."""
-        return spec.dtype in SUPPORTED_DTYPES
+    dtypes = FLOAT_DTYPES
+    """Every family has a template in each of these dtypes."""
 
     def space(self, spec: OpSpec, target: Target) -> Space:
         """The family's space (see ``triton_spaces``)."""

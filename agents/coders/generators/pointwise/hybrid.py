@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.fx
 
-from agents.coders.generators.pointwise.coder import LAUNCH_KEYS, TEMPLATES, TritonOfflineCoder
+from agents.coders.generators.pointwise.coder import TEMPLATES, TritonOfflineCoder
 from agents.coders.generators.pointwise.head import HEAD_VAR, head_body_source, trace_module
 from agents.coders.generators.pointwise.remap import RemapGraph, analyze_remap
 from agents.coders.generators.pointwise.remap_render import (
@@ -41,7 +41,7 @@ from agents.coders.kit.chain_trace import (
 )
 from agents.coders.kit.opspec import OpSpec
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import base_variables, render_template
+from agents.coders.kit.render import LAUNCH_KEYS, base_variables, render_template
 from agents.coders.kit.resized import model_int_attributes, resized_literals
 from agents.coders.kit.space import Params, Space
 from tools.errors import ProblemError

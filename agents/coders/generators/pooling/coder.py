@@ -21,7 +21,7 @@ from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.render import base_variables, render_template
 from agents.coders.kit.space import Params
 from agents.coders.kit.trace import trace_tensor_inputs
-from tools.records import Language, Problem, Target
+from tools.records import Problem, Target
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -64,13 +64,8 @@ def _describe(spec: PoolSpec) -> str:
 class PoolingCoder(TemplateGenerator[PoolSpec]):
     """Writes Triton pooling kernels for pooling references; tunes their tiles."""
 
-    language: Language = "triton"
     name = "triton-pooling"
     functions = TemplateFunctions(analyze_pool, pool_space, pool_seeds, pool_safer)
-
-    def spec_ok(self, spec: PoolSpec) -> bool:
-        """Any recognised pooling (dtype limits are checked by the analysis)."""
-        return isinstance(spec, PoolSpec)
 
     def render(self, problem: Problem, spec: PoolSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""

@@ -16,10 +16,10 @@ from typing import Any
 
 from torch import fx
 
+from agents.coders.kit.dtypes import FLOAT_DTYPES, DtypeSized
 from agents.coders.kit.fx import VIEW_OVERLOADS, aten, dtype_of, op_label, static_shape
 from tools.errors import ProblemError
 
-DTYPES = ("float32", "float16", "bfloat16")
 _COPIES = frozenset({aten.clone.default, aten.alias.default})
 _MAX = frozenset({aten.max_pool2d_with_indices.default, aten.max_pool2d.default})
 _MAX_1D = frozenset({aten.max_pool1d_with_indices.default, aten.max_pool1d.default})
@@ -34,7 +34,7 @@ _ADAPTIVE = {
 
 
 @dataclass(frozen=True)
-class PoolSpec:
+class PoolSpec(DtypeSized):
     """A pooling problem as the template sees it."""
 
     kind: str
@@ -66,11 +66,6 @@ class PoolSpec:
     """1 for 1-D pooling (a height-1 2-D window), 2 for 2-D."""
     op: str = field(default="pool")
     family: str = field(default="pool")
-
-    @property
-    def elem_bytes(self) -> int:
-        """Bytes per input element."""
-        return 4 if self.dtype == "float32" else 2
 
     @property
     def rows(self) -> int:
@@ -249,7 +244,7 @@ def recognise_pool(
     dtype = str(dtype_of(source)).removeprefix("torch.")
     if in_shape is None or out_shape is None or final is None:
         raise ProblemError("The pooling input has no static shape.")
-    if dtype not in DTYPES or dtype_of(out) != dtype_of(source):
+    if dtype not in FLOAT_DTYPES or dtype_of(out) != dtype_of(source):
         raise ProblemError(f"Pooling of {dtype} inputs to {dtype_of(out)} is not supported.")
     common: dict[str, Any] = {
         "dtype": dtype,

@@ -23,12 +23,12 @@ from agents.coders.generators.rowfused.ir import RowProgram
 from agents.coders.generators.rowfused.recognise import recognise
 from agents.coders.kit.cache import cached_recogniser
 from agents.coders.kit.chip import is_hip
+from agents.coders.kit.dtypes import FLOAT_DTYPES
 from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.kit.space import Params, Space
 from tools.errors import ProblemError
-from tools.records import Language, Problem, Target
+from tools.records import Problem, Target
 
-SUPPORTED_DTYPES = frozenset({"float32", "float16", "bfloat16"})
 TEMPLATE = "triton.rowfused"
 _SPLIT_GENERIC: dict[RowProgram, bool] = {}
 """``False`` for a program whose ``split`` seeds could not be made shape-generic."""
@@ -150,8 +150,8 @@ def _reshaped_by_evaluator(problem: Problem) -> bool:
 class RowFusedCoder(TemplateGenerator[RowProgram]):
     """Fuses a graph of elementwise ops and row reductions into one Triton kernel."""
 
-    language: Language = "triton"
     name = "triton-rowfused"
+    dtypes = FLOAT_DTYPES
 
     def analyze(self, problem: Problem) -> RowProgram:
         """The problem's row program.
@@ -165,14 +165,6 @@ class RowFusedCoder(TemplateGenerator[RowProgram]):
                 " the op templates handle it."
             )
         return generic_programs(problem)[0]
-
-    def target_ok(self, target: Target) -> bool:
-        """Triton kernels need a GPU target with a Triton compile target."""
-        return target.triton_target is not None
-
-    def spec_ok(self, spec: RowProgram) -> bool:  # type: ignore[override]
-        """fp32, fp16 and bf16 problems."""
-        return spec.dtype in SUPPORTED_DTYPES
 
     def space(self, spec: RowProgram, target: Target) -> Space:  # type: ignore[override]
         """``single``, ``looped`` and ``split`` configurations (see ``rowfused.params``).

@@ -17,11 +17,10 @@ from agents.coders.generators.rowfused.emit_split import combine_kernel, launch_
 from agents.coders.generators.rowfused.ir import RowProgram, levels
 from agents.coders.kit.formulas import helpers_used
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import base_variables, render_template
+from agents.coders.kit.render import LAUNCH_KEYS, base_variables, render_template
 from agents.coders.kit.space import Params, next_pow2
 from tools.records import Problem, Target
 
-LAUNCH_KEYS = ("num_warps", "num_stages", "waves_per_eu")
 _COMBINE = {"sum": "sum", "max": "amax", "min": "amin", "prod": "prod"}
 _OWN_TEMPLATES = Path(__file__).parent / "templates"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from agents.coders.generators.rowfused.ir import Term
+from agents.coders.generators.rowfused.ir import RowSpace, Term
 from tools.errors import ProblemError
 
 Run = tuple[int, int, int]
@@ -20,7 +20,7 @@ Run = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
-class Geometry:
+class Geometry(RowSpace):
     """The row space: ``outer * inner`` rows of ``n_len`` elements, ``inner`` apart."""
 
     outer: int
@@ -28,16 +28,6 @@ class Geometry:
     inner: int
     whole: tuple[int, ...] = field(default=(), compare=False)
     """The whole-reduced tensor's shape when rows split it (no row reduction), else ``()``."""
-
-    @property
-    def rows(self) -> int:
-        """M, the number of kernel rows."""
-        return self.outer * self.inner
-
-    @property
-    def total(self) -> int:
-        """Elements of the row space."""
-        return self.outer * self.n_len * self.inner
 
 
 def runs(src: tuple[int, ...], dst: tuple[int, ...]) -> list[Run] | None:
@@ -87,16 +77,21 @@ def simplify(run: Run, geo: Geometry) -> Term:
     return Term("f", inner, 0 if top else size, stride)
 
 
+def _broadcast_runs(src: tuple[int, ...], dst: tuple[int, ...]) -> list[Run]:
+    """:func:`runs`, raising where ``src`` does not broadcast to ``dst``."""
+    found = runs(src, dst)
+    if found is None:
+        raise ProblemError(f"Shape {list(src)} does not broadcast to {list(dst)}.")
+    return found
+
+
 def tile_terms(src: tuple[int, ...], dst: tuple[int, ...], geo: Geometry) -> tuple[Term, ...]:
     """Offset terms of ``src`` broadcast into the tile-space shape ``dst``.
 
     Raises:
         ProblemError: ``src`` does not broadcast to ``dst``.
     """
-    found = runs(src, dst)
-    if found is None:
-        raise ProblemError(f"Shape {list(src)} does not broadcast to {list(dst)}.")
-    return tuple(simplify(r, geo) for r in found)
+    return tuple(simplify(r, geo) for r in _broadcast_runs(src, dst))
 
 
 def row_terms(src: tuple[int, ...], dst: tuple[int, ...], rows: int) -> tuple[Term, ...]:
@@ -105,12 +100,9 @@ def row_terms(src: tuple[int, ...], dst: tuple[int, ...], rows: int) -> tuple[Te
     Raises:
         ProblemError: ``src`` does not broadcast to ``dst``.
     """
-    found = runs(src, dst)
-    if found is None:
-        raise ProblemError(f"Shape {list(src)} does not broadcast to {list(dst)}.")
     return tuple(
         Term("r", inner, 0 if inner * size >= rows else size, stride)
-        for inner, size, stride in found
+        for inner, size, stride in _broadcast_runs(src, dst)
     )
 
 

@@ -23,6 +23,8 @@ from typing import Literal
 
 import torch
 
+from agents.coders.kit.dtypes import DtypeSized
+
 Domain = Literal["const", "row", "tile"]
 Kind = Literal["f", "i", "b"]
 """Register type: ``f`` float (fp32 math), ``i`` integer (int64), ``b`` boolean."""
@@ -137,8 +139,26 @@ class Output:
     """A fixed torch dtype name, or ``None`` for the promoted float dtype of the operands."""
 
 
+class RowSpace:
+    """``outer * inner`` rows of ``n_len`` elements, ``inner`` apart (see the module docstring)."""
+
+    outer: int
+    n_len: int
+    inner: int
+
+    @property
+    def rows(self) -> int:
+        """M: kernel rows (``outer * inner``)."""
+        return self.outer * self.inner
+
+    @property
+    def total(self) -> int:
+        """Elements of the row space."""
+        return self.outer * self.n_len * self.inner
+
+
 @dataclass(frozen=True)
-class RowProgram:
+class RowProgram(RowSpace, DtypeSized):
     """One fused row kernel, as recognised from a reference (the generator's spec)."""
 
     outer: int
@@ -158,21 +178,6 @@ class RowProgram:
 
     op = "rowfused"
     """Op name for messages shared with the other generators."""
-
-    @property
-    def rows(self) -> int:
-        """M: kernel rows (``outer * inner``)."""
-        return self.outer * self.inner
-
-    @property
-    def total(self) -> int:
-        """Elements of the row space."""
-        return self.outer * self.n_len * self.inner
-
-    @property
-    def elem_bytes(self) -> int:
-        """Bytes per element of the problem's dtype."""
-        return 2 if self.dtype in ("float16", "bfloat16") else 4
 
     def tile_loads(self) -> int:
         """Distinct operands read with a per-element offset (register pressure, traffic)."""

@@ -18,17 +18,16 @@ from agents.coders.generators.scans.spaces import (
     scan_seeds,
     scan_space,
 )
+from agents.coders.kit.dtypes import FLOAT_DTYPES
 from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
-from agents.coders.kit.render import base_variables
+from agents.coders.kit.render import LAUNCH_KEYS, base_variables
 from agents.coders.kit.render import render_template as _render
 from agents.coders.kit.space import Params
 from tools.errors import ProblemError
 from tools.problems.resize import has_declared_sizes
-from tools.records import Language, Problem, Target
+from tools.records import Problem, Target
 
-SUPPORTED_DTYPES = frozenset({"float32", "float16", "bfloat16"})
-LAUNCH_KEYS = ("num_warps", "num_stages", "waves_per_eu")
 _LOAD_LINE = re.compile(r"t\d+ = tl\.load\(")
 """A body line that only loads an operand tile (it depends on the indices alone: hoistable)."""
 
@@ -72,9 +71,9 @@ def forward_block(args: tuple[str, ...], wrapper: str, exprs: list[str]) -> str:
 class ScanCoder(TemplateGenerator[ScanSpec]):
     """Scans (cumsum/cumprod, reverse, exclusive, masked, with fused elementwise ops)."""
 
-    language: Language = "triton"
     name = "triton-scan"
     functions = TemplateFunctions(None, scan_space, scan_seeds, scan_safer)
+    dtypes = FLOAT_DTYPES
 
     def analyze(self, problem: Problem) -> ScanSpec:
         """Trace the reference to ATen and recognise one scan (see ``scan_spec``).
@@ -90,10 +89,6 @@ class ScanCoder(TemplateGenerator[ScanSpec]):
                 "or pads by fixed amounts) and this problem is checked at other sizes."
             )
         return spec
-
-    def spec_ok(self, spec: ScanSpec) -> bool:
-        """fp32/fp16/bf16 problems."""
-        return spec.dtype in SUPPORTED_DTYPES
 
     def render(self, problem: Problem, spec: ScanSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""
@@ -142,13 +137,9 @@ class ScanCoder(TemplateGenerator[ScanSpec]):
 class GatherCoder(TemplateGenerator[GatherSpec]):
     """Embedding-bag sums/means and per-segment sums/means of jagged rows."""
 
-    language: Language = "triton"
     name = "triton-gather"
     functions = TemplateFunctions(analyze_gather, gather_space, gather_seeds, gather_safer)
-
-    def spec_ok(self, spec: GatherSpec) -> bool:
-        """fp32/fp16/bf16 tables."""
-        return spec.dtype in SUPPORTED_DTYPES
+    dtypes = FLOAT_DTYPES
 
     def render(self, problem: Problem, spec: GatherSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""

@@ -13,17 +13,17 @@ of 128, so 64 chunks of 1024 rows make 512 programs.
 from __future__ import annotations
 
 from agents.coders.generators.scans.coders import (
-    SUPPORTED_DTYPES,
     forward_block,
     render_template,
     template_variables,
 )
 from agents.coders.generators.scans.colreduce_spec import ColReduceSpec, analyze_colreduce
 from agents.coders.kit.chip import is_hip
+from agents.coders.kit.dtypes import FLOAT_DTYPES
 from agents.coders.kit.generator import TemplateFunctions, TemplateGenerator
 from agents.coders.kit.reference import model_new_block
 from agents.coders.kit.space import Params, Space, next_pow2
-from tools.records import Language, Problem, Target
+from tools.records import Problem, Target
 
 TEMPLATE = "triton.colreduce"
 TILE = 8192
@@ -113,15 +113,11 @@ def colreduce_safer(params: Params, spec: ColReduceSpec, target: Target) -> list
 class ColumnReduceCoder(TemplateGenerator[ColReduceSpec]):
     """Reductions over a strided (non-innermost) dim, split for the chip when outputs are few."""
 
-    language: Language = "triton"
     name = "triton-colreduce"
     functions = TemplateFunctions(
         analyze_colreduce, colreduce_space, colreduce_seeds, colreduce_safer
     )
-
-    def spec_ok(self, spec: ColReduceSpec) -> bool:
-        """fp32/fp16/bf16 problems."""
-        return spec.dtype in SUPPORTED_DTYPES
+    dtypes = FLOAT_DTYPES
 
     def render(self, problem: Problem, spec: ColReduceSpec, target: Target, params: Params) -> str:
         """The ``ModelNew`` module for one configuration."""

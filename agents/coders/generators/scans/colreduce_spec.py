@@ -19,6 +19,7 @@ import torch
 import torch.fx
 
 from agents.coders.generators.scans.aten import leaf_of, replay, strip_trailing, trace_scan
+from agents.coders.generators.scans.span import TORCH_DTYPES, SpanSpec
 from agents.coders.kit.cache import cached_recogniser
 from agents.coders.kit.fx import arg, static_shape, val
 from tools.errors import ProblemError
@@ -36,56 +37,26 @@ REDUCE_OPS = {
 }
 """ATen reduction -> the kernel's combine (``max.dim``/``min.dim``: values only)."""
 _VALUES_OF = (aten.max.dim, aten.min.dim)
-_TORCH_DTYPES = {
-    torch.float32: "torch.float32",
-    torch.float16: "torch.float16",
-    torch.bfloat16: "torch.bfloat16",
-}
 
 
-@dataclass(frozen=True)
-class ColReduceSpec:
-    """A recognised strided reduction, ready to render."""
+@dataclass(frozen=True, kw_only=True)
+class ColReduceSpec(SpanSpec):
+    """A recognised strided reduction, ready to render (``op``: ``sum``, ``mean``, ``max``,
+    ``min`` or ``prod``)."""
 
-    op: str
-    """``sum``, ``mean``, ``max``, ``min`` or ``prod``."""
-    dtype: str
-    shape: tuple[int, ...]
-    """The input's shape at the traced sizes."""
     first: int
     """First reduced dim."""
     last: int
     """Last reduced dim (``first <= last < rank - 1``)."""
     keepdim: bool
-    forward_args: tuple[str, ...]
     input_expr: str
     """Expression inside ``ModelNew.forward`` for the reduced tensor (with its views)."""
-    out_dtype: str
-    """``torch.float16``... when the reference fixes it (``dtype=``); empty: the input's."""
-    trailing: str
-    """Tensor-method chain the reference applies to the result."""
-    summary: str
     family: str = "reduction"
 
     @property
-    def outer(self) -> int:
-        """Product of the dims before the reduced ones."""
-        return math.prod(self.shape[: self.first])
-
-    @property
-    def length(self) -> int:
-        """Elements reduced per output at the traced sizes."""
-        return math.prod(self.shape[self.first : self.last + 1])
-
-    @property
-    def inner(self) -> int:
-        """Product of the dims after the reduced ones (the contiguous run)."""
-        return math.prod(self.shape[self.last + 1 :])
-
-    @property
-    def elem_bytes(self) -> int:
-        """Bytes per element of the problem's dtype."""
-        return 2 if self.dtype in ("float16", "bfloat16") else 4
+    def span(self) -> tuple[int, int]:
+        """The reduced dims."""
+        return self.first, self.last
 
 
 def _reduced_dims(node: torch.fx.Node, rank: int) -> tuple[int, int]:
@@ -133,7 +104,7 @@ def recognise(problem: Problem) -> ColReduceSpec:
     if last == len(shape) - 1 or math.prod(shape[last + 1 :]) == 1:
         raise ProblemError("The reduction includes the innermost dim (a row reduction).")
     in_val, out_val = val(red.args[0]), val(result)
-    if in_val.dtype not in _TORCH_DTYPES or out_val.dtype not in _TORCH_DTYPES:
+    if in_val.dtype not in TORCH_DTYPES or out_val.dtype not in TORCH_DTYPES:
         raise ProblemError(
             f"The reduction maps {in_val.dtype} to {out_val.dtype}; fp32/fp16/bf16 only."
         )
@@ -150,7 +121,7 @@ def recognise(problem: Problem) -> ColReduceSpec:
         keepdim=keepdim,
         forward_args=trace.forward_args,
         input_expr=replay(leaf.expr, views),
-        out_dtype=_TORCH_DTYPES[out_val.dtype] if fixed else "",
+        out_dtype=TORCH_DTYPES[out_val.dtype] if fixed else "",
         trailing=trailing,
         summary=f"{op} over dims {first}..{last} of {list(shape)}"
         + (" (keepdim)" if keepdim else ""),

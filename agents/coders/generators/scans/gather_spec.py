@@ -32,6 +32,7 @@ from agents.coders.generators.scans.aten import (
 )
 from agents.coders.generators.scans.jagged import ADD_OPS, index_add, segment_reduce
 from agents.coders.kit.cache import cached_recogniser
+from agents.coders.kit.dtypes import DtypeSized
 from agents.coders.kit.fx import arg, is_call, static_shape, val
 from agents.coders.kit.trace import AtenTrace
 from tools.errors import ProblemError
@@ -44,7 +45,7 @@ _REDUCE_OPS = {aten.sum.dim_IntList: "sum", aten.mean.dim: "mean"}
 
 
 @dataclass(frozen=True)
-class GatherSpec:
+class GatherSpec(DtypeSized):
     """A recognised bag reduction, ready to render."""
 
     source: str
@@ -75,11 +76,6 @@ class GatherSpec:
     summary: str = ""
     family: str = "gather"
     op: str = "gather"
-
-    @property
-    def elem_bytes(self) -> int:
-        """Bytes per element of the table."""
-        return 2 if self.dtype in ("float16", "bfloat16") else 4
 
 
 def _only_node(trace: AtenTrace) -> torch.fx.Node:

@@ -20,6 +20,7 @@ import torch.fx
 from agents.coders.generators.scans.aten import strip_trailing, trace_scan
 from agents.coders.generators.scans.pointwise import Emitter, Val, as_float
 from agents.coders.generators.scans.scan_lower import IDENT, Affine, Operand, ScanLowering
+from agents.coders.generators.scans.span import TORCH_DTYPES, SpanSpec
 from agents.coders.kit.cache import cached_recogniser
 from agents.coders.kit.fx import arg, is_call, static_shape, val
 from agents.coders.kit.trace import AtenTrace
@@ -31,11 +32,6 @@ SCAN_OPS = {aten.cumsum.default: "cumsum", aten.cumprod.default: "cumprod"}
 _IDENTITY = {"cumsum": "0.0", "cumprod": "1.0"}
 _TL_SCAN = {"cumsum": "tl.cumsum", "cumprod": "tl.cumprod"}
 _COMBINE = {"cumsum": "+", "cumprod": "*"}
-_TORCH_DTYPES = {
-    torch.float32: "torch.float32",
-    torch.float16: "torch.float16",
-    torch.bfloat16: "torch.bfloat16",
-}
 
 
 @dataclass(frozen=True)
@@ -49,19 +45,13 @@ class ScanOperand:
     """True when it has the scan's full shape (then it fixes the runtime shape)."""
 
 
-@dataclass(frozen=True)
-class ScanSpec:
-    """A recognised scan, ready to render."""
+@dataclass(frozen=True, kw_only=True)
+class ScanSpec(SpanSpec):
+    """A recognised scan (``op``: ``cumsum`` or ``cumprod``), ready to render."""
 
-    op: str
-    """``cumsum`` or ``cumprod``."""
-    dtype: str
-    shape: tuple[int, ...]
-    """The scan's shape at the traced sizes."""
     dim: int
     layout: str
     """``rows`` (scan along the contiguous last dim) or ``cols`` (a strided dim)."""
-    forward_args: tuple[str, ...]
     operands: tuple[ScanOperand, ...]
     body: tuple[str, ...]
     """Kernel lines per tile: prologue, the scan into ``scan_y``, epilogue."""
@@ -71,11 +61,6 @@ class ScanSpec:
     """Where it is stored along the scan dim (``jj``, or ``(-jj + (n_l - 1))`` reversed)."""
     static_len: int
     """The scan length the kernel was planned for; 0 when any length works."""
-    out_dtype: str
-    """``torch.float32``... when the reference fixes it; empty: the inputs' promotion."""
-    trailing: str
-    """Tensor-method chain the reference applies to the result (``.view([8, -1])``)."""
-    summary: str
     reverse_lanes: bool = False
     """Lanes run against the scan order (``jj = start + BLOCK_L - 1 - lane``) for reversed output."""
     carry_of: str = "scan_y"
@@ -84,24 +69,9 @@ class ScanSpec:
     family: str = "scan"
 
     @property
-    def outer(self) -> int:
-        """Product of the dims before the scan dim."""
-        return math.prod(self.shape[: self.dim])
-
-    @property
-    def length(self) -> int:
-        """The scan length at the traced sizes."""
-        return self.shape[self.dim]
-
-    @property
-    def inner(self) -> int:
-        """Product of the dims after the scan dim."""
-        return math.prod(self.shape[self.dim + 1 :])
-
-    @property
-    def elem_bytes(self) -> int:
-        """Bytes per element of the problem's dtype."""
-        return 2 if self.dtype in ("float16", "bfloat16") else 4
+    def span(self) -> tuple[int, int]:
+        """The scan dim alone."""
+        return self.dim, self.dim
 
 
 def _find_scan(trace: AtenTrace) -> torch.fx.Node:
@@ -240,7 +210,7 @@ def _out_dtype(trace: AtenTrace, operands: object, traced: torch.dtype) -> str:
     )
     floats = [o.dtype for o in operands if o.dtype.is_floating_point]  # type: ignore[attr-defined]
     if casts or not floats:
-        return _TORCH_DTYPES.get(traced, "torch.float32")
+        return TORCH_DTYPES.get(traced, "torch.float32")
     return ""
 
 

@@ -6,6 +6,7 @@ import functools
 
 from agents.coders import TritonOfflineCoder
 from agents.curator.rules import MIN_GAIN, SKILL_SEED_MARK, default_seed_rewards, distil_skills
+from agents.tree import RunTree
 from tools.hardware import load_target
 from tools.problems import load_problem
 from tools.records import Candidate, EvalResult, Skill
@@ -36,10 +37,10 @@ def ok(cid: str, speedup: float) -> EvalResult:
 
 
 def distil(cands: list[Candidate], rewards: dict[str, float]) -> list[Skill]:
-    return distil_skills(
-        "run-1", softmax(), load_target("h100"), {c.id: c for c in cands},
-        {cid: ok(cid, r) for cid, r in rewards.items()},
-    )  # fmt: skip
+    results = {cid: ok(cid, r) for cid, r in rewards.items()}
+    tree = RunTree(problem=softmax(), target=load_target("h100"),
+                   candidates={c.id: c for c in cands}, results=results)  # fmt: skip
+    return distil_skills("run-1", tree)
 
 
 def test_best_kernel_below_eager_is_a_skill_when_it_beats_the_defaults():

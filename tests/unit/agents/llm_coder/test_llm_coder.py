@@ -14,6 +14,7 @@ from agents.llm import LLMBudgetError, LLMConfig, LLMSession, LLMUnavailableErro
 from agents.llm.fakes import ScriptedChatModel
 from agents.llm.parse import UNUSABLE_PREFIX
 from agents.llm_coder import LANGUAGES, LLMCoder, render_messages
+from agents.llm_coder.context import fewshot_sources
 from agents.llm_coder.fewshot import FEWSHOT_DIR
 from tests.support import REPO as ROOT
 from tests.support import load_module
@@ -168,8 +169,8 @@ def test_each_language_prompt_has_its_rules_chip_facts_knowledge_and_fewshot(
     assert f"compute units (SMs, CUs or cores): {target.compute_units}" in user
     assert "[source: guide.md § Memory, p. 2]" in user and "marker-document" in user
     assert "marker-skill" in user
-    fewshot = (FEWSHOT_DIR / f"{language}_softmax.py").read_text().strip()
-    assert fewshot in user
+    [fewshot] = fewshot_sources(language)
+    assert fewshot.strip() in user
 
 
 def test_languages_without_a_template_fail_loudly():
@@ -178,18 +179,18 @@ def test_languages_without_a_template_fail_loudly():
     assert set(LANGUAGES) == {"triton", "cuda", "hip", "cpp"}
 
 
-@pytest.mark.parametrize(
-    "name", ["triton_softmax.py", "cuda_softmax.py", "hip_softmax.py", "cpp_softmax.py"]
-)
-def test_fewshot_kernels_pass_the_static_checks(name):
-    source = (FEWSHOT_DIR / name).read_text()
-    assert check_source(source) == []
-    assert check_source(source, allow_reference_ops=False) == []
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_fewshot_kernels_pass_the_static_checks(language):
+    for source in fewshot_sources(language):
+        assert check_source(source) == []
+        assert check_source(source, allow_reference_ops=False) == []
 
 
-def test_fewshot_modules_import_without_compiling():
-    for name in ("cuda_softmax.py", "hip_softmax.py", "cpp_softmax.py"):
-        module = load_module(FEWSHOT_DIR / name)
+def test_fewshot_modules_import_without_compiling(tmp_path):
+    for language in ("cuda", "hip", "cpp"):
+        [source] = fewshot_sources(language)
+        (tmp_path / f"{language}_fewshot.py").write_text(source)
+        module = load_module(tmp_path / f"{language}_fewshot.py")
         assert module.extension.cache_info().currsize == 0  # compiled on first use only
         assert hasattr(module, "ModelNew")
 

@@ -8,6 +8,7 @@ import pytest
 
 from agents.llm_coder.context import render_messages
 from agents.memory.context import assemble_context
+from agents.tree import RunTree
 from graph.state import ChildPlan
 from tools.hardware import load_target
 from tools.problems import load_problem
@@ -58,8 +59,8 @@ def context(mode: str, parent: str | None = A):
     child = ChildPlan(
         parent_id=parent, memory_mode=mode, language="triton", generation=3, index=0, rng_seed=1
     )
-    return assemble_context(child=child, problem=problem, target=target, candidates=cands,
-                            results=results, documents=["[source: h100 guide, p. 3]\nmarker-doc"])  # fmt: skip
+    run = RunTree(problem=problem, target=target, candidates=cands, results=results)
+    return assemble_context(child=child, tree=run, documents=["[source: h100 guide, p. 3]\nmarker-doc"])
 
 
 def prompt(mode: str, parent: str | None = A) -> str:

@@ -13,9 +13,16 @@ import torch
 
 from tools.evaluator import timing
 from tools.evaluator.integrity import Seal
-from tools.evaluator.timing import Checks, LazyOutput, materialise, miss_probability, time_cpu
+from tools.evaluator.timing import (
+    Budget,
+    Checks,
+    LazyOutput,
+    materialise,
+    miss_probability,
+    time_cpu,
+)
 
-BUDGET = {"warmup_ms": 1.0, "rep_ms": 5.0, "min_reps": 120, "max_reps": 120}
+BUDGET = Budget(warmup_ms=1.0, rep_ms=5.0, min_reps=120, max_reps=120)
 
 
 def _softmax_checks(samples: int) -> tuple[Checks, list[int]]:
@@ -43,13 +50,13 @@ def test_timed_calls_are_compared_and_an_intermittent_error_is_caught():
     checks, _ = _softmax_checks(60)
     sets = [[torch.randn(8, 32)] for _ in range(4)]
     with pytest.raises(AssertionError, match="timed call"):  # misses with p = 0.8**60 ~ 2e-6
-        time_cpu(one_in_five, sets, checks=checks, **BUDGET)
+        time_cpu(one_in_five, sets, BUDGET, checks=checks)
 
 
 def test_honest_series_is_checked_on_fresh_and_rewritten_inputs():
     checks, checked = _softmax_checks(40)
     sets = [[torch.randn(8, 32)] for _ in range(4)]
-    t = time_cpu(lambda x: torch.softmax(x, dim=-1), sets, checks=checks, **BUDGET)
+    t = time_cpu(lambda x: torch.softmax(x, dim=-1), sets, BUDGET, checks=checks)
     assert t.reps == 120 and t.checked == 40 == len(checked)
     assert len(t.fresh_ms) + len(t.rewritten_ms) == 40
     assert t.fresh_ms and t.rewritten_ms  # both groups (each call is a fair coin: 2 * 0.5**40)
@@ -63,7 +70,7 @@ def test_pointer_cache_fails_on_a_buffer_refilled_in_place():
 
     checks, _ = _softmax_checks(40)
     with pytest.raises(AssertionError):  # some checked call gets fresh values: 1 - 0.5**40
-        time_cpu(memo, [[torch.randn(8, 32)] for _ in range(4)], checks=checks, **BUDGET)
+        time_cpu(memo, [[torch.randn(8, 32)] for _ in range(4)], BUDGET, checks=checks)
 
 
 def test_outputs_must_be_plain_tensors():
