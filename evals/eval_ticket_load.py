@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from kevolve.tickets.models import TERMINAL, TicketSpec  # noqa: E402
 from kevolve.tickets.store import TicketStore  # noqa: E402
+from tests.support import CLI, cli_env  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # Worker side (one process per worker)
@@ -90,27 +91,15 @@ def worker_main(args: argparse.Namespace) -> None:
 def start_worker(args: argparse.Namespace, data: Path, url: str, n: int) -> subprocess.Popen:
     log = open(data / f"worker-{n}.log", "w")  # noqa: SIM115 - closed with the process
     if args.mode == "real":
-        cmd = [sys.executable, "-m", "kevolve.cli", "worker", "--once", "--poll-s", "0.3"]
+        cmd = [*CLI, "worker", "--once", "--poll-s", "0.3"]
     else:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--database-url", url,
                "--state-dir", str(data / "runs"), "--steps", str(args.steps),
                "--step-s", str(args.step_s), "--lease-s", str(args.lease_s),
                "--max-attempts", str(args.max_attempts)]  # fmt: skip
-    env = {
-        **os.environ,
-        "KEVOLVE_DATA_DIR": str(data),
-        "KEVOLVE_CONFIG": str(data / "none.toml"),
-        "KEVOLVE_DATABASE_URL": url,
-        "KEVOLVE_TICKET_LEASE_S": str(args.lease_s),
-        "KEVOLVE_TICKET_RETRY_S": "1",
-        "KEVOLVE_TICKET_MAX_ATTEMPTS": str(args.max_attempts),
-        "KEVOLVE_CHILDREN_PER_GENERATION": "1",
-        "KEVOLVE_MAX_CONCURRENCY": "1",
-        "KEVOLVE_USE_KNOWLEDGE": "false",
-        "KEVOLVE_EVAL_SEEDS": "1",
-        "KEVOLVE_EVAL_REP_MS": "5",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-    }
+    env = cli_env(data, database_url=url, ticket_lease_s=args.lease_s, ticket_retry_s=1,
+                  ticket_max_attempts=args.max_attempts, children_per_generation=1,
+                  max_concurrency=1, eval_seeds=1, eval_rep_ms=5)  # fmt: skip
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip
 

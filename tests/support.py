@@ -1,4 +1,5 @@
-"""Paths the tests share, and the one loader of Python files written at test time.
+"""Paths the tests share, the one loader of Python files written at test time, and the
+environment of a subprocess that runs the repository's code.
 
 Helper modules of the tests are imported normally (``tests`` is a package); only kernel
 sources and fixtures that live as plain files (a generated candidate, a problem file) go
@@ -8,7 +9,9 @@ through :func:`load_module`.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+import textwrap
 from pathlib import Path
 from types import ModuleType
 
@@ -22,6 +25,8 @@ EVALUATOR_FIXTURES = FIXTURES / "evaluator"
 ADVERSARIAL_FIXTURES = REPO / "tests" / "adversarial" / "fixtures"
 SOFTMAX_PROBLEM = EVALUATOR_FIXTURES / "softmax_problem.py"
 """The softmax problem most evaluator tests run candidates against."""
+KERNELBENCH_SOFTMAX = FIXTURES / "kernelbench" / "23_Softmax.py"
+"""KernelBench's own softmax file (level 1, sizes as lower-case module constants)."""
 
 ELEMENTWISE = """import torch
 from torch import nn
@@ -42,6 +47,78 @@ def get_init_inputs():
     return []
 """
 """A memory-bound problem of ``rows`` x 1024 fp32 numbers (``ELEMENTWISE.format(rows=...)``)."""
+
+
+IMPORTS = ("torch", "torch.nn as nn", "torch.nn.functional as F")
+"""The imports of a problem file :func:`model_source` writes, unless told others."""
+
+
+def _block(code: str) -> str:
+    """Lines of code at the indent of a method body (8 spaces), their own nesting kept."""
+    return textwrap.indent(textwrap.dedent(code).strip("\n"), " " * 8)
+
+
+def model_source(
+    forward: str,
+    inputs: str,
+    *,
+    args: str = "x",
+    init: str = "",
+    params: str = "",
+    init_inputs: str = "",
+    constants: str = "",
+    imports: tuple[str, ...] = IMPORTS,
+) -> str:
+    """A KernelBench problem file: a ``Model(nn.Module)`` and the functions that build it.
+
+    ``forward`` is the body of ``forward(self, <args>)``; ``init`` the lines that
+    ``__init__(self, <params>)`` runs after ``super().__init__()`` (none when empty); both
+    are re-indented, their own nesting kept. ``get_inputs`` returns ``[<inputs>]`` and
+    ``get_init_inputs`` ``[<init_inputs>]``; ``constants`` (module-level lines) follow the
+    ``imports``.
+    """
+    head = "".join(f"import {name}\n" for name in imports)
+    head += f"\n{constants.strip()}\n" if constants.strip() else ""
+    init_lines = f"{_block(init)}\n" if init.strip() else ""
+    return (
+        f"{head}\n\nclass Model(nn.Module):\n"
+        f"    def __init__(self{', ' + params if params else ''}):\n"
+        f"        super().__init__()\n{init_lines}\n"
+        f"    def forward(self, {args}):\n{_block(forward)}\n\n\n"
+        f"def get_inputs():\n    return [{inputs}]\n\n\n"
+        f"def get_init_inputs():\n    return [{init_inputs}]\n"
+    )
+
+
+CLI = [sys.executable, "-m", "kevolve.cli"]
+"""The ``kevolve`` command, as a subprocess of this interpreter."""
+
+
+def python_path() -> str:
+    """``PYTHONPATH`` for a subprocess: the repository first, then the caller's own entries."""
+    return os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
+def cli_env(data_dir: Path | str, **settings: object) -> dict[str, str]:
+    """The environment of a ``kevolve`` subprocess over its own ``data_dir``.
+
+    No settings file, no knowledge base, no model from the caller's ``KEVOLVE_LLM_*``
+    variables, the repository importable; each of ``settings`` becomes a ``KEVOLVE_<NAME>``
+    variable (``max_concurrency=1`` -> ``KEVOLVE_MAX_CONCURRENCY=1``) and may override those.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEVOLVE_LLM_")}
+    env |= {
+        "KEVOLVE_DATA_DIR": str(data_dir),
+        "KEVOLVE_CONFIG": str(Path(data_dir) / "none.toml"),
+        "KEVOLVE_USE_KNOWLEDGE": "false",
+        "PYTHONPATH": python_path(),
+    }
+    return env | {f"KEVOLVE_{name.upper()}": str(value) for name, value in settings.items()}
+
+
+def assert_one_sentence(message: str) -> None:
+    """``message`` is one sentence: one line, ending in a full stop, with no other inside."""
+    assert message.endswith(".") and message.count(". ") == 0 and "\n" not in message, message
 
 
 def load_module(path: Path | str, name: str | None = None, *, register: bool = False) -> ModuleType:

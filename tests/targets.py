@@ -1,11 +1,14 @@
-"""Targets with fixed numbers for the evaluator tests (not read from ``hardware_docs``).
+"""Targets and machine ceilings with fixed numbers for the tests (not read from
+``hardware_docs`` nor measured).
 
-The evaluator reads a target's bandwidth, peaks and Triton backend; these records keep
-those numbers pinned so a change to a shipped spec file does not move a test.
+The evaluator reads a target's bandwidth, peaks and Triton backend, the bench a machine's
+ceilings; these records keep those numbers pinned so a change to a shipped spec file or to
+the machine does not move a test.
 """
 
 from __future__ import annotations
 
+from tools.ceilings import Ceilings
 from tools.records import Target
 from tools.records.target import TritonTarget
 
@@ -43,3 +46,15 @@ MI300X = H100.model_copy(
         "torch_device_names": ["MI300X"],
     }
 )
+
+
+def ceilings(copy_gbps: float, **matmul_tflops: float) -> Ceilings:
+    """Ceilings of a made-up machine, as if measured: ``copy_gbps`` GB/s of copy bandwidth
+    and a matmul peak per dtype in TFLOP/s (``fp32=50.0, fp16=500.0``)."""
+    return Ceilings(
+        measured=True,
+        device="fake",
+        method="synthetic",
+        copy_gbps=copy_gbps,
+        matmul_tflops=matmul_tflops,
+    )

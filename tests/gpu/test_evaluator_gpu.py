@@ -11,16 +11,6 @@ from tools.records import Candidate, Problem
 FIXTURES = EVALUATOR_FIXTURES
 
 
-@pytest.fixture
-def gpu_target():
-    from tools.hardware import detect_local_gpu
-
-    target = detect_local_gpu()
-    if target is None:
-        pytest.skip("the visible GPU is not in the hardware registry")
-    return target
-
-
 def _problem(rows: int = 4096, cols: int = 8192) -> Problem:
     src = (FIXTURES / "softmax_problem.py").read_text()
     return Problem(

@@ -19,15 +19,6 @@ pytestmark = pytest.mark.gpu
 
 
 
-def _target():
-    from tools.hardware import detect_local_gpu
-
-    target = detect_local_gpu()
-    if target is None:
-        pytest.skip("the visible GPU is not in the hardware registry")
-    return target
-
-
 def _problem(rows: int):
     from tools.records import Candidate, Problem
 
@@ -46,12 +37,12 @@ def _options(tmp_path, **kw):
     return EvalOptions(**{**base, **kw})
 
 
-def test_six_gb_problem_is_evaluated_and_side_by_side_only_as_far_as_it_fits(tmp_path):
+def test_six_gb_problem_is_evaluated_and_side_by_side_only_as_far_as_it_fits(gpu_target, tmp_path):
     from tools.evaluator import api
     from tools.evaluator.admission import Ledger, footprint_key, reservation_bytes
     from tools.evaluator.device import free_memory_bytes
 
-    target = _target()
+    target = gpu_target
     rows = 1_500_000  # 1.5M x 1024 fp32: 6.1 GB of input, 6.1 GB of output
     in_bytes = rows * 1024 * 4
     problem, cand = _problem(rows)
@@ -99,13 +90,13 @@ def test_six_gb_problem_is_evaluated_and_side_by_side_only_as_far_as_it_fits(tmp
     assert overlap == expected, (overlap, expected, need, capacity)
 
 
-def test_problem_larger_than_the_card_does_not_fit_and_is_not_a_wrong_answer(tmp_path):
+def test_problem_larger_than_the_card_does_not_fit_and_is_not_a_wrong_answer(gpu_target, tmp_path):
     import torch
 
     from tools.evaluator import api
     from tools.records.eval_result import Stage
 
-    target = _target()
+    target = gpu_target
     _, total = torch.cuda.mem_get_info()
     rows = int(0.6 * total) // (1024 * 4)  # input and its pristine copy exceed the card
     problem, cand = _problem(rows)

@@ -15,16 +15,6 @@ from tools.evaluator.devlock import DeviceLock
 from tools.records import Candidate, Problem
 
 
-@pytest.fixture
-def gpu_target():
-    from tools.hardware import detect_local_gpu
-
-    target = detect_local_gpu()
-    if target is None:
-        pytest.skip("the visible GPU is not in the hardware registry")
-    return target
-
-
 @pytest.mark.gpu
 @pytest.mark.timeout(400)
 def test_measured_evaluation_uses_its_gpus_ledger_slot_and_lock(gpu_target, tmp_path, monkeypatch):

@@ -20,18 +20,15 @@ SUITE = resolve_suite(problems_root() / "ranking_longtail")
 
 
 @pytest.mark.parametrize("entry", SUITE.entries, ids=lambda e: e.name)
-def test_gather_chain_seed_is_accepted_and_measured(entry, tmp_path) -> None:
+def test_gather_chain_seed_is_accepted_and_measured(entry, gpu_target, tmp_path) -> None:
     import torch
 
     from agents.coders.generators.gather import GatherChainCoder
     from tools.evaluator import EvalOptions, evaluate
-    from tools.hardware import detect_local_gpu
     from tools.problems.loader import load_problem_file
     from tools.records import Candidate
 
-    target = detect_local_gpu()
-    if target is None:
-        pytest.skip("the visible GPU is not in the hardware registry")
+    target = gpu_target
     path, _, _ = prepare_file(SUITE, entry, tmp_path / "problems", max_mb=64)
     problem = load_problem_file(path)
     coder = GatherChainCoder()

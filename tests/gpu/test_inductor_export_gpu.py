@@ -4,30 +4,20 @@ evaluator accepts the export, measured on the GPU next to torch.compile."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
-from tests.support import FIXTURES
+from tests.support import CLI, FIXTURES, REPO, cli_env
 
 pytestmark = pytest.mark.gpu
 
 FIXTURE = FIXTURES / "inductor" / "bias_relu_softmax.py"
 
 
-def _local_target():
-    from tools.hardware import detect_local_gpu
-
-    target = detect_local_gpu()
-    if target is None:
-        pytest.skip("the visible GPU is not in the hardware registry")
-    return target
-
-
 @pytest.mark.parametrize(
     ("dtype", "shapes"), [("float32", "dynamic"), ("float16", "dynamic"), ("float32", "static")]
 )
-def test_triton_export_is_accepted_on_the_gpu(tmp_path, monkeypatch, dtype, shapes):
+def test_triton_export_is_accepted_on_the_gpu(gpu_target, tmp_path, monkeypatch, dtype, shapes):
     import torch
 
     from agents.coders.generators.inductor.coder import InductorCoder
@@ -36,7 +26,7 @@ def test_triton_export_is_accepted_on_the_gpu(tmp_path, monkeypatch, dtype, shap
     from tools.records import Candidate, Problem
 
     monkeypatch.setenv("KEVOLVE_INDUCTOR_SEED", "1")
-    target = _local_target()
+    target = gpu_target
     source = FIXTURE.read_text().replace("ROWS = 37", "ROWS = 4099").replace(
         "COLS = 200", "COLS = 8191"
     )
@@ -68,27 +58,15 @@ def test_triton_export_is_accepted_on_the_gpu(tmp_path, monkeypatch, dtype, shap
         assert result.speedup_vs_compile > 0.5
 
 
-def test_optimize_seeds_the_inductor_export(tmp_path, monkeypatch):
+def test_optimize_seeds_the_inductor_export(gpu_target, tmp_path):
     """A whole run on the chip: the Inductor export is among the seeds and is correct."""
     import json
-    import os
     import subprocess
-    import sys
 
-    root = Path(__file__).resolve().parents[2]
-    target = _local_target()
-    env = {
-        **os.environ,
-        "KEVOLVE_DATA_DIR": str(tmp_path),
-        "KEVOLVE_USE_KNOWLEDGE": "false",
-        "KEVOLVE_CONFIG": str(tmp_path / "none.toml"),
-        "KEVOLVE_INDUCTOR_SEED": "1",
-        "PYTHONPATH": os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])]),
-    }
     proc = subprocess.run(
-        [sys.executable, "-m", "kevolve.cli", "optimize", str(FIXTURE), "--target", target.name,
-         "--budget", "3", "--json"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=900,
+        [*CLI, "optimize", str(FIXTURE), "--target", gpu_target.name, "--budget", "3", "--json"],
+        cwd=REPO, env=cli_env(tmp_path, inductor_seed=1), capture_output=True, text=True,
+        timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)

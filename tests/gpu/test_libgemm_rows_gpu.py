@@ -12,17 +12,14 @@ pytestmark = pytest.mark.gpu
 FIXTURE = FIXTURES / "libgemm" / "matmul_gelu_softmax.py"
 
 
-def test_libgemm_seed_is_accepted_on_the_gpu(tmp_path):
+def test_libgemm_seed_is_accepted_on_the_gpu(gpu_target, tmp_path):
     import torch
 
     from agents.coders.generators.rowfused.libgemm import LibGemmRowCoder
     from tools.evaluator import EvalOptions, evaluate
-    from tools.hardware import detect_local_gpu
     from tools.records import Candidate, Problem
 
-    target = detect_local_gpu()
-    if target is None:
-        pytest.skip("the visible GPU is not in the hardware registry")
+    target = gpu_target
     source = (
         FIXTURE.read_text()
         .replace("BATCH = 64", "BATCH = 8192")

@@ -4,14 +4,11 @@ softmax and norms after the library call, and a bare convolution in channels-las
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from tests.unit.agents.coders.generators.libop.test_coders_libop import _src
 
 pytestmark = pytest.mark.gpu
-logger = logging.getLogger(__name__)
 
 PROBLEMS = {
     "conv2d_add_scale_sigmoid_groupnorm": _src(
@@ -49,30 +46,12 @@ PROBLEMS = {
 
 
 @pytest.mark.parametrize("name", sorted(PROBLEMS))
-def test_libop_seeds_are_accepted_and_measured_on_the_gpu(name: str, tmp_path) -> None:
-    import torch
-
+def test_libop_seeds_are_accepted_and_measured_on_the_gpu(name: str, accepted_seeds) -> None:
     from agents.coders.generators.libop import LibOpCoder
-    from tools.evaluator import EvalOptions, evaluate
-    from tools.hardware import detect_local_gpu
-    from tools.records import Candidate, Problem
+    from tools.records import Problem
 
-    target = detect_local_gpu()
-    if target is None:
-        pytest.skip("the visible GPU is not in the hardware registry")
-    problem = Problem(name=name, source=PROBLEMS[name])
-    speedups = []
-    for i, draft in enumerate(LibOpCoder().seed(problem, target)):
-        cand = Candidate(id=f"libop{i}", language="triton", source=draft.source)
-        opts = EvalOptions(work_dir=str(tmp_path / str(i)), timeout_s=600)
-        result = evaluate(problem, cand, target, opts)
-        assert result.accepted, (draft.params, result.error)
-        assert result.measured_on == torch.cuda.get_device_name()
-        logger.warning(
-            "%s %s: %.3fx vs eager, %s vs compile (%s)", name, draft.params,
-            result.speedup_vs_eager, result.speedup_vs_compile, draft.transformation,
-        )  # fmt: skip
-        speedups.append(result.speedup_vs_eager or 0.0)
+    seeds = accepted_seeds(LibOpCoder(), Problem(name=name, source=PROBLEMS[name]))
+    speedups = [result.speedup_vs_eager or 0.0 for _, result in seeds]
     if name != "bare_conv2d":
         # the library call plus fused stages: never behind eager's library call + one kernel
         # per op (a bare convolution's layout may lose to cuDNN's default; it is only measured)

@@ -4,33 +4,11 @@ attention with head dims above 128 (padded head-dim tiles) are accepted and meas
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
+from tests.support import model_source
+
 pytestmark = pytest.mark.gpu
-logger = logging.getLogger(__name__)
-
-_SOURCE = """import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-
-class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-
-    def forward(self, {args}):
-        return {expr}
-
-
-def get_inputs():
-    return [{inputs}]
-
-
-def get_init_inputs():
-    return []
-"""
 
 ROWS = {  # 16 rows of 4 Mi elements: one program a row leaves most SMs idle
     "layer_norm_3d": ("F.layer_norm(x, x.shape[1:])", "torch.randn(16, 64, 256, 256)"),
@@ -47,39 +25,21 @@ ATTENTION = {
 }
 
 
-def _evaluate(name: str, source: str, coder, tmp_path):
-    import torch
+def _evaluate(name: str, source: str, coder, accepted_seeds) -> list[tuple[dict, float]]:
+    """Each seed's parameters and its speedup over eager (every seed accepted on the GPU)."""
+    from tools.records import Problem
 
-    from tools.evaluator import EvalOptions, evaluate
-    from tools.hardware import detect_local_gpu
-    from tools.records import Candidate, Problem
-
-    target = detect_local_gpu()
-    if target is None:
-        pytest.skip("the visible GPU is not in the hardware registry")
-    problem = Problem(name=name, source=source)
-    out = []
-    for i, draft in enumerate(coder.seed(problem, target)):
-        cand = Candidate(id=f"{name}{i}", language="triton", source=draft.source)
-        opts = EvalOptions(work_dir=str(tmp_path / str(i)), timeout_s=600)
-        result = evaluate(problem, cand, target, opts)
-        assert result.accepted, (draft.params, result.error)
-        assert result.measured_on == torch.cuda.get_device_name()
-        logger.warning(
-            "%s %s: %.3fx vs eager, %s vs compile", name, draft.params,
-            result.speedup_vs_eager, result.speedup_vs_compile,
-        )  # fmt: skip
-        out.append((draft.params, result.speedup_vs_eager or 0.0))
-    return out
+    seeds = accepted_seeds(coder, Problem(name=name, source=source))
+    return [(draft.params, result.speedup_vs_eager or 0.0) for draft, result in seeds]
 
 
 @pytest.mark.parametrize("name", sorted(ROWS))
-def test_long_row_split_seeds_are_accepted_and_not_behind_looped(name: str, tmp_path) -> None:
+def test_long_row_split_seeds_are_accepted_and_not_behind_looped(name: str, accepted_seeds) -> None:
     from agents.coders.generators.rowfused import RowFusedCoder
 
     expr, inputs = ROWS[name]
-    source = _SOURCE.format(args="x", expr=expr, inputs=inputs)
-    results = _evaluate(name, source, RowFusedCoder(), tmp_path)
+    source = model_source(f"return {expr}", inputs)
+    results = _evaluate(name, source, RowFusedCoder(), accepted_seeds)
     split = [s for p, s in results if p["variant"] == "split"]
     rest = [s for p, s in results if p["variant"] != "split"]
     assert split, results  # few huge rows: the split variant is seeded
@@ -88,15 +48,15 @@ def test_long_row_split_seeds_are_accepted_and_not_behind_looped(name: str, tmp_
 
 
 @pytest.mark.parametrize("name", sorted(ATTENTION))
-def test_wide_head_attention_seeds_are_accepted(name: str, tmp_path) -> None:
+def test_wide_head_attention_seeds_are_accepted(name: str, accepted_seeds) -> None:
     from agents.coders.generators.attention import AttentionCoder
 
     shape = ATTENTION[name]
     causal = ", is_causal=True" if "causal" in name else ""
-    source = _SOURCE.format(
+    source = model_source(
+        f"return F.scaled_dot_product_attention(q, k, v{causal})",
+        ", ".join([shape] * 3),
         args="q, k, v",
-        expr=f"F.scaled_dot_product_attention(q, k, v{causal})",
-        inputs=", ".join([shape] * 3),
     )
-    results = _evaluate(name, source, AttentionCoder(), tmp_path)
+    results = _evaluate(name, source, AttentionCoder(), accepted_seeds)
     assert results

@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
+from tests.support import CLI, cli_env
 from tests.support import REPO as ROOT
 
 pytestmark = pytest.mark.gpu
 
 
-def _local_chip() -> str:
-    from tools.hardware import detect_local_gpu
-
-    target = detect_local_gpu()
-    if target is None:
-        pytest.skip("the visible GPU is not in the hardware registry")
-    return target.name
-
-
-def test_softmax_run_is_measured_on_the_gpu(tmp_path):
+def test_softmax_run_is_measured_on_the_gpu(gpu_target, tmp_path):
     import torch
 
-    chip = _local_chip()
-    env = {**os.environ, "KEVOLVE_DATA_DIR": str(tmp_path), "KEVOLVE_USE_KNOWLEDGE": "false",
-           "KEVOLVE_CONFIG": str(tmp_path / "none.toml"), "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     proc = subprocess.run(
-        [sys.executable, "-m", "kevolve.cli", "optimize", "softmax", "--target", chip,
+        [*CLI, "optimize", "softmax", "--target", gpu_target.name,
          "--budget", "4", "--shape", "1024x4096", "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+        cwd=ROOT, env=cli_env(tmp_path), capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
@@ -42,10 +29,10 @@ def test_softmax_run_is_measured_on_the_gpu(tmp_path):
     assert best["runtime_ms"] > 0
 
 
-def test_check_measures_reference_eager_and_compile(tmp_path):
+def test_check_measures_reference_eager_and_compile(gpu_target, tmp_path):
     import torch
 
-    chip = _local_chip()
+    chip = gpu_target.name
     from tools.evaluator import evaluate
     from tools.evaluator.options import EvalOptions
     from tools.hardware import load_target

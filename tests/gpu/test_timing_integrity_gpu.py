@@ -1,9 +1,10 @@
 """Timing tricks that only matter on CUDA (side streams, event patches), and the GPU runs
-of the CPU ones: each fixture in ``timing_fixtures/`` is evaluated on the local GPU and
-must end as its ``Expected:`` line says (``flags`` alternatives joined by ``|``: one of
-them must be raised when it fails in ``timing`` or ``compile``; an earlier correctness
-failure may carry the comparison's own flags). Run on a CUDA machine:
-``pytest -m gpu tests/gpu/test_timing_integrity_gpu.py``.
+of the CPU ones: each fixture in ``timing_fixtures/``, and each adversarial fixture whose
+docstring has an ``Expected on GPU:`` line (the same candidate file, judged on the chip),
+is evaluated on the local GPU and must end as that line (else its ``Expected:`` line)
+says (``flags`` alternatives joined by ``|``: one of them must be raised when it fails in
+``timing`` or ``compile``; an earlier correctness failure may carry the comparison's own
+flags). Run on a CUDA machine: ``pytest -m gpu tests/gpu/test_timing_integrity_gpu.py``.
 """
 
 from __future__ import annotations
@@ -13,20 +14,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import SOFTMAX_PROBLEM
+from tests.support import ADVERSARIAL_FIXTURES, SOFTMAX_PROBLEM
 
 pytestmark = pytest.mark.gpu
 
 FIXTURES = Path(__file__).parent / "timing_fixtures"
 PROBLEM = SOFTMAX_PROBLEM
-FILES = sorted(FIXTURES.glob("*.py"))
+ON_GPU = "Expected on GPU:"
+"""The line of a CPU adversarial fixture that also runs here, with what the GPU run must give."""
+FILES = sorted(
+    [*FIXTURES.glob("*.py"), *(p for p in ADVERSARIAL_FIXTURES.glob("*.py") if ON_GPU in p.read_text())],
+    key=lambda p: p.stem,
+)
 
 
 def _expected(path: Path) -> dict[str, str]:
     doc = ast.get_docstring(ast.parse(path.read_text())) or ""
     for part in ("Methodology:", "Hacking scenario:", "Expected:"):
         assert part in doc, f"{path.name}: docstring lacks '{part}'"
-    line = doc.split("Expected:", 1)[1].strip().splitlines()[0]
+    line = doc.split(ON_GPU if ON_GPU in doc else "Expected:", 1)[1].strip().splitlines()[0]
     return dict(p.strip().split("=", 1) for p in line.split(";") if p.strip())
 
 
@@ -36,24 +42,16 @@ def test_fixtures_are_well_formed():
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_gpu_fixture(path, tmp_path):
-    import torch
-
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
+def test_gpu_fixture(path, gpu_target, tmp_path):
     from tools.evaluator import EvalOptions, evaluate
-    from tools.hardware import detect_local_gpu
     from tools.records import Candidate, Problem
 
-    target = detect_local_gpu()
-    if target is None:
-        pytest.skip("the visible GPU is not in the hardware registry")
     source = PROBLEM.read_text().replace("ROWS, COLS = 64, 1000", "ROWS, COLS = 4096, 8192")
     exp = _expected(path)
     r = evaluate(
         Problem(name="softmax", source=source),
         Candidate(id=path.stem, language="pytorch", source=path.read_text()),
-        target,
+        gpu_target,
         EvalOptions(work_dir=str(tmp_path), measure_compile=False, timeout_s=300),
     )
     stages = {None if s == "none" else s for s in exp["stage_failed"].split("|")}

@@ -15,40 +15,15 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 
-TRITON_SOFTMAX_ANSWER = """Transformation: one program per row, row kept in registers, fp32 math
-```python
-import torch
-import torch.nn as nn
-import triton
-import triton.language as tl
-
-
-@triton.jit
-def softmax_kernel(out_ptr, in_ptr, in_stride, out_stride, n_cols, BLOCK: tl.constexpr):
-    # Bytes moved: one read and one write of each row.
-    row = tl.program_id(0)
-    offs = tl.arange(0, BLOCK)
-    mask = offs < n_cols
-    x = tl.load(in_ptr + row * in_stride + offs, mask=mask, other=-float("inf"))
-    x = x - tl.max(x, axis=0)
-    num = tl.exp(x)
-    tl.store(out_ptr + row * out_stride + offs, num / tl.sum(num, axis=0), mask=mask)
-
-
-class ModelNew(nn.Module):
-    def __init__(self):
-        super().__init__()
-
-    def forward(self, x):
-        rows, cols = x.shape
-        out = torch.empty_like(x)
-        softmax_kernel[(rows,)](out, x, x.stride(0), out.stride(0), cols,
-                                BLOCK=triton.next_power_of_2(cols), num_warps=4)
-        return out
-```
-"""
+TRITON_SOFTMAX_ANSWER = (
+    "Transformation: one program per row, row kept in registers, fp32 math\n```python\n"
+    + (Path(__file__).resolve().parents[1] / "fixtures/evaluator/triton_softmax.py").read_text()
+    + "```\n"
+)
+"""A coder answer: the honest Triton softmax of the evaluator tests, in a fenced block."""
 
 PROSE_ONLY_ANSWER = "I would use one program per row and keep the row in registers."
 

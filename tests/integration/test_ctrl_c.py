@@ -12,13 +12,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import CLI, cli_env
+from tests.support import REPO as ROOT
 
 
 def _children(pid: int) -> list[tuple[int, str]]:
@@ -51,17 +51,7 @@ def _ctrl_c_reaches_it() -> None:
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "KEVOLVE_DATA_DIR": str(data_dir),
-        "KEVOLVE_CONFIG": str(data_dir / "none.toml"),
-        "KEVOLVE_USE_KNOWLEDGE": "false",
-        "KEVOLVE_MAX_CONCURRENCY": "1",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-    }
-    for key in [k for k in env if k.startswith("KEVOLVE_LLM_")]:
-        del env[key]
-    return env
+    return cli_env(data_dir, max_concurrency=1)
 
 
 def _wait_for_sandbox(proc: subprocess.Popen) -> list[int]:
@@ -83,7 +73,7 @@ def _wait_for_sandbox(proc: subprocess.Popen) -> list[int]:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_ctrl_c_stops_optimize_within_two_seconds_with_the_resume_line(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kevolve.cli", "optimize", "softmax", "--target", "cpu",
+        [*CLI, "optimize", "softmax", "--target", "cpu",
          "--budget", "6", "--shape", "256x512"],
         cwd=ROOT, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True, preexec_fn=_ctrl_c_reaches_it,
@@ -116,7 +106,7 @@ def test_ctrl_c_stops_optimize_within_two_seconds_with_the_resume_line(tmp_path)
 def test_ctrl_c_in_chat_stops_the_run_and_shows_what_finished(tmp_path):
     env = _env(tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kevolve.cli", "chat"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+        [*CLI, "chat"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         preexec_fn=_ctrl_c_reaches_it,
     )  # fmt: skip

@@ -9,7 +9,6 @@ interpreter, curator) with fixed JSON. The CLI runs as a subprocess pointed at i
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,28 +17,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tests.integration.llm_stub import PROSE_ONLY_ANSWER, TRITON_SOFTMAX_ANSWER, StubServer
+from tests.support import CLI, REPO, cli_env
 
-ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "kevolve.cli"]
 MODEL = "openai:kevolve-stub-coder"
 
 
 def kevolve(args: list[str], data_dir: Path, base_url: str | None, stdin: str | None = None,
             timeout: float = 600) -> subprocess.CompletedProcess:  # fmt: skip
-    env = {
-        **os.environ,
-        "KEVOLVE_DATA_DIR": str(data_dir),
-        "KEVOLVE_CONFIG": str(data_dir / "none.toml"),
-        "KEVOLVE_USE_KNOWLEDGE": "false",
-        "KEVOLVE_CHILDREN_PER_GENERATION": "2",
-        "KEVOLVE_MAX_CONCURRENCY": "1",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-    }
-    for key in [k for k in env if k.startswith("KEVOLVE_LLM_")]:
-        del env[key]
+    env = cli_env(data_dir, children_per_generation=2, max_concurrency=1)
     if base_url is not None:
         env.update(KEVOLVE_LLM_MODEL=MODEL, KEVOLVE_LLM_BASE_URL=base_url, OPENAI_API_KEY="dummy")
-    return subprocess.run([*CLI, *args], check=False, cwd=ROOT, env=env, input=stdin, capture_output=True,
+    return subprocess.run([*CLI, *args], check=False, cwd=REPO, env=env, input=stdin, capture_output=True,
                           text=True, timeout=timeout)  # fmt: skip
 
 
@@ -169,12 +157,9 @@ def test_a_provider_outage_mid_run_pauses_it_and_resume_finishes_it(tmp_path):
     env_args = ["optimize", "softmax", "--target", "h100", "--budget", "3", "--shape", "32x256", "--json"]
     server = StubServer([TRITON_SOFTMAX_ANSWER]).__enter__()
     port = server.server_address[1]
-    env = {**os.environ, "KEVOLVE_DATA_DIR": str(tmp_path), "KEVOLVE_CONFIG": str(tmp_path / "none.toml"),
-           "KEVOLVE_USE_KNOWLEDGE": "false", "KEVOLVE_CHILDREN_PER_GENERATION": "2",
-           "KEVOLVE_MAX_CONCURRENCY": "1", "KEVOLVE_LLM_MODEL": MODEL,
-           "KEVOLVE_LLM_BASE_URL": server.base_url, "OPENAI_API_KEY": "dummy",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
-    proc = subprocess.Popen([*CLI, *env_args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    env = cli_env(tmp_path, children_per_generation=2, max_concurrency=1, llm_model=MODEL,
+                  llm_base_url=server.base_url) | {"OPENAI_API_KEY": "dummy"}  # fmt: skip
+    proc = subprocess.Popen([*CLI, *env_args], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 600

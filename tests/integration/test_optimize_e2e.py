@@ -6,30 +6,21 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import CLI, cli_env
+from tests.support import REPO as ROOT
 
 
 def kevolve(
     args: list[str], data_dir: Path, extra_env: dict[str, str] | None = None, **kw
 ) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "KEVOLVE_DATA_DIR": str(data_dir),
-        "KEVOLVE_CONFIG": str(data_dir / "none.toml"),
-        "KEVOLVE_CHILDREN_PER_GENERATION": "2",
-        "KEVOLVE_MAX_CONCURRENCY": "1",
-        "KEVOLVE_USE_KNOWLEDGE": "false",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        **(extra_env or {}),
-    }
+    env = cli_env(data_dir, children_per_generation=2, max_concurrency=1) | (extra_env or {})
     return subprocess.Popen(
-        [sys.executable, "-m", "kevolve.cli", *args],
+        [*CLI, *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True, **kw,
     )
@@ -44,12 +35,17 @@ def run_json(
     return json.loads(out)
 
 
+def optimize_softmax(target: str, budget: int, shape: str, data_dir: Path) -> dict:
+    """``kevolve optimize softmax`` on ``target``: its summary, the run asserted finished."""
+    args = ["--target", target, "--budget", str(budget), "--shape", shape]
+    summary = run_json(["optimize", "softmax", *args], data_dir)
+    assert summary["status"] == "finished", summary
+    return summary
+
+
 @pytest.mark.slow
 def test_modeled_h100_run_reports_registers(tmp_path):
-    summary = run_json(
-        ["optimize", "softmax", "--target", "h100", "--budget", "4", "--shape", "64x512"], tmp_path
-    )
-    assert summary["status"] == "finished"
+    summary = optimize_softmax("h100", 4, "64x512", tmp_path)
     best = summary["best"]
     assert best["correct"] is True
     assert best["measured_on"] == "modeled"
@@ -80,10 +76,8 @@ def test_modeled_h100_run_reports_registers(tmp_path):
 
 @pytest.mark.slow
 def test_modeled_mi300x_run_reports_vgprs(tmp_path):
-    summary = run_json(
-        ["optimize", "softmax", "--target", "MI300", "--budget", "3", "--shape", "32x300"], tmp_path
-    )
-    assert summary["status"] == "finished" and summary["target"] == "mi300x"
+    summary = optimize_softmax("MI300", 3, "32x300", tmp_path)
+    assert summary["target"] == "mi300x"
     assert summary["best"]["measured_on"] == "modeled"
     assert "VGPRs" in Path(summary["report"]).read_text()
 
@@ -120,11 +114,7 @@ def test_killed_run_resumes_without_repeating_evaluations(tmp_path):
 
 @pytest.mark.slow
 def test_cpu_run_measures_on_the_host(tmp_path):
-    summary = run_json(
-        ["optimize", "softmax", "--target", "cpu", "--budget", "3", "--shape", "512x1024"], tmp_path
-    )
-    assert summary["status"] == "finished"
-    best = summary["best"]
+    best = optimize_softmax("cpu", 3, "512x1024", tmp_path)["best"]
     assert best["correct"] is True
     assert best["measured_on"] != "modeled" and "cores" in best["measured_on"]
     assert best["speedup_vs_eager"] > 0

@@ -20,32 +20,22 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import CLI, cli_env
+from tests.support import REPO as ROOT
+
 LEASE_S = 4.0
 
 
 def env_for(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "KEVOLVE_DATA_DIR": str(data_dir),
-        "KEVOLVE_CONFIG": str(data_dir / "none.toml"),
-        "KEVOLVE_CHILDREN_PER_GENERATION": "1",
-        "KEVOLVE_MAX_CONCURRENCY": "1",
-        "KEVOLVE_USE_KNOWLEDGE": "false",
-        "KEVOLVE_EVAL_SEEDS": "1",
-        "KEVOLVE_EVAL_REP_MS": "5",
-        "KEVOLVE_TICKET_LEASE_S": str(LEASE_S),
-        "KEVOLVE_TICKET_RETRY_S": "1",
-        "KEVOLVE_LOG_LEVEL": "INFO",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-    }
+    env = cli_env(data_dir, children_per_generation=1, max_concurrency=1, eval_seeds=1,
+                  eval_rep_ms=5, ticket_lease_s=LEASE_S, ticket_retry_s=1, log_level="INFO")  # fmt: skip
     if database_url:
         env["KEVOLVE_DATABASE_URL"] = database_url
     return env
 
 
 def cli(args: list[str], data_dir: Path, database_url: str | None = None) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "kevolve.cli", *args, "--json"], cwd=ROOT,
+    proc = subprocess.run([*CLI, *args, "--json"], cwd=ROOT,
                           env=env_for(data_dir, database_url), capture_output=True, text=True,
                           timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -55,7 +45,7 @@ def cli(args: list[str], data_dir: Path, database_url: str | None = None) -> dic
 def start_worker(data_dir: Path, name: str, database_url: str | None = None) -> subprocess.Popen:
     log = open(data_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "-m", "kevolve.cli", "worker", "--once", "--poll-s", "0.3"],
+        [*CLI, "worker", "--once", "--poll-s", "0.3"],
         cwd=ROOT, env=env_for(data_dir, database_url), stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -69,36 +59,21 @@ def test_three_tickets_two_workers_one_killed(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_three_tickets_two_workers_one_killed_on_postgres(tmp_path, postgres_url):
-    drain_with_one_worker_killed(tmp_path, fresh_database(postgres_url))
+def test_three_tickets_two_workers_one_killed_on_postgres(tmp_path, postgres_db_url):
+    drain_with_one_worker_killed(tmp_path, postgres_db_url)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_queue_unit_tests_pass_on_postgres(postgres_url):
+def test_queue_unit_tests_pass_on_postgres(postgres_db_url):
     """tests/unit/kevolve/test_tickets.py (claims under contention with duplicate messages, leases,
     the reaper, retries with backoff, needs-input, cancel) on huey's Postgres storage."""
-    env = {**os.environ, "KEVOLVE_TEST_DATABASE_URL": fresh_database(postgres_url)}
+    env = {**os.environ, "KEVOLVE_TEST_DATABASE_URL": postgres_db_url}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "tests/unit/kevolve/test_tickets.py"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=540)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert " passed" in proc.stdout and "skipped" not in proc.stdout
-
-
-def fresh_database(server_url: str) -> str:
-    """A new, empty database on the test server (other tests share the server's default one)."""
-    import secrets
-
-    import sqlalchemy as sa
-
-    url = sa.engine.make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"tickets_{secrets.token_hex(4)}"
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def drain_with_one_worker_killed(tmp_path: Path, database_url: str | None) -> None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import pytest
 
 from kevolve.bench_stats import ProblemRow, with_fraction
-from tools.ceilings import Ceilings, bound_kind
+from tests.support import KERNELBENCH_SOFTMAX
+from tests.targets import ceilings
+from tools.ceilings import bound_kind
 from tools.problems.counts import problem_counts
 
-H100 = Ceilings(
-    measured=True, device="fake H100", method="synthetic", copy_gbps=3000.0,
-    matmul_tflops={"fp32": 50.0, "fp16": 700.0},
-)  # fmt: skip
+H100 = ceilings(3000.0, fp32=50.0, fp16=700.0)
 
 GEMM = '''import torch
 import torch.nn as nn
@@ -34,22 +33,7 @@ def get_init_inputs():
     return []
 '''
 SKINNY = GEMM.replace("torch.rand(N, N, dtype=DTYPE), torch.rand(N, N", "torch.rand(8, N, dtype=DTYPE), torch.rand(N, N")
-SOFTMAX = '''import torch
-import torch.nn as nn
-
-class Model(nn.Module):
-    def forward(self, x):
-        return torch.softmax(x, dim=1)
-
-batch_size = 4096
-dim = 393216
-
-def get_inputs():
-    return [torch.rand(batch_size, dim)]
-
-def get_init_inputs():
-    return []
-'''
+SOFTMAX = KERNELBENCH_SOFTMAX.read_text()
 
 
 @pytest.mark.parametrize(

@@ -19,14 +19,11 @@ from kevolve.bench import BenchConfig, run_bench
 from kevolve.bench_limit import Watchdog, sandbox_children
 from kevolve.runstore import RunInfo, RunStore
 from kevolve.settings import get_settings
-from tools.ceilings import Ceilings
+from tests.targets import ceilings
 from tools.evaluator.sandbox import run_sandboxed
 from tools.records import Candidate, EvalResult
 
-CEIL = Ceilings(
-    measured=True, device="fake", method="synthetic", copy_gbps=100.0,
-    matmul_tflops={"fp32": 1.0},
-)  # fmt: skip
+CEIL = ceilings(100.0, fp32=1.0)
 SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]
 
 

@@ -14,18 +14,13 @@ import kevolve.bench
 from kevolve.bench import BenchConfig, load_doc, merge_into, run_bench
 from kevolve.runstore import RunInfo, RunStore
 from kevolve.settings import get_settings
-from tools.ceilings import Ceilings
+from tests.records import passed
+from tests.targets import ceilings
 from tools.errors import ConfigError, ProblemError
-from tools.records import Candidate, EvalResult
+from tools.records import Candidate
 from tools.records.eval_result import Diagnostics
 
-CEIL = Ceilings(
-    measured=True,
-    device="fake",
-    method="synthetic",
-    copy_gbps=100.0,
-    matmul_tflops={"fp32": 1.0, "fp16": 2.0},
-)
+CEIL = ceilings(100.0, fp32=1.0, fp16=2.0)
 
 
 @pytest.fixture
@@ -82,12 +77,9 @@ class FakeRuns:
                 continue
             self.store.save_candidate(run_id, Candidate(id=cid, language=lang, source="x"))
             on_event("evaluating", {"candidate_id": cid})
-            result = EvalResult(
-                candidate_id=cid,
-                target="cpu",
-                static_ok=True,
-                compiled=True,
-                correct=True,
+            result = passed(
+                cid,
+                "cpu",
                 runtime_ms=ms,
                 ref_eager_ms=1.0,
                 ref_compile_ms=0.8,

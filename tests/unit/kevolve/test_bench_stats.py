@@ -7,17 +7,12 @@ import math
 import pytest
 
 from kevolve.bench_stats import ProblemRow, fast_p, fill_row, geomean, summarize, with_fraction
-from tools.ceilings import Ceilings
+from tests.records import passed
+from tests.targets import ceilings
 from tools.records import Candidate, EvalResult
 from tools.records.eval_result import Diagnostics
 
-CEIL = Ceilings(
-    measured=True,
-    device="test",
-    method="synthetic",
-    copy_gbps=1000.0,
-    matmul_tflops={"fp32": 50.0, "fp16": 500.0},
-)
+CEIL = ceilings(1000.0, fp32=50.0, fp16=500.0)
 
 
 def row(
@@ -94,17 +89,9 @@ def _cand(cid: str, language: str) -> Candidate:
 
 
 def _res(cid: str, **kw) -> EvalResult:
-    base = dict(
-        candidate_id=cid,
-        target="h100",
-        static_ok=True,
-        compiled=True,
-        correct=True,
-        measured_on="NVIDIA H100",
-        ref_eager_ms=2.0,
-        ref_compile_ms=1.0,
+    return passed(
+        cid, "h100", **{"measured_on": "NVIDIA H100", "ref_eager_ms": 2.0, "ref_compile_ms": 1.0, **kw}
     )
-    return EvalResult(**{**base, **kw})
 
 
 def test_fill_row_for_a_kernel_and_for_the_reference():

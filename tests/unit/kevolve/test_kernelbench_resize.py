@@ -9,31 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from kevolve.bench_suite import SuiteEntry, prepare_file, resolve_suite
+from tests.support import KERNELBENCH_SOFTMAX
 from tools.problems.fit import fit_problem, validate_source
 from tools.problems.resize import discovered_sizes, footprint_bytes
 
 MIB = 2**20
 
-ELEMENTWISE = '''import torch
-import torch.nn as nn
-
-class Model(nn.Module):
-    def __init__(self):
-        super(Model, self).__init__()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(x, dim=1)
-
-batch_size = 4096
-dim = 393216
-
-def get_inputs():
-    x = torch.rand(batch_size, dim)
-    return [x]
-
-def get_init_inputs():
-    return []
-'''
+ELEMENTWISE = KERNELBENCH_SOFTMAX.read_text()
+"""KernelBench's softmax, 4096 x 393216 fp32 (6 GiB of input)."""
 
 CONV = '''import torch
 import torch.nn as nn

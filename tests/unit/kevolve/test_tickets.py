@@ -177,26 +177,25 @@ def test_transient_failure_retries_with_backoff(store, tmp_path):
     assert [r["outcome"] for r in store.attempt_log(t.ticket_id)] == ["retry", "retry", "done"]
 
 
-def test_transient_failures_give_up_after_max_attempts(store):
-    t = store.submit(spec())
+@pytest.mark.parametrize(
+    ("problem", "error", "attempts", "words"),
+    [
+        # a transient failure is retried until the attempts run out
+        ("softmax", OSError("always down"), 3, "always down"),
+        # bad input fails at once
+        ("no_such_op", ProblemError("unknown op no_such_op; name one such as softmax."), 1, "softmax"),
+    ],
+    ids=["transient-gives-up-after-max-attempts", "bad-input-fails-at-once"],
+)
+def test_failing_runs_end_failed(store, problem, error, attempts, words):
+    t = store.submit(spec(problem))
 
     def runner(ticket, settings, on_run, check):
-        raise OSError("always down")
+        raise error
 
     Worker(store, None, runner=runner, poll_s=0.05).run(once=True)
     failed = store.get(t.ticket_id)
-    assert failed.status == "failed" and failed.attempts == 3 and "always down" in failed.error
-
-
-def test_bad_input_fails_at_once(store):
-    t = store.submit(spec("no_such_op"))
-
-    def runner(ticket, settings, on_run, check):
-        raise ProblemError("unknown op no_such_op; name one such as softmax.")
-
-    Worker(store, None, runner=runner, poll_s=0.05).run(once=True)
-    failed = store.get(t.ticket_id)
-    assert failed.status == "failed" and failed.attempts == 1 and "softmax" in failed.error
+    assert failed.status == "failed" and failed.attempts == attempts and words in failed.error
 
 
 def test_needs_input_waits_for_an_answer(store):

@@ -121,47 +121,49 @@ class StoreContract:
         [doc] = store.list_documents()
         assert (doc.source, doc.version, doc.chunks) == ("zx9_guide.md", "2.0", second.chunks)
 
-    def test_failed_write_leaves_the_store_exactly_as_it_was(
-        self, store: KnowledgeStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    @pytest.mark.parametrize(
+        ("method", "failing_call", "done_first", "edit", "words"),
+        [
+            # the second batch of the new version's write fails: no batch is written after it
+            ("upsert", 2, False, ("48", "64"), "left as it was"),
+            # the old version's delete fails after part of it is gone: rolled back
+            ("delete", 1, True, ("Scratchpad", "Local store"), ""),
+        ],
+        ids=["failed-write", "failed-delete-of-the-old-version"],
+    )
+    def test_failure_mid_ingest_leaves_the_store_exactly_as_it_was(
+        self,
+        store: KnowledgeStore,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        method: str,
+        failing_call: int,
+        done_first: bool,
+        edit: tuple[str, str],
+        words: str,
     ) -> None:
         path = write_guide(tmp_path)
         ingest_file(store, path, "zx9")
         before = snapshot(store)
-        path.write_text(ZX9_GUIDE.replace("48", "64"), encoding="utf-8")
+        path.write_text(ZX9_GUIDE.replace(*edit), encoding="utf-8")
         monkeypatch.setattr(store_module, "_PAGE", 2)  # several batches, so the failure is mid-way
-        real_upsert, calls = store.docs.upsert, []
+        real, calls = getattr(store.docs, method), []
 
-        def failing_upsert(**kwargs: Any) -> None:
+        def failing(**kwargs: Any) -> None:
             calls.append(1)
-            if len(calls) == 2:
-                raise RuntimeError("disk full")
-            real_upsert(**kwargs)
+            if done_first:  # the call did its work, then the connection failed
+                real(**kwargs)
+            if len(calls) == failing_call:
+                raise RuntimeError("the storage failed")
+            if not done_first:
+                real(**kwargs)
 
-        monkeypatch.setattr(store.docs, "upsert", failing_upsert)
-        with pytest.raises(KnowledgeBaseError, match="left as it was"):
-            ingest_file(store, path, "zx9")
-        assert len(calls) == 2 and snapshot(store) == before
-
-    def test_failure_while_deleting_the_old_version_is_rolled_back(
-        self, store: KnowledgeStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        path = write_guide(tmp_path)
-        ingest_file(store, path, "zx9")
-        before = snapshot(store)
-        path.write_text(ZX9_GUIDE.replace("Scratchpad", "Local store"), encoding="utf-8")
-        monkeypatch.setattr(store_module, "_PAGE", 2)
-        real_delete, calls = store.docs.delete, []
-
-        def failing_delete(**kwargs: Any) -> None:
-            calls.append(1)
-            real_delete(**kwargs)
-            if len(calls) == 1:
-                raise RuntimeError("connection reset")  # after part of the old version is gone
-
-        monkeypatch.setattr(store.docs, "delete", failing_delete)
-        with pytest.raises(KnowledgeBaseError):
+        monkeypatch.setattr(store.docs, method, failing)
+        with pytest.raises(KnowledgeBaseError, match=words):
             ingest_file(store, path, "zx9")
         assert snapshot(store) == before
+        if method == "upsert":  # nothing more is written after the failed batch
+            assert len(calls) == failing_call
 
     def test_list_and_remove_documents(self, store: KnowledgeStore, tmp_path: Path) -> None:
         a = ingest_file(store, write_guide(tmp_path), "zx9")

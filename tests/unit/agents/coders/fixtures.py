@@ -13,8 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests import targets
-from tests.support import REPO
+from tests.support import REPO, assert_one_sentence
+from tools.errors import ProblemError
 from tools.records import Problem
 
 HARNESS = Path(__file__).with_name("harness.py")
@@ -66,27 +69,30 @@ ROW_OPS = (
     "layer_norm", "rms_norm", "min", "sigmoid", "tanh",
 )  # fmt: skip
 """The row ops :func:`named_problem` builds (its expressions and the two norms)."""
+_LINEAR = {"init_args": "k, n", "inputs": "[torch.randn(M, K)]", "init_inputs": "[K, N]"}
 _MODULE = {
-    "layer_norm": (
-        "self.ln = nn.LayerNorm(n, eps=eps)",
-        "self.ln(x)",
-        "[torch.randn(M, N) * 3 + 1]",
-        "[N, 1e-5]",
-    ),
-    "rms_norm": (
-        "self.weight = nn.Parameter(torch.ones(n))\n        self.eps = eps",
-        "x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight",
-        "[torch.randn(M, N)]",
-        "[N, 1e-6]",
-    ),
-    "linear_relu": (
-        "self.linear = nn.Linear(k, n)",
-        "torch.relu(self.linear(x))",
-        "[torch.randn(M, K)]",
-        "[K, N]",
-    ),
-    "linear": ("self.linear = nn.Linear(k, n)", "self.linear(x)", "[torch.randn(M, K)]", "[K, N]"),
+    "layer_norm": {
+        "init_args": "n, eps",
+        "init": "self.ln = nn.LayerNorm(n, eps=eps)",
+        "expr": "self.ln(x)",
+        "inputs": "[torch.randn(M, N) * 3 + 1]",
+        "init_inputs": "[N, 1e-5]",
+    },
+    "rms_norm": {
+        "init_args": "n, eps",
+        "init": "self.weight = nn.Parameter(torch.ones(n))\n        self.eps = eps",
+        "expr": "x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight",
+        "inputs": "[torch.randn(M, N)]",
+        "init_inputs": "[N, 1e-6]",
+    },
+    "linear_relu": {
+        "init": "self.linear = nn.Linear(k, n)",
+        "expr": "torch.relu(self.linear(x))",
+        **_LINEAR,
+    },
+    "linear": {"init": "self.linear = nn.Linear(k, n)", "expr": "self.linear(x)", **_LINEAR},
 }
+"""The module ops :func:`named_problem` builds: the fields of their source template."""
 _MODULE_SRC = """import torch
 import torch.nn as nn
 
@@ -218,18 +224,7 @@ def named_problem(
     elif op == "matmul":
         source, shapes = _MATMUL.format(M=M, N=N, K=K), [[M, K], [K, N]]
     else:
-        init, expr, inputs, init_inputs = _MODULE[op]
-        init_args = "k, n" if op.startswith("linear") else "n, eps"
-        source = _MODULE_SRC.format(
-            M=M,
-            N=N,
-            K=K,
-            init_args=init_args,
-            init=init,
-            expr=expr,
-            inputs=inputs,
-            init_inputs=init_inputs,
-        )
+        source = _MODULE_SRC.format(M=M, N=N, K=K, **_MODULE[op])
         shapes = [[M, K]] if op.startswith("linear") else [[M, N]]
     defaults = {
         "layer_norm": {"eps": 1e-5},
@@ -272,6 +267,31 @@ def case(case_id: str, reference: Any, candidate: str, **fields: Any) -> dict[st
         fields.setdefault("dtype", reference.dtype)
         reference = reference.source
     return {"id": case_id, "reference": reference, "candidate": candidate, "seeds": [0], **fields}
+
+
+def assert_refused(
+    analyze: Any, problem: Problem, words: str = "", coder: Any = None, target: Any = H100
+) -> str:
+    """``analyze(problem)`` refuses with a one-sentence ``ProblemError`` that matches
+    ``words``, and ``coder`` (when given) does not support the problem; the message."""
+    with pytest.raises(ProblemError, match=words) as info:
+        analyze(problem)
+    message = str(info.value)
+    assert_one_sentence(message)
+    if coder is not None:
+        assert not coder.supports(problem, target)
+    return message
+
+
+def assert_self_contained(source: str, *forbidden: str) -> None:
+    """A draft module stands alone: it defines ``ModelNew`` and compiles, and outside the
+    ``ModelNew`` name it names neither the reference's ``Model`` nor ``get_inputs``, has no
+    ``try:``, and contains none of ``forbidden``."""
+    assert "class ModelNew(nn.Module)" in source, source[:2000]
+    rest = source.replace("class ModelNew", "").replace("ModelNew(", "")
+    for word in ("Model(", "get_inputs", "try:", *forbidden):
+        assert word not in rest, word
+    compile(source, "<draft>", "exec")
 
 
 def run_script(
@@ -329,3 +349,12 @@ def run_harness(
     return run_script(
         harness, {"mode": mode, "cases": cases}, tmp, interpret=interpret, timeout=timeout
     )
+
+
+def run_all_ok(mode: str, cases: list[dict[str, Any]], tmp: Path, **options: Any) -> dict:
+    """:func:`run_harness` (same ``options``), asserting that every case gave a result and
+    passed (the failed ones are the message); the results by case id."""
+    results = run_harness(mode, cases, tmp, **options)
+    failed = {k: v for k, v in results.items() if not v["ok"]}
+    assert set(results) == {c["id"] for c in cases} and not failed, failed
+    return results

@@ -102,7 +102,18 @@ def _build_ctypes(kernel_cpp: str) -> str:
     return str(directory / "kernel.so")
 
 
-def check(case: dict[str, Any]) -> dict[str, Any]:
+def cast_floats(t: Any, dtype: torch.dtype) -> Any:
+    """``t`` in ``dtype`` when it is a floating-point tensor; anything else as it is."""
+    return t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t
+
+
+def check(case: dict[str, Any], *, integer_inputs: bool = False) -> dict[str, Any]:
+    """Reference (fp32) vs candidate (case dtype) on a few seeds; the first failure, or the
+    worst error.
+
+    ``integer_inputs``: index, offset and length inputs reach the reference as they are (not
+    as floats), and NaNs in the same places compare equal (empty bags and segments).
+    """
     ref_ns = load_source(case["reference"], "reference")
     new_ns = load_source(case["candidate"], "candidate")
     if case.get("ctypes"):
@@ -115,13 +126,16 @@ def check(case: dict[str, Any]) -> dict[str, Any]:
         torch.manual_seed(seed)
         new = new_ns["ModelNew"](*ref_ns["get_init_inputs"]())
         torch.manual_seed(1000 + seed)
-        inputs = [t.to(dtype) if t.is_floating_point() else t for t in ref_ns["get_inputs"]()]
+        inputs = [cast_floats(t, dtype) for t in ref_ns["get_inputs"]()]
         new = new.to(dtype)
         cand_inputs = [strided(t) if case.get("noncontiguous") else t.clone() for t in inputs]
         before = [t.clone() for t in cand_inputs]
         out = new(*cand_inputs)
-        with torch.no_grad():
-            expected = ref.float()(*[t.float() for t in inputs])  # reference in fp32
+        with torch.no_grad():  # the reference in fp32
+            ref_inputs = [
+                cast_floats(t, torch.float32) if integer_inputs else t.float() for t in inputs
+            ]
+            expected = ref.float()(*ref_inputs)
         if any(not torch.equal(a, b) for a, b in zip(before, cand_inputs, strict=True)):
             return {"ok": False, "error": "candidate mutated its inputs"}
         if tuple(out.shape) != tuple(expected.shape):
@@ -129,10 +143,11 @@ def check(case: dict[str, Any]) -> dict[str, Any]:
         if case.get("check_dtype", True) and out.dtype != dtype:
             return {"ok": False, "error": f"dtype {out.dtype} != {dtype}"}
         err = (out.float() - expected).abs()
+        if integer_inputs:
+            err = err.nan_to_num(0.0)
         worst = max(worst, float(err.max()) if err.numel() else 0.0)
-        if not torch.allclose(
-            out.float(), expected, atol=case.get("atol", 1e-4), rtol=case.get("rtol", 1e-4)
-        ):
+        atol, rtol = case.get("atol", 1e-4), case.get("rtol", 1e-4)
+        if not torch.allclose(out.float(), expected, atol=atol, rtol=rtol, equal_nan=integer_inputs):
             return {
                 "ok": False,
                 "error": f"mismatch, max abs err {float(err.max())}",
@@ -163,14 +178,11 @@ def signature_of(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tupl
     return signature, constexprs, options
 
 
-def compile_case(case: dict[str, Any]) -> dict[str, Any]:
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
+def capture_launches(namespace: dict[str, Any]) -> list[tuple[Any, tuple, dict]]:
+    """Turn every Triton kernel of a loaded module into a recorder: a launch runs nothing and
+    appends ``(kernel, args, kwargs)`` to the returned list, for compiling ahead of time."""
     from triton.runtime.jit import JITFunction
 
-    ref_ns = load_source(case["reference"], "reference")
-    new_ns = load_source(case["candidate"], "candidate")
     launches: list[tuple[Any, tuple, dict]] = []
 
     def capture(fn: Any) -> Any:
@@ -179,9 +191,20 @@ def compile_case(case: dict[str, Any]) -> dict[str, Any]:
 
         return run
 
-    for value in list(new_ns.values()):
+    for value in list(namespace.values()):
         if isinstance(value, JITFunction):
             value.run = capture(value)
+    return launches
+
+
+def compile_case(case: dict[str, Any]) -> dict[str, Any]:
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    ref_ns = load_source(case["reference"], "reference")
+    new_ns = load_source(case["candidate"], "candidate")
+    launches = capture_launches(new_ns)
     torch.manual_seed(0)
     model = new_ns["ModelNew"](*ref_ns["get_init_inputs"]())
     dtype = getattr(torch, case.get("dtype", "float32"))

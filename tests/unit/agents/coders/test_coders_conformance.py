@@ -24,9 +24,10 @@ import pytest
 from agents.coders.base import Coder, CoderContext, Draft, SkillSeeder, TemplateOwner, fingerprint
 from agents.coders.kit.generator import TemplateGenerator
 from agents.coders.routes import GENERATORS
+from tests.unit.agents.coders import proposals
 from tools.errors import KevolveError, ProblemError
 from tools.evaluator.static_checks import check_source
-from tools.records import Candidate, EvalResult, Stage
+from tools.records import EvalResult, Stage
 
 SUITE = sorted(
     p.stem
@@ -39,20 +40,9 @@ PROPOSALS = 2
 """Children proposed in a row per case, each added to ``tried`` before the next."""
 
 
-def _candidate(draft: Draft, cid: str) -> Candidate:
-    return Candidate(id=cid, **draft.model_dump())
-
-
 def _result(cid: str, ok: bool, speedup: float = 1.0) -> EvalResult:
-    return EvalResult(
-        candidate_id=cid,
-        target="t",
-        static_ok=True,
-        compiled=ok,
-        correct=ok,
-        stage_failed=None if ok else Stage.COMPILE,
-        speedup_vs_eager=speedup if ok else None,
-    )
+    """A correct evaluation, or one that failed to compile."""
+    return proposals.eval_result(cid, ok, speedup, stage=Stage.COMPILE)
 
 
 def _check_draft(draft: Draft, coder: Coder, templates: list[str], where: str) -> str:
@@ -98,8 +88,11 @@ def test_generator_conforms(
     tried = [_check_draft(d, coder, templates, f"seed {i}") for i, d in enumerate(seeds)]
     assert len(set(tried)) == len(tried), f"seeds repeat a fingerprint: {tried}"
 
-    parent = _candidate(seeds[0], "c0")
-    siblings = [(_candidate(d, f"s{i}"), _result(f"s{i}", True, 1.5)) for i, d in enumerate(seeds)]
+    parent = proposals.as_candidate(seeds[0], "c0")
+    siblings = [
+        (proposals.as_candidate(d, f"s{i}"), _result(f"s{i}", True, 1.5))
+        for i, d in enumerate(seeds)
+    ]
     cases = [(mode, True) for mode in MODES] + [("inherit", False)]
     for mode, ok in cases:
         ctx = CoderContext(

@@ -14,8 +14,9 @@ from agents.coders import (
     pytorch_passthrough,
 )
 from tests.unit.agents.coders import fixtures as fx
+from tests.unit.agents.coders import proposals
 from tools.errors import KevolveError
-from tools.records import Candidate, EvalResult, Skill, Stage
+from tools.records import Candidate, Skill, Stage
 
 TRITON = TritonOfflineCoder()
 CPP = CppOfflineCoder()
@@ -37,38 +38,16 @@ IDS = [
 ]
 
 
-def _candidate(draft: Any, cid: str, parent: str | None = None) -> Candidate:
-    return Candidate(
-        id=cid,
-        parent_ids=[parent] if parent else [],
-        language=draft.language,
-        source=draft.source,
-        template=draft.template,
-        params=draft.params,
-        transformation=draft.transformation,
-    )
-
-
-def _result(
-    cid: str, ok: bool = True, speedup: float = 1.0, stage: Stage | None = None
-) -> EvalResult:
-    return EvalResult(
-        candidate_id=cid,
-        target="t",
-        static_ok=True,
-        compiled=ok or stage != Stage.COMPILE,
-        correct=ok,
-        stage_failed=stage,
-        speedup_vs_eager=speedup if ok else None,
-    )
-
-
 def _child_of(seed: Any, problem: Any, target: Any, mode: str, **fields: Any) -> CoderContext:
     """The context of a proposal from ``seed`` (stored as candidate ``p``, evaluated fine
     unless ``parent_result`` is given) in memory mode ``mode``."""
-    fields.setdefault("parent_result", _result("p"))
+    fields.setdefault("parent_result", proposals.eval_result("p"))
     return CoderContext(
-        problem=problem, target=target, memory_mode=mode, parent=_candidate(seed, "p"), **fields
+        problem=problem,
+        target=target,
+        memory_mode=mode,
+        parent=proposals.as_candidate(seed, "p"),
+        **fields,
     )
 
 
@@ -78,29 +57,9 @@ def _space(coder: Any, problem: Any, target: Any) -> Any:
 
 @pytest.mark.parametrize(("coder", "problem", "target"), CASES, ids=IDS)
 def test_propose_never_repeats_and_stays_legal(coder: Any, problem: Any, target: Any) -> None:
-    space = _space(coder, problem, target)
-    seeds = coder.seed(problem, target)
-    tried = [fingerprint(d.template, d.params) for d in seeds]
-    assert len(set(tried)) == len(tried)
-    parent = _candidate(seeds[0], "c0")
     modes = ["inherit", "restart", "combine", "compare", "inherit", "seed"]
-    for step in range(24):
-        ctx = CoderContext(
-            problem=problem,
-            target=target,
-            memory_mode=modes[step % len(modes)],
-            parent=parent,
-            parent_result=_result(parent.id),
-            tried=list(tried),
-            rng_seed=step,
-        )
-        draft = coder.propose(ctx)
-        key = fingerprint(draft.template, draft.params)
-        assert key not in tried, (step, draft.transformation)
-        assert space.is_legal(draft.params), draft.params
+    for draft in proposals.propose_chain(coder, problem, target, modes, steps=24):
         assert draft.transformation and draft.language == coder.language
-        tried.append(key)
-        parent = _candidate(draft, f"c{step + 1}", parent.id)
 
 
 @pytest.mark.parametrize(("coder", "problem", "target"), CASES, ids=IDS)
@@ -146,7 +105,7 @@ def test_failed_single_tile_falls_back_to_safer(stage: Stage) -> None:
         problem,
         fx.H100,
         "inherit",
-        parent_result=_result("p", ok=False, stage=stage),
+        parent_result=proposals.eval_result("p", ok=False, stage=stage),
         tried=[fingerprint(seed.template, seed.params)],
     )
     draft = TRITON.propose(ctx)
@@ -154,7 +113,7 @@ def test_failed_single_tile_falls_back_to_safer(stage: Stage) -> None:
     assert draft.params["BLOCK_M"] == 1 and draft.params["persistent"] == 0
     tried = ctx.tried + [fingerprint(draft.template, draft.params)]
     again = TRITON.propose(
-        ctx.model_copy(update={"parent": _candidate(draft, "q"), "tried": tried})
+        ctx.model_copy(update={"parent": proposals.as_candidate(draft, "q"), "tried": tried})
     )
     assert again.params["variant"] == "looped"
 
@@ -163,7 +122,11 @@ def test_failed_matmul_shrinks_tiles() -> None:
     problem = fx.named_problem("matmul", M=512, N=512, K=512)
     seed = TRITON.seed(problem, fx.H100)[0]
     ctx = _child_of(
-        seed, problem, fx.H100, "combine", parent_result=_result("p", ok=False, stage=Stage.COMPILE)
+        seed,
+        problem,
+        fx.H100,
+        "combine",
+        parent_result=proposals.eval_result("p", ok=False, stage=Stage.COMPILE),
     )
     draft = TRITON.propose(ctx)
     assert (
@@ -197,12 +160,15 @@ def test_compare_steps_toward_best_sibling_and_combine_mixes() -> None:
     worse = Candidate(
         id="w", language="triton", source="", template="triton.matmul", params=worse_params
     )
-    siblings = [(worse, _result("w", speedup=0.5)), (best, _result("b", speedup=3.0))]
+    siblings = [
+        (worse, proposals.eval_result("w", speedup=0.5)),
+        (best, proposals.eval_result("b", speedup=3.0)),
+    ]
     base = {
         "problem": problem,
         "target": fx.H100,
         "parent": parent,
-        "parent_result": _result("p"),
+        "parent_result": proposals.eval_result("p"),
         "siblings": siblings,
     }
     compare = TRITON.propose(CoderContext(memory_mode="compare", **base))
@@ -253,14 +219,14 @@ def test_restart_uses_a_matching_skill() -> None:
 def test_foreign_parent_gets_a_fresh_template() -> None:
     problem = fx.named_problem("softmax")
     baseline = pytorch_passthrough(problem)
-    parent = _candidate(baseline, "base")
+    parent = proposals.as_candidate(baseline, "base")
     draft = TRITON.propose(
         CoderContext(
             problem=problem,
             target=fx.H100,
             memory_mode="inherit",
             parent=parent,
-            parent_result=_result("base"),
+            parent_result=proposals.eval_result("base"),
         )
     )
     assert (

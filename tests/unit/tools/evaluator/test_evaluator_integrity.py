@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import types
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -89,41 +91,44 @@ def test_miss_probability_is_the_product_of_independent_misses():
     assert miss_probability(1 / 20, 90) < 0.01 < miss_probability(1 / 20, 60)
 
 
-def test_seal_sees_a_replaced_module_global_and_restores_clean():
-    seal = Seal.take()
-    assert seal.verify() is None
-    original = timing._perf_counter
-    timing._perf_counter = lambda: 0.0
+@contextlib.contextmanager
+def _swapped(obj: object, name: str, value: object) -> Iterator[None]:
+    """``obj.<name>`` set to ``value`` for the block, then put back."""
+    saved = getattr(obj, name)
+    setattr(obj, name, value)
     try:
-        assert "tools.evaluator.timing._perf_counter was replaced" in (seal.verify() or "")
+        yield
     finally:
-        timing._perf_counter = original
-    assert seal.verify() is None
+        setattr(obj, name, saved)
 
 
-def test_seal_sees_a_code_swap_that_keeps_the_function_identity():
-    seal = Seal.take()
-    code = statistics.median.__code__
-    statistics.median.__code__ = (lambda data: 0.0).__code__
-    try:
-        assert "statistics.median was altered in place" in (seal.verify() or "")
-    finally:
-        statistics.median.__code__ = code
-    assert seal.verify() is None
-
-
-def test_seal_sees_a_builtin_redirected_in_memory():
+def _floor_redirected_to_ceil() -> contextlib.AbstractContextManager[None]:
+    """``math.floor``'s C function pointer overwritten in memory with ``math.ceil``'s."""
     import ctypes
 
+    def slot(fn: object) -> ctypes.c_void_p:
+        return ctypes.c_void_p.from_address(id(fn) + 2 * ctypes.sizeof(ctypes.c_void_p))
+
+    return _swapped(slot(math.floor), "value", slot(math.ceil).value)
+
+
+@pytest.mark.parametrize(
+    ("tampered", "words"),
+    [
+        (lambda: _swapped(timing, "_perf_counter", lambda: 0.0),
+         "tools.evaluator.timing._perf_counter was replaced"),
+        # a code swap keeps the function's identity
+        (lambda: _swapped(statistics.median, "__code__", (lambda data: 0.0).__code__),
+         "statistics.median was altered in place"),
+        (_floor_redirected_to_ceil, "math.floor was altered in place"),
+    ],
+    ids=["replaced-module-global", "code-swap", "builtin-redirected-in-memory"],
+)  # fmt: skip
+def test_seal_sees_tampering_and_is_clean_once_it_is_undone(tampered, words):
     seal = Seal.take()
-    slot = ctypes.c_void_p.from_address(id(math.floor) + 2 * ctypes.sizeof(ctypes.c_void_p))
-    saved = slot.value
-    other = ctypes.c_void_p.from_address(id(math.ceil) + 2 * ctypes.sizeof(ctypes.c_void_p))
-    slot.value = other.value
-    try:
-        assert "math.floor was altered in place" in (seal.verify() or "")
-    finally:
-        slot.value = saved
+    assert seal.verify() is None
+    with tampered():
+        assert words in (seal.verify() or "")
     assert seal.verify() is None
 
 

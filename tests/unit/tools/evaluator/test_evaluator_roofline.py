@@ -9,21 +9,16 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from tests.targets import H100
 from tools.evaluator import diagnose
 from tools.evaluator.counting import OpRecord, OpTrace
-from tools.records import Candidate, Target
+from tools.records import Candidate
 from tools.records.eval_result import EvalResult
 
-GPU = Target(
-    name="fake-gpu",
-    display_name="fake GPU",
-    vendor="nvidia",
-    kind="gpu",
-    arch="sm_90",
-    compute_units=132,
-    memory_bandwidth_gbps=1000.0,
-    peak_tflops={"fp32": 50.0},
+GPU = H100.model_copy(
+    update={"name": "fake-gpu", "memory_bandwidth_gbps": 1000.0, "peak_tflops": {"fp32": 50.0}}
 )
+"""Round numbers for the floors: 1000 GB/s, 50 fp32 TFLOP/s."""
 
 
 def _worker(

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests import support
 from tools.errors import ProblemError
 from tools.problems.loader import load_problem, load_problem_file, parse_shape
 from tools.problems.ops import OP_FAMILIES, _environment, list_ops
@@ -211,28 +212,12 @@ def test_templates_fail_loudly_on_a_missing_variable() -> None:
         _environment().get_template("unary.py.j2").render(op="softmax")
 
 
-KERNELBENCH_SOFTMAX = '''
-import torch
-import torch.nn as nn
-
-class Model(nn.Module):
-    """Simple model that performs a Softmax activation."""
-    def __init__(self):
-        super(Model, self).__init__()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(x, dim=1)
-
-batch_size = 16
-dim = 16384
-
-def get_inputs():
-    x = torch.randn(batch_size, dim)
-    return [x]
-
-def get_init_inputs():
-    return []  # No special initialization inputs needed
-'''
+KERNELBENCH_SOFTMAX = (
+    support.KERNELBENCH_SOFTMAX.read_text()
+    .replace("batch_size = 4096", "batch_size = 16")
+    .replace("dim = 393216", "dim = 16384")
+)
+"""KernelBench's softmax file, at 16 x 16384."""
 
 
 def test_kernelbench_file_loads_with_shapes_and_inferred_op(tmp_path: Path) -> None:

@@ -9,34 +9,13 @@ import pytest
 from agents.coders.kit.chain import Chain, Operand, Step, chain_lines, step_expression
 from agents.coders.kit.chain_trace import bcast_geometry, trace_chain
 from agents.coders.kit.reference import forward_arg_names, model_new_block
+from tests.support import model_source
 from tests.unit.agents.coders import fixtures as fx
 from tools.errors import ProblemError
 
-_TEMPLATE = """import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-
-class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-{init}
-
-    def forward(self, x):
-        return {expr}
-
-
-def get_inputs():
-    return [torch.randn(4, 8, 6, 5)]
-
-
-def get_init_inputs():
-    return []
-"""
-
-
-def _source(expr: str, init: str = "        pass") -> str:
-    return _TEMPLATE.format(expr=expr, init=init)
+def _source(expr: str, init: str = "pass") -> str:
+    return model_source(f"return {expr}", "torch.randn(4, 8, 6, 5)", init=init)
 
 
 def test_brief_example_traces_to_one_chain() -> None:

@@ -8,17 +8,12 @@ AOT compiles use ``tests/unit/agents/coders/harness.py``.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agents.coders.generators.attention import AttentionSpec, analyze_attention
-from tests.support import REPO as ROOT
 from tests.support import SUITE
 from tests.unit.agents.coders import fixtures as fx
 from tests.unit.agents.coders.generators.attention.test_attention import CODER, attention_problem
@@ -163,26 +158,13 @@ for case in cases:
     ok = ok and torch.allclose(got.float(), want, atol=case["atol"], rtol=case["rtol"], equal_nan=True)
     out[case["id"]] = {"ok": bool(ok), "nan_rows": int(want.isnan().any(-1).sum()),
                        "err": float((got.float() - want).nan_to_num().abs().max())}
-json.dump(out, open(sys.argv[2], "w"))
+print(json.dumps(out))
 """
 TOL = {"float32": (1e-4, 1e-4), "float16": (3e-3, 1e-2)}
 
 
 def _run(cases: list[dict[str, Any]], tmp: Path) -> dict[str, dict[str, Any]]:
-    (tmp / "cases.json").write_text(json.dumps(cases))
-    (tmp / "runner.py").write_text(RUNNER)
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(tmp / "runner.py"), str(tmp / "cases.json"), str(tmp / "out.json")],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((tmp / "out.json").read_text())
+    return fx.run_script(RUNNER, cases, tmp, interpret=True)
 
 
 def _case(case_id: str, reference: str, candidate: str, dtype: str, **extra: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import pytest
 from agents.coders.kit.space import Params
 from tests.unit.agents.coders import fixtures as fx
 from tests.unit.agents.coders.generators.attention.test_attention import CODER, attention_problem
+from tests.unit.agents.coders.interpreter import CatchesBrokenDrafts
 from tools.records import Problem
 
 TOL = {
@@ -73,35 +74,17 @@ def _quick_cases() -> list[dict[str, Any]]:
     ]
 
 
-def _wrong_case() -> dict[str, Any]:
+def _broken_cases() -> list[dict[str, Any]]:
     """The causal kernel with its mask switched off: the reference must reject it."""
     problem = attention_problem("masked_fill_tril", "1, 2, 33, 32")
     source = CODER.seed(problem, fx.H100)[0].source
     assert "CAUSAL=True" in source
-    return _case("unmasked", problem, source.replace("CAUSAL=True", "CAUSAL=False"))
+    return [_case("unmasked", problem, source.replace("CAUSAL=True", "CAUSAL=False"))]
 
 
-QUICK_IDS = [c["id"] for c in _quick_cases()]
-
-
-@pytest.fixture(scope="module")
-def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("attention_quick")
-    return fx.run_harness("check", [*_quick_cases(), _wrong_case()], tmp, interpret=True)
-
-
-@pytest.mark.parametrize("case_id", QUICK_IDS)
-def test_attention_matches_reference_in_interpreter(
-    quick_results: dict[str, dict[str, Any]], case_id: str
-) -> None:
-    result = quick_results[case_id]
-    assert result["ok"], result
-
-
-def test_a_wrong_kernel_is_caught(quick_results: dict[str, dict[str, Any]]) -> None:
-    """The check is not vacuous: dropping the causal mask must fail against the reference."""
-    result = quick_results["unmasked"]
-    assert not result["ok"] and "mismatch" in result["error"]
+class TestInterpreter(CatchesBrokenDrafts):
+    cases = staticmethod(_quick_cases)
+    broken = staticmethod(_broken_cases)
 
 
 @pytest.mark.slow
@@ -147,9 +130,7 @@ def test_every_seed_and_random_configs_match_in_interpreter(tmp_path: Path) -> N
                 assert params is not None
                 cases.append(_case(f"{dtype}-{body}-{target.name}-random", problem,
                                    CODER.render(problem, spec, target, params)))  # fmt: skip
-    results = fx.run_harness("check", cases, tmp_path, interpret=True)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    fx.run_all_ok("check", cases, tmp_path, interpret=True)
 
 
 @pytest.mark.slow
@@ -162,9 +143,7 @@ def test_every_seed_compiles_without_spills(tmp_path: Path) -> None:
             for i, draft in enumerate(drafts[:1] if dtype == "bfloat16" else drafts):
                 cases.append({"id": f"{dtype}-{d}-{arch}-{i}", "reference": problem.source,
                               "candidate": draft.source, "targets": [arch], "dtype": dtype})  # fmt: skip
-    results = fx.run_harness("compile", cases, tmp_path)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    results = fx.run_all_ok("compile", cases, tmp_path)
     for case_id, result in results.items():
         if "hip" in case_id and case_id.endswith("-0"):
             assert result["kernels"][0]["vgpr_spill"] == 0, (case_id, result)

@@ -67,9 +67,8 @@ def test_cpp_sources_follow_the_build_rules() -> None:
 
 def test_softmax_and_fused_chain_via_ctypes(tmp_path: Path) -> None:
     problems = [fx.named_problem("softmax"), fx.chain_problem()]
-    results = fx.run_harness("check", _cases(problems, first_only=True), tmp_path)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert len(results) == 2 and not failed, failed
+    results = fx.run_all_ok("check", _cases(problems, first_only=True), tmp_path)
+    assert len(results) == 2, results
 
 
 @pytest.mark.slow
@@ -83,17 +82,15 @@ def test_every_cpp_seed_matches_reference_via_ctypes(tmp_path: Path) -> None:
     ]
     problems += [fx.chain_problem(), fx.chain_problem(fx.SIMPLE_CHAIN, "simple_chain")]
     problems += [fx.chain_problem(fx.ZOO, "zoo"), fx.chain_problem(fx.OUTER, "outer")]
-    results = fx.run_harness("check", _cases(problems), tmp_path)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert len(results) >= 2 * len(problems) and not failed, failed
+    results = fx.run_all_ok("check", _cases(problems), tmp_path)
+    assert len(results) >= 2 * len(problems), results
 
 
 @pytest.mark.slow
 def test_load_inline_builds_match_reference(tmp_path: Path) -> None:
     problems = [fx.named_problem("softmax"), fx.chain_problem()]
-    results = fx.run_harness("check", _cases(problems, ctypes=False, first_only=True), tmp_path)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert len(results) == 2 and not failed, failed
+    results = fx.run_all_ok("check", _cases(problems, ctypes=False, first_only=True), tmp_path)
+    assert len(results) == 2, results
     built = sorted(p.name for p in (tmp_path / "torch_extensions").iterdir())
     assert len(built) == 2 and all(
         name.startswith("kevolve_cpp_") and len(name) == 28 for name in built

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -29,22 +28,11 @@ def main() -> None:
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
-    from triton.runtime.jit import JITFunction
 
     spec = json.loads(Path(sys.argv[1]).read_text())
     ref = harness.load_source(spec["reference"], "reference")
     new = harness.load_source(spec["candidate"], "candidate")
-    launches: list[tuple[Any, tuple, dict]] = []
-
-    def capture(fn: Any) -> Any:
-        def run(*args: Any, grid: Any, warmup: bool, **kwargs: Any) -> None:
-            launches.append((fn, args, kwargs))
-
-        return run
-
-    for value in list(new.values()):
-        if isinstance(value, JITFunction):
-            value.run = capture(value)
+    launches = harness.capture_launches(new)
     dtype = getattr(torch, spec.get("dtype", "float32"))
     torch.manual_seed(0)
     model = new["ModelNew"](*ref["get_init_inputs"]()).to(dtype)

@@ -11,11 +11,7 @@ resource probe (registers, spills, pipelining) of the H100 seeds at a large shap
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +20,7 @@ import pytest
 from agents.coders.generators.gemm import GemmCoder
 from tests.unit.agents.coders import fixtures as fx
 from tests.unit.agents.coders.generators.gemm import fixtures as g
+from tests.unit.agents.coders.interpreter import InterpreterChecks
 
 CODER = GemmCoder()
 FP32 = {"atol": 1e-3, "rtol": 1e-4}
@@ -82,23 +79,16 @@ QUICK = [
 ]
 
 
-@pytest.fixture(scope="module")
-def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def _quick_cases() -> list[dict[str, Any]]:
     cases = []
     for case_id, source, target, params, extra in QUICK:
         candidate = _render(source, target, params, extra.get("dtype", "float32"))
         cases.append(_case(case_id, source, candidate, **extra))
-    cases += [_named_irregular("linear_relu"), _named_irregular("matmul")]
-    return fx.run_harness("check", cases, tmp_path_factory.mktemp("gemm_quick"), interpret=True)
+    return cases + [_named_irregular("linear_relu"), _named_irregular("matmul")]
 
 
-@pytest.mark.parametrize(
-    "case_id", [c[0] for c in QUICK] + ["linear_relu-irregular", "matmul-irregular"]
-)
-def test_kernels_match_reference_in_interpreter(
-    quick_results: dict[str, dict[str, Any]], case_id: str
-) -> None:
-    assert quick_results[case_id]["ok"], quick_results[case_id]
+class TestKernelsInInterpreter(InterpreterChecks):
+    cases = staticmethod(_quick_cases)
 
 
 def test_quick_cases_cover_every_variant() -> None:
@@ -169,9 +159,7 @@ def test_every_seed_and_random_configs_match_reference(tmp_path: Path) -> None:
                 cases.append(_case(f"{name}-{target.name}-random{j}-{params}", source, rendered))
         half = _render(source, fx.H100, dtype="float16")
         cases.append(_case(f"{name}-fp16", source, half, **FP16))
-    results = fx.run_harness("check", cases, tmp_path, interpret=True, timeout=1800)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    fx.run_all_ok("check", cases, tmp_path, interpret=True, timeout=1800)
 
 
 @pytest.mark.slow
@@ -225,20 +213,8 @@ def get_init_inputs():
 @pytest.mark.slow
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_h100_fp16_seeds_pipeline_without_spills(tmp_path: Path, index: int) -> None:
-    spec = tmp_path / "probe.json"
     candidate = _render(BIG_FP16, fx.H100, dtype="float16", index=index)
-    spec.write_text(json.dumps({"reference": BIG_FP16, "candidate": candidate, "dtype": "float16"}))
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env |= {"PYTHONPATH": str(fx.REPO), "TRITON_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("probe.py")), str(spec)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (kernel,) = json.loads(proc.stdout)
+    spec = {"reference": BIG_FP16, "candidate": candidate, "dtype": "float16"}
+    (kernel,) = fx.run_script(Path(__file__).with_name("probe.py"), spec, tmp_path, timeout=900)
     assert kernel["stack"] == 0, kernel  # no register spills
     assert kernel["async_copies"] > 0, kernel  # the K loop is software-pipelined

@@ -17,6 +17,7 @@ import pytest
 from tests.unit.agents.coders import fixtures as fx
 from tests.unit.agents.coders.generators.pooling import test_pooling as _cases
 from tests.unit.agents.coders.generators.pooling.test_pooling import CODER, pool_problem
+from tests.unit.agents.coders.interpreter import CatchesBrokenDrafts
 from tools.records import Problem
 
 TOL = {"float32": {"atol": 1e-5, "rtol": 1e-5}, "float16": {"atol": 1e-3, "rtol": 1e-3}}
@@ -59,31 +60,17 @@ def _quick_cases() -> list[dict[str, Any]]:
     return cases
 
 
-QUICK_IDS = [c["id"] for c in _quick_cases()]
-
-
-@pytest.fixture(scope="module")
-def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def _broken_cases() -> list[dict[str, Any]]:
+    """Counting the padding the reference excludes: the reference must reject it."""
     problem = pool_problem("F.avg_pool2d(x, 3, 2, 1, count_include_pad=False)", "2, 3, 17, 19")
     source = CODER.seed(problem, fx.H100)[0].source
     assert "COUNT_PAD=False" in source
-    wrong = _case("wrong-divisor", problem, source.replace("COUNT_PAD=False", "COUNT_PAD=True"))
-    tmp = tmp_path_factory.mktemp("pooling_quick")
-    return fx.run_harness("check", [*_quick_cases(), wrong], tmp, interpret=True)
+    return [_case("wrong-divisor", problem, source.replace("COUNT_PAD=False", "COUNT_PAD=True"))]
 
 
-@pytest.mark.parametrize("case_id", QUICK_IDS)
-def test_pooling_matches_reference_in_interpreter(
-    quick_results: dict[str, dict[str, Any]], case_id: str
-) -> None:
-    result = quick_results[case_id]
-    assert result["ok"], result
-
-
-def test_a_wrong_kernel_is_caught(quick_results: dict[str, dict[str, Any]]) -> None:
-    """The check is not vacuous: counting the padding the reference excludes must fail."""
-    result = quick_results["wrong-divisor"]
-    assert not result["ok"] and "mismatch" in result["error"]
+class TestInterpreter(CatchesBrokenDrafts):
+    cases = staticmethod(_quick_cases)
+    broken = staticmethod(_broken_cases)
 
 
 @pytest.mark.slow
@@ -119,6 +106,4 @@ def test_every_seed_and_random_configs_match_in_interpreter(tmp_path: Path) -> N
                 assert params is not None
                 cases.append(_case(f"{name}-{dtype}-{target.name}-random", problem,
                                    CODER.render(problem, spec, target, params)))  # fmt: skip
-    results = fx.run_harness("check", cases, tmp_path, interpret=True)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    fx.run_all_ok("check", cases, tmp_path, interpret=True)

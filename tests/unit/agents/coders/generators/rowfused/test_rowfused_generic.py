@@ -15,6 +15,7 @@ from agents.coders.generators.rowfused import RowFusedCoder
 from agents.coders.generators.rowfused.generic import generalise
 from tests.unit.agents.coders import fixtures as fx
 from tests.unit.agents.coders.generators.rowfused import fixtures as rf
+from tests.unit.agents.coders.interpreter import InterpreterChecks
 from tools.errors import ProblemError
 
 CODER = RowFusedCoder()
@@ -53,17 +54,12 @@ PATTERNS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    cases = [_case(n) for n in PATTERNS] + [_case("layer_norm", rf.config("looped", 2, 64))]
-    return fx.run_harness("check", cases, tmp_path_factory.mktemp("rowfused_g"), interpret=True)
+def _cases() -> list[dict[str, Any]]:
+    return [_case(n) for n in PATTERNS] + [_case("layer_norm", rf.config("looped", 2, 64))]
 
 
-@pytest.mark.parametrize("case_id", [*PATTERNS, "layer_norm-looped"])
-def test_draft_is_correct_at_another_shape(
-    results: dict[str, dict[str, Any]], case_id: str
-) -> None:
-    assert results[case_id]["ok"], results[case_id]
+class TestDraftIsCorrectAtAnotherShape(InterpreterChecks):
+    cases = staticmethod(_cases)
 
 
 def test_no_traced_size_is_left_in_the_module() -> None:

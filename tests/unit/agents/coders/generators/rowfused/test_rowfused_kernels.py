@@ -25,6 +25,7 @@ from agents.coders.generators.rowfused import params as rp
 from agents.coders.kit.generator import clamp_params
 from tests.unit.agents.coders import fixtures as fx
 from tests.unit.agents.coders.generators.rowfused import fixtures as rf
+from tests.unit.agents.coders.interpreter import CatchesBrokenDrafts
 
 CODER = RowFusedCoder()
 TOL = {"float32": {"atol": 1e-4, "rtol": 1e-4}, "float16": {"atol": 2e-3, "rtol": 1e-2}}
@@ -86,29 +87,18 @@ QUICK = [
     ),
     _case("rms_norm-M1", "rms_norm", 1, 37),
 ]
-BROKEN = _case("softmax-broken", "softmax", 3, 37)
-BROKEN["candidate"] = BROKEN["candidate"].replace("tl.exp(v2)", "tl.exp(v2 * 1.01)")
-"""A wrong kernel (a perturbed exponent): the same harness run must reject it."""
 
 
-@pytest.fixture(scope="module")
-def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    cases = [*QUICK, BROKEN]
-    return fx.run_harness("check", cases, tmp_path_factory.mktemp("rowfused_q"), interpret=True)
+def _broken_cases() -> list[dict[str, Any]]:
+    """A wrong kernel (a perturbed exponent): the same harness run must reject it."""
+    broken = _case("softmax-broken", "softmax", 3, 37)
+    assert "tl.exp(v2)" in broken["candidate"]
+    return [broken | {"candidate": broken["candidate"].replace("tl.exp(v2)", "tl.exp(v2 * 1.01)")}]
 
 
-@pytest.mark.parametrize("case_id", [c["id"] for c in QUICK])
-def test_kernel_matches_reference_in_interpreter(
-    quick_results: dict[str, dict[str, Any]], case_id: str
-) -> None:
-    result = quick_results[case_id]
-    assert result["ok"], result
-
-
-def test_a_wrong_kernel_is_caught(quick_results: dict[str, dict[str, Any]]) -> None:
-    assert "tl.exp(v2 * 1.01)" in BROKEN["candidate"]
-    result = quick_results["softmax-broken"]
-    assert not result["ok"] and "mismatch" in result["error"]
+class TestInterpreter(CatchesBrokenDrafts):
+    cases = staticmethod(lambda: QUICK)
+    broken = staticmethod(_broken_cases)
 
 
 def test_compiles_for_sm90_and_gfx942(tmp_path: Path) -> None:
@@ -249,8 +239,6 @@ def test_every_seed_compiles_for_both_targets(tmp_path: Path) -> None:
                         "targets": [spec],
                     }
                 )
-    results = fx.run_harness("compile", cases, tmp_path)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    results = fx.run_all_ok("compile", cases, tmp_path)
     spills = [k for k, v in results.items() if any(x.get("vgpr_spill") for x in v["kernels"])]
     assert not spills, spills

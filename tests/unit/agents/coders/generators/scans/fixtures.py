@@ -8,41 +8,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.support import model_source
 from tests.unit.agents.coders import fixtures as base
 from tools.records import Problem
 
 H100, MI300X, CPU = base.H100, base.MI300X, base.CPU
+assert_refused, assert_self_contained = base.assert_refused, base.assert_self_contained
 HARNESS = Path(__file__).with_name("harness.py")
-
-_SOURCE = """import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-
-class Model(nn.Module):
-    def __init__(self, dim):
-        super().__init__()
-        self.dim = dim
-{init}
-
-    def forward(self, {args}):
-{body}
-
-
-def get_inputs():
-    return [{inputs}]
-
-
-def get_init_inputs():
-    return [{dim}]
-"""
-
 
 def source(body: str, inputs: str, args: str = "x", dim: int = 1, init: str = "") -> str:
     """A KernelBench source; ``body`` is forward's body, one statement a line (``;``)."""
-    lines = "\n".join(f"        {s.strip()}" for s in body.split(";"))
-    init_lines = "\n".join(f"        {s.strip()}" for s in init.split(";")) if init else ""
-    return _SOURCE.format(init=init_lines, args=args, body=lines, inputs=inputs, dim=dim)
+    return model_source(
+        _lines(body), inputs, args=args, init=_lines(f"self.dim = dim;{init}"), params="dim",
+        init_inputs=str(dim),
+    )  # fmt: skip
+
+
+def _lines(statements: str) -> str:
+    """``;``-separated statements, one a line."""
+    return "\n".join(s.strip() for s in statements.split(";") if s.strip())
 
 
 def problem(name: str, src: str, dtype: str = "float32") -> Problem:
@@ -134,36 +118,10 @@ SCANS: dict[str, tuple[str, str, str, int]] = {
 }
 """Scan patterns the ScanCoder must recognise and get right (odd sizes throughout)."""
 
-_GATHER = """import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-
-class Model(nn.Module):
-    def __init__(self, n, d):
-        super().__init__()
-{init}
-
-    def forward(self, {args}):
-{body}
-
-
-def get_inputs():
-    return [{inputs}]
-
-
-def get_init_inputs():
-    return [50, 19]
-"""
-
-
 def gather_source(init: str, args: str, body: str, inputs: str) -> str:
     """A KernelBench source over a 50 x 19 table; ``;`` separates statements."""
-    return _GATHER.format(
-        init="\n".join(f"        {s.strip()}" for s in init.split(";")),
-        args=args,
-        body="\n".join(f"        {s.strip()}" for s in body.split(";")),
-        inputs=inputs,
+    return model_source(
+        _lines(body), inputs, args=args, init=_lines(init), params="n, d", init_inputs="50, 19"
     )
 
 
@@ -262,3 +220,8 @@ def case(case_id: str, problem: Problem, source: str, **fields: Any) -> dict[str
 def run(mode: str, cases: list[dict[str, Any]], tmp: Path, interpret: bool = False) -> dict:
     """Run this folder's ``harness.py`` over the cases in a fresh subprocess; results by case id."""
     return base.run_harness(mode, cases, tmp, interpret=interpret, harness=HARNESS)
+
+
+def run_all_ok(mode: str, cases: list[dict[str, Any]], tmp: Path, interpret: bool = False) -> dict:
+    """:func:`run`, asserting that every case passed (``fixtures.run_all_ok``)."""
+    return base.run_all_ok(mode, cases, tmp, interpret=interpret, harness=HARNESS)

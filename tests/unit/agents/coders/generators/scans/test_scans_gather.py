@@ -14,7 +14,7 @@ import pytest
 
 from agents.coders.generators.scans import GatherCoder, analyze_gather
 from tests.unit.agents.coders.generators.scans import fixtures as sf
-from tools.errors import ProblemError
+from tests.unit.agents.coders.interpreter import InterpreterChecks
 
 CODER = GatherCoder()
 FP16 = {"dtype": "float16", "atol": 1e-2, "rtol": 1e-2}
@@ -115,11 +115,7 @@ REJECTED = {
 def test_unsupported_references_are_rejected_in_one_sentence(name: str) -> None:
     *parts, words = REJECTED[name]
     problem = sf.problem(name, sf.gather_source(*parts))
-    with pytest.raises(ProblemError, match=words) as info:
-        analyze_gather(problem)
-    message = str(info.value)
-    assert message.endswith(".") and "\n" not in message and message.count(". ") == 0
-    assert not CODER.supports(problem, sf.H100)
+    sf.assert_refused(analyze_gather, problem, words, CODER)
 
 
 def test_seeds_are_legal_and_fit_the_embedding_dim() -> None:
@@ -137,17 +133,8 @@ def test_seeds_are_legal_and_fit_the_embedding_dim() -> None:
 def test_drafts_are_self_contained_modules() -> None:
     for name in ("bag_mean_pad_last", "index_add_lengths_mean"):
         for draft in CODER.seed(_problem(name), sf.H100):
-            source = draft.source
-            assert draft.template == "triton.gather" and "class ModelNew(nn.Module)" in source
-            for forbidden in (
-                "class Model(",
-                "get_inputs",
-                "embedding_bag(",
-                ".index_add_(",
-                "try:",
-            ):
-                assert forbidden not in source.replace("class ModelNew", "")
-            compile(source, "<draft>", "exec")
+            assert draft.template == "triton.gather"
+            sf.assert_self_contained(draft.source, "embedding_bag(", ".index_add_(")
 
 
 # ---- interpreter correctness and AOT compile --------------------------------------------------
@@ -160,8 +147,7 @@ QUICK = [
 ]
 
 
-@pytest.fixture(scope="module")
-def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def _quick_cases() -> list[dict[str, Any]]:
     cases = []
     for i, name in enumerate(QUICK):
         problem = _problem(name)
@@ -173,14 +159,12 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[st
     cases.append(
         _case("segment_sum_offsets-fp16", half, CODER.seed(half, sf.H100)[1].source, **FP16)
     )
-    return sf.run("check", cases, tmp_path_factory.mktemp("gather_quick"), interpret=True)
+    return cases
 
 
-@pytest.mark.parametrize("case_id", [*QUICK, "segment_sum_offsets-fp16"])
-def test_quick_drafts_match_reference_in_interpreter(
-    quick_results: dict[str, dict[str, Any]], case_id: str
-) -> None:
-    assert quick_results[case_id]["ok"], quick_results[case_id]
+class TestQuickDraftsInInterpreter(InterpreterChecks):
+    harness = sf.HARNESS
+    cases = staticmethod(_quick_cases)
 
 
 @pytest.mark.slow
@@ -195,9 +179,7 @@ def test_every_pattern_and_seed_matches_in_fp32_and_fp16(tmp_path: Path) -> None
                         f"{name}-{dtype}-{i}", problem, draft.source, noncontiguous=i == 1, **extra
                     )
                 )
-    results = sf.run("check", cases, tmp_path, interpret=True)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    sf.run_all_ok("check", cases, tmp_path, interpret=True)
 
 
 def _compile_cases(names: list[str], dtype: str = "float32") -> list[dict[str, Any]]:
@@ -233,6 +215,4 @@ def test_quick_drafts_compile_for_sm90_and_gfx942(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_every_pattern_compiles_including_bf16(tmp_path: Path) -> None:
     cases = _compile_cases(sorted(sf.GATHERS)) + _compile_cases(["bag_sum"], "bfloat16")
-    results = sf.run("compile", cases, tmp_path)
-    failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert not failed, failed
+    sf.run_all_ok("compile", cases, tmp_path)

@@ -8,8 +8,8 @@ import pytest
 
 from agents.coders import CoderContext, LanguageCoder, TritonOfflineCoder, fingerprint
 from agents.coders.generators.scans import GatherCoder, ScanCoder
+from tests.unit.agents.coders import proposals
 from tests.unit.agents.coders.generators.scans import fixtures as sf
-from tools.records import Candidate, EvalResult, Stage
 
 
 def _scan(name: str) -> Any:
@@ -30,54 +30,13 @@ CASES = [
 IDS = ["scan-rows", "scan-cols-hip", "gather-bag", "gather-jagged-hip"]
 
 
-def _candidate(draft: Any, cid: str) -> Candidate:
-    return Candidate(
-        id=cid,
-        language=draft.language,
-        source=draft.source,
-        template=draft.template,
-        params=draft.params,
-        transformation=draft.transformation,
-    )
-
-
-def _result(cid: str, ok: bool = True) -> EvalResult:
-    stage = None if ok else Stage.CORRECTNESS
-    return EvalResult(
-        candidate_id=cid,
-        target="t",
-        static_ok=True,
-        compiled=True,
-        correct=ok,
-        stage_failed=stage,
-        speedup_vs_eager=1.0 if ok else None,
-    )
-
-
 @pytest.mark.parametrize(("coder", "problem", "target"), CASES, ids=IDS)
 def test_propose_never_repeats_and_stays_legal(coder: Any, problem: Any, target: Any) -> None:
     space = coder.space(coder.spec_for(problem, target), target)
-    seeds = coder.seed(problem, target)
-    tried = [fingerprint(d.template, d.params) for d in seeds]
-    parent = _candidate(seeds[0], "c0")
     modes = ["inherit", "restart", "combine", "compare", "inherit"]
-    for step in range(12):
-        ok = step % 4 != 3  # every fourth parent failed: a safer configuration follows
-        ctx = CoderContext(
-            problem=problem,
-            target=target,
-            memory_mode=modes[step % len(modes)],
-            parent=parent,
-            parent_result=_result(parent.id, ok),
-            tried=list(tried),
-            rng_seed=step,
-        )
-        draft = coder.propose(ctx)
-        key = fingerprint(draft.template, draft.params)
-        assert key not in tried and space.is_legal(draft.params), draft.params
+    # every fourth parent failed: a safer configuration follows
+    for draft in proposals.propose_chain(coder, problem, target, modes, steps=12, fail_every=4):
         assert draft.template == space.template
-        tried.append(key)
-        parent = _candidate(draft, f"c{step + 1}")
 
 
 def test_language_coder_routes_parents_to_their_generator() -> None:
@@ -90,8 +49,8 @@ def test_language_coder_routes_parents_to_their_generator() -> None:
         problem=problem,
         target=sf.H100,
         memory_mode="inherit",
-        parent=_candidate(seeds[0], "p"),
-        parent_result=_result("p"),
+        parent=proposals.as_candidate(seeds[0], "p"),
+        parent_result=proposals.eval_result("p"),
         tried=[fingerprint(d.template, d.params) for d in seeds],
     )
     assert coder.propose(ctx).template == "triton.scan"
