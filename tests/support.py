@@ -25,6 +25,9 @@ EVALUATOR_FIXTURES = FIXTURES / "evaluator"
 ADVERSARIAL_FIXTURES = REPO / "tests" / "adversarial" / "fixtures"
 SOFTMAX_PROBLEM = EVALUATOR_FIXTURES / "softmax_problem.py"
 """The softmax problem most evaluator tests run candidates against."""
+TRITON_SOFTMAX = REPO / "agents" / "llm_coder" / "fewshot" / "triton_softmax.py"
+"""An honest Triton row softmax (one program a row): the LLM coders' few-shot kernel, which
+the evaluator tests also run as a candidate."""
 KERNELBENCH_SOFTMAX = FIXTURES / "kernelbench" / "23_Softmax.py"
 """KernelBench's own softmax file (level 1, sizes as lower-case module constants)."""
 

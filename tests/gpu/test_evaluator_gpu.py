@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import EVALUATOR_FIXTURES
+from tests.support import EVALUATOR_FIXTURES, TRITON_SOFTMAX
 from tools.evaluator import EvalOptions, evaluate
 from tools.records import Candidate, Problem
 
@@ -18,15 +18,15 @@ def _problem(rows: int = 4096, cols: int = 8192) -> Problem:
     )
 
 
-def _cand(name: str, language: str) -> Candidate:
-    return Candidate(id=name, language=language, source=(FIXTURES / f"{name}.py").read_text())  # type: ignore[arg-type]
+def _triton() -> Candidate:
+    return Candidate(id="triton_softmax", language="triton", source=TRITON_SOFTMAX.read_text())
 
 
 @pytest.mark.gpu
 def test_triton_softmax_is_measured_on_the_gpu(gpu_target, tmp_path):
     r = evaluate(
         _problem(),
-        _cand("triton_softmax", "triton"),
+        _triton(),
         gpu_target,
         EvalOptions(work_dir=str(tmp_path)),
     )
@@ -46,7 +46,7 @@ def test_ncu_profile_gives_typed_records_or_one_note(gpu_target, tmp_path):
     from tools.evaluator.ncu import find_ncu
 
     opts = EvalOptions(work_dir=str(tmp_path), measure_compile=False, seeds=[0], profile="ncu")
-    r = evaluate(_problem(), _cand("triton_softmax", "triton"), gpu_target, opts)
+    r = evaluate(_problem(), _triton(), gpu_target, opts)
     assert r.accepted, r.error  # profiling never fails an evaluation
     d = r.diagnostics
     notes = [n for n in d.notes if "ncu" in n]
@@ -69,10 +69,10 @@ def test_modeled_registers_match_the_real_compile(gpu_target, tmp_path):
     JIT compile reports for the same kernel and launch."""
     opts = EvalOptions(work_dir=str(tmp_path), measure_compile=False, seeds=[0])
     problem = _problem(256, 8192)
-    measured = evaluate(problem, _cand("triton_softmax", "triton"), gpu_target, opts)
+    measured = evaluate(problem, _triton(), gpu_target, opts)
     modeled = evaluate(
         problem,
-        _cand("triton_softmax", "triton"),
+        _triton(),
         gpu_target,
         opts.model_copy(update={"mode": "interpret"}),
     )

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from tests.support import EVALUATOR_FIXTURES
+from tests.support import EVALUATOR_FIXTURES, TRITON_SOFTMAX
 from tools.evaluator import EvalOptions, evaluate
 from tools.evaluator.devlock import DeviceLock
 from tools.records import Candidate, Problem
@@ -22,7 +22,7 @@ def test_measured_evaluation_uses_its_gpus_ledger_slot_and_lock(gpu_target, tmp_
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", gpu)  # as Ray sets it for a task
     problem = Problem(name="softmax", source=(EVALUATOR_FIXTURES / "softmax_problem.py").read_text())
     candidate = Candidate(id="triton_softmax", language="triton",
-                          source=(EVALUATOR_FIXTURES / "triton_softmax.py").read_text())  # fmt: skip
+                          source=TRITON_SOFTMAX.read_text())  # fmt: skip
     ledger = tmp_path / "memory.json"
     options = EvalOptions(work_dir=str(tmp_path / "work"), timing_lock=str(tmp_path / "timing.lock"),
                           admission_ledger=str(ledger), measure_compile=False, seeds=[0],

@@ -20,10 +20,10 @@ from typing import Any, Self
 
 TRITON_SOFTMAX_ANSWER = (
     "Transformation: one program per row, row kept in registers, fp32 math\n```python\n"
-    + (Path(__file__).resolve().parents[1] / "fixtures/evaluator/triton_softmax.py").read_text()
+    + (Path(__file__).resolve().parents[2] / "agents/llm_coder/fewshot/triton_softmax.py").read_text()
     + "```\n"
 )
-"""A coder answer: the honest Triton softmax of the evaluator tests, in a fenced block."""
+"""A coder answer: the few-shot Triton softmax (``tests.support.TRITON_SOFTMAX``), fenced."""
 
 PROSE_ONLY_ANSWER = "I would use one program per row and keep the row in registers."
 

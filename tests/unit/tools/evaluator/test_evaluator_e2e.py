@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ADVERSARIAL_FIXTURES, EVALUATOR_FIXTURES
+from tests.support import ADVERSARIAL_FIXTURES, EVALUATOR_FIXTURES, TRITON_SOFTMAX
 from tests.targets import CPU, H100, MI300X
 from tools.evaluator import EvalOptions, evaluate
 from tools.records import Candidate, Problem
@@ -48,7 +48,7 @@ def test_honest_pytorch_candidate_on_cpu_is_accepted(problem, tmp_path):
 @pytest.mark.parametrize("target", [H100, MI300X], ids=["sm_90", "gfx942"])
 def test_triton_softmax_is_checked_in_the_interpreter_and_modeled(problem, tmp_path, target):
     opts = _options(tmp_path, mode="interpret")  # also on a machine that has the chip
-    r = evaluate(problem, _candidate(FIXTURES / "triton_softmax.py", "triton"), target, opts)
+    r = evaluate(problem, _candidate(TRITON_SOFTMAX, "triton"), target, opts)
     assert r.accepted, r.error
     assert r.measured_on == "modeled"
     d = r.diagnostics

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import EVALUATOR_FIXTURES
+from tests.support import EVALUATOR_FIXTURES, TRITON_SOFTMAX
 from tools.evaluator.static_checks import check_source
 
 FIXTURES = EVALUATOR_FIXTURES
@@ -12,9 +12,9 @@ FIXTURES = EVALUATOR_FIXTURES
 MODEL_NEW = "import torch\nimport torch.nn as nn\nclass ModelNew(nn.Module):\n    pass\n"
 
 
-@pytest.mark.parametrize("name", ["pytorch_softmax.py", "triton_softmax.py"])
-def test_honest_candidates_pass(name):
-    assert check_source((FIXTURES / name).read_text()) == []
+@pytest.mark.parametrize("path", [FIXTURES / "pytorch_softmax.py", TRITON_SOFTMAX], ids=["pytorch", "triton"])
+def test_honest_candidates_pass(path):
+    assert check_source(path.read_text()) == []
 
 
 @pytest.mark.parametrize(
