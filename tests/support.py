@@ -75,18 +75,23 @@ def model_source(
     """A KernelBench problem file: a ``Model(nn.Module)`` and the functions that build it.
 
     ``forward`` is the body of ``forward(self, <args>)``; ``init`` the lines that
-    ``__init__(self, <params>)`` runs after ``super().__init__()`` (none when empty); both
-    are re-indented, their own nesting kept. ``get_inputs`` returns ``[<inputs>]`` and
+    ``__init__(self, <params>)`` runs after ``super().__init__()`` (a model with neither has
+    no ``__init__``); both are re-indented, their own nesting kept. ``get_inputs`` returns
+    ``[<inputs>]`` and
     ``get_init_inputs`` ``[<init_inputs>]``; ``constants`` (module-level lines) follow the
     ``imports``.
     """
     head = "".join(f"import {name}\n" for name in imports)
     head += f"\n{constants.strip()}\n" if constants.strip() else ""
-    init_lines = f"{_block(init)}\n" if init.strip() else ""
+    constructor = ""
+    if init.strip() or params:
+        init_lines = f"{_block(init)}\n" if init.strip() else ""
+        constructor = (
+            f"    def __init__(self{', ' + params if params else ''}):\n"
+            f"        super().__init__()\n{init_lines}\n"
+        )
     return (
-        f"{head}\n\nclass Model(nn.Module):\n"
-        f"    def __init__(self{', ' + params if params else ''}):\n"
-        f"        super().__init__()\n{init_lines}\n"
+        f"{head}\n\nclass Model(nn.Module):\n{constructor}"
         f"    def forward(self, {args}):\n{_block(forward)}\n\n\n"
         f"def get_inputs():\n    return [{inputs}]\n\n\n"
         f"def get_init_inputs():\n    return [{init_inputs}]\n"
