@@ -269,6 +269,12 @@ def case(case_id: str, reference: Any, candidate: str, **fields: Any) -> dict[st
     return {"id": case_id, "reference": reference, "candidate": candidate, "seeds": [0], **fields}
 
 
+def broken(case_id: str, case: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """``case`` with its draft broken on purpose (``old`` replaced by ``new``), as ``case_id``."""
+    assert old in case["candidate"], old
+    return case | {"id": case_id, "candidate": case["candidate"].replace(old, new)}
+
+
 def assert_refused(
     analyze: Any, problem: Problem, words: str = "", coder: Any = None, target: Any = H100
 ) -> str:
