@@ -358,9 +358,9 @@ def run_harness(
 
 
 def run_all_ok(mode: str, cases: list[dict[str, Any]], tmp: Path, **options: Any) -> dict:
-    """:func:`run_harness` (same ``options``), asserting that every case gave a result and
-    passed (the failed ones are the message); the results by case id."""
+    """:func:`run_harness` (same ``options``), asserting that every case (ids are unique) gave
+    a result and passed (the failed ones are the message); the results by case id."""
     results = run_harness(mode, cases, tmp, **options)
     failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert set(results) == {c["id"] for c in cases} and not failed, failed
+    assert sorted(results) == sorted(c["id"] for c in cases) and not failed, failed
     return results
