@@ -58,9 +58,9 @@ IMPORTS = ("torch", "torch.nn as nn", "torch.nn.functional as F")
 """The imports of a problem file :func:`model_source` writes, unless told others."""
 
 
-def _block(code: str) -> str:
+def _block(code: str, indent: int = 8) -> str:
     """Lines of code at the indent of a method body (8 spaces), their own nesting kept."""
-    return textwrap.indent(textwrap.dedent(code).strip("\n"), " " * 8)
+    return textwrap.indent(textwrap.dedent(code).strip("\n"), " " * indent)
 
 
 def model_source(
@@ -72,25 +72,32 @@ def model_source(
     params: str = "",
     init_inputs: str = "",
     constants: str = "",
+    prepare: str = "",
     imports: tuple[str, ...] = IMPORTS,
 ) -> str:
     """A KernelBench problem file: a ``Model(nn.Module)`` and the functions that build it.
 
     ``forward`` is the body of ``forward(self, <args>)``; ``init`` the lines that
-    ``__init__(self, <params>)`` runs after ``super().__init__()`` (none when empty); both
-    are re-indented, their own nesting kept. ``get_inputs`` returns ``[<inputs>]`` and
-    ``get_init_inputs`` ``[<init_inputs>]``; ``constants`` (module-level lines) follow the
-    ``imports``.
+    ``__init__(self, <params>)`` runs after ``super().__init__()`` (a model with neither has
+    no ``__init__``); both are re-indented, their own nesting kept. ``get_inputs`` runs
+    ``prepare`` (lines that build what the inputs need) and returns ``[<inputs>]``;
+    ``get_init_inputs`` returns ``[<init_inputs>]``; ``constants`` (module-level lines)
+    follow the ``imports``.
     """
     head = "".join(f"import {name}\n" for name in imports)
-    head += f"\n{constants.strip()}\n" if constants.strip() else ""
-    init_lines = f"{_block(init)}\n" if init.strip() else ""
+    head += f"\n{_block(constants, 0)}\n" if constants.strip() else ""
+    before = f"{_block(prepare, 4)}\n" if prepare.strip() else ""
+    constructor = ""
+    if init.strip() or params:
+        init_lines = f"{_block(init)}\n" if init.strip() else ""
+        constructor = (
+            f"    def __init__(self{', ' + params if params else ''}):\n"
+            f"        super().__init__()\n{init_lines}\n"
+        )
     return (
-        f"{head}\n\nclass Model(nn.Module):\n"
-        f"    def __init__(self{', ' + params if params else ''}):\n"
-        f"        super().__init__()\n{init_lines}\n"
+        f"{head}\n\nclass Model(nn.Module):\n{constructor}"
         f"    def forward(self, {args}):\n{_block(forward)}\n\n\n"
-        f"def get_inputs():\n    return [{inputs}]\n\n\n"
+        f"def get_inputs():\n{before}    return [{inputs}]\n\n\n"
         f"def get_init_inputs():\n    return [{init_inputs}]\n"
     )
 

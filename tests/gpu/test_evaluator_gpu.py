@@ -16,7 +16,7 @@ def _problem(rows: int = 4096, cols: int = 8192) -> Problem:
     )
 
 
-def _triton_softmax() -> Candidate:
+def _triton() -> Candidate:
     return Candidate(id="triton_softmax", language="triton", source=TRITON_SOFTMAX.read_text())
 
 
@@ -24,7 +24,7 @@ def _triton_softmax() -> Candidate:
 def test_triton_softmax_is_measured_on_the_gpu(gpu_target, tmp_path):
     r = evaluate(
         _problem(),
-        _triton_softmax(),
+        _triton(),
         gpu_target,
         EvalOptions(work_dir=str(tmp_path)),
     )
@@ -44,7 +44,7 @@ def test_ncu_profile_gives_typed_records_or_one_note(gpu_target, tmp_path):
     from tools.evaluator.ncu import find_ncu
 
     opts = EvalOptions(work_dir=str(tmp_path), measure_compile=False, seeds=[0], profile="ncu")
-    r = evaluate(_problem(), _triton_softmax(), gpu_target, opts)
+    r = evaluate(_problem(), _triton(), gpu_target, opts)
     assert r.accepted, r.error  # profiling never fails an evaluation
     d = r.diagnostics
     notes = [n for n in d.notes if "ncu" in n]
@@ -67,10 +67,10 @@ def test_modeled_registers_match_the_real_compile(gpu_target, tmp_path):
     JIT compile reports for the same kernel and launch."""
     opts = EvalOptions(work_dir=str(tmp_path), measure_compile=False, seeds=[0])
     problem = _problem(256, 8192)
-    measured = evaluate(problem, _triton_softmax(), gpu_target, opts)
+    measured = evaluate(problem, _triton(), gpu_target, opts)
     modeled = evaluate(
         problem,
-        _triton_softmax(),
+        _triton(),
         gpu_target,
         opts.model_copy(update={"mode": "interpret"}),
     )

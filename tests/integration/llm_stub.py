@@ -15,16 +15,15 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
-
-from tests.support import TRITON_SOFTMAX
 
 TRITON_SOFTMAX_ANSWER = (
     "Transformation: one program per row, row kept in registers, fp32 math\n```python\n"
-    + TRITON_SOFTMAX.read_text()
+    + (Path(__file__).resolve().parents[2] / "agents/llm_coder/fewshot/triton_softmax.py").read_text()
     + "```\n"
 )
-"""A coder answer: the honest Triton softmax of the evaluator tests, in a fenced block."""
+"""A coder answer: the few-shot Triton softmax (``tests.support.TRITON_SOFTMAX``), fenced."""
 
 PROSE_ONLY_ANSWER = "I would use one program per row and keep the row in registers."
 

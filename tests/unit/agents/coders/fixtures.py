@@ -269,6 +269,12 @@ def case(case_id: str, reference: Any, candidate: str, **fields: Any) -> dict[st
     return {"id": case_id, "reference": reference, "candidate": candidate, "seeds": [0], **fields}
 
 
+def broken(case_id: str, case: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """``case`` with its draft broken on purpose (``old`` replaced by ``new``), as ``case_id``."""
+    assert old in case["candidate"], old
+    return case | {"id": case_id, "candidate": case["candidate"].replace(old, new)}
+
+
 def assert_refused(
     analyze: Any, problem: Problem, words: str = "", coder: Any = None, target: Any = H100
 ) -> str:
@@ -352,9 +358,9 @@ def run_harness(
 
 
 def run_all_ok(mode: str, cases: list[dict[str, Any]], tmp: Path, **options: Any) -> dict:
-    """:func:`run_harness` (same ``options``), asserting that every case gave a result and
-    passed (the failed ones are the message); the results by case id."""
+    """:func:`run_harness` (same ``options``), asserting that every case (ids are unique) gave
+    a result and passed (the failed ones are the message); the results by case id."""
     results = run_harness(mode, cases, tmp, **options)
     failed = {k: v for k, v in results.items() if not v["ok"]}
-    assert set(results) == {c["id"] for c in cases} and not failed, failed
+    assert sorted(results) == sorted(c["id"] for c in cases) and not failed, failed
     return results

@@ -38,17 +38,28 @@ IDS = [
 ]
 
 
-def _child_of(seed: Any, problem: Any, target: Any, mode: str, **fields: Any) -> CoderContext:
-    """The context of a proposal from ``seed`` (stored as candidate ``p``, evaluated fine
-    unless ``parent_result`` is given) in memory mode ``mode``."""
-    fields.setdefault("parent_result", proposals.eval_result("p"))
-    return CoderContext(
+def _child_of_seed(
+    problem: Any,
+    mode: str,
+    failed: Stage | None = None,
+    coder: Any = TRITON,
+    target: Any = fx.H100,
+    **fields: Any,
+) -> tuple[Any, CoderContext]:
+    """``coder``'s first seed for ``problem`` and the context of a proposal from it in memory
+    mode ``mode``: the seed is stored as candidate ``p``, already tried, and evaluated fine
+    (or, given ``failed``, failed at that stage)."""
+    seed = coder.seed(problem, target)[0]
+    ctx = CoderContext(
         problem=problem,
         target=target,
         memory_mode=mode,
         parent=proposals.as_candidate(seed, "p"),
+        parent_result=proposals.eval_result("p", failed is None, stage=failed or Stage.CORRECTNESS),
+        tried=[fingerprint(seed.template, seed.params)],
         **fields,
     )
+    return seed, ctx
 
 
 def _space(coder: Any, problem: Any, target: Any) -> Any:
@@ -64,30 +75,13 @@ def test_propose_never_repeats_and_stays_legal(coder: Any, problem: Any, target:
 
 @pytest.mark.parametrize(("coder", "problem", "target"), CASES, ids=IDS)
 def test_propose_is_deterministic(coder: Any, problem: Any, target: Any) -> None:
-    seed = coder.seed(problem, target)[0]
-    ctx = _child_of(
-        seed,
-        problem,
-        target,
-        "inherit",
-        tried=[fingerprint(seed.template, seed.params)],
-        rng_seed=11,
-    )
+    _, ctx = _child_of_seed(problem, "inherit", coder=coder, target=target, rng_seed=11)
     first, second = coder.propose(ctx), coder.propose(ctx)
     assert first.params == second.params and first.source == second.source
 
 
 def test_inherit_mutation_says_what_changed() -> None:
-    problem = fx.named_problem("softmax")
-    seed = TRITON.seed(problem, fx.H100)[0]
-    ctx = _child_of(
-        seed,
-        problem,
-        fx.H100,
-        "inherit",
-        tried=[fingerprint(seed.template, seed.params)],
-        rng_seed=3,
-    )
+    seed, ctx = _child_of_seed(fx.named_problem("softmax"), "inherit", rng_seed=3)
     draft = TRITON.propose(ctx)
     changed = [k for k in draft.params if draft.params[k] != seed.params.get(k)]
     assert 1 <= len(changed) <= 2
@@ -97,17 +91,8 @@ def test_inherit_mutation_says_what_changed() -> None:
 
 @pytest.mark.parametrize("stage", [Stage.COMPILE, Stage.CORRECTNESS])
 def test_failed_single_tile_falls_back_to_safer(stage: Stage) -> None:
-    problem = fx.named_problem("softmax")
-    seed = TRITON.seed(problem, fx.H100)[0]
+    seed, ctx = _child_of_seed(fx.named_problem("softmax"), "inherit", failed=stage)
     assert seed.params["variant"] == "single" and seed.params["BLOCK_M"] > 1
-    ctx = _child_of(
-        seed,
-        problem,
-        fx.H100,
-        "inherit",
-        parent_result=proposals.eval_result("p", ok=False, stage=stage),
-        tried=[fingerprint(seed.template, seed.params)],
-    )
     draft = TRITON.propose(ctx)
     assert draft.transformation.startswith(f"fallback after {stage.value} failure")
     assert draft.params["BLOCK_M"] == 1 and draft.params["persistent"] == 0
@@ -120,14 +105,7 @@ def test_failed_single_tile_falls_back_to_safer(stage: Stage) -> None:
 
 def test_failed_matmul_shrinks_tiles() -> None:
     problem = fx.named_problem("matmul", M=512, N=512, K=512)
-    seed = TRITON.seed(problem, fx.H100)[0]
-    ctx = _child_of(
-        seed,
-        problem,
-        fx.H100,
-        "combine",
-        parent_result=proposals.eval_result("p", ok=False, stage=Stage.COMPILE),
-    )
+    seed, ctx = _child_of_seed(problem, "combine", failed=Stage.COMPILE)
     draft = TRITON.propose(ctx)
     assert (
         draft.params["BLOCK_M"] * draft.params["BLOCK_N"]
@@ -210,8 +188,7 @@ def test_restart_uses_a_matching_skill() -> None:
         candidate_id="c",
     )
     other = skill.model_copy(update={"id": "s2", "template": "triton.matmul", "gain": 9.0})
-    seed = TRITON.seed(problem, fx.H100)[0]
-    ctx = _child_of(seed, problem, fx.H100, "restart", skills=[other, skill])
+    _, ctx = _child_of_seed(problem, "restart", skills=[other, skill])
     draft = TRITON.propose(ctx)
     assert draft.params == params and "skill s1" in draft.transformation
 

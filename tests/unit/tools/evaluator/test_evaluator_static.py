@@ -12,7 +12,7 @@ FIXTURES = EVALUATOR_FIXTURES
 MODEL_NEW = "import torch\nimport torch.nn as nn\nclass ModelNew(nn.Module):\n    pass\n"
 
 
-@pytest.mark.parametrize("path", [FIXTURES / "pytorch_softmax.py", TRITON_SOFTMAX], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [FIXTURES / "pytorch_softmax.py", TRITON_SOFTMAX], ids=["pytorch", "triton"])
 def test_honest_candidates_pass(path):
     assert check_source(path.read_text()) == []
 

@@ -233,9 +233,7 @@ def _cases() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     cases = _cases()
-    wrong = dict(cases[2], id="pad-mask-ignored")
-    wrong["candidate"] = wrong["candidate"].replace("MASK=1 if", "MASK=0 if")
-    assert wrong["candidate"] != cases[2]["candidate"]
+    wrong = fx.broken("pad-mask-ignored", cases[2], "MASK=1 if", "MASK=0 if")
     return _run([*cases, wrong], tmp_path_factory.mktemp("attention_inputs"))
 
 

@@ -77,9 +77,8 @@ def _quick_cases() -> list[dict[str, Any]]:
 def _broken_cases() -> list[dict[str, Any]]:
     """The causal kernel with its mask switched off: the reference must reject it."""
     problem = attention_problem("masked_fill_tril", "1, 2, 33, 32")
-    source = CODER.seed(problem, fx.H100)[0].source
-    assert "CAUSAL=True" in source
-    return [_case("unmasked", problem, source.replace("CAUSAL=True", "CAUSAL=False"))]
+    causal = _case("causal", problem, CODER.seed(problem, fx.H100)[0].source)
+    return [fx.broken("unmasked", causal, "CAUSAL=True", "CAUSAL=False")]
 
 
 class TestInterpreter(CatchesBrokenDrafts):

@@ -13,256 +13,135 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from tests.support import model_source
 from tools.records import Problem
 
 _HEAD = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
 
-LINEAR_EPILOGUE = (
-    _HEAD
-    + """class Model(nn.Module):
-    def __init__(self, k, n):
-        super().__init__()
-        self.linear = nn.Linear(k, n)
-        self.scale = nn.Parameter(torch.randn(n))
-
-    def forward(self, x, res):
+LINEAR_EPILOGUE = model_source(
+    """
         y = self.linear(x * 2.0)
         y = F.gelu(y, approximate="tanh") * self.scale + res
         return torch.clamp(y, min=-1.5, max=1.5)
-
-
-def get_inputs():
-    return [torch.randn(2, 9, 40), torch.randn(2, 9, 24)]
-
-
-def get_init_inputs():
-    return [40, 24]
-"""
+    """,
+    "torch.randn(2, 9, 40), torch.randn(2, 9, 24)",
+    args="x, res",
+    params="k, n",
+    init="""
+        self.linear = nn.Linear(k, n)
+        self.scale = nn.Parameter(torch.randn(n))
+    """,
+    init_inputs="40, 24",
 )
 """3-D linear (leading dims folded into M), a scaled input, bias, gelu(tanh), a per-column
 parameter, a residual input and a clamp; M=18, N=24, K=40."""
 
-MM_ACTIVATIONS = (
-    _HEAD
-    + """class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.rowscale = nn.Parameter(torch.rand(37, 1) + 0.5)
-        self.s = nn.Parameter(torch.tensor(0.7))
-
-    def forward(self, A, B):
+MM_ACTIVATIONS = model_source(
+    """
         y = torch.matmul(A, B.t()) / 4.0
         y = F.leaky_relu(y * self.rowscale, 0.2) * self.s
         y = torch.tanh(y) + F.silu(y) - F.elu(y, alpha=0.5) + torch.sigmoid(y) * torch.relu(y)
         return F.hardtanh(y, -0.5, 0.9)
-
-
-def get_inputs():
-    return [torch.randn(37, 70), torch.randn(45, 70)]
-
-
-def get_init_inputs():
-    return []
-"""
+    """,
+    "torch.randn(37, 70), torch.randn(45, 70)",
+    args="A, B",
+    init="""
+        self.rowscale = nn.Parameter(torch.rand(37, 1) + 0.5)
+        self.s = nn.Parameter(torch.tensor(0.7))
+    """,
 )
 """A @ B.T with a per-row parameter, a 0-dim parameter and a chain of activations."""
 
-MORE_ACTIVATIONS = (
-    _HEAD
-    + """class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(33, 29, bias=False)
-
-    def forward(self, x):
+MORE_ACTIVATIONS = model_source(
+    """
         y = self.linear(x)
         a = F.gelu(y) + F.mish(y) - F.softplus(y, beta=2.0) + F.hardswish(y)
         return F.relu6(a * F.hardsigmoid(y)) - torch.clamp(y, max=0.25)
-
-
-def get_inputs():
-    return [torch.randn(21, 33)]
-
-
-def get_init_inputs():
-    return []
-"""
+    """,
+    "torch.randn(21, 33)",
+    init="self.linear = nn.Linear(33, 29, bias=False)",
 )
 
-BADDBMM = (
-    _HEAD
-    + """class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.shift = nn.Parameter(torch.randn(3, 1, 1))
-
-    def forward(self, i, a, b):
+BADDBMM = model_source(
+    """
         y = torch.baddbmm(i, a, b, beta=0.5, alpha=0.25)
         return torch.sigmoid(y) * 2 + self.shift
-
-
-def get_inputs():
-    return [torch.randn(3, 19, 21), torch.randn(3, 19, 33), torch.randn(3, 33, 21)]
-
-
-def get_init_inputs():
-    return []
-"""
+    """,
+    "torch.randn(3, 19, 21), torch.randn(3, 19, 33), torch.randn(3, 33, 21)",
+    args="i, a, b",
+    init="self.shift = nn.Parameter(torch.randn(3, 1, 1))",
 )
 """Batched product with alpha/beta and an addend, a per-batch parameter."""
 
-EINSUM = (
-    _HEAD
-    + """class Model(nn.Module):
-    def forward(self, x, y):
-        return torch.relu(torch.einsum("bik,bkj->bij", x, y)) - 0.1
-
-
-def get_inputs():
-    return [torch.randn(2, 17, 24), torch.randn(2, 24, 20)]
-
-
-def get_init_inputs():
-    return []
-"""
+EINSUM = model_source(
+    'return torch.relu(torch.einsum("bik,bkj->bij", x, y)) - 0.1',
+    "torch.randn(2, 17, 24), torch.randn(2, 24, 20)",
+    args="x, y",
 )
 
-MATVEC = (
-    _HEAD
-    + """class Model(nn.Module):
-    def forward(self, A, v):
-        return torch.relu(A @ v) + 1.0
-
-
-def get_inputs():
-    return [torch.randn(50, 300), torch.randn(300)]
-
-
-def get_init_inputs():
-    return []
-"""
+MATVEC = model_source(
+    "return torch.relu(A @ v) + 1.0",
+    "torch.randn(50, 300), torch.randn(300)",
+    args="A, v",
 )
 """Matrix-vector (``mv``): the thin side is N = 1."""
 
-VECMAT = (
-    _HEAD
-    + """class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(40, 200) / 10)
-
-    def forward(self, v):
-        return torch.tanh(v @ self.weight.t())
-
-
-def get_inputs():
-    return [torch.randn(200)]
-
-
-def get_init_inputs():
-    return []
-"""
+VECMAT = model_source(
+    "return torch.tanh(v @ self.weight.t())",
+    "torch.randn(200)",
+    args="v",
+    init="self.weight = nn.Parameter(torch.randn(40, 200) / 10)",
 )
 """Vector-matrix: the thin side is M = 1 (the matrix is a transposed parameter)."""
 
-THIN3 = (
-    _HEAD
-    + """class Model(nn.Module):
-    def forward(self, A, B):
-        return torch.sigmoid(torch.mm(A, B))
-
-
-def get_inputs():
-    return [torch.randn(45, 130), torch.randn(130, 3)]
-
-
-def get_init_inputs():
-    return []
-"""
+THIN3 = model_source(
+    "return torch.sigmoid(torch.mm(A, B))",
+    "torch.randn(45, 130), torch.randn(130, 3)",
+    args="A, B",
 )
 """A thin but not unit N (3): the gemv kernel unrolls it."""
 
-SKINNY = (
-    _HEAD
-    + """class Model(nn.Module):
-    def forward(self, A, B):
-        return F.gelu(torch.matmul(A, B), approximate="tanh")
-
-
-def get_inputs():
-    return [torch.randn(20, 1500), torch.randn(1500, 24)]
-
-
-def get_init_inputs():
-    return []
-"""
+SKINNY = model_source(
+    'return F.gelu(torch.matmul(A, B), approximate="tanh")',
+    "torch.randn(20, 1500), torch.randn(1500, 24)",
+    args="A, B",
 )
 """Small M*N and a long K: the split-K shape."""
 
-LINEAR_SUM = (
-    _HEAD
-    + """class Model(nn.Module):
-    def __init__(self, k, n):
-        super().__init__()
-        self.linear = nn.Linear(k, n)
-        self.offset = nn.Parameter(torch.randn(n))
-
-    def forward(self, x):
+LINEAR_SUM = model_source(
+    """
         y = (self.linear(x) * 0.5 + 0.25 - self.offset) / 2.0
         y = torch.mean(y, dim=-1)
         return torch.tanh(y * 3.0) - 1.0
-
-
-def get_inputs():
-    return [torch.randn(3, 10, 70)]
-
-
-def get_init_inputs():
-    return [70, 45]
-"""
+    """,
+    "torch.randn(3, 10, 70)",
+    params="k, n",
+    init="""
+        self.linear = nn.Linear(k, n)
+        self.offset = nn.Parameter(torch.randn(n))
+    """,
+    init_inputs="70, 45",
 )
 """A mean over a linear layer's output features (rewrite ``sum_to_gemv``)."""
 
-LINEAR_SUM_KEEPDIM = (
-    _HEAD
-    + """class Model(nn.Module):
-    def __init__(self, k, n):
-        super().__init__()
-        self.linear = nn.Linear(k, n)
-
-    def forward(self, x):
+LINEAR_SUM_KEEPDIM = model_source(
+    """
         y = torch.sum(self.linear(x), dim=1, keepdim=True)
         return torch.sigmoid(y / 8.0)
-
-
-def get_inputs():
-    return [torch.randn(29, 70)]
-
-
-def get_init_inputs():
-    return [70, 45]
-"""
+    """,
+    "torch.randn(29, 70)",
+    params="k, n",
+    init="self.linear = nn.Linear(k, n)",
+    init_inputs="70, 45",
 )
 
-TWO_LINEARS = (
-    _HEAD
-    + """class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
+TWO_LINEARS = model_source(
+    "return torch.relu(self.l2(self.l1(x)) * 0.5)",
+    "torch.randn(2, 17, 20)",
+    init="""
         self.l1 = nn.Linear(20, 96)
         self.l2 = nn.Linear(96, 24)
-
-    def forward(self, x):
-        return torch.relu(self.l2(self.l1(x)) * 0.5)
-
-
-def get_inputs():
-    return [torch.randn(2, 17, 20)]
-
-
-def get_init_inputs():
-    return []
-"""
+    """,
 )
 """Two back-to-back linears, K=20 -> H=96 -> N=24: merging cuts 2MH(K+N) to 2MKN FLOPs."""
 
@@ -286,26 +165,14 @@ REJECTED = {
     "several outputs": "(self.l1(x), x)",
 }
 """A forward expression the generator must reject, by what it shows."""
-REJECTION_SOURCE = (
-    _HEAD
-    + """class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
+REJECTION_SOURCE = model_source(
+    "return {expr}",
+    "torch.randn(4, 16)",
+    init="""
         self.l1 = nn.Linear(16, 32)
         self.l2 = nn.Linear(32, 8)
         self.w = nn.Parameter(torch.randn(16, 8))
-
-    def forward(self, x):
-        return {expr}
-
-
-def get_inputs():
-    return [torch.randn(4, 16)]
-
-
-def get_init_inputs():
-    return []
-"""
+    """,
 )
 
 

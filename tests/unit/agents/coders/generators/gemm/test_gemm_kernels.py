@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from agents.coders.generators.gemm import GemmCoder
+from tests.support import model_source
 from tests.unit.agents.coders import fixtures as fx
 from tests.unit.agents.coders.generators.gemm import fixtures as g
 from tests.unit.agents.coders.interpreter import InterpreterChecks
@@ -189,24 +190,11 @@ def test_every_variant_compiles_for_sm90_and_gfx942(tmp_path: Path) -> None:
     assert not spills, spills
 
 
-BIG_FP16 = (
-    g._HEAD
-    + """class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(2048, 2048)
-
-    def forward(self, x, r):
-        return F.gelu(self.linear(x)) * 0.5 + r
-
-
-def get_inputs():
-    return [torch.randn(1024, 2048), torch.randn(1024, 2048)]
-
-
-def get_init_inputs():
-    return []
-"""
+BIG_FP16 = model_source(
+    "return F.gelu(self.linear(x)) * 0.5 + r",
+    "torch.randn(1024, 2048), torch.randn(1024, 2048)",
+    args="x, r",
+    init="self.linear = nn.Linear(2048, 2048)",
 )
 
 

@@ -19,7 +19,7 @@ import torch
 
 from agents.coders.generators.gemm import GemmCoder, analyze_gemm
 from agents.coders.generators.gemm.shapes import eval_spec, shape_spec
-from tests.support import REPO
+from tests.support import REPO, model_source
 from tests.unit.agents.coders import fixtures as fx
 from tests.unit.agents.coders.generators.gemm import fixtures as g
 from tools.errors import ProblemError
@@ -32,80 +32,35 @@ SUITE = REPO / "evals" / "problems" / "kernelbench_h100"
 H100 = load_target("h100")
 
 _HEAD = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
-CLIP = (
-    _HEAD
-    + """class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.logit_scale = nn.Parameter(torch.tensor(2.6592))
-
-    def forward(self, img, txt):
+CLIP = model_source(
+    """
         img = F.normalize(img, dim=-1)
         txt = F.normalize(txt, dim=-1)
         return self.logit_scale.exp() * img @ txt.t()
-
-
-def get_inputs():
-    return [torch.randn(IMAGES, 70), torch.randn(TEXTS, 70)]
-
-
-def get_init_inputs():
-    return []
-"""
+    """,
+    "torch.randn(IMAGES, 70), torch.randn(TEXTS, 70)",
+    args="img, txt",
+    init="self.logit_scale = nn.Parameter(torch.tensor(2.6592))",
 )
 """CLIP logits; ``IMAGES``/``TEXTS`` are substituted (rendered at one size, checked at another)."""
 
-COSINE_LINEAR = (
-    _HEAD
-    + """class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(45, 70))
-
-    def forward(self, x):
-        return F.linear(x, F.normalize(self.weight, dim=1)) * 16.0
-
-
-def get_inputs():
-    return [torch.randn(2, 19, 70)]
-
-
-def get_init_inputs():
-    return []
-"""
+COSINE_LINEAR = model_source(
+    "return F.linear(x, F.normalize(self.weight, dim=1)) * 16.0",
+    "torch.randn(2, 19, 70)",
+    init="self.weight = nn.Parameter(torch.randn(45, 70))",
 )
 """A cosine classifier: only B (the weight, normalised over K) folds; 3-D input; a constant."""
 
-NORM_A = (
-    _HEAD
-    + """class Model(nn.Module):
-    def forward(self, x, w):
-        return torch.relu(F.normalize(x, p=2.0, dim=1, eps=1e-6) @ w)
-
-
-def get_inputs():
-    return [torch.randn(37, 70), torch.randn(70, 45)]
-
-
-def get_init_inputs():
-    return []
-"""
+NORM_A = model_source(
+    "return torch.relu(F.normalize(x, p=2.0, dim=1, eps=1e-6) @ w)",
+    "torch.randn(37, 70), torch.randn(70, 45)",
+    args="x, w",
 )
 
-WRONG_DIM = (
-    _HEAD
-    + """class Model(nn.Module):
-    def forward(self, x, w):
-        return F.normalize(x, dim=0) @ w
-
-
-def get_inputs():
-    return [torch.randn(37, 70), torch.randn(70, 45)]
-
-
-def get_init_inputs():
-    return []
-"""
+WRONG_DIM = model_source(
+    "return F.normalize(x, dim=0) @ w",
+    "torch.randn(37, 70), torch.randn(70, 45)",
+    args="x, w",
 )
 
 

@@ -11,30 +11,17 @@ from agents.coders.composite import LanguageCoder
 from agents.coders.generators.gemm import GemmCoder, analyze_gemm
 from agents.coders.generators.gemm.space import GEMV_MAX_THIN, gemm_space
 from agents.coders.generators.pointwise.coder import TritonOfflineCoder
+from tests.support import model_source
 from tests.unit.agents.coders import fixtures as fx
 from tests.unit.agents.coders.generators.gemm import fixtures as g
 from tools.records import Candidate, EvalResult
 
 CODER = GemmCoder()
 
-BIG_LINEAR = (
-    g._HEAD
-    + """class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(4096, 4096)
-
-    def forward(self, x):
-        return F.gelu(self.linear(x))
-
-
-def get_inputs():
-    return [torch.randn(8192, 4096)]
-
-
-def get_init_inputs():
-    return []
-"""
+BIG_LINEAR = model_source(
+    "return F.gelu(self.linear(x))",
+    "torch.randn(8192, 4096)",
+    init="self.linear = nn.Linear(4096, 4096)",
 )
 LARGE_K = g.SKINNY.replace(
     "torch.randn(20, 1500), torch.randn(1500, 24)", "torch.randn(64, 65536), torch.randn(65536, 64)"

@@ -63,9 +63,8 @@ def _quick_cases() -> list[dict[str, Any]]:
 def _broken_cases() -> list[dict[str, Any]]:
     """Counting the padding the reference excludes: the reference must reject it."""
     problem = pool_problem("F.avg_pool2d(x, 3, 2, 1, count_include_pad=False)", "2, 3, 17, 19")
-    source = CODER.seed(problem, fx.H100)[0].source
-    assert "COUNT_PAD=False" in source
-    return [_case("wrong-divisor", problem, source.replace("COUNT_PAD=False", "COUNT_PAD=True"))]
+    right = _case("right-divisor", problem, CODER.seed(problem, fx.H100)[0].source)
+    return [fx.broken("wrong-divisor", right, "COUNT_PAD=False", "COUNT_PAD=True")]
 
 
 class TestInterpreter(CatchesBrokenDrafts):
