@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
-
-@functools.cache
-def environment(folder: str) -> jinja2.Environment:
-    """A Jinja2 environment over one prompts folder (cached per folder)."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folder),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
+from agents.templating import environment
 
 
 def render(folder: Path, name: str, **variables: Any) -> str:

@@ -1,37 +1,25 @@
-"""Rendering the generators' Jinja2 templates (one environment factory) and literals."""
+"""Rendering the generators' Jinja2 templates (the agents' one environment factory) and literals."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from agents.coders.kit.chip import is_hip
+from agents.templating import environment
 from tools.records import Target
 
 KIT_TEMPLATES = Path(__file__).parent / "templates"
 """The shared base templates every generator's templates may extend (``triton/_base.py.j2``)."""
 
 
-@cache
 def template_environment(folder: str) -> jinja2.Environment:
-    """The one Jinja2 environment of a generator's template folder (cached per folder).
-
-    Names resolve in ``folder`` first, then in the kit's base templates; every environment
-    has the same options: ``StrictUndefined`` (a missing variable fails), trimmed blocks,
-    kept trailing newline, no autoescape (the output is Python, not HTML).
-    """
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([folder, str(KIT_TEMPLATES)]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
+    """The Jinja2 environment of a generator's template folder: names resolve in ``folder``
+    first, then in the kit's base templates (``agents.templating.environment``, cached)."""
+    return environment(folder, str(KIT_TEMPLATES))
 
 
 def render_template(folder: Path, name: str, **variables: Any) -> str:
