@@ -21,7 +21,7 @@ from tools.evaluator.launches import LaunchRecord
 from tools.evaluator.loader import clone_tree, map_tensors
 from tools.evaluator.profiling import kernel_breakdown
 from tools.evaluator.stages import StageFailure
-from tools.evaluator.timing import Checks, LazyOutput, Timing, time_forward
+from tools.evaluator.timing import Budget, Checks, LazyOutput, Timing, timer_for
 from tools.records.eval_result import Stage
 
 if TYPE_CHECKING:
@@ -564,13 +564,18 @@ def _time_interleaved(named, sets, device, opts, notes, *, checks=None, after=No
     Returns each name's per-round timings.
     """
     checks = checks or {}
-    sub = opts.model_copy(
-        update={
-            "rep_ms": opts.rep_ms / TIMING_ROUNDS,
-            "min_reps": max(3, -(-opts.min_reps // TIMING_ROUNDS)),
-            "max_reps": max(3, -(-opts.max_reps // TIMING_ROUNDS)),
-        }
+    budget = Budget(  # each round gets its share of the timed milliseconds and repetitions
+        warmup_ms=opts.warmup_ms,
+        rep_ms=opts.rep_ms / TIMING_ROUNDS,
+        min_reps=max(3, -(-opts.min_reps // TIMING_ROUNDS)),
+        max_reps=max(3, -(-opts.max_reps // TIMING_ROUNDS)),
     )
+    timer = timer_for(device, opts.l2_flush_mib)
+
+    def timed(name: str, fn: Any) -> Timing:
+        with torch.no_grad():
+            return timer(fn, sets, budget, checks=checks.get(name), seal=seal)
+
     live = [(name, fn) for name, fn in named if fn is not None]
     rounds: dict[str, list] = {name: [] for name, _ in live}
     for k in range(TIMING_ROUNDS):
@@ -580,22 +585,16 @@ def _time_interleaved(named, sets, device, opts, notes, *, checks=None, after=No
                 continue
             if name == "compile":
                 try:
-                    rounds[name].append(
-                        time_forward(fn, sets, device, sub, checks=checks.get(name), seal=seal)
-                    )
+                    rounds[name].append(timed(name, fn))
                 except Exception as e:  # noqa: BLE001 - torch.compile code may raise anything
                     notes.append(f"timing torch.compile(reference) failed: {str(e)[:300]}")
                     del rounds[name]
             elif name == "candidate":
-                rounds[name].append(
-                    time_forward(fn, sets, device, sub, checks=checks.get(name), seal=seal)
-                )
+                rounds[name].append(timed(name, fn))
                 if after is not None:
                     after(rounds)
             else:
-                rounds[name].append(
-                    time_forward(fn, sets, device, sub, checks=checks.get(name), seal=seal)
-                )
+                rounds[name].append(timed(name, fn))
     if after is not None:
         after(rounds)
     return rounds

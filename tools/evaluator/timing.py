@@ -29,6 +29,7 @@ Statistics are computed here and signed with the seal's key when one is given.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import secrets
@@ -334,23 +335,10 @@ def time_cpu(
     return _timing(samples, picks, seal)
 
 
-def time_forward(
-    fn: Callable[..., Any],
-    input_sets: list[list[Any]],
-    device: str,
-    options: Any,
-    *,
-    checks: Checks | None = None,
-    seal: Any = None,
-) -> Timing:
-    """Time ``fn`` on ``device`` (``cuda`` or ``cpu``) with the budgets in ``options``;
-    ``checks`` samples repetitions whose outputs are compared, ``seal`` signs the result."""
-    budget = Budget(options.warmup_ms, options.rep_ms, options.min_reps, options.max_reps)
-    with torch.no_grad():
-        if device == "cuda":
-            flush_mib = options.l2_flush_mib
-            return time_cuda(fn, input_sets, budget, flush_mib=flush_mib, checks=checks, seal=seal)
-        return time_cpu(fn, input_sets, budget, checks=checks, seal=seal)
+def timer_for(device: str, flush_mib: int) -> Callable[..., Timing]:
+    """The timing function of ``device``: :func:`time_cuda` (``flush_mib`` MiB written
+    between calls to flush the L2) or :func:`time_cpu`; same arguments after that."""
+    return functools.partial(time_cuda, flush_mib=flush_mib) if device == "cuda" else time_cpu
 
 
 def miss_probability(rate: float, checked: int) -> float:
