@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tools.records import Candidate, EvalResult, Target
+from tools.records.target import peak_key
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +133,9 @@ def plot_speedup(order: Sequence[str], results: Mapping[str, EvalResult], path: 
     return path
 
 
-DTYPE_KEYS = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64",
-              "float8_e4m3fn": "fp8", "int8": "int8"}
-"""Problem dtypes -> the keys of a chip's ``peak_tflops``."""
-
-
 def peak_for(target: Target, dtype: str) -> tuple[str, float]:
     """The chip's peak for the problem's dtype (``fp32`` when it lists none for it), TFLOP/s."""
-    key = DTYPE_KEYS.get(dtype, dtype)
+    key = peak_key(dtype)
     if key not in target.peak_tflops:
         key = "fp32" if "fp32" in target.peak_tflops else min(target.peak_tflops, default="fp32")
     return key, target.peak_tflops.get(key, 1.0)

@@ -23,11 +23,13 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 """Kernel and problem files shared by the unit, adversarial and GPU tests."""
 EVALUATOR_FIXTURES = FIXTURES / "evaluator"
 ADVERSARIAL_FIXTURES = REPO / "tests" / "adversarial" / "fixtures"
-SOFTMAX_PROBLEM = EVALUATOR_FIXTURES / "softmax_problem.py"
-"""The softmax problem most evaluator tests run candidates against."""
-TRITON_SOFTMAX = REPO / "agents" / "llm_coder" / "fewshot" / "triton_softmax.py"
-"""An honest Triton row softmax (one program a row): the LLM coders' few-shot kernel, which
-the evaluator tests also run as a candidate."""
+FEWSHOT = REPO / "agents" / "llm_coder" / "fewshot"
+"""The LLM coder's few-shot files: real problems and kernels the models are shown."""
+SOFTMAX_PROBLEM = FEWSHOT / "reference_softmax.py"
+"""The softmax problem (64 x 1000) most evaluator tests run candidates against: the reference
+of the coder's few-shot examples, so the example shown to the models is one the tests check."""
+TRITON_SOFTMAX = FEWSHOT / "triton_softmax.py"
+"""An honest Triton candidate for it (the coder's few-shot Triton answer)."""
 KERNELBENCH_SOFTMAX = FIXTURES / "kernelbench" / "23_Softmax.py"
 """KernelBench's own softmax file (level 1, sizes as lower-case module constants)."""
 

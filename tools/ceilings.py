@@ -40,7 +40,7 @@ from tools.errors import KevolveError
 from tools.evaluator.device import target_present_isolated
 from tools.evaluator.perfmodel import ACHIEVABLE_FRACTION
 from tools.evaluator.sandbox import PASSTHROUGH_VARS, python_path
-from tools.records.target import Target
+from tools.records.target import Target, peak_key
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Ceilings(BaseModel):
 
     def tflops_for(self, dtype: str) -> float | None:
         """The matmul ceiling for a torch dtype name (``float16``) or key (``fp16``)."""
-        key = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(dtype, dtype)
+        key = peak_key(dtype)
         if key in self.matmul_tflops:
             return self.matmul_tflops[key]
         if key == "bf16":

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import EVALUATOR_FIXTURES, TRITON_SOFTMAX
+from tests.support import SOFTMAX_PROBLEM, TRITON_SOFTMAX
 from tools.evaluator import EvalOptions, evaluate
 from tools.records import Candidate, Problem
 
-FIXTURES = EVALUATOR_FIXTURES
-
 
 def _problem(rows: int = 4096, cols: int = 8192) -> Problem:
-    src = (FIXTURES / "softmax_problem.py").read_text()
+    src = SOFTMAX_PROBLEM.read_text()
     return Problem(
         name="softmax", source=src.replace("ROWS, COLS = 64, 1000", f"ROWS, COLS = {rows}, {cols}")
     )

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from tests.support import EVALUATOR_FIXTURES, TRITON_SOFTMAX
+from tests.support import SOFTMAX_PROBLEM, TRITON_SOFTMAX
 from tools.evaluator import EvalOptions, evaluate
 from tools.evaluator.devlock import DeviceLock
 from tools.records import Candidate, Problem
@@ -20,7 +20,7 @@ from tools.records import Candidate, Problem
 def test_measured_evaluation_uses_its_gpus_ledger_slot_and_lock(gpu_target, tmp_path, monkeypatch):
     gpu = (os.environ.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0].strip()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", gpu)  # as Ray sets it for a task
-    problem = Problem(name="softmax", source=(EVALUATOR_FIXTURES / "softmax_problem.py").read_text())
+    problem = Problem(name="softmax", source=SOFTMAX_PROBLEM.read_text())
     candidate = Candidate(id="triton_softmax", language="triton",
                           source=TRITON_SOFTMAX.read_text())  # fmt: skip
     ledger = tmp_path / "memory.json"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tools.evaluator.counting import OpTrace
-from tools.records.target import Target
+from tools.records.target import Target, peak_key
 
 ACHIEVABLE_FRACTION = 0.9
 """Fraction of datasheet bandwidth/peak a well-tuned kernel reaches."""
@@ -52,8 +52,6 @@ CHIP_LIMITS: dict[str, dict[str, float]] = {
     },
 }
 
-DTYPE_PEAK_KEYS = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64"}
-
 
 def bandwidth_bps(target: Target) -> float:
     """Datasheet memory bandwidth in bytes per second."""
@@ -65,7 +63,7 @@ def peak_flops(target: Target, dtype: str) -> float | None:
 
     fp32 problems use the fp32 (not TF32) peak: the precision policy forbids TF32 for fp32.
     """
-    value = target.peak_tflops.get(DTYPE_PEAK_KEYS.get(dtype, dtype))
+    value = target.peak_tflops.get(peak_key(dtype))
     return value * 1e12 if value else None
 
 

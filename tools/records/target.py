@@ -6,6 +6,22 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+PEAK_KEYS = {
+    "float32": "fp32",
+    "float16": "fp16",
+    "bfloat16": "bf16",
+    "float64": "fp64",
+    "float8_e4m3fn": "fp8",
+    "int8": "int8",
+}
+"""Torch dtype names -> the keys of a chip's ``peak_tflops`` (and of measured ceilings)."""
+
+
+def peak_key(dtype: str) -> str:
+    """The ``peak_tflops`` key of a torch dtype name (``float16`` -> ``fp16``); a key such as
+    ``fp16`` is returned as it is."""
+    return PEAK_KEYS.get(dtype, dtype)
+
 
 class TritonTarget(BaseModel):
     """Arguments for ``triton.backends.compiler.GPUTarget(backend, arch, warp_size)``."""

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-ROWS, COLS = 128, 1000
+ROWS, COLS = 64, 1000
 
 
 class Model(nn.Module):

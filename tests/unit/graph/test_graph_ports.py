@@ -24,7 +24,7 @@ from graph.context import EvalSettings
 from graph.evaluation import SubprocessEvaluator
 from graph.search import UCTPolicy
 from kevolve.runstore import RunInfo, RunStore
-from tests.support import EVALUATOR_FIXTURES
+from tests.support import EVALUATOR_FIXTURES, SOFTMAX_PROBLEM
 from tests.unit.graph.fakes import FakeCoders, FakeEvaluator, MemoryRecorder
 from tools.errors import KevolveError
 from tools.hardware import load_target
@@ -37,7 +37,7 @@ FIXTURES = EVALUATOR_FIXTURES
 
 @functools.cache
 def softmax() -> Problem:
-    return Problem(name="softmax", source=(FIXTURES / "softmax_problem.py").read_text())
+    return Problem(name="softmax", source=SOFTMAX_PROBLEM.read_text())
 
 
 def candidate(cid: str, source: str, language: str = "pytorch", **kw) -> Candidate:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ADVERSARIAL_FIXTURES, EVALUATOR_FIXTURES, TRITON_SOFTMAX
+from tests.support import ADVERSARIAL_FIXTURES, EVALUATOR_FIXTURES, SOFTMAX_PROBLEM, TRITON_SOFTMAX
 from tests.targets import CPU, H100, MI300X
 from tools.evaluator import EvalOptions, evaluate
 from tools.records import Candidate, Problem
@@ -20,7 +20,7 @@ ADVERSARIAL = ADVERSARIAL_FIXTURES
 
 @pytest.fixture
 def problem() -> Problem:
-    return Problem(name="softmax", source=(FIXTURES / "softmax_problem.py").read_text())
+    return Problem(name="softmax", source=SOFTMAX_PROBLEM.read_text())
 
 
 def _candidate(path: Path, language: str = "pytorch") -> Candidate:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import EVALUATOR_FIXTURES, REPO
+from tests.support import EVALUATOR_FIXTURES, REPO, SOFTMAX_PROBLEM
 from tests.targets import CPU
 from tools.evaluator import fsisolation, landlock
 
@@ -142,7 +142,7 @@ def test_without_landlock_the_worker_runs_and_says_so(tmp_path, monkeypatch):
     fixtures = EVALUATOR_FIXTURES
     cpu = CPU
     r = evaluate(
-        Problem(name="softmax", source=(fixtures / "softmax_problem.py").read_text()),
+        Problem(name="softmax", source=SOFTMAX_PROBLEM.read_text()),
         Candidate(
             id="pt", language="pytorch", source=(fixtures / "pytorch_softmax.py").read_text()
         ),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from graph.report import choose_best, reference_failure
-from tests.support import EVALUATOR_FIXTURES
+from tests.support import EVALUATOR_FIXTURES, SOFTMAX_PROBLEM
 from tests.targets import CPU
 from tools.evaluator import EvalOptions, api, evaluate
 from tools.evaluator.admission import Ledger, cpu_free_bytes, footprint_key
@@ -57,7 +57,7 @@ def _options(tmp_path: Path, **kw) -> EvalOptions:
 
 @pytest.mark.slow
 def test_out_of_memory_is_an_environment_failure_retried_alone_then_does_not_fit(tmp_path):
-    problem = Problem(name="softmax", source=(FIXTURES / "softmax_problem.py").read_text())
+    problem = Problem(name="softmax", source=SOFTMAX_PROBLEM.read_text())
     source = (FIXTURES / "pytorch_softmax.py").read_text()
     cand = Candidate(id="pt", language="pytorch", source=source)
     ledger = Ledger(tmp_path / "ledger.json", lambda d: cpu_free_bytes())
