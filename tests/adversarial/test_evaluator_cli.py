@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import SOFTMAX_PROBLEM
+from tests.support import SOFTMAX_PROBLEM, python_path
 
 HERE = Path(__file__).parent
 PROBLEM = SOFTMAX_PROBLEM
@@ -48,7 +48,7 @@ def test_kevolve_check_exit_code_and_rule(name, tmp_path):
         argv += ["--shape", "64x1000"]
     if code == 0:  # the honest control also asks for ncu, which a CPU target cannot give
         argv += ["--profile", "ncu"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = {**os.environ, "PYTHONPATH": python_path()}
     done = subprocess.run(
         argv, capture_output=True, text=True, timeout=240, cwd=REPO, env=env, check=False
     )

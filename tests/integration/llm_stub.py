@@ -15,12 +15,13 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, Self
+
+from tests.support import TRITON_SOFTMAX
 
 TRITON_SOFTMAX_ANSWER = (
     "Transformation: one program per row, row kept in registers, fp32 math\n```python\n"
-    + (Path(__file__).resolve().parents[2] / "agents/llm_coder/fewshot/triton_softmax.py").read_text()
+    + TRITON_SOFTMAX.read_text()
     + "```\n"
 )
 """A coder answer: the few-shot Triton softmax (``tests.support.TRITON_SOFTMAX``), fenced."""

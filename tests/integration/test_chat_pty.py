@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import python_path
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,7 +22,7 @@ def test_chat_request_question_run_followup(tmp_path):
            "KEVOLVE_USE_KNOWLEDGE": "false", "KEVOLVE_CHILDREN_PER_GENERATION": "1",
            "KEVOLVE_MAX_CONCURRENCY": "1", "KEVOLVE_EVAL_SEEDS": "1", "KEVOLVE_EVAL_REP_MS": "5",
            "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "80", "LINES": "40",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+           "PYTHONPATH": python_path()}
     child = pexpect.spawn(sys.executable, ["-m", "kevolve.cli", "chat"], cwd=str(ROOT), env=env,
                           encoding="utf-8", timeout=900, dimensions=(40, 80))
     child.logfile_read = open(tmp_path / "chat.log", "w")  # noqa: SIM115 - closed at the end

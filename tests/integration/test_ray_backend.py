@@ -27,7 +27,7 @@ import pytest
 
 pytest.importorskip("ray", reason="ray is not installed (pip install 'kevolve[scale]')")
 
-from tests.support import EVALUATOR_FIXTURES
+from tests.support import EVALUATOR_FIXTURES, python_path
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = secrets.token_hex(32)
@@ -36,7 +36,7 @@ TOKEN = secrets.token_hex(32)
 def _env(**extra: str) -> dict[str, str]:
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "PYTHONPATH": python_path(),
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN": TOKEN,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import python_path
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,7 +22,7 @@ def test_readme_python_example_runs(tmp_path):
     code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
     env = {**os.environ, "KEVOLVE_DATA_DIR": str(tmp_path), "KEVOLVE_CONFIG": str(tmp_path / "n.toml"),
            "KEVOLVE_CHILDREN_PER_GENERATION": "1", "KEVOLVE_EVAL_SEEDS": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+           "PYTHONPATH": python_path()}
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

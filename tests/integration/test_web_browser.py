@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import python_path
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -82,7 +84,7 @@ def test_request_through_the_page_renders_the_run(tmp_path):
     env = {**os.environ, "KEVOLVE_DATA_DIR": str(data), "KEVOLVE_CONFIG": str(tmp_path / "n.toml"),
            "KEVOLVE_USE_KNOWLEDGE": "false", "KEVOLVE_CHILDREN_PER_GENERATION": "1",
            "KEVOLVE_MAX_CONCURRENCY": "1", "KEVOLVE_EVAL_SEEDS": "1", "KEVOLVE_EVAL_REP_MS": "5",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+           "PYTHONPATH": python_path()}
     env.pop("KEVOLVE_API_TOKEN", None)
     server = subprocess.Popen([sys.executable, "-m", "kevolve.cli", "serve", "--port", str(port)],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests import targets
-from tests.support import REPO, assert_one_sentence
+from tests.support import assert_one_sentence, python_path
 from tools.errors import ProblemError
 from tools.records import Problem
 
@@ -321,7 +321,7 @@ def run_script(
     Path(name).write_text(json.dumps(spec))
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env |= {
-        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "PYTHONPATH": python_path(),
         "TRITON_CACHE_DIR": str(tmp / "triton_cache"),
         "TORCH_EXTENSIONS_DIR": str(tmp / "torch_extensions"),
         "TRITON_DEFAULT_FP_FUSION": "1",

@@ -45,11 +45,12 @@ class InterpreterChecks:
             metafunc.parametrize("broken_id", [c["id"] for c in self.broken()])
 
     @pytest.fixture(scope="class")
-    def results(self, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    @classmethod
+    def results(cls, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
         """Every case's result, by case id."""
-        cases = [*self.cases(), *self.broken()]
-        tmp = tmp_path_factory.mktemp(type(self).__module__.rsplit(".", 1)[-1])
-        return fx.run_harness("check", cases, tmp, interpret=True, harness=self.harness)
+        cases = [*cls.cases(), *cls.broken()]
+        tmp = tmp_path_factory.mktemp(cls.__module__.rsplit(".", 1)[-1])
+        return fx.run_harness("check", cases, tmp, interpret=True, harness=cls.harness)
 
     def test_draft_matches_reference(self, results: dict[str, Any], case_id: str) -> None:
         assert results[case_id]["ok"], results[case_id]

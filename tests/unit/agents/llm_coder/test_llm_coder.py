@@ -16,8 +16,7 @@ from agents.llm.parse import UNUSABLE_PREFIX
 from agents.llm_coder import LANGUAGES, LLMCoder, render_messages
 from agents.llm_coder.context import fewshot_sources
 from agents.llm_coder.fewshot import FEWSHOT_DIR
-from tests.support import REPO as ROOT
-from tests.support import load_module
+from tests.support import load_module, python_path
 from tools.evaluator.static_checks import check_source
 from tools.hardware import load_target
 from tools.problems import load_problem
@@ -210,7 +209,7 @@ print(err); sys.exit(0 if err < 1e-5 else 1)
 def _run_fewshot(name: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", CHECK, str(FEWSHOT_DIR / name), str(FEWSHOT_DIR / "reference_softmax.py")],
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]), **env}, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": python_path(), **env}, capture_output=True, text=True,
         timeout=600, check=False,
     )  # fmt: skip
 
