@@ -11,6 +11,7 @@ from tools.records import Candidate, Problem
 
 def _problem(rows: int = 4096, cols: int = 8192) -> Problem:
     src = SOFTMAX_PROBLEM.read_text()
+    assert "ROWS, COLS = 64, 1000" in src, "the softmax problem's size line changed; resize it here"
     return Problem(
         name="softmax", source=src.replace("ROWS, COLS = 64, 1000", f"ROWS, COLS = {rows}, {cols}")
     )

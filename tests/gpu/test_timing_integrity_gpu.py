@@ -46,7 +46,9 @@ def test_gpu_fixture(path, gpu_target, tmp_path):
     from tools.evaluator import EvalOptions, evaluate
     from tools.records import Candidate, Problem
 
-    source = PROBLEM.read_text().replace("ROWS, COLS = 64, 1000", "ROWS, COLS = 4096, 8192")
+    text = PROBLEM.read_text()
+    assert "ROWS, COLS = 64, 1000" in text, "the softmax problem's size line changed; resize it here"
+    source = text.replace("ROWS, COLS = 64, 1000", "ROWS, COLS = 4096, 8192")
     exp = _expected(path)
     r = evaluate(
         Problem(name="softmax", source=source),
