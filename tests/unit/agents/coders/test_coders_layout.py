@@ -2,7 +2,8 @@
 
 - a generator package (``agents/coders/generators/<family>``) imports from ``agents`` only
   the kit, the ``Coder`` seam (``agents.coders.base``) and its own package;
-- the kit imports from ``agents`` only itself and the seam;
+- the kit imports from ``agents`` only itself, the seam and the leaf modules in ``LEAVES``
+  (shared with the rest of ``agents``; a leaf imports nothing from ``agents`` itself);
 - no module under ``agents/coders`` imports a private name (``_bind``) from another module;
 - every generator package is registered in ``agents.coders.routes.GENERATORS``, and every
   registered generator loads and is named by its key.
@@ -20,6 +21,9 @@ from tools.problems.ops import OP_FAMILIES
 
 CODERS = Path(__file__).resolve().parents[4] / "agents" / "coders"
 MODULES = sorted(CODERS.rglob("*.py"))
+LEAVES = ("agents.templating",)
+"""``agents`` modules outside the coders that the kit may import: the one Jinja environment
+the kernel templates and the LLM prompts share."""
 
 
 def _imports(path: Path) -> list[tuple[str, list[str], int]]:
@@ -41,7 +45,7 @@ def _allowed(path: Path, root: Path) -> tuple[str, ...] | None:
         own = f"agents.coders.generators.{parts[1]}"
         return ("agents.coders.kit", "agents.coders.base", own)
     if parts[0] == "kit":
-        return ("agents.coders.kit", "agents.coders.base")
+        return ("agents.coders.kit", "agents.coders.base", *LEAVES)
     return None
 
 
@@ -63,6 +67,13 @@ def layout_violations(modules: list[Path], root: Path = CODERS) -> list[str]:
 
 def test_generators_import_only_the_kit_and_tools() -> None:
     assert layout_violations(MODULES) == []
+
+
+def test_the_kits_leaves_import_nothing_from_agents() -> None:
+    root = CODERS.parents[1]
+    for leaf in LEAVES:
+        path = root.joinpath(*leaf.split(".")).with_suffix(".py")
+        assert [m for m, _, _ in _imports(path) if m.split(".")[0] == "agents"] == [], leaf
 
 
 def test_the_rules_catch_a_cross_generator_and_a_private_import(tmp_path: Path) -> None:
