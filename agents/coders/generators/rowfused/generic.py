@@ -54,13 +54,15 @@ def resized_problems(problem: Problem) -> list[Problem] | None:
         return None
     if not sizes:
         return None
+    moved = [
+        {s.name: s.granularity * max(1, rule(s.value, i) // s.granularity) for i, s in enumerate(sizes)}
+        for rule in RULES
+    ]  # fmt: skip
+    tied = _tied_sizes(problem.source, moved)
     out = []
-    for rule in RULES:
-        new = {
-            s.name: s.granularity * max(1, rule(s.value, i) // s.granularity)
-            for i, s in enumerate(sizes)
-        }
-        if all(new[s.name] == s.value for s in sizes):
+    for new in moved:
+        new = {name: value for name, value in new.items() if name not in tied}
+        if all(new.get(s.name, s.value) == s.value for s in sizes):
             raise ProblemError(
                 "The problem's sizes are too small to re-trace at other sizes; the row-fused"
                 " kernel cannot be made shape-generic."
@@ -68,6 +70,41 @@ def resized_problems(problem: Problem) -> list[Problem] | None:
         source = resize_source(problem.source, new)
         out.append(problem.model_copy(update={"source": source, "name": problem.name + "_rs"}))
     return out
+
+
+def _runs_on_meta(source: str) -> bool:
+    """Whether the problem's ``Model`` builds and runs its forward on the meta device."""
+    import torch
+
+    from tools.problems.materialize import instantiate, meta_device
+
+    try:
+        with meta_device(), torch.no_grad():
+            model, inputs = instantiate(source, "<resized>")
+            model(*inputs)
+    except (Exception, SystemExit):  # noqa: BLE001 - the problem's own code
+        return False
+    return True
+
+
+def _tied_sizes(source: str, moved: list[dict[str, int]]) -> set[str]:
+    """Sizes that stay as they are: those tied to a constant that does not move.
+
+    A KernelBench file names its sizes without saying how they depend on each other (its
+    channels must stay divisible by a group count, a view needs a product). When the problem
+    does not run with every size moved, each size is moved alone: one whose move alone
+    breaks the reference is kept at its value in every extra trace (a kernel may then hold
+    it as a literal, which is right: the problem never changes it either). A problem that
+    does not run on the meta device even as written is left to the trace's own error.
+    """
+    if all(_runs_on_meta(resize_source(source, new)) for new in moved):
+        return set()
+    if not _runs_on_meta(source):
+        return set()
+    return {
+        name for new in moved for name, value in new.items()
+        if not _runs_on_meta(resize_source(source, {name: value}))
+    }  # fmt: skip
 
 
 def _int_atoms(shapes: list[list[tuple[int, ...]]]) -> list[tuple[str, Values]]:

@@ -82,3 +82,46 @@ def test_generalise_rewrites_size_numbers_and_declines_unknown_ones() -> None:
         generalise([text(40, 0.5), text(41, 0.5), text(24, 0.5)], shapes, geos)
     with pytest.raises(ProblemError, match="generic"):
         generalise([text(40, 0.5), text(40, 0.5), "x = 1\n"], shapes, geos)
+
+
+GROUP_NORM = '''import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self, num_features: int, num_groups: int):
+        super().__init__()
+        self.gn = nn.GroupNorm(num_groups=num_groups, num_channels=num_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gn(x)
+
+
+batch_size = 4
+features = 8
+num_groups = 8
+dim1 = 16
+dim2 = 24
+
+
+def get_inputs():
+    return [torch.rand(batch_size, features, dim1, dim2)]
+
+
+def get_init_inputs():
+    return [features, num_groups]
+'''
+
+
+def test_a_size_tied_to_a_fixed_constant_keeps_its_value_in_the_extra_traces() -> None:
+    # KernelBench names its sizes without their ties: `features` must stay divisible by the
+    # group count, which no resize moves; the extra traces keep it and move the rest.
+    from agents.coders.generators.rowfused.generic import _runs_on_meta, resized_problems
+    from tools.records import Problem
+
+    resized = resized_problems(Problem(name="group_norm", source=GROUP_NORM))
+    assert resized is not None and len(resized) == 2
+    for other in resized:
+        assert _runs_on_meta(other.source)
+        assert "features = 8\n" in other.source
+        assert "dim1 = 16\n" not in other.source
