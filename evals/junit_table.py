@@ -2,7 +2,7 @@
 failure) and write them as JSON: how a GPU test batch reports back in a few lines.
 
     python evals/junit_table.py OUT/phase1.xml OUT/phase2.xml --json OUT/summary.json
-A phase that was stopped by its time limit writes no XML; it is listed as missing.
+A pytest process that did not finish (killed, crashed) writes no XML; it is listed as missing.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main() -> None:
     for row in rows:
         print(f"{row['outcome']:8} {row['seconds']:7.1f}s {row['test']}  {row['message']}")
     counts = {k: sum(r["outcome"] == k for r in rows) for k in ("passed", "failed", "error", "skipped")}
-    print("total:", counts, "missing (stopped by the time limit):", missing or "none")
+    print("total:", counts, "missing (the pytest process did not finish):", missing or "none")
     if args.json:
         args.json.write_text(json.dumps({"counts": counts, "missing": missing, "tests": rows}, indent=1))
 

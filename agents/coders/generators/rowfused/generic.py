@@ -23,6 +23,7 @@ import tokenize
 from collections.abc import Callable
 
 from tools.errors import ProblemError
+from tools.problems.fit import validate_source
 from tools.problems.resize import declared_sizes, resize_source
 from tools.records import Problem
 
@@ -72,21 +73,6 @@ def resized_problems(problem: Problem) -> list[Problem] | None:
     return out
 
 
-def _runs_on_meta(source: str) -> bool:
-    """Whether the problem's ``Model`` builds and runs its forward on the meta device."""
-    import torch
-
-    from tools.problems.materialize import instantiate, meta_device
-
-    try:
-        with meta_device(), torch.no_grad():
-            model, inputs = instantiate(source, "<resized>")
-            model(*inputs)
-    except (Exception, SystemExit):  # noqa: BLE001 - the problem's own code
-        return False
-    return True
-
-
 def _tied_sizes(source: str, moved: list[dict[str, int]]) -> set[str]:
     """Sizes that stay as they are: those tied to a constant that does not move.
 
@@ -94,16 +80,17 @@ def _tied_sizes(source: str, moved: list[dict[str, int]]) -> set[str]:
     channels must stay divisible by a group count, a view needs a product). When the problem
     does not run with every size moved, each size is moved alone: one whose move alone
     breaks the reference is kept at its value in every extra trace (a kernel may then hold
-    it as a literal, which is right: the problem never changes it either). A problem that
-    does not run on the meta device even as written is left to the trace's own error.
+    it as a literal, which is right: the problem never changes it either), as
+    ``tools.problems.fit`` pins the sizes it cannot shrink. A problem that does not run even
+    as written is left to the trace's own error.
     """
-    if all(_runs_on_meta(resize_source(source, new)) for new in moved):
+    if not any(validate_source(resize_source(source, new)) for new in moved):
         return set()
-    if not _runs_on_meta(source):
+    if validate_source(source):
         return set()
     return {
         name for new in moved for name, value in new.items()
-        if not _runs_on_meta(resize_source(source, {name: value}))
+        if validate_source(resize_source(source, {name: value}))
     }  # fmt: skip
 
 

@@ -116,12 +116,13 @@ def get_init_inputs():
 def test_a_size_tied_to_a_fixed_constant_keeps_its_value_in_the_extra_traces() -> None:
     # KernelBench names its sizes without their ties: `features` must stay divisible by the
     # group count, which no resize moves; the extra traces keep it and move the rest.
-    from agents.coders.generators.rowfused.generic import _runs_on_meta, resized_problems
+    from agents.coders.generators.rowfused.generic import resized_problems
+    from tools.problems.fit import validate_source
     from tools.records import Problem
 
     resized = resized_problems(Problem(name="group_norm", source=GROUP_NORM))
     assert resized is not None and len(resized) == 2
     for other in resized:
-        assert _runs_on_meta(other.source)
+        assert validate_source(other.source) == ""
         assert "features = 8\n" in other.source
         assert "dim1 = 16\n" not in other.source
